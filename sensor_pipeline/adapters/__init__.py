@@ -1,0 +1,1 @@
+"""The edges: everything that touches asyncio, Bluetooth, files or the network lives here."""

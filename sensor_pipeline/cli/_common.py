@@ -1,0 +1,45 @@
+"""Helpers shared by the subcommands: exit codes, consoles, config options."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+
+from rich.console import Console
+
+from ..config import Config, load_config
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_USAGE = 2
+EXIT_CONFIG = 2
+EXIT_DEVICE = 3
+EXIT_RECORDING = 4
+EXIT_INTERRUPTED = 130
+
+
+@functools.lru_cache(maxsize=1)
+def err_console() -> Console:
+    """Console for messages, progress and status (stderr, so stdout stays machine-readable)."""
+    return Console(stderr=True)
+
+
+@functools.lru_cache(maxsize=1)
+def out_console() -> Console:
+    return Console()
+
+
+def add_config_options(parser: argparse.ArgumentParser) -> None:
+    """``--config FILE`` and repeatable ``--set section.key=value``."""
+    parser.add_argument(
+        "-c", "--config", metavar="FILE",
+        help="TOML config file (default: built-in defaults, as in configs/default.toml)",
+    )
+    parser.add_argument(
+        "--set", dest="overrides", metavar="SECTION.KEY=VALUE", action="append", default=[],
+        help="override one config key, e.g. --set risk.hold-s=5 (repeatable; TOML values)",
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    return load_config(getattr(args, "config", None), getattr(args, "overrides", []))

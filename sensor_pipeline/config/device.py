@@ -1,0 +1,38 @@
+"""[device]: which wearable to use and how to talk to it over Bluetooth LE."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from ._base import Section, doc
+
+
+class DeviceConfig(Section, frozen=True):
+    """BLE discovery, connection and reconnection (docs/protocol.md)."""
+
+    name: Annotated[str, doc(
+        "Advertised name to look for ('' = any device advertising the service UUID).",
+        source="protocol.md §5")] = ""
+    address: Annotated[str, doc(
+        "Connect to this address only ('' = scan). On macOS this is a per-host UUID.",
+        source="protocol.md §3.7")] = ""
+    allow_list: Annotated[list[str], doc(
+        "Addresses or names the service may connect to; empty = any device advertising the "
+        "reference service (the scan filter still applies).",
+        source="issue #5")] = []
+    scan_timeout_s: Annotated[float, doc(
+        "How long one scan waits for an allowed device.", unit="s", source="judgment call",
+        gt=0.0)] = 10.0
+    connect_timeout_s: Annotated[float, doc(
+        "Timeout of one connection attempt.", unit="s", source="judgment call", gt=0.0)] = 10.0
+    reconnect_initial_s: Annotated[float, doc(
+        "First reconnect backoff; doubles per failed attempt.", unit="s",
+        source="bleak-retry-connector practice", gt=0.0)] = 0.25
+    reconnect_max_s: Annotated[float, doc(
+        "Cap of the reconnect backoff.", unit="s", source="judgment call", gt=0.0)] = 8.0
+    reconnect_attempts: Annotated[int, doc(
+        "Give up after this many consecutive failed attempts (0 = never give up).",
+        source="judgment call", ge=0)] = 0
+    max_consecutive_decode_errors: Annotated[int, doc(
+        "This many undecodable frames in a row end the session with a protocol error.",
+        source="style.md §5", ge=1)] = 50

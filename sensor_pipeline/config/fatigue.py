@@ -1,0 +1,21 @@
+"""[fatigue]: MDF tracking, personal baseline, fatigue index, trend and JASA."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from ._base import Section, doc
+
+
+class FatigueConfig(Section, frozen=True):
+    """Fatigue tracking on active windows (domain.md §4.3–4.5)."""
+
+    baseline_windows: Annotated[int, doc(
+        "Valid active windows (after calibration) whose tracked MDF sets the personal baseline.",
+        source="domain.md §4.5 (first 10 bursts; judgment call)", ge=1)] = 20
+    slope_window_s: Annotated[float, doc(
+        "Span of active-window history used for the MDF and RMS trends (%/min) and JASA.",
+        unit="s", source="judgment call (JASA over 5–10 bursts, domain.md §4.4)", gt=0.0)] = 60.0
+    jasa_dead_band_pct_per_min: Annotated[float, doc(
+        "Trends smaller than this (in % of baseline per minute) count as zero in JASA.",
+        unit="%/min", source="judgment call", ge=0.0)] = 2.0

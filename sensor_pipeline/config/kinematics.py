@@ -1,0 +1,30 @@
+"""[kinematics]: segment inclination, joint angles and the hamstring length model."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from ._base import Section, doc
+
+
+class KinematicsConfig(Section, frozen=True):
+    """IMU fusion and joint angles (domain.md §3, interchange.md §1)."""
+
+    filter: Annotated[Literal["complementary", "madgwick"], doc(
+        "Inclination filter fusing gyroscope and accelerometer.", source="domain.md §3.1")] = (
+        "complementary")
+    complementary_tau_s: Annotated[float, doc(
+        "Time constant of the complementary filter (gyro trusted below, accelerometer above).",
+        unit="s", source="domain.md §3.1 (τ ≈ 0.5–1 s)", gt=0.0)] = 0.5
+    madgwick_beta: Annotated[float, doc(
+        "Madgwick gain β.", unit="rad/s", source="domain.md §3.1 / §7 (0.05–0.1)", gt=0.0)] = 0.1
+    assumed_thigh_inclination_deg: Annotated[float, doc(
+        "Thigh inclination assumed when only a shank IMU is worn (e.g. 0 for a prone curl with "
+        "the thigh on the bench).",
+        unit="deg", source="domain.md §3.1 (shank-only fallback)")] = 0.0
+    pelvis_inclination_deg: Annotated[float, doc(
+        "Pelvis inclination assumed without a pelvis IMU (0 = upright).",
+        unit="deg", source="interchange.md §1")] = 0.0
+    still_gyro_dps: Annotated[float, doc(
+        "Calibration counts as still when every gyro axis stays within this of its mean.",
+        unit="deg/s", source="judgment call", gt=0.0)] = 10.0

@@ -1,0 +1,35 @@
+"""[recording] and [service]: the session on disk and the asyncio plumbing."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from ._base import Section, doc
+
+
+class RecordingConfig(Section, frozen=True):
+    """Session recording (docs/recording-format.md)."""
+
+    enabled: Annotated[bool, doc(
+        "Record every live session (a recording is needed for replay and tuning).",
+        source="mission")] = True
+    directory: Annotated[str, doc(
+        "Where live sessions are recorded when --record is not given.",
+        source="judgment call")] = "sessions"
+    flush_interval_s: Annotated[float, doc(
+        "Complete part files are written at least this often; a crash loses at most this much.",
+        unit="s", source="issue #3 (≤ 1 s)", gt=0.0, le=1.0)] = 0.5
+    keep_raw: Annotated[bool, doc(
+        "Also keep the raw Bluetooth payloads so a decoder fix can be re-run on old sessions.",
+        source="issue #3; style.md §2.9")] = True
+
+
+class ServiceConfig(Section, frozen=True):
+    """Queues and the live status line."""
+
+    queue_size: Annotated[int, doc(
+        "Source → engine queue length in blocks; at 20 ms blocks, 500 = 10 s of buffering.",
+        source="judgment call (trio: size a buffer for the burst you must absorb)", ge=1)] = 500
+    status_interval_s: Annotated[float, doc(
+        "Refresh period of the live status line.", unit="s", source="judgment call",
+        gt=0.0)] = 0.5

@@ -1,0 +1,88 @@
+"""Config: defaults, the shipped template, overrides and error messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sensor_pipeline.config import Config, config_to_toml, load_config, render_template
+from sensor_pipeline.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_shipped_default_is_the_generated_template() -> None:
+    shipped = (ROOT / "configs" / "default.toml").read_text(encoding="utf-8")
+    assert shipped == render_template(), (
+        "configs/default.toml is stale: run "
+        "`sensor-pipeline check-config --template > configs/default.toml`"
+    )
+
+
+def test_default_file_equals_struct_defaults() -> None:
+    assert load_config(ROOT / "configs" / "default.toml") == Config()
+
+
+@pytest.mark.parametrize("profile", sorted((ROOT / "configs").glob("*.toml")), ids=lambda p: p.name)
+def test_every_shipped_profile_is_valid(profile: Path) -> None:
+    load_config(profile)
+
+
+def test_resolved_toml_round_trips(tmp_path: Path) -> None:
+    cfg = load_config(None, ["risk.hold-s=4.5", "emg.notch-hz=60"])
+    p = tmp_path / "resolved.toml"
+    p.write_text(config_to_toml(cfg), encoding="utf-8")
+    assert load_config(p) == cfg
+
+
+def test_every_key_is_documented() -> None:
+    text = render_template()
+    from sensor_pipeline.config import iter_keys
+
+    for path, _base, meta, _default in iter_keys():
+        assert meta is not None and meta.description, f"{path} has no description"
+        assert (meta.extra or {}).get("source"), f"{path} has no source / 'judgment call'"
+        assert f"{path.rsplit('.', 1)[-1]} = " in text
+
+
+@pytest.mark.parametrize(
+    ("content", "key", "fragments"),
+    [
+        ("[risk]\nhold_s = 3\n", "risk.hold_s", ["unknown key", "did you mean 'hold-s'"]),
+        ("[risk]\nhold-s = 'long'\n", "risk.hold-s", ["Expected `float`", "'long'"]),
+        ("[risk]\nhold-s = -2.0\n", "risk.hold-s", [">= 0.0", "-2.0"]),
+        ("[emg]\nestimator = 'welsh'\n", "emg.estimator", ["'welch'", "did you mean"]),
+        ("[riks]\n", "riks", ["did you mean 'risk'"]),
+    ],
+)
+def test_errors_name_file_key_value_and_allowed(
+    tmp_path: Path, content: str, key: str, fragments: list[str]
+) -> None:
+    p = tmp_path / "bad.toml"
+    p.write_text(content, encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(p)
+    msg = str(info.value)
+    assert str(p) in msg and key in msg
+    for fragment in fragments:
+        assert fragment in msg
+
+
+def test_unparseable_toml_names_the_file(tmp_path: Path) -> None:
+    p = tmp_path / "broken.toml"
+    p.write_text("[risk\nhold-s = 3\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid TOML") as info:
+        load_config(p)
+    assert str(p) in str(info.value)
+
+
+def test_cross_field_rule() -> None:
+    with pytest.raises(ConfigError, match="bandpass-low-hz"):
+        load_config(None, ["emg.bandpass-low-hz=500"])
+
+
+def test_config_is_immutable() -> None:
+    cfg = Config()
+    with pytest.raises(AttributeError):
+        cfg.risk.hold_s = 1.0  # type: ignore[misc]
