@@ -43,3 +43,31 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> Config:
     return load_config(getattr(args, "config", None), getattr(args, "overrides", []))
+
+
+def session_config(stored: dict | None, args: argparse.Namespace) -> Config:  # type: ignore[type-arg]
+    """The config for a replay: ``--config`` if given, else the one stored in the session.
+
+    ``--set`` overrides apply on top of either, so a stored session can be re-run with one
+    threshold changed.
+    """
+    from ..config import apply_overrides, config_from_dict
+
+    if getattr(args, "config", None):
+        return load_config(args.config, args.overrides)
+    data = apply_overrides(stored or {}, args.overrides)
+    return config_from_dict(data, file="(config stored in the session)")
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    """``--frames-out`` and ``--alerts-out`` (interchange.md §3)."""
+    parser.add_argument(
+        "--frames-out", metavar="FILE",
+        help="write one row per frame (.parquet or .csv): t_s, knee/hip flexion, hamstring "
+        "length change, EMG RMS, active, MDF/MNF, fatigue index, risk state, ...",
+    )
+    parser.add_argument(
+        "--alerts-out", metavar="FILE",
+        help="write every alert as one JSON line (.jsonl): t_s, kind, severity, message, "
+        "factors (value and threshold), advice",
+    )

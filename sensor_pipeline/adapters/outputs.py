@@ -1,0 +1,129 @@
+"""Replay/run outputs of interchange.md §3: frames as Parquet or CSV, alerts as JSON Lines.
+
+Frames are written in chunks so memory stays flat on long sessions: CSV chunks are appended;
+Parquet chunks go to part files next to the target and are concatenated (streaming) on close.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import polars as pl
+
+from ..errors import UsageError
+from ..model import Alert, FeatureFrame
+
+_CHUNK_ROWS = 4096
+
+
+def _check_suffix(path: Path, allowed: Sequence[str], what: str) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in allowed:
+        raise UsageError(
+            f"{what} {str(path)!r}: unsupported extension {suffix or '(none)'!r}; use one of "
+            f"{', '.join(allowed)}"
+        )
+    return suffix
+
+
+def frames_to_dataframe(frames: Iterable[FeatureFrame]) -> pl.DataFrame:
+    """Frames as a table with the interchange.md §3 columns first."""
+    rows = [f.to_row() for f in frames]
+    if not rows:
+        return pl.DataFrame()
+    return pl.DataFrame(rows, infer_schema_length=None)
+
+
+class FramesFileWriter:
+    """Writes frames to ``.parquet`` or ``.csv`` incrementally."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._suffix = _check_suffix(self.path, (".parquet", ".csv"), "--frames-out")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._rows: list[dict[str, Any]] = []
+        self._parts: list[Path] = []
+        self._tmpdir: Path | None = None
+        self._csv_started = False
+        self._schema: dict[str, pl.DataType] | None = None
+        self.rows_written = 0
+
+    def add(self, frames: Iterable[FeatureFrame]) -> None:
+        self._rows.extend(f.to_row() for f in frames)
+        if len(self._rows) >= _CHUNK_ROWS:
+            self._flush_rows()
+
+    def _frame(self) -> pl.DataFrame:
+        df = pl.DataFrame(self._rows, infer_schema_length=None)
+        if self._schema is None:
+            # Nullable float columns can be all-null in the first chunk: fix the schema once.
+            self._schema = {
+                k: (pl.Float64 if v == pl.Null else v) for k, v in df.schema.items()
+            }
+        return df.cast(self._schema, strict=False)  # type: ignore[arg-type]
+
+    def _flush_rows(self) -> None:
+        if not self._rows:
+            return
+        df = self._frame()
+        self.rows_written += df.height
+        self._rows = []
+        if self._suffix == ".csv":
+            with self.path.open("a" if self._csv_started else "w", encoding="utf-8") as fh:
+                df.write_csv(fh, include_header=not self._csv_started)
+            self._csv_started = True
+        else:
+            if self._tmpdir is None:
+                self._tmpdir = Path(tempfile.mkdtemp(prefix=".frames-", dir=self.path.parent))
+            part = self._tmpdir / f"part-{len(self._parts):06d}.parquet"
+            df.write_parquet(part)
+            self._parts.append(part)
+
+    def close(self) -> None:
+        self._flush_rows()
+        if self._suffix == ".csv":
+            if not self._csv_started:
+                self.path.write_text("", encoding="utf-8")
+            return
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        if self._parts:
+            pl.scan_parquet(self._parts).sink_parquet(tmp)
+        else:
+            pl.DataFrame().write_parquet(tmp)
+        os.replace(tmp, self.path)
+        if self._tmpdir is not None:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+
+
+class AlertsFileWriter:
+    """Appends each alert as one JSON line, flushed immediately (complete even after a crash)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        _check_suffix(self.path, (".jsonl", ".json", ".ndjson"), "--alerts-out")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = self.path.open("w", encoding="utf-8")
+        self.count = 0
+
+    def add(self, alert: Alert) -> None:
+        self._fh.write(json.dumps(alert.to_json(), ensure_ascii=False) + "\n")
+        self._fh.flush()
+        self.count += 1
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+def read_alerts_jsonl(path: str | Path) -> list[Alert]:
+    """Alerts written by ``AlertsFileWriter`` (or any interchange.md §3 JSONL file)."""
+    out = []
+    with Path(path).open(encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                out.append(Alert.from_json(json.loads(line)))
+    return out

@@ -1,0 +1,537 @@
+"""The engine: sample blocks in, feature frames and alerts out. Sync, deterministic, no I/O.
+
+Theory of operation
+-------------------
+Two layers, so that tuning risk thresholds never recomputes signal processing:
+
+1. ``FeaturePipeline`` turns blocks into one ``Features`` per hop. Each stream goes through its
+   own stage (``EmgProcessor`` → ``FatigueTracker`` for EMG, ``KinematicsTracker`` for IMUs and
+   the goniometer); the pipeline then *assembles* frames on the primary stream's index grid
+   (docs/architecture.md, "Time"). Frame ``k`` is released only when every other stream has
+   delivered data up to its time, or has fallen more than ``engine.max-stream-lag-s`` behind
+   (then it is listed in ``missing_streams``). So the output depends on the samples, never on
+   how streams were chunked or interleaved: live and replay give identical frames.
+
+   Calibration (``engine.calibration-s`` of standing still at the start) happens at an exact
+   boundary: each stream is cut at the first sample at or after the calibration end; samples
+   beyond it are held back until every stream reached the boundary, then the calibration is
+   computed (or a stored one applied: replay, reuse across sessions) and the held samples are
+   processed. Applying a stored calibration therefore gives exactly the frames computing it did.
+
+2. ``RiskLayer`` (``risk/``) turns ``Features`` into a ``RiskSnapshot`` and alerts.
+
+``Engine`` chains both; live runs and replays use it the same way.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from .config import Config
+from .dsp.emg import EmgProcessor, EmgWindow
+from .dsp.fatigue import FatigueTracker
+from .dsp.hamstring import hamstring_length_change_pct
+from .dsp.imu import KinematicsCalibration, KinematicsTracker
+from .errors import UsageError
+from .model import (
+    EMG_UNIT, GONIOMETER_CHANNELS, HAMSTRING_HEADS, IMU_STREAMS, NS_PER_S, STREAM_EMG,
+    STREAM_KNEE_GONIOMETER, EngineOutput, Event, Features, FeatureFrame, JasaClass, SampleBlock,
+    StreamInfo, StreamTimeline,
+)
+from .risk import RiskLayer
+
+#: Channels that drive the hamstring estimate when an EMG stream carries other muscles too
+#: (the UCI data also has rectus femoris and vastus medialis).
+HAMSTRING_EMG_CHANNELS = ("biceps_femoris", "semitendinosus")
+_KINEMATIC_STREAMS = (*IMU_STREAMS, STREAM_KNEE_GONIOMETER)
+_NAN4 = (math.nan, math.nan, math.nan, math.nan)
+
+# Fit range of the hamstring polynomials (domain.md §2.2).
+_HIP_RANGE_DEG = (-20.0, 100.0)
+_KNEE_RANGE_DEG = (0.0, 120.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Calibration record
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """What the start-up calibration found; stored in the session, reusable across sessions."""
+
+    #: Session time at which the calibration took effect.
+    t_ns: int
+    kinematics: KinematicsCalibration | None
+    emg_channels: tuple[str, ...]
+    #: EMG rest level per channel (mV RMS) measured while standing still.
+    emg_rest_rms_mv: tuple[float, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "t_ns": self.t_ns,
+            "kinematics": None if self.kinematics is None else self.kinematics.to_json(),
+            "emg_channels": list(self.emg_channels),
+            "emg_rest_rms_mv": [None if not math.isfinite(v) else v for v in self.emg_rest_rms_mv],
+        }
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Calibration:
+        kin = d.get("kinematics")
+        return cls(
+            t_ns=int(d.get("t_ns", 0)),
+            kinematics=None if kin is None else KinematicsCalibration.from_json(kin),
+            emg_channels=tuple(d.get("emg_channels", ())),
+            emg_rest_rms_mv=tuple(math.nan if v is None else float(v)
+                                  for v in d.get("emg_rest_rms_mv", ())),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CalibrationDone(Event):
+    """The start-up calibration took effect (computed, or applied from a stored one)."""
+
+    calibration: Calibration = field(default=None)  # type: ignore[assignment]
+    computed: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineStatistics:
+    blocks: int
+    frames: int
+    ignored_blocks: int
+    stale_stream_frames: int
+    held_blocks_peak: int
+
+
+# ---------------------------------------------------------------------------------------------
+# Features
+# ---------------------------------------------------------------------------------------------
+class FeaturePipeline:
+    """Blocks in, ``Features`` out at a fixed hop; see the module docstring.
+
+    Parameters
+    ----------
+    config : Config
+    streams : sequence of StreamInfo
+        The session's streams. ``emg`` (channels named by muscle), ``imu.*`` and
+        ``knee.goniometer`` are used; others (e.g. ``truth``) are ignored.
+    calibration : Calibration, optional
+        A stored calibration to apply at the calibration boundary instead of computing one.
+    """
+
+    def __init__(self, config: Config, streams: Sequence[StreamInfo], *,
+                 calibration: Calibration | None = None) -> None:
+        self._config = config
+        self._infos = {s.name: s for s in streams}
+        hop_s = config.engine.hop_s
+        self._hop_ns = round(hop_s * NS_PER_S)
+        self._max_lag_ns = round(config.engine.max_stream_lag_s * NS_PER_S)
+
+        # --- EMG ------------------------------------------------------------------------
+        self._emg_info: StreamInfo | None = None
+        self._emg_rows: list[int] = []
+        self._emg: EmgProcessor | None = None
+        self._fatigue: FatigueTracker | None = None
+        emg = self._infos.get(STREAM_EMG)
+        if emg is not None:
+            rows = [i for i, c in enumerate(emg.channels) if c in HAMSTRING_EMG_CHANNELS]
+            if not rows:
+                rows = list(range(len(emg.channels)))
+            self._emg_rows = rows
+            sub = StreamInfo(
+                name=emg.name, channels=tuple(emg.channels[i] for i in rows),
+                units=tuple(emg.units[i] for i in rows), fs_hz=emg.fs_hz,
+                body_location=emg.body_location,
+                scale=None if emg.scale is None else tuple(emg.scale[i] for i in rows),
+                range_min=emg.range_min, range_max=emg.range_max,
+            )
+            self._emg_info = sub
+            hop_samples = self._hop_samples(sub)
+            self._emg = EmgProcessor(config.emg, sub, hop_samples)
+            self._fatigue = FatigueTracker(config.fatigue, len(rows), hop_s)
+        self._emg_channels = () if self._emg_info is None else self._emg_info.channels
+        n_ch = len(self._emg_channels)
+        self._nan_ch = tuple([math.nan] * n_ch)
+
+        # --- kinematics -------------------------------------------------------------------
+        kin_infos = [s for s in streams if s.name in _KINEMATIC_STREAMS]
+        self._kin: KinematicsTracker | None = (
+            KinematicsTracker(config.kinematics, kin_infos) if kin_infos else None
+        )
+
+        # --- frame grid ------------------------------------------------------------------
+        if self._emg_info is not None:
+            self._primary = STREAM_EMG
+        else:
+            order = [STREAM_KNEE_GONIOMETER, *IMU_STREAMS]
+            present = [n for n in order if n in self._infos]
+            if not present:
+                raise UsageError(
+                    "no usable stream: need 'emg', an 'imu.*' or 'knee.goniometer' stream, got "
+                    f"{sorted(self._infos)!r}"
+                )
+            self._primary = present[0]
+        self._primary_hop = self._hop_samples(self._infos[self._primary])
+        # Streams whose progress gates frame release.
+        self._gating = [n for n in self._infos if n == STREAM_EMG or n in _KINEMATIC_STREAMS]
+        for n in self._gating:
+            self._hop_samples(self._infos[n])  # validate every stream's rate against the hop
+
+        self._timelines: dict[str, StreamTimeline] = {}
+        self._expected: dict[str, int] = {}   # next index per stream (after the hold point)
+        self._latest_ns: dict[str, int] = {}  # time of the latest sample received per stream
+        self._first_ns: int | None = None
+        self._next_tick = 1                   # next frame index on the primary grid
+        self._pending_windows: deque[tuple[int, EmgWindow]] = deque()
+        self._primary_end: int = 0            # primary index processed so far
+
+        # --- calibration -----------------------------------------------------------------
+        self._stored_cal = calibration
+        self._cal_s = config.engine.calibration_s
+        self._calibration: Calibration | None = None
+        self._cal_pending = self._cal_s > 0 or calibration is not None
+        self._cal_end_ns: int | None = None
+        self._held: dict[str, deque[SampleBlock]] = {n: deque() for n in self._gating}
+        self._held_peak = 0
+        self._cal_rms: list[np.ndarray] = []
+        self._events_out: list[Event] = []
+        if self._kin is not None and self._cal_s > 0:
+            self._kin.begin_calibration()
+
+        self._blocks = 0
+        self._frames = 0
+        self._ignored = 0
+        self._stale_frames = 0
+        self._finished = False
+
+    # ------------------------------------------------------------------------------------
+    def _hop_samples(self, info: StreamInfo) -> int:
+        exact = self._config.engine.hop_s * info.fs_hz
+        n = round(exact)
+        if n < 1 or abs(exact - n) > 1e-6:
+            raise UsageError(
+                f"engine.hop-s = {self._config.engine.hop_s} s is not a whole number of samples "
+                f"of stream {info.name!r} at {info.fs_hz} Hz ({exact:.4f}); choose a hop such that "
+                "hop × rate is an integer for every stream (0.25 s works for 100, 1000, 1024, "
+                "2000 Hz)"
+            )
+        return n
+
+    @property
+    def calibration(self) -> Calibration | None:
+        return self._calibration
+
+    @property
+    def emg_channels(self) -> tuple[str, ...]:
+        return self._emg_channels
+
+    @property
+    def hop_ns(self) -> int:
+        return self._hop_ns
+
+    def statistics(self) -> PipelineStatistics:
+        return PipelineStatistics(
+            blocks=self._blocks, frames=self._frames, ignored_blocks=self._ignored,
+            stale_stream_frames=self._stale_frames, held_blocks_peak=self._held_peak,
+        )
+
+    def take_events(self) -> list[Event]:
+        out, self._events_out = self._events_out, []
+        return out
+
+    # ------------------------------------------------------------------------------------
+    def push(self, block: SampleBlock) -> list[Features]:
+        """Process one block; return the frames it completed (possibly none)."""
+        if self._finished:
+            raise UsageError("push() after finish(): create a new pipeline for a new session")
+        if block.stream not in self._gating:
+            self._ignored += 1
+            return []
+        info = self._infos[block.stream]
+        if block.fs_hz != info.fs_hz or block.n_channels != len(info.channels):
+            raise UsageError(
+                f"block of stream {block.stream!r} has fs_hz={block.fs_hz}, "
+                f"{block.n_channels} channels; the session declared fs_hz={info.fs_hz}, "
+                f"{len(info.channels)} channels"
+            )
+        self._blocks += 1
+        tl = self._timelines.get(block.stream)
+        if tl is None:
+            tl = self._timelines[block.stream] = StreamTimeline.from_block(block)
+            if self._first_ns is None:
+                self._first_ns = tl.t_ns(block.first_index)
+                if self._cal_pending:
+                    self._cal_end_ns = self._first_ns + round(self._cal_s * NS_PER_S)
+        last_t = tl.t_ns(block.end_index - 1)
+        self._latest_ns[block.stream] = max(self._latest_ns.get(block.stream, last_t), last_t)
+
+        if self._cal_pending:
+            assert self._cal_end_ns is not None
+            cut = tl.index_at_or_before(self._cal_end_ns - 1) + 1  # first index >= cal end
+            if cut > block.first_index and not self._held[block.stream]:
+                self._process(block.slice(0, min(cut, block.end_index) - block.first_index))
+            if block.end_index > cut:
+                start = max(cut, block.first_index) - block.first_index
+                self._held[block.stream].append(block.slice(start))
+                self._held_peak = max(self._held_peak, sum(len(q) for q in self._held.values()))
+            out = self._release()
+            if self._cal_pending and self._calibration_ready():
+                self._complete_calibration()
+                out += self._release()
+                for name in self._gating:
+                    q = self._held[name]
+                    while q:
+                        self._process(q.popleft())
+                        out += self._release()
+            return out
+        self._process(block)
+        return self._release()
+
+    def finish(self) -> list[Features]:
+        """End of input: complete a pending calibration and release every remaining frame."""
+        out: list[Features] = []
+        if self._cal_pending and self._first_ns is not None:
+            self._complete_calibration()
+            for name in self._gating:
+                q = self._held[name]
+                while q:
+                    self._process(q.popleft())
+        self._finished = True
+        out += self._release(final=True)
+        return out
+
+    # ------------------------------------------------------------------------------------
+    def _process(self, block: SampleBlock) -> None:
+        if block.n_samples == 0:
+            return
+        name = block.stream
+        if name == STREAM_EMG:
+            assert self._emg is not None and self._emg_info is not None
+            if len(self._emg_rows) != block.n_channels:
+                block = SampleBlock(
+                    stream=block.stream, channels=self._emg_info.channels,
+                    units=self._emg_info.units, fs_hz=block.fs_hz,
+                    first_index=block.first_index, t0_ns=block.t0_ns,
+                    data=block.data[self._emg_rows],
+                )
+            windows = self._emg.process(block)
+            tl = self._timelines[name]
+            for w in windows:
+                self._pending_windows.append((tl.t_ns(w.end_index), w))
+        elif self._kin is not None:
+            self._kin.process(block)
+        if name == self._primary:
+            self._primary_end = max(self._primary_end, block.end_index)
+
+    def _stream_progress_ns(self, name: str) -> int | None:
+        return self._latest_ns.get(name)
+
+    def _calibration_ready(self) -> bool:
+        assert self._cal_end_ns is not None
+        newest = max(self._latest_ns.values())
+        for name in self._gating:
+            latest = self._latest_ns.get(name)
+            if latest is not None and latest >= self._cal_end_ns:
+                continue
+            lag_ref = latest if latest is not None else (self._first_ns or 0)
+            if newest - lag_ref > self._max_lag_ns:
+                continue  # stale: do not wait for it
+            return False
+        return True
+
+    def _complete_calibration(self) -> None:
+        assert self._cal_end_ns is not None
+        self._cal_pending = False
+        stored = self._stored_cal
+        if stored is not None:
+            if self._kin is not None and stored.kinematics is not None:
+                self._kin.apply_calibration(stored.kinematics)
+            rest = self._rest_for_channels(stored)
+            computed = False
+            kin_cal = stored.kinematics
+        else:
+            kin_cal = self._kin.finish_calibration() if self._kin is not None else None
+            if self._cal_rms:
+                rms = np.vstack(self._cal_rms)
+                # A low percentile, not the mean: the athlete may twitch during calibration.
+                rest = np.nanpercentile(rms, 20, axis=0) if rms.size else None
+            else:
+                rest = None
+            computed = True
+        if self._emg is not None and rest is not None and np.all(np.isfinite(rest)):
+            self._emg.set_rest_rms(np.asarray(rest, dtype=np.float64))
+        self._calibration = Calibration(
+            t_ns=self._cal_end_ns,
+            kinematics=kin_cal,
+            emg_channels=self._emg_channels,
+            emg_rest_rms_mv=tuple(float(v) for v in rest) if rest is not None
+            else tuple([math.nan] * len(self._emg_channels)),
+        )
+        self._events_out.append(
+            CalibrationDone(t_ns=self._cal_end_ns, calibration=self._calibration, computed=computed)
+        )
+
+    def _rest_for_channels(self, cal: Calibration) -> np.ndarray | None:
+        if not self._emg_channels or not cal.emg_channels:
+            return None
+        lookup = dict(zip(cal.emg_channels, cal.emg_rest_rms_mv))
+        if not all(c in lookup for c in self._emg_channels):
+            return None
+        return np.array([lookup[c] for c in self._emg_channels], dtype=np.float64)
+
+    # ------------------------------------------------------------------------------------
+    def _release(self, *, final: bool = False) -> list[Features]:
+        out: list[Features] = []
+        primary_tl = self._timelines.get(self._primary)
+        if primary_tl is None:
+            return out
+        while True:
+            end_index = self._next_tick * self._primary_hop
+            if end_index > self._primary_end:
+                break
+            t_ns = primary_tl.t_ns(end_index)
+            window: EmgWindow | None = None
+            if self._primary == STREAM_EMG:
+                if not self._pending_windows:
+                    break
+                wt, window = self._pending_windows[0]
+                if wt != t_ns:  # windows and ticks share the grid; guard against drift
+                    raise AssertionError(f"EMG window at {wt} ns, frame tick at {t_ns} ns")
+            missing: list[str] = []
+            ready = True
+            newest = max(self._latest_ns.values())
+            for name in self._gating:
+                if name == self._primary:
+                    continue
+                latest = self._latest_ns.get(name)
+                # Angles are read at the latest sample <= the tick, so wait until a sample at or
+                # after the tick exists: then that choice no longer depends on arrival order.
+                if latest is not None and latest >= t_ns:
+                    continue
+                lag_ref = latest if latest is not None else (self._first_ns or 0)
+                if final or newest - lag_ref > self._max_lag_ns:
+                    missing.append(name)
+                    continue
+                ready = False
+                break
+            if not ready:
+                break
+            if self._cal_pending and self._cal_end_ns is not None and t_ns > self._cal_end_ns:
+                break  # the calibration boundary must be crossed first
+            if window is not None:
+                self._pending_windows.popleft()
+            self._next_tick += 1
+            if missing:
+                self._stale_frames += 1
+            out.append(self._assemble(t_ns, window, tuple(missing)))
+        return out
+
+    def _assemble(self, t_ns: int, w: EmgWindow | None, missing: tuple[str, ...]) -> Features:
+        calibrating = self._calibration is None and (
+            self._cal_end_ns is not None and t_ns <= self._cal_end_ns
+        )
+        # --- EMG ---
+        n = len(self._emg_channels)
+        if w is not None and self._fatigue is not None:
+            if calibrating:
+                self._cal_rms.append(np.asarray(w.rms_mv, dtype=np.float64))
+            fs = self._fatigue.update(w, t_ns / NS_PER_S, baseline_allowed=not calibrating)
+            emg = dict(
+                emg_rms_mv=_tup(w.rms_mv), emg_rms_norm=_tup(w.rms_norm),
+                emg_active=tuple(bool(a) for a in w.active),
+                mdf_hz=_tup(w.mdf_hz), mnf_hz=_tup(w.mnf_hz), fi_nsm5=_tup(w.fi_nsm5),
+                mdf_tracked_hz=_tup(fs.mdf_tracked_hz), mdf_baseline_hz=_tup(fs.mdf_baseline_hz),
+                fatigue_index=_tup(fs.fatigue_index),
+                mdf_slope_pct_per_min=_tup(fs.mdf_slope_pct_per_min),
+                jasa=tuple(fs.jasa),
+                mains_fraction=_tup(w.mains_fraction), emg_std_mv=_tup(w.std_mv),
+                emg_saturation_fraction=_tup(w.saturation_fraction),
+            )
+        else:
+            nan = self._nan_ch
+            emg = dict(
+                emg_rms_mv=nan, emg_rms_norm=nan, emg_active=tuple([False] * n), mdf_hz=nan,
+                mnf_hz=nan, fi_nsm5=nan, mdf_tracked_hz=nan, mdf_baseline_hz=nan,
+                fatigue_index=nan, mdf_slope_pct_per_min=nan,
+                jasa=tuple([JasaClass.STABLE] * n), mains_fraction=nan, emg_std_mv=nan,
+                emg_saturation_fraction=nan,
+            )
+        # --- angles ---
+        knee = hip = speed = math.nan
+        source = "none"
+        if self._kin is not None:
+            a = self._kin.angles_at(t_ns, self._hop_ns)
+            source = a.source
+            if a.valid:
+                knee, hip, speed = a.knee_flexion_deg, a.hip_flexion_deg, a.knee_speed_dps
+        if math.isfinite(knee) and math.isfinite(hip):
+            pct = hamstring_length_change_pct(hip, knee)
+            length = tuple(float(pct[h]) for h in HAMSTRING_HEADS)
+            out_of_range = not (
+                _HIP_RANGE_DEG[0] <= hip <= _HIP_RANGE_DEG[1]
+                and _KNEE_RANGE_DEG[0] <= knee <= _KNEE_RANGE_DEG[1]
+            )
+        else:
+            length, out_of_range = _NAN4, False
+        self._frames += 1
+        return Features(
+            t_ns=t_ns, calibrating=calibrating, knee_flexion_deg=float(knee),
+            hip_flexion_deg=float(hip), knee_speed_dps=float(speed), angle_source=source,
+            angles_out_of_range=out_of_range, length_change_pct=length,  # type: ignore[arg-type]
+            emg_channels=self._emg_channels, missing_streams=missing, **emg,  # type: ignore[arg-type]
+        )
+
+
+def _tup(a: Any) -> tuple[float, ...]:
+    return tuple(float(v) for v in np.asarray(a, dtype=np.float64))
+
+
+# ---------------------------------------------------------------------------------------------
+# Engine
+# ---------------------------------------------------------------------------------------------
+class Engine:
+    """Features + risk: the one object live runs and replays share.
+
+    ``push(item)`` accepts ``SampleBlock``s and source events (``GapDetected``, ``LinkLost``,
+    ``LinkRestored``, ...) and returns the frames and alerts they completed.
+    """
+
+    def __init__(self, config: Config, streams: Sequence[StreamInfo], *,
+                 calibration: Calibration | None = None) -> None:
+        self.config = config
+        self.streams = tuple(streams)
+        self.pipeline = FeaturePipeline(config, streams, calibration=calibration)
+        self.risk = RiskLayer(config)
+
+    @property
+    def calibration(self) -> Calibration | None:
+        return self.pipeline.calibration
+
+    def push(self, item: SampleBlock | Event) -> EngineOutput:
+        if isinstance(item, SampleBlock):
+            return self._frames(self.pipeline.push(item))
+        alerts = tuple(self.risk.on_event(item))
+        return EngineOutput(alerts=alerts, events=tuple(self.pipeline.take_events()))
+
+    def finish(self) -> EngineOutput:
+        return self._frames(self.pipeline.finish())
+
+    def _frames(self, features: list[Features]) -> EngineOutput:
+        events = tuple(self.pipeline.take_events())
+        if not features:
+            return EngineOutput(events=events)
+        frames = []
+        alerts = []
+        for f in features:
+            snap, new_alerts = self.risk.step(f)
+            frames.append(FeatureFrame(features=f, risk=snap))
+            alerts.extend(new_alerts)
+        return EngineOutput(frames=tuple(frames), alerts=tuple(alerts), events=events)
+
+
+__all__ = ["Calibration", "CalibrationDone", "Engine", "FeaturePipeline", "EMG_UNIT",
+           "GONIOMETER_CHANNELS"]
