@@ -1,17 +1,49 @@
-"""``sensor-pipeline evaluate``: not built yet (see the issue that owns it)."""
+"""``sensor-pipeline evaluate``: score alerts against labelled sessions."""
 
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
-from ._common import EXIT_INTERNAL, err_console
+from ._common import EXIT_OK, add_config_options, err_console, out_console, session_config
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("evaluate", help="(not built yet)")
+    p = sub.add_parser(
+        "evaluate",
+        help="replay labelled sessions and score alerts against the labels",
+        description="Replay each labelled recording (simulator ground truth, a CSV import's "
+        "labels.csv, or a labels.csv beside the recording) and score its alerts per kind at "
+        "event level: precision, recall, F1, false alerts per hour, detection latency "
+        "(median, p90), time in each risk state. See docs/tuning.md for the matching rule.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="example:\n  sensor-pipeline evaluate sessions/*/ --config mine.toml --json scores.json",
+    )
+    p.add_argument("recordings", nargs="+", metavar="REC", help="labelled session directories")
+    add_config_options(p)
+    p.add_argument("--json", metavar="PATH", help="also write the scores as JSON")
+    p.add_argument("--max-false-alerts-per-hour", type=float, default=2.0, metavar="N",
+                   help="cap used by the objective line (default: 2)")
+    p.add_argument("--recalibrate", action="store_true",
+                   help="recompute each session's calibration instead of reusing the stored one")
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    err_console().print("evaluate: not built yet")
-    return EXIT_INTERNAL
+    from ..tools.evaluate import evaluate_sessions, evaluation_table, state_table
+
+    ev = evaluate_sessions(
+        args.recordings, lambda s: session_config(s.config, args),
+        max_false_alerts_per_hour=args.max_false_alerts_per_hour, recalibrate=args.recalibrate,
+    )
+    console = out_console()
+    console.print(evaluation_table(ev))
+    console.print(state_table(ev))
+    console.print(f"objective (mean F1 of labelled kinds, penalised above "
+                  f"{args.max_false_alerts_per_hour:g} false alerts/h): {ev.objective:.3f}",
+                  highlight=False)
+    if args.json:
+        Path(args.json).write_text(json.dumps(ev.to_json(), indent=2), encoding="utf-8")
+        err_console().print(f"scores → {args.json}")
+    return EXIT_OK

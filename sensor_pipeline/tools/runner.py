@@ -1,0 +1,150 @@
+"""Synchronous, offline runs of the engine over a recording (evaluate, tune, report, benchmarks).
+
+``run_session`` is what ``replay`` does minus asyncio and pacing: the same ``Engine``, the same
+items in the same order (``Session.iter_items``), so the same frames and alerts.
+
+``FeatureCache`` splits the work the way tuning needs it: the expensive signal processing
+(``FeaturePipeline``) runs once per session and records the exact sequence of risk-layer calls;
+``FeatureCache.run_risk(config)`` then replays only that sequence through a fresh ``RiskLayer``,
+which gives exactly the alerts a full replay with that config would give, as long as the config
+differs only in risk-layer keys (``tunable`` in the schema; see ``dsp_fingerprint``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+import msgspec
+
+from ..config import Config
+from ..engine import Calibration, Engine, FeaturePipeline
+from ..model import (
+    NS_PER_S, Alert, Event, FeatureFrame, Features, Label, RawPayload, RiskState, SampleBlock,
+    StreamInfo,
+)
+from ..risk import RiskLayer
+
+#: Block size for offline runs: large for speed, well below engine.max-stream-lag-s.
+def offline_block_s(config: Config) -> float:
+    return min(0.25, config.engine.max_stream_lag_s / 4)
+
+
+def risk_sections() -> tuple[str, ...]:
+    """Config tables read only by the risk layer (changing them never changes Features)."""
+    return ("risk", "cramp", "sensor-checks")
+
+
+def dsp_fingerprint(config: Config) -> bytes:
+    """Everything except the risk-layer tables: equal fingerprints ⇒ equal Features."""
+    d = msgspec.to_builtins(config)
+    for key in (*risk_sections(), "alerts", "recording", "service", "device"):
+        d.pop(key, None)
+    return msgspec.json.encode(d, order="sorted")
+
+
+@dataclass
+class SessionRun:
+    """Result of one offline run."""
+
+    frames: list[FeatureFrame] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+    duration_s: float = 0.0
+    calibration: Calibration | None = None
+    time_in_state_s: dict[str, float] = field(default_factory=dict)
+
+
+def _items(session: Any, config: Config) -> Iterable[SampleBlock | Event]:
+    return session.iter_items(block_s=offline_block_s(config))
+
+
+def stored_calibration(session: Any) -> Calibration | None:
+    cal = getattr(session, "calibration", None)
+    return Calibration.from_json(cal) if cal else None
+
+
+def run_session(
+    session: Any,
+    config: Config,
+    *,
+    calibration: Calibration | None = None,
+    keep_frames: bool = True,
+) -> SessionRun:
+    """Replay ``session`` through a fresh Engine as fast as possible, synchronously."""
+    streams: Sequence[StreamInfo] = list(session.streams.values())
+    engine = Engine(config, streams, calibration=calibration)
+    run = SessionRun()
+    hop_s = config.engine.hop_s
+    counts = {s.value: 0 for s in RiskState}
+    end_ns = 0
+    for item in _items(session, config):
+        if isinstance(item, RawPayload):
+            continue
+        if isinstance(item, SampleBlock):
+            end_ns = max(end_ns, item.t0_ns + item.duration_ns)
+        out = engine.push(item)
+        _collect(out, run, counts, keep_frames)
+    _collect(engine.finish(), run, counts, keep_frames)
+    run.duration_s = end_ns / NS_PER_S
+    run.calibration = engine.calibration
+    run.time_in_state_s = {k: v * hop_s for k, v in counts.items()}
+    return run
+
+
+def _collect(out: Any, run: SessionRun, counts: dict[str, int], keep_frames: bool) -> None:
+    for f in out.frames:
+        counts[f.risk.state.value] += 1
+        if keep_frames:
+            run.frames.append(f)
+    run.alerts.extend(out.alerts)
+
+
+@dataclass
+class FeatureCache:
+    """The risk layer's input for one session, computed once."""
+
+    name: str
+    #: In call order: ``Features`` for ``RiskLayer.step``, ``Event`` for ``on_event``.
+    calls: list[Features | Event]
+    duration_s: float
+    labels: list[Label]
+    hop_s: float
+
+    @classmethod
+    def build(cls, name: str, session: Any, config: Config, labels: Sequence[Label],
+              calibration: Calibration | None = None) -> FeatureCache:
+        streams = list(session.streams.values())
+        pipeline = FeaturePipeline(config, streams, calibration=calibration)
+        calls: list[Features | Event] = []
+        end_ns = 0
+        for item in _items(session, config):
+            if isinstance(item, RawPayload):
+                continue
+            if isinstance(item, SampleBlock):
+                end_ns = max(end_ns, item.t0_ns + item.duration_ns)
+                calls.extend(pipeline.push(item))
+                pipeline.take_events()
+            else:
+                calls.append(item)
+        calls.extend(pipeline.finish())
+        return cls(name=name, calls=calls, duration_s=end_ns / NS_PER_S, labels=list(labels),
+                   hop_s=config.engine.hop_s)
+
+    def run_risk(self, config: Config) -> tuple[list[Alert], dict[str, float]]:
+        """Alerts and time per risk state for ``config`` (risk-layer keys may differ)."""
+        layer = RiskLayer(config)
+        alerts: list[Alert] = []
+        counts = {s.value: 0 for s in RiskState}
+        for call in self.calls:
+            if isinstance(call, Features):
+                snap, new = layer.step(call)
+                counts[snap.state.value] += 1
+                alerts.extend(new)
+            else:
+                alerts.extend(layer.on_event(call))
+        return alerts, {k: v * self.hop_s for k, v in counts.items()}
+
+
+def fmt_s(x: float) -> str:
+    return "—" if not math.isfinite(x) else f"{x:.1f} s"
