@@ -29,3 +29,7 @@ class AlertsConfig(Section, frozen=True):
         "Alerts waiting per channel; when a slow channel's queue is full the oldest alert for "
         "that channel is dropped and counted (acquisition never waits).",
         source="judgment call", ge=1)] = 100
+    drain_timeout_s: Annotated[float, doc(
+        "At shutdown, wait at most this long for the channels to deliver queued alerts "
+        "(local files, i.e. the JSON Lines log, are always drained completely).",
+        unit="s", source="judgment call", ge=0.0)] = 5.0

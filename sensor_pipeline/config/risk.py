@@ -50,6 +50,9 @@ class RiskConfig(Section, frozen=True):
     repeat_to_end_set: Annotated[int, doc(
         "From this many risk alerts within 10 minutes on, the advice suggests ending the set.",
         source="judgment call", ge=1, tunable=True)] = 3
+    repeat_window_s: Annotated[float, doc(
+        "Window over which risk alerts are counted for repeat-to-end-set.",
+        unit="s", source="issue #4 / judgment call (10 min)", gt=0.0, tunable=True)] = 600.0
 
 
 class CrampConfig(Section, frozen=True):
@@ -70,6 +73,10 @@ class CrampConfig(Section, frozen=True):
     working_level_window_s: Annotated[float, doc(
         "History over which the working level (median RMS of active windows) is taken.",
         unit="s", source="judgment call", gt=0.0)] = 120.0
+    min_working_s: Annotated[float, doc(
+        "The detector arms only after this much active (non-cramp) EMG has set a working "
+        "level; before that there is nothing to compare with.",
+        unit="s", source="judgment call", ge=0.0)] = 5.0
     cooldown_s: Annotated[float, doc(
         "No new cramp alert for this long after one.", unit="s", source="judgment call", ge=0.0,
         tunable=True)] = 30.0

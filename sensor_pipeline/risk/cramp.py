@@ -1,0 +1,202 @@
+"""Cramp detector: sustained activity well above the working level while the leg is still.
+
+domain.md §5: a cramp is an involuntary contraction; its EMG shows high, sustained motor-unit
+discharge (Ross & Thomas 1995: firing higher than in voluntary contractions) *without voluntary
+intent*, often at rest or after the movement stops. A wearable cannot see intent, so the
+detector uses the two observable halves of that description (judgment call):
+
+1. **Well above the working level.** Per channel, the *working level* is the median RMS (mV)
+   of the active hops (``Features.emg_active``) of the last ``working-level-window-s``. A hop
+   is a cramp candidate when its RMS is at least ``rms-factor`` × that level. Candidate hops are
+   kept out of the history, so a cramp cannot raise its own yardstick. The detector arms only
+   once ``min-working-s`` of active hops are in the history.
+2. **The leg is still.** Knee speed below ``still-knee-speed-dps`` (so no voluntary movement is
+   under way); an unknown knee speed (no angle source) never counts as still. Hops with the leg
+   moving are voluntary work and do count toward the working level, so a heavier set raises it.
+
+Candidate hops on one channel, held continuously for ``hold-s`` (evidence: a hop stands for
+``hop_s``), raise one CRAMP alert (critical) per run; no two cramp alerts come closer than
+``cooldown-s`` (a run that qualifies inside the cooldown alerts when the cooldown ends, if it
+still runs). An ordinary held
+bridge is still, but at the working level (ratio ≈ 1), so it never qualifies. Not detected: a
+cramp during movement, or a cramp before any work has set a working level.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections import deque
+from dataclasses import dataclass
+
+from ..config import CrampConfig
+from ..model import NS_PER_S, STREAM_EMG, Alert, AlertKind, Factor, Features, Severity
+from .advice import CRAMP_ADVICE
+
+CRAMP_CODE = "cramp.sustained-involuntary"
+
+
+@dataclass(frozen=True, slots=True)
+class CrampStatistics:
+    alerts: int
+    #: Qualifying cramps inside the cooldown of the previous alert (not re-alerted).
+    alerts_deferred: int
+    #: Hops on which no channel had enough history to judge.
+    unarmed_hops: int
+
+
+class _Channel:
+    """Working-level history of one EMG channel."""
+
+    __slots__ = ("history", "sorted_rms", "candidate_start_ns", "alerted")
+
+    def __init__(self) -> None:
+        self.history: deque[tuple[int, float]] = deque()
+        self.sorted_rms: list[float] = []
+        #: First hop of the running candidate run (None: no run).
+        self.candidate_start_ns: int | None = None
+        #: Whether the running candidate run has alerted.
+        self.alerted = False
+
+    def end_run(self) -> None:
+        self.candidate_start_ns = None
+        self.alerted = False
+
+    def expire(self, t_ns: int, window_ns: int) -> None:
+        while self.history and t_ns - self.history[0][0] >= window_ns:
+            _, old = self.history.popleft()
+            del self.sorted_rms[bisect.bisect_left(self.sorted_rms, old)]
+
+    def add(self, t_ns: int, rms_mv: float) -> None:
+        self.history.append((t_ns, rms_mv))
+        bisect.insort(self.sorted_rms, rms_mv)
+
+    def median(self) -> float:
+        s = self.sorted_rms
+        n = len(s)
+        mid = n // 2
+        return s[mid] if n % 2 else 0.5 * (s[mid - 1] + s[mid])
+
+
+class CrampDetector:
+    """Sans-I/O cramp detector (see the module docstring).
+
+    Parameters
+    ----------
+    cfg : CrampConfig
+        The ``[cramp]`` table.
+    hop_s : float
+        ``engine.hop-s``: the evidence one hop stands for.
+    """
+
+    def __init__(self, cfg: CrampConfig, hop_s: float) -> None:
+        self.cfg = cfg
+        self.hop_ns = round(hop_s * NS_PER_S)
+        self.hold_ns = round(cfg.hold_s * NS_PER_S)
+        self.window_ns = round(cfg.working_level_window_s * NS_PER_S)
+        self.cooldown_ns = round(cfg.cooldown_s * NS_PER_S)
+        # Number of active hops needed before the working level is trusted (at least one).
+        self.min_hops = max(1, math.ceil(cfg.min_working_s / hop_s - 1e-9))
+        self._channels: dict[str, _Channel] = {}
+        self.last_alert_ns: int | None = None
+        #: Channels currently meeting the cramp condition (for the status line).
+        self.cramping: tuple[str, ...] = ()
+        self._alerts = 0
+        self._deferred = 0
+        self._unarmed = 0
+
+    def reset(self) -> None:
+        self._channels = {}
+        self.last_alert_ns = None
+        self.cramping = ()
+        self._alerts = self._deferred = self._unarmed = 0
+
+    def statistics(self) -> CrampStatistics:
+        return CrampStatistics(self._alerts, self._deferred, self._unarmed)
+
+    def working_level_mv(self, channel: str) -> float:
+        """The channel's current working level (NaN while unarmed)."""
+        ch = self._channels.get(channel)
+        if ch is None or len(ch.sorted_rms) < self.min_hops:
+            return math.nan
+        return ch.median()
+
+    def step(self, features: Features) -> list[Alert]:
+        """Update with one hop; return a CRAMP alert when one fires."""
+        t = features.t_ns
+        if not self.cfg.enabled or features.calibrating:
+            for ch in self._channels.values():
+                ch.end_run()
+            self.cramping = ()
+            return []
+        speed = features.knee_speed_dps
+        still = math.isfinite(speed) and speed < self.cfg.still_knee_speed_dps
+        emg_missing = STREAM_EMG in features.missing_streams
+        # (ratio, name, rms, level, held) of channels whose run qualifies and has not alerted.
+        due: list[tuple[float, str, float, float, int]] = []
+        due_channels: list[_Channel] = []
+        newly_qualified = 0
+        armed_any = False
+        cramping: list[str] = []
+        for i, name in enumerate(features.emg_channels):
+            ch = self._channels.get(name)
+            if ch is None:
+                ch = self._channels[name] = _Channel()
+            ch.expire(t, self.window_ns)
+            rms = float(features.emg_rms_mv[i]) if i < len(features.emg_rms_mv) else math.nan
+            active = bool(features.emg_active[i]) if i < len(features.emg_active) else False
+            if emg_missing or not math.isfinite(rms):
+                ch.end_run()
+                continue
+            armed = len(ch.sorted_rms) >= self.min_hops
+            armed_any = armed_any or armed
+            level = ch.median() if armed else math.nan
+            over = armed and level > 0 and rms >= self.cfg.rms_factor * level
+            if over and still:
+                if ch.candidate_start_ns is None:
+                    ch.candidate_start_ns = t
+                held = t - ch.candidate_start_ns + self.hop_ns
+                if held >= self.hold_ns:
+                    cramping.append(name)
+                    if held - self.hop_ns < self.hold_ns:
+                        newly_qualified += 1
+                    if not ch.alerted:
+                        due.append((rms / level, name, rms, level, held))
+                        due_channels.append(ch)
+                continue
+            ch.end_run()
+            if active and (not over or not still):
+                # At the working level, or heavy work with the leg moving (voluntary): history.
+                ch.add(t, rms)
+        if features.emg_channels and not armed_any:
+            self._unarmed += 1
+        self.cramping = tuple(cramping)
+        if not due:
+            return []
+        if self.last_alert_ns is not None and t - self.last_alert_ns < self.cooldown_ns:
+            # One alert per run; a run that qualifies inside the cooldown alerts when it ends.
+            self._deferred += newly_qualified
+            return []
+        for ch in due_channels:
+            ch.alerted = True
+        self.last_alert_ns = t
+        self._alerts += 1
+        return [self._alert(t, max(due), speed)]
+
+    def _alert(self, t: int, best: tuple[float, str, float, float, int], speed: float) -> Alert:
+        ratio, name, rms, level, held_ns = best
+        cfg = self.cfg
+        held_s = held_ns / NS_PER_S
+        factors = (
+            Factor("emg_rms", rms, cfg.rms_factor * level, " mV", ">=", True),
+            Factor("rms_over_working_level", ratio, cfg.rms_factor, "×", ">=", True),
+            Factor("knee_speed", speed, cfg.still_knee_speed_dps, " deg/s", "<", True),
+            Factor("held", held_s, cfg.hold_s, " s", ">=", True),
+        )
+        message = (
+            f"Possible cramp in {name}: EMG {rms:.3g} mV is {ratio:.1f}× the working level "
+            f"({level:.3g} mV; alert at ≥ {cfg.rms_factor:g}×) for {held_s:.1f} s while the "
+            f"leg is still (knee {speed:.0f} deg/s < {cfg.still_knee_speed_dps:g})."
+        )
+        return Alert(t_ns=t, kind=AlertKind.CRAMP, severity=Severity.CRITICAL, code=CRAMP_CODE,
+                     message=message, factors=factors, advice=CRAMP_ADVICE)

@@ -1,0 +1,229 @@
+"""The three risk factors as data: a threshold, a direction and a hysteresis band each.
+
+A factor is a latched boolean. It *rises* when its value crosses the threshold and *clears*
+only once the value has moved back past the threshold by the hysteresis band, so a value that
+hovers around the threshold with noise smaller than the band toggles at most once. A NaN value
+("not available": no angle source, inside a gap, no valid EMG window) always clears the latch:
+missing data never holds a factor up.
+
+``FactorRules.evaluate(features, latches)`` turns one hop's ``Features`` into a
+``FactorEvaluation``: the three factors for the *driving channel*, the per-channel latches for
+the next hop, and the ``Factor`` records an alert quotes. Pure functions on plain values; the
+latches are owned by the caller (``RiskLayer``) and passed in and out explicitly, like
+``scipy.signal.sosfilt``'s ``zi``/``zf``.
+
+Driving channel (judgment call): the EMG factors are evaluated per channel, and the AND-gate
+needs *one* muscle that is both active and fatigued. The driving channel is, in this order of
+preference, the active-and-fatigued channel with the largest fatigue index, else the active
+channel with the largest fatigue index, else the fatigued channel with the largest fatigue
+index, else the channel with the largest normalised RMS; ties go to the lower channel index.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+from ..config import RiskConfig
+from ..errors import UsageError
+from ..model import Factor, Features, JasaClass
+
+FACTOR_SHORTENED = "shortened"
+FACTOR_ACTIVE = "active"
+FACTOR_FATIGUED = "fatigued"
+FACTOR_JASA = "jasa-fatigue"
+
+
+@dataclass(frozen=True, slots=True)
+class HysteresisRule:
+    """One latched threshold.
+
+    Parameters
+    ----------
+    threshold : float
+        The value at which the factor rises.
+    hysteresis : float
+        Band (same unit, >= 0) the value must move back past the threshold before it clears.
+    comparison : str
+        ``"<="`` (rises at or below the threshold, e.g. shortening %) or ``">="`` (rises at or
+        above, e.g. activation).
+    """
+
+    threshold: float
+    hysteresis: float
+    comparison: str
+
+    def __post_init__(self) -> None:
+        if self.comparison not in ("<=", ">="):
+            raise UsageError(f"comparison must be '<=' or '>=', got {self.comparison!r}")
+        if not (math.isfinite(self.threshold) and math.isfinite(self.hysteresis)
+                and self.hysteresis >= 0):
+            raise UsageError(
+                f"threshold and hysteresis must be finite and hysteresis >= 0, got "
+                f"{self.threshold!r}, {self.hysteresis!r}"
+            )
+
+    def crosses(self, value: float) -> bool:
+        """True when ``value`` is at or past the threshold (the rising condition)."""
+        if math.isnan(value):
+            return False
+        if self.comparison == "<=":
+            return value <= self.threshold
+        return value >= self.threshold
+
+    def holds(self, value: float) -> bool:
+        """True while a latched factor stays up (inside threshold + hysteresis band)."""
+        if math.isnan(value):
+            return False
+        if self.comparison == "<=":
+            return value <= self.threshold + self.hysteresis
+        return value >= self.threshold - self.hysteresis
+
+    def update(self, latched: bool, value: float) -> bool:
+        """Next latch value given the current one and this hop's ``value`` (NaN clears)."""
+        return self.holds(value) if latched else self.crosses(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Latches:
+    """Per-factor latch state carried from hop to hop (owned by the caller)."""
+
+    shortened: bool = False
+    active: tuple[bool, ...] = ()
+    fatigued: tuple[bool, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FactorEvaluation:
+    """The three factors at one hop, for the driving channel."""
+
+    shortened: bool
+    active: bool
+    fatigued: bool
+    #: Index into ``Features.emg_channels`` (-1: no channel with usable EMG).
+    driving_channel: int
+    #: A required input was unavailable (NaN shortening, no finite EMG, missing stream).
+    missing: bool
+    latches: Latches
+    factors: tuple[Factor, ...]
+
+    @property
+    def count(self) -> int:
+        return int(self.shortened) + int(self.active) + int(self.fatigued)
+
+
+def _channel_value(values: Sequence[float], i: int) -> float:
+    if 0 <= i < len(values):
+        v = float(values[i])
+        return v
+    return math.nan
+
+
+class FactorRules:
+    """The shortened / active / fatigued rules of domain.md §1, from ``[risk]``."""
+
+    def __init__(self, cfg: RiskConfig) -> None:
+        self.cfg = cfg
+        self.shortening = HysteresisRule(
+            cfg.shortening_threshold_pct, cfg.shortening_hysteresis_pct, "<=")
+        self.activation = HysteresisRule(cfg.activation_threshold, cfg.activation_hysteresis, ">=")
+        self.fatigue = HysteresisRule(cfg.fatigue_threshold, cfg.fatigue_hysteresis, ">=")
+
+    def evaluate(self, features: Features, latches: Latches, *,
+                 angles_plausible: bool = True) -> FactorEvaluation:
+        """Evaluate the three factors for one hop.
+
+        Parameters
+        ----------
+        features : Features
+            The hop's features.
+        latches : Latches
+            The latch state returned by the previous call (``Latches()`` at start).
+        angles_plausible : bool
+            False when the sensor checks consider the knee angle implausible; shortening is
+            then unknown (treated like NaN).
+        """
+        n = len(features.emg_channels)
+        short_pct = features.shortest_biarticular_pct
+        if not angles_plausible or math.isnan(features.knee_flexion_deg):
+            # NaN angles -> not shortened (brief); implausible angles are no evidence either.
+            short_pct = math.nan
+        shortened = self.shortening.update(latches.shortened, short_pct)
+
+        prev_active = latches.active if len(latches.active) == n else (False,) * n
+        prev_fatigued = latches.fatigued if len(latches.fatigued) == n else (False,) * n
+        active: list[bool] = []
+        fatigued: list[bool] = []
+        for i in range(n):
+            rms_norm = _channel_value(features.emg_rms_norm, i)
+            active.append(self.activation.update(prev_active[i], rms_norm))
+            fi = _channel_value(features.fatigue_index, i)
+            if prev_fatigued[i]:
+                fatigued.append(self.fatigue.holds(fi))
+            else:
+                rises = self.fatigue.crosses(fi)
+                if rises and self.cfg.require_jasa_fatigue:
+                    jasa = features.jasa[i] if i < len(features.jasa) else JasaClass.STABLE
+                    rises = jasa == JasaClass.FATIGUE
+                fatigued.append(rises)
+
+        ch = self._driving_channel(features, active, fatigued)
+        any_emg = any(math.isfinite(_channel_value(features.emg_rms_norm, i)) for i in range(n))
+        missing = (math.isnan(short_pct) or not any_emg or bool(features.missing_streams))
+        f_active = active[ch] if ch >= 0 else False
+        f_fatigued = fatigued[ch] if ch >= 0 else False
+        factors = self._factors(features, ch, short_pct, shortened, f_active, f_fatigued)
+        return FactorEvaluation(
+            shortened=shortened,
+            active=f_active,
+            fatigued=f_fatigued,
+            driving_channel=ch,
+            missing=missing,
+            latches=Latches(shortened, tuple(active), tuple(fatigued)),
+            factors=factors,
+        )
+
+    @staticmethod
+    def _driving_channel(features: Features, active: Sequence[bool],
+                         fatigued: Sequence[bool]) -> int:
+        n = len(features.emg_channels)
+
+        def fi(i: int) -> float:
+            v = _channel_value(features.fatigue_index, i)
+            return v if math.isfinite(v) else -math.inf
+
+        for candidates in (
+            [i for i in range(n) if active[i] and fatigued[i]],
+            [i for i in range(n) if active[i]],
+            [i for i in range(n) if fatigued[i]],
+        ):
+            if candidates:
+                # max() keeps the first of equal keys: ties go to the lower index.
+                return max(candidates, key=fi)
+        finite = [i for i in range(n)
+                  if math.isfinite(_channel_value(features.emg_rms_norm, i))]
+        if finite:
+            return max(finite, key=lambda i: _channel_value(features.emg_rms_norm, i))
+        return -1
+
+    def _factors(self, features: Features, ch: int, short_pct: float, shortened: bool,
+                 active: bool, fatigued: bool) -> tuple[Factor, ...]:
+        cfg = self.cfg
+
+        def fin(x: float) -> float | None:
+            return x if math.isfinite(x) else None
+
+        out = [
+            Factor(FACTOR_SHORTENED, fin(short_pct), cfg.shortening_threshold_pct, "%", "<=",
+                   shortened),
+            Factor(FACTOR_ACTIVE, fin(_channel_value(features.emg_rms_norm, ch)),
+                   cfg.activation_threshold, "", ">=", active),
+            Factor(FACTOR_FATIGUED, fin(_channel_value(features.fatigue_index, ch)),
+                   cfg.fatigue_threshold, "", ">=", fatigued),
+        ]
+        jasa = features.jasa[ch] if 0 <= ch < len(features.jasa) else None
+        if jasa is not None:
+            # A boolean factor under a stable JSON key; the message names the quadrant.
+            out.append(Factor(FACTOR_JASA, None, None, "", "", jasa == JasaClass.FATIGUE))
+        return tuple(out)
