@@ -22,6 +22,18 @@ class RecordingConfig(Section, frozen=True):
     keep_raw: Annotated[bool, doc(
         "Also keep the raw Bluetooth payloads so a decoder fix can be re-run on old sessions.",
         source="issue #3; style.md §2.9")] = True
+    compact_on_close: Annotated[bool, doc(
+        "On a clean stop, merge each table's part files into one file (faster to read; the "
+        "reader handles both layouts).",
+        source="judgment call")] = True
+    merge_parts: Annotated[int, doc(
+        "While recording, merge every this many part files of a table into one, so a long "
+        "session that is never closed cleanly stays quick to read (64 × 0.5 s ≈ 32 s per file).",
+        source="judgment call", ge=2, le=100_000)] = 64
+    fsync: Annotated[bool, doc(
+        "fsync every file and its directory when written: survives power loss, not only a "
+        "killed process, at the cost of a disk sync per part file.",
+        source="judgment call (a killed process loses nothing written without it)")] = False
 
 
 class ServiceConfig(Section, frozen=True):

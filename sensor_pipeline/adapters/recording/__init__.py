@@ -1,0 +1,14 @@
+"""Session recordings on disk: ``SessionWriter`` / ``write_session`` and ``open_session``.
+
+The format (directory layout, ``session.json``, table schemas, crash safety, versioning) is
+documented in ``docs/recording-format.md``; ``_format.py`` holds its constants.
+"""
+
+from ._format import FORMAT_NAME, FORMAT_VERSION
+from ._reader import Session, open_session, read_labels_csv
+from ._writer import DEFAULT_IMU_MOUNTING, SessionWriter, WriterStatistics, write_session
+
+__all__ = [
+    "DEFAULT_IMU_MOUNTING", "FORMAT_NAME", "FORMAT_VERSION", "Session", "SessionWriter",
+    "WriterStatistics", "open_session", "read_labels_csv", "write_session",
+]
