@@ -19,12 +19,18 @@ class KinematicsConfig(Section, frozen=True):
     madgwick_beta: Annotated[float, doc(
         "Madgwick gain β.", unit="rad/s", source="domain.md §3.1 / §7 (0.05–0.1)", gt=0.0)] = 0.1
     assumed_thigh_inclination_deg: Annotated[float, doc(
-        "Thigh inclination assumed when only a shank IMU is worn (e.g. 0 for a prone curl with "
-        "the thigh on the bench).",
+        "Thigh inclination assumed when only a shank IMU is worn (0 standing, +90 seated or "
+        "supine with the thigh horizontal, -90 prone with the thigh on the bench).",
         unit="deg", source="domain.md §3.1 (shank-only fallback)")] = 0.0
     pelvis_inclination_deg: Annotated[float, doc(
-        "Pelvis inclination assumed without a pelvis IMU (0 = upright).",
+        "Pelvis inclination assumed without a pelvis IMU (0 = upright, +90 supine, -90 prone); "
+        "hip flexion = thigh inclination - this.",
         unit="deg", source="interchange.md §1")] = 0.0
     still_gyro_dps: Annotated[float, doc(
         "Calibration counts as still when every gyro axis stays within this of its mean.",
         unit="deg/s", source="judgment call", gt=0.0)] = 10.0
+    history_s: Annotated[float, doc(
+        "Angle history kept per stream so frames can look back (memory stays flat); must cover "
+        "the largest block duration plus engine.max-stream-lag-s, and a calibration applied "
+        "at a past time re-filters at most this much.",
+        unit="s", source="judgment call", gt=0.0, le=120.0)] = 10.0
