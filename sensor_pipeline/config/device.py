@@ -36,3 +36,19 @@ class DeviceConfig(Section, frozen=True):
     max_consecutive_decode_errors: Annotated[int, doc(
         "This many undecodable frames in a row end the session with a protocol error.",
         source="style.md §5", ge=1)] = 50
+    connect_attempts: Annotated[int, doc(
+        "Attempts (scan + connect) at session start before giving up with 'device not found' "
+        "(0 = keep trying); waits between attempts follow the reconnect backoff.",
+        source="judgment call", ge=0)] = 3
+    control_timeout_s: Annotated[float, doc(
+        "How long to wait for the wearable to answer a control-point request (START, ...).",
+        unit="s", source="judgment call", gt=0.0)] = 5.0
+    notification_queue_size: Annotated[int, doc(
+        "Notifications buffered between the Bluetooth callback and the decoder; at ~200 "
+        "notifications/s, 2048 is ~10 s. Overflow drops notifications (counted; they show up "
+        "as gaps).",
+        source="judgment call (trio: size a buffer for the burst you must absorb)", ge=1)] = 2048
+    clock_fit_window_s: Annotated[float, doc(
+        "Window of the lower-envelope fit mapping the device clock to the host clock (longer: "
+        "steadier drift estimate, slower to follow a temperature change).",
+        unit="s", source="judgment call (crystal drift changes over minutes)", gt=1.0)] = 60.0
