@@ -1,0 +1,597 @@
+"""Motion primitives: joint trajectories, voluntary effort and events of each exercise.
+
+A scenario is a *script*: a list of ``Track``s (standing, walking, squats, glute bridges, prone
+and seated leg curls, stretches, rest, cramps), each rendered at the IMU rate. ``Script``
+appends them, inserts smooth transitions wherever one track ends in a different pose than the
+next begins, and ``assemble()`` concatenates everything into one ``Plan`` with a continuous hip
+path (the body never teleports, so the IMU movement accelerations stay physical).
+
+Poses are (θ_pelvis, H, K) in degrees (body.py for the geometry). Every motion starts and ends
+at rest in a named posture, so any two motions can follow each other. Trajectories between
+key poses are minimum-jerk (Flash & Hogan 1985), the classic model of smooth point-to-point
+human movement; per-repetition variability (range of motion, durations, effort) is drawn from
+the scenario's random generator. All numbers here are judgment calls unless a source is given;
+docs/simulator.md §2 tabulates them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import numpy.typing as npt
+from scipy import signal
+
+from .body import MUSCLES, Subject, segment_direction
+
+FloatArray = npt.NDArray[np.float64]
+Pose = tuple[float, float, float]
+
+#: Motion codes of the truth stream's ``motion`` channel (index into this tuple).
+MOTIONS = (
+    "standing", "walking", "squat", "bridge-reps", "bridge-hold", "prone-curl", "seated-curl",
+    "stretch", "rest", "transition", "cramp",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Posture:
+    """A named resting posture: pose, how the body is supported, hip height if supported there."""
+
+    pose: Pose
+    #: "ankle": the foot is planted (the hip moves with the angles); "hip": the pelvis rests on
+    #: a floor, bench or seat at ``hip_height_m`` (None = standing height).
+    anchor: str
+    hip_height_m: float | None = None
+    description: str = ""
+
+
+POSTURES = {
+    "standing": Posture((0.0, 0.0, 0.0), "ankle", description="quiet upright standing"),
+    "supine-hook": Posture((90.0, 45.0, 100.0), "ankle",
+                           description="lying on the back, knees bent, feet on the floor"),
+    "prone": Posture((-90.0, 0.0, 10.0), "hip", 0.55, "lying face down on a bench"),
+    "prone-rest": Posture((-90.0, 0.0, 25.0), "hip", 0.55,
+                          "lying face down on a bench, shin on a pad (knee ~25°)"),
+    "seated": Posture((5.0, 85.0, 90.0), "hip", 0.50, "sitting upright, feet on the floor"),
+    "seated-extended": Posture((5.0, 85.0, 15.0), "hip", 0.50,
+                               "sitting on a leg-curl machine, knee nearly straight"),
+    "bench-stretch": Posture((-10.0, 75.0, 3.0), "hip", None,
+                             "standing, heel on a bench, knee straight (hamstring stretch)"),
+}
+
+
+def min_jerk(n: int) -> FloatArray:
+    """Minimum-jerk profile 0 → 1 over ``n`` samples (zero velocity and acceleration at ends)."""
+    if n <= 1:
+        return np.ones(max(n, 0))
+    tau = np.linspace(0.0, 1.0, n)
+    result: FloatArray = tau**3 * (10.0 - 15.0 * tau + 6.0 * tau**2)
+    return result
+
+
+def smooth_noise(rng: np.random.Generator, n: int, fs_hz: float, cutoff_hz: float,
+                 rms: float) -> FloatArray:
+    """Low-pass Gaussian noise of the given RMS, tapered to zero at both ends.
+
+    The taper lasts ~0.6 / cutoff_hz (at most a quarter of the track) so that fading the sway
+    in and out adds no acceleration beyond that of the sway itself.
+    """
+    if n == 0 or rms == 0.0:
+        return np.zeros(n)
+    pad = int(2 * fs_hz / cutoff_hz)
+    w = rng.standard_normal(n + 2 * pad)
+    sos = signal.butter(2, cutoff_hz, fs=fs_hz, output="sos")
+    x = signal.sosfiltfilt(sos, w)[pad:pad + n]
+    sd = float(np.std(x))
+    x = x * (rms / sd) if sd > 0 else x
+    taper = np.ones(n)
+    m = min(n // 4, int(round(0.6 * fs_hz / cutoff_hz)))
+    if m > 0:
+        ramp = min_jerk(m)
+        taper[:m] = ramp
+        taper[n - m:] = ramp[::-1]
+    result: FloatArray = x * taper
+    return result
+
+
+@dataclass
+class Track:
+    """One rendered piece of a session at the plan (IMU) rate."""
+
+    motion: str
+    pelvis_deg: FloatArray
+    hip_deg: FloatArray
+    knee_deg: FloatArray
+    #: Voluntary drive per muscle (fraction of the activation reference), shape (2, n).
+    effort: FloatArray
+    #: Local hip-centre path (m), shape (2, n); assembly shifts it to join the previous track.
+    hip_xy: FloatArray
+    #: Movement onsets (s from track start) and artefact scale: EMG motion artefacts.
+    onsets: list[tuple[float, float]] = field(default_factory=list)
+    #: Heel strikes (s from track start): IMU impact transients.
+    impacts: list[float] = field(default_factory=list)
+    #: Involuntary (cramp) drive per muscle and cramp intensity 0…1 per muscle, shape (2, n).
+    cramp_drive: FloatArray | None = None
+    cramp_level: FloatArray | None = None
+    #: Rest tracks a cramp may be placed in (Script.place_cramp).
+    cramp_slot: bool = False
+    #: Mean working effort of the set this track follows (cramp amplitude reference).
+    working_effort: float = 0.0
+    #: A transition's duration is decided at assembly (0 = automatic).
+    note: str = ""
+
+    @property
+    def n(self) -> int:
+        return int(self.knee_deg.shape[0])
+
+    @property
+    def start_pose(self) -> Pose:
+        return (float(self.pelvis_deg[0]), float(self.hip_deg[0]), float(self.knee_deg[0]))
+
+    @property
+    def end_pose(self) -> Pose:
+        return (float(self.pelvis_deg[-1]), float(self.hip_deg[-1]), float(self.knee_deg[-1]))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The whole session at the plan rate: kinematics, drive, events (input to physiology)."""
+
+    fs_hz: float
+    pelvis_deg: FloatArray
+    hip_deg: FloatArray
+    knee_deg: FloatArray
+    hip_xy: FloatArray
+    effort: FloatArray
+    cramp_drive: FloatArray
+    cramp_level: FloatArray
+    motion: npt.NDArray[np.int64]
+    onsets: tuple[tuple[float, float], ...]
+    impacts: tuple[float, ...]
+    #: (start_s, end_s, muscle index) of each cramp episode.
+    cramps: tuple[tuple[float, float, int], ...]
+    #: (start_s, end_s, motion) of each track, for the metadata.
+    phases: tuple[tuple[float, float, str], ...]
+
+    @property
+    def n(self) -> int:
+        return int(self.knee_deg.shape[0])
+
+    @property
+    def thigh_deg(self) -> FloatArray:
+        result: FloatArray = self.pelvis_deg + self.hip_deg
+        return result
+
+    @property
+    def shank_deg(self) -> FloatArray:
+        result: FloatArray = self.pelvis_deg + self.hip_deg - self.knee_deg
+        return result
+
+
+def chain_hip_xy(subject: Subject, pelvis: FloatArray, hip: FloatArray, knee: FloatArray
+                 ) -> FloatArray:
+    """Hip-centre path (2, n) with the ankle planted at (0, ankle height)."""
+    thigh = pelvis + hip
+    shank = thigh - knee
+    ankle = np.array([[0.0], [subject.ankle_height_m]])
+    knee_xy = ankle - subject.shank_length_m * segment_direction(shank)
+    result: FloatArray = knee_xy - subject.thigh_length_m * segment_direction(thigh)
+    return result
+
+
+class Script:
+    """Builds a session out of motions (a tiny DSL used by scenarios.py)."""
+
+    def __init__(self, subject: Subject, rng: np.random.Generator, fs_hz: float) -> None:
+        self.subject = subject
+        self.rng = rng
+        self.fs_hz = fs_hz
+        self.tracks: list[Track] = []
+        self._posture = "standing"
+        self._last_working_effort = 0.0
+
+    # -- helpers -----------------------------------------------------------------------------
+    @property
+    def duration_s(self) -> float:
+        return sum(t.n for t in self.tracks) / self.fs_hz
+
+    @property
+    def posture(self) -> str:
+        return self._posture
+
+    def _ns(self, seconds: float) -> int:
+        return max(1, int(round(seconds * self.fs_hz)))
+
+    def _jitter(self, value: float, rel: float) -> float:
+        return float(value * (1.0 + rel * self.rng.uniform(-1.0, 1.0)))
+
+    def _hip_xy(self, posture: Posture, pelvis: FloatArray, hip: FloatArray, knee: FloatArray
+                ) -> FloatArray:
+        if posture.anchor == "ankle":
+            return chain_hip_xy(self.subject, pelvis, hip, knee)
+        y = self.subject.standing_hip_height_m if posture.hip_height_m is None else (
+            posture.hip_height_m)
+        return np.stack([np.zeros_like(knee), np.full_like(knee, y)])
+
+    def _effort(self, levels: FloatArray, n_smooth_s: float = 0.25) -> FloatArray:
+        """Smooth piecewise-constant drive (muscle activation dynamics ~ 0.1–0.3 s)."""
+        m = max(1, int(round(n_smooth_s * self.fs_hz)))
+        if m <= 1 or levels.shape[-1] < 2:
+            return levels
+        kernel = np.hanning(m + 2)[1:-1]
+        kernel /= kernel.sum()
+        pad = np.concatenate([np.repeat(levels[:, :1], m, axis=1), levels,
+                              np.repeat(levels[:, -1:], m, axis=1)], axis=1)
+        out = np.stack([np.convolve(row, kernel, mode="same") for row in pad])
+        result: FloatArray = out[:, m:-m]
+        return result
+
+    def _keyframes(self, start: Pose, segments: Sequence[tuple[float, Pose, tuple[float, float]]]
+                   ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, list[float]]:
+        """Min-jerk moves between poses; (duration_s, end_pose, effort per muscle) segments.
+
+        Returns pelvis, hip, knee, effort (2, n) and the start time of every moving segment.
+        """
+        parts: list[FloatArray] = []
+        levels: list[FloatArray] = []
+        onsets: list[float] = []
+        cur = np.asarray(start, dtype=np.float64)
+        t = 0.0
+        for dur, end, eff in segments:
+            n = self._ns(dur)
+            e = np.asarray(end, dtype=np.float64)
+            prof = min_jerk(n)
+            parts.append(cur[:, None] + (e - cur)[:, None] * prof[None, :])
+            levels.append(np.repeat(np.asarray(eff, dtype=np.float64)[:, None], n, axis=1))
+            if np.max(np.abs(e - cur)) > 1.0:
+                onsets.append(t)
+            cur = e
+            t += n / self.fs_hz
+        arr = np.concatenate(parts, axis=1)
+        effort = self._effort(np.concatenate(levels, axis=1))
+        return arr[0], arr[1], arr[2], effort, onsets
+
+    def _add(self, track: Track, posture: str) -> Track:
+        self.tracks.append(track)
+        self._posture = posture
+        return track
+
+    def _need(self, posture: str) -> None:
+        if self._posture != posture:
+            self.move_to(posture)
+
+    # -- motions -----------------------------------------------------------------------------
+    def move_to(self, posture: str, duration_s: float | None = None) -> None:
+        """A transition to ``posture`` (lying down, sitting, getting up); shape set at assembly."""
+        if posture == self._posture:
+            return
+        target = POSTURES[posture]
+        if duration_s is None:
+            here = np.asarray(POSTURES[self._posture].pose)
+            duration_s = float(np.clip(1.0 + np.max(np.abs(np.asarray(target.pose) - here)) / 30.0,
+                                       1.5, 5.0))
+        n = self._ns(duration_s)
+        p = np.full(n, target.pose[0])
+        h = np.full(n, target.pose[1])
+        k = np.full(n, target.pose[2])
+        # Placeholder arrays: assembly interpolates pose and hip path from the neighbours.
+        eff = self._effort(np.full((len(MUSCLES), n), 0.06))
+        hip_xy = self._hip_xy(target, p, h, k)
+        self._add(Track("transition", p, h, k, eff, hip_xy, onsets=[(0.0, 1.5)],
+                        note=posture), posture)
+
+    def stand(self, duration_s: float, *, sway_deg: float = 0.25) -> None:
+        """Quiet standing with postural sway (the engine calibrates on the first 4 s)."""
+        self._need("standing")
+        n = self._ns(duration_s)
+        rng = self.rng
+        p = smooth_noise(rng, n, self.fs_hz, 0.3, sway_deg)
+        h = smooth_noise(rng, n, self.fs_hz, 0.3, sway_deg)
+        k = smooth_noise(rng, n, self.fs_hz, 0.3, sway_deg * 0.6)
+        base = np.array([[0.03], [0.02]]) * (1 + 0.3 * rng.uniform(-1, 1, (2, 1)))
+        eff = base * (1.0 + smooth_noise(rng, n, self.fs_hz, 0.5, 0.15))[None, :]
+        self._add(Track("standing", p, h, k, eff, self._hip_xy(POSTURES["standing"], p, h, k)),
+                  "standing")
+
+    def rest(self, posture: str, duration_s: float, *, cramp_slot: bool = False) -> None:
+        """Still rest in a posture; drive ~1–2 % of reference (resting sEMG ≈ 5–10 µV)."""
+        self._need(posture)
+        n = self._ns(duration_s)
+        rng = self.rng
+        pose = POSTURES[posture].pose
+        sway = 0.25 if posture in ("standing", "bench-stretch") else 0.1
+        p = pose[0] + smooth_noise(rng, n, self.fs_hz, 0.3, sway)
+        h = pose[1] + smooth_noise(rng, n, self.fs_hz, 0.3, sway)
+        k = pose[2] + smooth_noise(rng, n, self.fs_hz, 0.3, sway)
+        level = 0.03 if posture == "standing" else 0.012
+        eff = level * (1.0 + 0.2 * rng.uniform(-1, 1, (2, 1))) * (
+            1.0 + smooth_noise(rng, n, self.fs_hz, 0.5, 0.15))[None, :]
+        motion = "standing" if posture == "standing" else "rest"
+        tr = Track(motion, p, h, k, eff, self._hip_xy(POSTURES[posture], p, h, k),
+                   cramp_slot=cramp_slot, working_effort=self._last_working_effort)
+        self._add(tr, posture)
+
+    def walk(self, duration_s: float, *, speed_mps: float = 1.3) -> None:
+        """Level walking with gait initiation and termination (starts and ends standing).
+
+        Sagittal gait curves after Winter (2009) / Perry: hip +25…−12°, knee ~15° loading
+        response and ~60° peak in swing; hamstring bursts in terminal swing and early stance
+        (~20 % of reference). Stride 1.0–1.2 s.
+        """
+        self._need("standing")
+        fs = self.fs_hz
+        n = self._ns(duration_s)
+        rng = self.rng
+        ramp_s = min(2.0, duration_s / 4)
+        m = int(ramp_s * fs)
+        ramp = np.ones(n)
+        if m > 0:
+            ramp[:m] = min_jerk(m)
+            ramp[n - m:] = min_jerk(m)[::-1]
+        stride_s = rng.uniform(1.0, 1.2)
+        # Stride-to-stride variability: slowly varying cadence (±3 %).
+        freq = (1.0 / stride_s) * (1.0 + smooth_noise(rng, n, fs, 0.1, 0.03))
+        phase = np.cumsum(freq) / fs
+        p = phase % 1.0
+
+        def bump(centre: float, width: float) -> FloatArray:
+            d = (p - centre + 0.5) % 1.0 - 0.5
+            result: FloatArray = np.exp(-0.5 * (d / width) ** 2)
+            return result
+
+        amp_h = rng.uniform(0.9, 1.1)
+        amp_k = rng.uniform(0.92, 1.05)
+        # Two-harmonic fit to a typical sagittal hip curve (Winter 2009): +23° at heel strike,
+        # −10° at 50 % of the cycle, +26° in terminal swing.
+        w = 2 * np.pi * p
+        hip = amp_h * (9.1 + 16.54 * np.cos(w) - 4.39 * np.sin(w) - 2.56 * np.cos(2 * w)
+                       - 1.42 * np.sin(2 * w))
+        knee = amp_k * (4.0 + 13.0 * bump(0.15, 0.07) + 56.0 * bump(0.72, 0.11))
+        pelvis = 1.5 * np.sin(4 * np.pi * p)
+        pelvis_deg = ramp * pelvis
+        hip_deg = ramp * hip
+        knee_deg = ramp * knee
+        eff_bf = 0.03 + 0.20 * bump(0.93, 0.06) + 0.08 * bump(0.06, 0.05)
+        eff_st = 0.03 + 0.17 * bump(0.92, 0.06) + 0.10 * bump(0.05, 0.05)
+        base = np.stack([eff_bf, eff_st]) * rng.uniform(0.85, 1.15, (2, 1))
+        eff = 0.03 + (base - 0.03) * ramp[None, :]
+        v = speed_mps * rng.uniform(0.9, 1.1) * ramp
+        x = np.cumsum(v) / fs
+        y = self.subject.standing_hip_height_m - 0.02 * ramp * (1 + np.cos(4 * np.pi * p)) / 2
+        hip_xy = np.stack([x, y])
+        # Heel strikes: the phase crossing an integer while walking.
+        strikes = np.flatnonzero((np.diff(np.floor(phase)) > 0) & (ramp[1:] > 0.5)) + 1
+        impacts = [float(i / fs) for i in strikes]
+        onsets = [(float(i / fs), 0.3) for i in strikes]
+        self._add(Track("walking", pelvis_deg, hip_deg, knee_deg, eff, hip_xy, onsets=onsets,
+                        impacts=impacts), "standing")
+
+    def squats(self, reps: int, *, effort: float = 0.2) -> None:
+        """Bodyweight half squats (hip ~90°, knee ~85°); hamstrings co-contract modestly."""
+        self._need("standing")
+        segs: list[tuple[float, Pose, tuple[float, float]]] = []
+        stand = POSTURES["standing"].pose
+        for _ in range(reps):
+            bottom = (self._jitter(-30.0, 0.15), self._jitter(88.0, 0.06),
+                      self._jitter(85.0, 0.06))
+            e = self._jitter(effort, 0.1)
+            segs += [
+                (self._jitter(1.5, 0.1), bottom, (0.6 * e, 0.5 * e)),
+                (self._jitter(0.3, 0.2), bottom, (0.8 * e, 0.7 * e)),
+                (self._jitter(1.3, 0.1), stand, (e, 0.9 * e)),
+                (self._jitter(1.0, 0.2), stand, (0.03, 0.02)),
+            ]
+        self._motion_from_keyframes("squat", "standing", segs, effort)
+
+    def bridge_reps(self, reps: int, *, effort: float = 0.45, top_s: float = 2.0) -> None:
+        """Glute-bridge repetitions: hip 45° → ~0° (knee ~90°) and back, ``top_s`` squeeze."""
+        self._need("supine-hook")
+        segs: list[tuple[float, Pose, tuple[float, float]]] = []
+        bottom = POSTURES["supine-hook"].pose
+        for _ in range(reps):
+            top = self._bridge_top()
+            e = self._jitter(effort, 0.08)
+            segs += [
+                (self._jitter(1.2, 0.1), top, (0.7 * e, 0.65 * e)),
+                (self._jitter(top_s, 0.08), top, (e, 0.9 * e)),
+                (self._jitter(1.5, 0.1), bottom, (0.4 * e, 0.35 * e)),
+                (self._jitter(1.2, 0.15), bottom, (0.015, 0.012)),
+            ]
+        self._motion_from_keyframes("bridge-reps", "supine-hook", segs, effort)
+
+    def bridge_hold(self, hold_s: float, *, effort: float = 0.5) -> None:
+        """One glute bridge held isometrically at the top for ``hold_s`` seconds."""
+        self._need("supine-hook")
+        top = self._bridge_top()
+        bottom = POSTURES["supine-hook"].pose
+        segs = [
+            (self._jitter(1.3, 0.1), top, (0.7 * effort, 0.65 * effort)),
+            (hold_s, top, (effort, 0.9 * effort)),
+            (self._jitter(1.6, 0.1), bottom, (0.4 * effort, 0.35 * effort)),
+            (1.0, bottom, (0.015, 0.012)),
+        ]
+        self._motion_from_keyframes("bridge-hold", "supine-hook", segs, effort, hold_sway=0.6)
+
+    def _bridge_top(self) -> Pose:
+        # Bridge top (docs/simulator.md §2): hip ≈ 0° (−5…+5), knee 80–100°, the shoulder–hip–
+        # knee line ~20° up from the floor, so θ_pelvis ≈ 110°.
+        hip = float(self.rng.uniform(-5.0, 4.0))
+        knee = float(self.rng.uniform(84.0, 96.0))
+        return (float(self.rng.uniform(106.0, 114.0)), hip, knee)
+
+    def prone_curls(self, reps: int, *, effort: float = 0.5, top_s: float = 1.0) -> None:
+        """Prone hamstring curls on a bench (hip 0°, knee 10° → ~95°), e.g. with ankle weights."""
+        self._need("prone")
+        segs: list[tuple[float, Pose, tuple[float, float]]] = []
+        bottom = POSTURES["prone"].pose
+        for _ in range(reps):
+            top = (-90.0, float(self.rng.uniform(-3.0, 2.0)), float(self.rng.uniform(88.0, 100.0)))
+            e = self._jitter(effort, 0.08)
+            segs += [
+                (self._jitter(1.2, 0.1), top, (0.85 * e, e)),
+                (self._jitter(top_s, 0.1), top, (0.9 * e, e)),
+                (self._jitter(1.8, 0.1), bottom, (0.5 * e, 0.55 * e)),
+                (self._jitter(0.9, 0.15), bottom, (0.02, 0.02)),
+            ]
+        self._motion_from_keyframes("prone-curl", "prone", segs, effort)
+
+    def seated_curls(self, reps: int, *, effort: float = 0.6) -> None:
+        """Seated leg-curl machine: hip ~85° (hamstrings long), knee 15° → ~100° and back."""
+        self._need("seated-extended")
+        segs: list[tuple[float, Pose, tuple[float, float]]] = []
+        ext = POSTURES["seated-extended"].pose
+        for _ in range(reps):
+            flex = (5.0, float(self.rng.uniform(82.0, 88.0)), float(self.rng.uniform(92.0, 105.0)))
+            e = self._jitter(effort, 0.08)
+            segs += [
+                (self._jitter(1.2, 0.1), flex, (0.9 * e, e)),
+                (self._jitter(0.5, 0.2), flex, (0.9 * e, e)),
+                (self._jitter(2.0, 0.1), ext, (0.55 * e, 0.6 * e)),
+                (self._jitter(0.8, 0.15), ext, (0.08, 0.09)),
+            ]
+        self._motion_from_keyframes("seated-curl", "seated-extended", segs, effort)
+
+    def stretch(self, hold_s: float) -> None:
+        """Standing hamstring stretch, heel on a bench (hip ~75°, knee straight), then back."""
+        self._need("standing")
+        pose = POSTURES["bench-stretch"].pose
+        target = (pose[0], self._jitter(pose[1], 0.08), pose[2])
+        segs = [
+            (2.0, target, (0.06, 0.06)),
+            (hold_s, target, (0.04, 0.035)),
+            (2.0, POSTURES["standing"].pose, (0.06, 0.06)),
+        ]
+        self._motion_from_keyframes("stretch", "standing", segs, 0.0, posture_key="bench-stretch",
+                                    hold_sway=0.3)
+
+    def _motion_from_keyframes(
+        self, motion: str, posture: str, segs: Sequence[tuple[float, Pose, tuple[float, float]]],
+        working_effort: float, *, posture_key: str | None = None, hold_sway: float = 0.4,
+    ) -> None:
+        start = POSTURES[posture].pose
+        p, h, k, eff, onsets = self._keyframes(start, segs)
+        n = k.shape[0]
+        # Small tremor / sway on top of the planned path (zero at both ends).
+        p = p + smooth_noise(self.rng, n, self.fs_hz, 1.0, 0.15)
+        h = h + smooth_noise(self.rng, n, self.fs_hz, 1.0, hold_sway * 0.5)
+        k = k + smooth_noise(self.rng, n, self.fs_hz, 1.0, hold_sway * 0.5)
+        eff = eff * (1.0 + smooth_noise(self.rng, n, self.fs_hz, 1.0, 0.05))[None, :]
+        # The support decides the hip path: a planted foot (squats, bridges) or a bench/seat.
+        hip_xy = self._hip_xy(POSTURES[posture_key or posture], p, h, k)
+        self._add(Track(motion, p, h, k, eff, hip_xy, onsets=[(o, 1.0) for o in onsets]),
+                  posture)
+        if working_effort > 0:
+            self._last_working_effort = working_effort
+
+    # -- cramp ---------------------------------------------------------------------------------
+    def cramp(self, duration_s: float, *, muscle: int, factor: float, onset_delay_s: float = 6.0,
+              after_s: float = 20.0) -> None:
+        """A cramp while resting still in the current posture (domain.md §5).
+
+        Involuntary, sustained, high-rate activity of one muscle (the other picks up ~15 %
+        cross-talk): drive ``factor`` × the last set's working effort (2–3×), rising over ~1 s,
+        fluctuating ±15 %, tapering over ~3 s; the leg does not move. MDF rises (see
+        physiology.py). ``onset_delay_s`` of quiet rest precede it and ``after_s`` follow it.
+        """
+        posture = self._posture
+        self.rest(posture, onset_delay_s)
+        n = self._ns(duration_s)
+        fs = self.fs_hz
+        pose = POSTURES[posture].pose
+        rng = self.rng
+        p = pose[0] + smooth_noise(rng, n, fs, 0.3, 0.05)
+        h = pose[1] + smooth_noise(rng, n, fs, 0.3, 0.05)
+        k = pose[2] + smooth_noise(rng, n, fs, 0.3, 0.05)
+        level = np.ones(n)
+        up = min(n, int(1.0 * fs))
+        down = min(n - up, int(3.0 * fs))
+        level[:up] = min_jerk(up)
+        if down > 0:
+            level[n - down:] = min_jerk(down)[::-1]
+        level *= 1.0 + smooth_noise(rng, n, fs, 0.7, 0.15)
+        level = np.clip(level, 0.0, None)
+        cl = np.zeros((len(MUSCLES), n))
+        cl[muscle] = level
+        cl[1 - muscle] = 0.15 * level
+        work = max(self._last_working_effort, 0.3)
+        drive = cl * factor * work
+        eff = np.full((len(MUSCLES), n), 0.012)
+        tr = Track("cramp", p, h, k, eff, self._hip_xy(POSTURES[posture], p, h, k),
+                   cramp_drive=drive, cramp_level=cl, note=MUSCLES[muscle])
+        self._add(tr, posture)
+        self.rest(posture, after_s)
+
+    # -- assembly --------------------------------------------------------------------------------
+    def assemble(self, n_total: int) -> Plan:
+        """Concatenate the tracks (filling transitions), pad with rest, cut to ``n_total``."""
+        if self.duration_s * self.fs_hz < n_total:
+            self.rest(self._posture, (n_total - sum(t.n for t in self.tracks)) / self.fs_hz + 1.0)
+        tracks = self.tracks
+        fs = self.fs_hz
+        pieces: dict[str, list[FloatArray]] = {
+            k: [] for k in ("p", "h", "k", "xy", "eff", "cd", "cl")}
+        motion_codes: list[npt.NDArray[np.int64]] = []
+        onsets: list[tuple[float, float]] = []
+        impacts: list[float] = []
+        cramps: list[tuple[float, float, int]] = []
+        phases: list[tuple[float, float, str]] = []
+        pos = 0
+        prev_end_xy: FloatArray | None = None
+        for i, tr in enumerate(tracks):
+            n = tr.n
+            if tr.motion == "transition":
+                # Pose and hip path: min-jerk from the previous track's end to the next's start.
+                prev = tracks[i - 1] if i > 0 else None
+                nxt = tracks[i + 1] if i + 1 < len(tracks) else None
+                a = np.asarray(prev.end_pose if prev else tr.start_pose)
+                b = np.asarray(nxt.start_pose if nxt else tr.end_pose)
+                prof = min_jerk(n)
+                pose = a[:, None] + (b - a)[:, None] * prof[None, :]
+                p, h, k = pose[0], pose[1], pose[2]
+                xy_a = prev_end_xy if prev_end_xy is not None else tr.hip_xy[:, 0]
+                if nxt is not None:
+                    xy_b = np.array([xy_a[0], nxt.hip_xy[1, 0]])
+                else:
+                    xy_b = np.array([xy_a[0], tr.hip_xy[1, -1]])
+                xy = xy_a[:, None] + (xy_b - xy_a)[:, None] * prof[None, :]
+            else:
+                p, h, k = tr.pelvis_deg, tr.hip_deg, tr.knee_deg
+                xy = tr.hip_xy.copy()
+                if prev_end_xy is not None:
+                    xy[0] += prev_end_xy[0] - xy[0, 0]
+            prev_end_xy = xy[:, -1].copy()
+            t0 = pos / fs
+            pieces["p"].append(p)
+            pieces["h"].append(h)
+            pieces["k"].append(k)
+            pieces["xy"].append(xy)
+            pieces["eff"].append(tr.effort)
+            zeros = np.zeros((len(MUSCLES), n))
+            pieces["cd"].append(tr.cramp_drive if tr.cramp_drive is not None else zeros)
+            pieces["cl"].append(tr.cramp_level if tr.cramp_level is not None else zeros)
+            motion_codes.append(np.full(n, MOTIONS.index(tr.motion), dtype=np.int64))
+            onsets += [(t0 + o, s) for o, s in tr.onsets]
+            impacts += [t0 + o for o in tr.impacts]
+            if tr.motion == "cramp":
+                cramps.append((t0, t0 + n / fs, MUSCLES.index(tr.note)))
+            phases.append((t0, t0 + n / fs, tr.motion))
+            pos += n
+
+        def cat(key: str) -> FloatArray:
+            arr = np.concatenate(pieces[key], axis=-1)
+            result: FloatArray = arr[..., :n_total]
+            return result
+
+        end_s = n_total / fs
+        return Plan(
+            fs_hz=fs,
+            pelvis_deg=cat("p"), hip_deg=cat("h"), knee_deg=cat("k"), hip_xy=cat("xy"),
+            effort=cat("eff"), cramp_drive=cat("cd"), cramp_level=cat("cl"),
+            motion=np.concatenate(motion_codes)[:n_total],
+            onsets=tuple(o for o in onsets if o[0] < end_s),
+            impacts=tuple(t for t in impacts if t < end_s),
+            cramps=tuple((a, min(b, end_s), m) for a, b, m in cramps if a < end_s),
+            phases=tuple((a, min(b, end_s), m) for a, b, m in phases if a < end_s),
+        )

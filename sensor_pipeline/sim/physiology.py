@@ -1,0 +1,135 @@
+"""Muscle model: fatigue from accumulated effort, MDF, EMG amplitude, cramps, and the labels.
+
+Fatigue (docs/simulator.md §4). Each muscle carries a fatigue state φ ∈ [0, 1) driven by its
+total drive e(t) (voluntary effort + involuntary cramp drive, fractions of the activation
+reference)::
+
+    dφ/dt = k_f · e · (1 − φ)  −  k_r · φ · max(0, 1 − e / E_REC)
+
+so φ rises at a rate proportional to effort (domain.md §4.5: the MDF decline rate scales with
+load, Nanthavanil & Deivanayagam 1989) and saturates, and recovers only while the muscle is
+nearly relaxed. The spectral compression and the amplitude rise follow from φ::
+
+    MDF(t)        = MDF₀ · (1 − D_MAX·φ) · (1 + CRAMP_MDF_RISE · c(t))
+    activation(t) = e(t) · (1 + AMPLITUDE_GAIN · D_MAX·φ)
+
+with c(t) the cramp intensity (0…1). A fatiguing set lowers the MDF by 10–30 % (domain.md §4.5:
+7.6 % in an agility test, 11 % after 30 s maximal work, up to 32 % in Dimitrov's protocol) and
+raises the amplitude at constant force (Tomazin et al. 2008: MDF −11 % with RMS +33 %, hence
+AMPLITUDE_GAIN = 3). The rate constants are per-person draws (body.Subject).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from .body import Subject
+from .motions import Plan
+
+FloatArray = npt.NDArray[np.float64]
+
+#: Asymptotic MDF drop at exhaustion (fraction). Judgment call: domain.md §4.5 reports declines
+#: up to ~32 % in fatiguing protocols.
+D_MAX = 0.35
+#: Recovery happens only below this drive (fraction of reference) and is fastest at rest.
+#: Judgment call (low-level contractions are sustainable; recovery needs near-rest).
+E_REC = 0.25
+#: Relative EMG amplitude rise per unit relative MDF drop at constant force (Tomazin 2008).
+AMPLITUDE_GAIN = 3.0
+#: MDF rise during a cramp at full intensity. Judgment call after Ross & Thomas (1995): cramp
+#: motor units fire faster and more variably than in voluntary contraction (domain.md §5).
+CRAMP_MDF_RISE = 0.20
+
+# --- the labelling rule (docs/simulator.md §5; domain.md §1 and §7) --------------------------
+#: Shortened: shortest biarticular head at or below this length change (%).
+RISK_SHORTENED_PCT = -10.0
+#: Active: activation at or above this fraction of the reference.
+RISK_ACTIVE_FRACTION = 0.20
+#: Fatigued: true MDF at least this fraction below the personal baseline.
+RISK_FATIGUE_INDEX = 0.10
+#: Runs of the conjunction shorter than this are dropped (the alert hold time, domain.md §7).
+RISK_MIN_RUN_S = 3.0
+#: Kept runs separated by at most this much are merged into one label (judgment call: the same
+#: exercise bout; one alert with a 30 s re-arm covers it).
+RISK_MERGE_GAP_S = 5.0
+
+
+@dataclass(frozen=True)
+class MuscleTruth:
+    """Per-muscle physiology on the plan grid, shape (n_muscles, n)."""
+
+    drive: FloatArray
+    fatigue_state: FloatArray
+    mdf_hz: FloatArray
+    fatigue_index: FloatArray
+    activation: FloatArray
+    amplitude_mv: FloatArray
+
+
+def integrate_fatigue(drive: FloatArray, fs_hz: float, k_f: float, k_r: float) -> FloatArray:
+    """φ(t) for one muscle: exact step of the linear ODE with the drive held over each sample."""
+    dt = 1.0 / fs_hz
+    a = k_f * drive
+    b = a + k_r * np.clip(1.0 - drive / E_REC, 0.0, None)
+    alpha = np.exp(-b * dt)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        beta = np.where(b > 0, a / b * (1.0 - alpha), 0.0)
+    out = np.empty(drive.shape[0])
+    phi = 0.0
+    al = alpha.tolist()
+    be = beta.tolist()
+    for i in range(len(al)):
+        out[i] = phi
+        phi = al[i] * phi + be[i]
+    return out
+
+
+def muscle_truth(plan: Plan, subject: Subject) -> MuscleTruth:
+    """Fatigue, MDF and amplitude of every muscle over the plan."""
+    drive = plan.effort + plan.cramp_drive
+    phi = np.stack([
+        integrate_fatigue(drive[m], plan.fs_hz, subject.fatigue_rate_per_s[m],
+                          subject.recovery_rate_per_s[m])
+        for m in range(drive.shape[0])
+    ])
+    drop = D_MAX * phi
+    base = np.asarray(subject.mdf_baseline_hz)[:, None]
+    mdf = base * (1.0 - drop) * (1.0 + CRAMP_MDF_RISE * plan.cramp_level)
+    activation = drive * (1.0 + AMPLITUDE_GAIN * drop)
+    amplitude = activation * np.asarray(subject.reference_rms_mv)[:, None]
+    return MuscleTruth(
+        drive=drive, fatigue_state=phi, mdf_hz=mdf, fatigue_index=1.0 - mdf / base,
+        activation=activation, amplitude_mv=amplitude,
+    )
+
+
+def runs(mask: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:
+    """[start, stop) index runs where ``mask`` is True."""
+    m = np.concatenate([[False], np.asarray(mask, dtype=bool), [False]])
+    d = np.diff(m.astype(np.int8))
+    starts = np.flatnonzero(d == 1)
+    stops = np.flatnonzero(d == -1)
+    return list(zip(starts.tolist(), stops.tolist()))
+
+
+def risk_mask(shortest_pct: FloatArray, activation: FloatArray, fatigue_index: FloatArray
+              ) -> npt.NDArray[np.bool_]:
+    """The raw per-sample conjunction: shortened AND (some muscle active AND fatigued)."""
+    per_muscle = (activation >= RISK_ACTIVE_FRACTION) & (fatigue_index >= RISK_FATIGUE_INDEX)
+    result: npt.NDArray[np.bool_] = (shortest_pct <= RISK_SHORTENED_PCT) & per_muscle.any(axis=0)
+    return result
+
+
+def risk_intervals(mask: npt.NDArray[np.bool_], fs_hz: float) -> list[tuple[int, int]]:
+    """Runs ≥ RISK_MIN_RUN_S, then runs closer than RISK_MERGE_GAP_S merged (index ranges)."""
+    kept = [(a, b) for a, b in runs(mask) if (b - a) / fs_hz >= RISK_MIN_RUN_S - 1e-9]
+    merged: list[tuple[int, int]] = []
+    for a, b in kept:
+        if merged and (a - merged[-1][1]) / fs_hz <= RISK_MERGE_GAP_S + 1e-9:
+            merged[-1] = (merged[-1][0], b)
+        else:
+            merged.append((a, b))
+    return merged
