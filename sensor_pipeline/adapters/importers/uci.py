@@ -198,6 +198,10 @@ def _fail(path: Path, line: int | None, message: str) -> RecordingError:
 
 
 def _parse_number(text: str) -> tuple[float, str] | None:
+    try:
+        return float(text), ""  # the common case, fast
+    except ValueError:
+        pass
     m = _NUMBER_RE.match(text.strip())
     if m is None:
         return None
@@ -260,9 +264,10 @@ def load_uci_trial(
         lines.pop()  # the newline ending the last row
 
     # -- header ---------------------------------------------------------------------------
-    if not lines or not lines[0].startswith("File Name:"):
-        raise _fail(p, 1, f"expected 'File Name: …', got {lines[0][:60]!r}" if lines else
-                    "the file is empty")
+    if not text.strip():
+        raise _fail(p, 1, "the file is empty")
+    if not lines[0].startswith("File Name:"):
+        raise _fail(p, 1, f"expected 'File Name: …', got {lines[0][:60]!r}")
     header_file_name = lines[0][len("File Name:"):].strip()
     channels: list[tuple[str, int, str, str]] = []
     has_digital_header = False
@@ -324,7 +329,7 @@ def load_uci_trial(
         values = []
         for f in emg_fields:
             parsed = _parse_number(f)
-            if parsed is None:
+            if parsed is None or not math.isfinite(parsed[0]):
                 raise _fail(p, ln, f"EMG field {f!r} is not a number")
             if parsed[1] and parsed[1] != "mV":
                 raise _fail(p, ln, f"EMG field {f!r} has unit {parsed[1]!r}, expected mV")
@@ -335,7 +340,7 @@ def load_uci_trial(
         fx_text = fields[4].strip()
         if fx_text:
             parsed = _parse_number(fx_text)
-            if parsed is None:
+            if parsed is None or not math.isfinite(parsed[0]):
                 raise _fail(p, ln, f"goniometer field {fx_text!r} is not a number")
             if parsed[1]:
                 stray_units.append(fx_text)
