@@ -49,8 +49,9 @@ them from the raw history.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -336,7 +337,7 @@ class InclinationFilter:
         alpha = self._alpha
         omega_dps = gyro[2] - self._bias_dps[2]
         drive = alpha * omega_dps * self._dt_s + (1.0 - alpha) * acc_deg
-        theta = np.empty_like(drive)
+        theta: FloatArray = np.empty(drive.shape, dtype=np.float64)
         start = 0
         if restart:
             theta[0] = acc_deg[0]
@@ -606,7 +607,7 @@ class _StreamState:
         self.fs_hz = float(info.fs_hz)
         self.is_imu = is_imu
         self.n_raw = 6 if is_imu else 1
-        self.capacity = int(math.ceil(cfg.history_s * self.fs_hz)) + 1
+        self.capacity = math.ceil(cfg.history_s * self.fs_hz) + 1
         self.filter = InclinationFilter.from_config(cfg, self.fs_hz) if is_imu else None
         self.gyro_scale = (1.0, 1.0, 1.0)
         if is_imu:
@@ -699,7 +700,7 @@ class _StreamState:
         """Outputs for a contiguous run of finite raw samples (filter state advances)."""
         if self.filter is not None:
             return self.filter.process(raw[:3], raw[3:])
-        result: FloatArray = raw[0] - self.goniometer_offset_deg
+        result: FloatArray = np.asarray(raw[0] - self.goniometer_offset_deg, dtype=np.float64)
         return result
 
     def restart(self) -> None:
@@ -711,7 +712,7 @@ class _StreamState:
         n = raw.shape[1]
         if n == 0:
             return
-        finite = np.isfinite(raw).all(axis=0)
+        finite: npt.NDArray[np.bool_] = np.asarray(np.isfinite(raw).all(axis=0))
         out = np.full(n, np.nan)
         if finite.all():
             out = self.compute(raw)
@@ -1050,7 +1051,7 @@ class KinematicsTracker:
         shank = self._states.get(STREAM_IMU_SHANK)
         pelvis = self._states.get(STREAM_IMU_PELVIS)
         gonio = self._states.get(STREAM_KNEE_GONIOMETER)
-        th_t, i_t = self._lookup(thigh, t_ns, hop_ns) if thigh else (math.nan, None)
+        th_t, _i_t = self._lookup(thigh, t_ns, hop_ns) if thigh else (math.nan, None)
         th_s, i_s = self._lookup(shank, t_ns, hop_ns) if shank else (math.nan, None)
         th_p = self._lookup(pelvis, t_ns, hop_ns)[0] if pelvis else math.nan
 
@@ -1218,8 +1219,19 @@ class KinematicsTracker:
 
 
 __all__ = [
-    "AngleSample", "FILTER_METHODS", "InclinationFilter", "InclinationFilterState",
-    "KinematicsCalibration", "KinematicsStatistics", "KinematicsTracker", "SOURCE_GONIOMETER",
-    "SOURCE_IMU", "SOURCE_NONE", "SOURCE_SHANK_ONLY", "SegmentCalibration",
-    "accelerometer_inclination_deg", "integrate_gyro_deg", "wrap_deg",
+    "FILTER_METHODS",
+    "SOURCE_GONIOMETER",
+    "SOURCE_IMU",
+    "SOURCE_NONE",
+    "SOURCE_SHANK_ONLY",
+    "AngleSample",
+    "InclinationFilter",
+    "InclinationFilterState",
+    "KinematicsCalibration",
+    "KinematicsStatistics",
+    "KinematicsTracker",
+    "SegmentCalibration",
+    "accelerometer_inclination_deg",
+    "integrate_gyro_deg",
+    "wrap_deg",
 ]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
@@ -80,8 +81,8 @@ def t_ns(index: int, fs: float = FS) -> int:
 
 def feed(tracker: KinematicsTracker, stream: str, rows: np.ndarray, splits: Sequence[int] = (),
          first: int = 0, fs: float = FS) -> None:
-    edges = [0, *sorted(set(s for s in splits if 0 < s < rows.shape[1])), rows.shape[1]]
-    for a, b in zip(edges[:-1], edges[1:]):
+    edges = [0, *sorted({s for s in splits if 0 < s < rows.shape[1]}), rows.shape[1]]
+    for a, b in itertools.pairwise(edges):
         tracker.process(block(stream, rows[:, a:b], first + a, fs=fs))
 
 
@@ -130,7 +131,7 @@ def test_complementary_converges_within_five_tau() -> None:
     tau = 0.5
     f = InclinationFilter(FS, tau_s=tau)
     f.process(imu_rows(np.full(10, 0.0))[:3], np.zeros((3, 10)))  # settled at 0°
-    n = int(round(5 * tau * FS))
+    n = round(5 * tau * FS)
     acc = imu_rows(np.full(n + 50, 30.0))[:3]  # tilt to 30° with the gyro reading ω = 0
     out = f.process(acc, np.zeros((3, n + 50)))
     err = np.abs(out - 30.0)
@@ -144,7 +145,7 @@ def test_complementary_converges_within_five_tau() -> None:
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(("omega", "duration"), [(20.0, 3.0), (-90.0, 1.5), (250.0, 0.4)])
 def test_gyro_integration(omega: float, duration: float) -> None:
-    n = int(round(duration * FS))
+    n = round(duration * FS)
     theta = integrate_gyro_deg(np.full(n, omega), FS, theta0_deg=5.0)
     assert theta[-1] - 5.0 == pytest.approx(omega * duration, rel=0.005)
 
@@ -153,7 +154,7 @@ def test_gyro_integration(omega: float, duration: float) -> None:
 @pytest.mark.parametrize("omega", [30.0, -120.0])
 def test_filter_follows_constant_rotation(method: str, omega: float) -> None:
     duration = 2.0
-    n = int(round(duration * FS))
+    n = round(duration * FS)
     theta = 10.0 + omega * np.arange(n + 1) / FS
     rows = imu_rows(theta)
     rows[5] = omega  # an ideal gyro
@@ -199,8 +200,8 @@ def test_filter_split_invariance(seed: int, n: int, cuts: list[int], method: str
     whole = InclinationFilter(FS, method=method, gyro_bias_dps=(1, -2, 0.5), offset_deg=3.0)
     one = whole.process(rows[:3], rows[3:])
     parts = InclinationFilter(FS, method=method, gyro_bias_dps=(1, -2, 0.5), offset_deg=3.0)
-    edges = [0, *sorted(set(c for c in cuts if c < n)), n]
-    chunks = [parts.process(rows[:3, a:b], rows[3:, a:b]) for a, b in zip(edges[:-1], edges[1:])]
+    edges = [0, *sorted({c for c in cuts if c < n}), n]
+    chunks = [parts.process(rows[:3, a:b], rows[3:, a:b]) for a, b in itertools.pairwise(edges)]
     assert _close(np.concatenate(chunks), one)
     assert parts.state == whole.state
 
@@ -219,10 +220,10 @@ def test_tracker_split_invariance(seed: int, n: int, cuts_t: list[int], cuts_s: 
     feed(one, "imu.shank", shank)
     split = KinematicsTracker(cfg, infos("imu.thigh", "imu.shank"))
     # interleave the two streams' chunks
-    et = [0, *sorted(set(c for c in cuts_t if c < n)), n]
-    es = [0, *sorted(set(c for c in cuts_s if c < n)), n]
-    queue = [("imu.thigh", thigh, a, b) for a, b in zip(et[:-1], et[1:])] + \
-            [("imu.shank", shank, a, b) for a, b in zip(es[:-1], es[1:])]
+    et = [0, *sorted({c for c in cuts_t if c < n}), n]
+    es = [0, *sorted({c for c in cuts_s if c < n}), n]
+    queue = [("imu.thigh", thigh, a, b) for a, b in itertools.pairwise(et)] + \
+            [("imu.shank", shank, a, b) for a, b in itertools.pairwise(es)]
     queue.sort(key=lambda q: (q[2], q[0]))
     for name, rows, a, b in queue:
         split.process(block(name, rows[:, a:b], a))

@@ -40,8 +40,8 @@ N_HEADER = [
     "Channel 2: 'BF', {n} values, engineering units: mV, no filters.",
     "Channel 3: 'VM', {n} values, engineering units: mV, no filters.",
     "Channel 4: 'ST', {n} values, engineering units: mV, no filters.",
-    "Channel 5: 'FX', {m} values, engineering units: deg, no filters, extrapolated from 50 to "
-    "1000 samples per second.",
+    ("Channel 5: 'FX', {m} values, engineering units: deg, no filters, extrapolated from 50 to "
+    "1000 samples per second."),
 ]
 
 
@@ -114,7 +114,7 @@ def _check_standing_flexion(trial: UciTrial) -> None:
 def test_shipped_trial_through_the_tracker(test_data: Path) -> None:
     """Session parts → KinematicsTracker (goniometer source) → frames: the same verdict."""
     trial = load_uci_trial(test_data / UCI / "N_TXT" / "3Npie.txt")
-    streams, blocks, meta = trial.to_session_parts()
+    streams, blocks, _meta = trial.to_session_parts()
     tracker = KinematicsTracker(KinematicsConfig(), streams)
     for b in blocks:
         for start in range(0, b.n_samples, 20):  # 20 ms blocks, as a device would deliver
