@@ -14,8 +14,8 @@ class EmgConfig(Section, frozen=True):
         "Band-pass lower edge; also the low edge of the band used for MDF/MNF/FInsm5.",
         unit="Hz", source="domain.md §4.2 (SENIAM; De Luca 2010)", gt=0.0)] = 20.0
     bandpass_high_hz: Annotated[float, doc(
-        "Band-pass upper edge (clipped to 0.95 × Nyquist for low-rate devices); also the high "
-        "edge of the spectral band.",
+        "Band-pass upper edge (clipped to 0.9 × Nyquist for low-rate devices: unchanged at "
+        "1000 Hz, 414.7 Hz at 921.6 Hz); also the high edge of the spectral band.",
         unit="Hz", source="domain.md §4.2 (SENIAM)", gt=0.0)] = 450.0
     bandpass_order: Annotated[int, doc(
         "Butterworth order of each band edge (causal SOS filter).",
@@ -39,8 +39,15 @@ class EmgConfig(Section, frozen=True):
         "overlap), periodogram (untapered, the LibEMG baseline).",
         source="docs/dsp.md")] = "multitaper"
     multitaper_nw: Annotated[float, doc(
-        "Time-half-bandwidth product of the DPSS tapers (K = 2·NW − 1 tapers).",
-        source="docs/dsp.md (judgment call, tuned on the benchmark signal)", ge=1.0, le=8.0)] = 2.5
+        "Time-half-bandwidth product of the DPSS tapers (K = floor(2·NW) tapers; half-bandwidth "
+        "W = NW / window-s, 7 Hz for 3.5 and 0.5 s).",
+        source="docs/dsp.md (chosen on the issue #2 benchmark: error vs smoothing bias)",
+        ge=1.0, le=8.0)] = 3.5
+    compensate_filter: Annotated[bool, doc(
+        "Divide the spectrum by the conditioning filter's power response (smoothed by the "
+        "estimator's spectral window) so the band-pass roll-off and notches do not bias "
+        "MDF/MNF/FInsm5.",
+        source="docs/dsp.md (judgment call)")] = True
     activation_rest_factor: Annotated[float, doc(
         "A window is active (spectra computed) when its RMS exceeds this multiple of the rest "
         "RMS measured during calibration.",

@@ -19,3 +19,16 @@ class FatigueConfig(Section, frozen=True):
     jasa_dead_band_pct_per_min: Annotated[float, doc(
         "Trends smaller than this (in % of baseline per minute) count as zero in JASA.",
         unit="%/min", source="judgment call", ge=0.0)] = 2.0
+    trend_min_windows: Annotated[int, doc(
+        "Fewest windows in the slope window before a trend (and JASA) is reported.",
+        source="judgment call (domain.md §4.4: 5–10 bursts)", ge=3)] = 8
+    tracker_level_noise_hz2_per_s: Annotated[float, doc(
+        "MDF tracker: random-walk intensity of the level (how fast the tracked MDF may jump).",
+        unit="Hz²/s", source="docs/dsp.md (tuned on the issue #2 benchmark)", ge=0.0)] = 0.5
+    tracker_slope_noise_hz2_per_s3: Annotated[float, doc(
+        "MDF tracker: random-walk intensity of the slope (how fast the MDF trend may change).",
+        unit="Hz²/s³", source="docs/dsp.md (tuned on the issue #2 benchmark)", ge=0.0)] = 0.001
+    tracker_gate_sigma: Annotated[float, doc(
+        "MDF tracker: innovations beyond this many standard deviations are clipped (outlier "
+        "windows have bounded influence).",
+        source="judgment call (Huber-type gate)", gt=0.0)] = 3.0

@@ -1,0 +1,594 @@
+"""Spectral fatigue indices of sEMG: MDF, MNF, Dimitrov FInsm5 and the mains-line fraction.
+
+Theory of operation
+-------------------
+A :class:`SpectralEstimator` is a *plan* for segments of one fixed length: tapers, FFT size, the
+band's frequency cells and every weight matrix are computed once in ``__init__``; then
+:meth:`SpectralEstimator.features` turns a batch of segments (all windows of a block, all
+channels, shape ``(M, N)``) into features with one batched FFT and a few matrix products.
+
+Estimators (``estimator=``):
+
+``"multitaper"`` (default)
+    Thomson's multitaper with ``K`` DPSS tapers of time-half-bandwidth ``NW``
+    (``scipy.signal.windows.dpss``), equally weighted. The default ``NW = 3.5, K = 2·NW = 7``
+    is chosen on the benchmark of issue #2 (docs/dsp.md): with ``K = 2·NW`` the summed taper
+    energy is nearly flat over the window, so every sample counts (with ``K = 2·NW − 1`` the
+    window ends are under-used and the 0.5 s MDF error rises from 7.9 to 8.1 Hz at NW = 4),
+    while the spectral smoothing bias, which grows like ``W²``, stays at +0.2 Hz.
+``"welch"``
+    Hann segments of ``nperseg`` samples (default ``N // 2``), 50 % overlap, averaged.
+``"periodogram"``
+    The untapered (rectangular) periodogram.
+
+Band features use a piecewise-constant model of the density: bin ``j`` (frequency
+``f_j = j·fs/nfft``) owns the cell ``[f_j − Δf/2, f_j + Δf/2]`` clipped to the band. Then
+
+- MDF: the frequency where the cumulative cell power reaches half the band power, with linear
+  interpolation *inside* the cell (so the result is not quantised to bins). Tie rule: when the
+  cumulative power stays within ±1e-9 of one half over a stretch of frequencies (e.g. two
+  equal-power tones with nothing between them), the MDF is the midpoint of that stretch;
+- spectral moments ``M_k = Σ_j S_j ∫_cell f^k df`` with the cell integrals computed exactly, so
+  MNF = ``M_1/M_0`` and FInsm5 = ``M_−1/M_5`` (Dimitrov et al. 2006) are exact for a flat band
+  (domain.md §8 oracles 2 and 4);
+- mains fraction: for the 50 Hz and the 60 Hz line families (all harmonics inside the band), the
+  power in ``±(W + Δf)`` around each line *above* the local background (mean density of the
+  flanks ``(W + Δf, 3(W + Δf)]`` on both sides), summed over lines and divided by the band
+  power; the larger family is reported. Clean sEMG gives ≈ 0, a pure mains hum gives ≈ 1;
+- ``mdf_var_hz2``: the large-sample variance of a sample median frequency,
+  ``Var ≈ c · ∫ q(f)² df / (4 q(MDF)² T)`` with ``q`` the band-normalised density, ``T`` the
+  segment length, ``∫q²`` debiased for the estimator's degrees of freedom, ``q(MDF)`` averaged over
+  ±15 Hz, and ``c`` calibrated per estimator on the benchmark signal (docs/dsp.md). It feeds
+  the MDF tracker as the measurement variance.
+
+Known conditioning filter (``conditioning_sos``): the density is divided by the *expected*
+output of the same estimator for unit white noise through that filter (the filter's power
+response smoothed by the estimator's own spectral window, computed exactly from the two
+autocorrelations), clipped below at ``MIN_COMPENSATION_GAIN``. The band-pass roll-off near
+20/450 Hz and a notch's hole then no longer bias MDF/MNF.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from scipy import fft as sp_fft
+from scipy import signal
+from scipy.signal.windows import dpss
+
+from ..errors import UsageError, check_option
+from .filters import SosFilter, design_emg_conditioning
+
+FloatArray = npt.NDArray[np.float64]
+
+ESTIMATORS = ("multitaper", "welch", "periodogram")
+DEFAULT_BAND_HZ = (20.0, 450.0)
+DEFAULT_NW = 3.5
+MAINS_HZ = (50.0, 60.0)
+#: Compensation never divides by less than this (deep notches are left partly visible).
+MIN_COMPENSATION_GAIN = 0.1
+#: Smallest segment the estimators accept.
+MIN_SAMPLES = 16
+#: Relative tolerance of the MDF tie rule (see module docstring).
+MEDIAN_TIE_TOL = 1e-9
+#: Half-width of the density average at the MDF used by the variance formula (Hz). Judgment
+#: call: wide enough to average out the estimator noise, narrow next to sEMG spectral widths.
+VAR_DENSITY_HALF_WIDTH_HZ = 15.0
+#: Ratio of the observed per-window MDF mean squared error to the large-sample formula, measured
+#: on the issue #2 benchmark signal (bench/bench_emg.py, 10 seeds, 0.5 s windows at 2 kHz).
+VAR_CALIBRATION = {"multitaper": 0.90, "welch": 1.25, "periodogram": 0.95}
+
+
+@dataclass(frozen=True, slots=True)
+class SpectralFeatures:
+    """Band features of ``M`` segments (NaN where a segment has no band power).
+
+    Attributes
+    ----------
+    mdf_hz, mnf_hz : ndarray, shape (M,)
+        Median and mean frequency over the band (Hz).
+    fi_nsm5 : ndarray, shape (M,)
+        Dimitrov's ``M_−1 / M_5`` (Hz⁻⁶).
+    mains_fraction : ndarray, shape (M,)
+        Fraction of band power in the mains lines above background (0…1, larger of 50/60 Hz).
+    mdf_var_hz2 : ndarray, shape (M,)
+        Estimated variance of ``mdf_hz`` (Hz²).
+    band_power : ndarray, shape (M,)
+        Power in the band (signal units²).
+    """
+
+    mdf_hz: FloatArray
+    mnf_hz: FloatArray
+    fi_nsm5: FloatArray
+    mains_fraction: FloatArray
+    mdf_var_hz2: FloatArray
+    band_power: FloatArray
+
+
+def _check_band(band_hz: Any, fs_hz: float, name: str = "band_hz") -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in band_hz)
+    except (TypeError, ValueError):
+        raise UsageError(f"{name} must be a pair (low_hz, high_hz), got {band_hz!r}") from None
+    if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo < hi < fs_hz / 2):
+        raise UsageError(
+            f"{name} must satisfy 0 < low < high < fs_hz/2 = {fs_hz / 2:g} Hz, got {band_hz!r}"
+        )
+    return lo, hi
+
+
+def _check_fs(fs_hz: Any) -> float:
+    if isinstance(fs_hz, bool) or not isinstance(fs_hz, (int, float, np.integer, np.floating)):
+        raise UsageError(f"fs_hz must be a finite number > 0, got {fs_hz!r}")
+    fs = float(fs_hz)
+    if not math.isfinite(fs) or fs <= 0:
+        raise UsageError(f"fs_hz must be a finite number > 0, got {fs_hz!r}")
+    return fs
+
+
+class SpectralEstimator:
+    """Batched spectral features for segments of ``n_samples`` samples.
+
+    Parameters
+    ----------
+    n_samples : int
+        Segment length ``N`` (>= 16).
+    fs_hz : float
+        Sampling rate in Hz.
+    band_hz : (float, float)
+        Band of MDF/MNF/FInsm5 and the mains check, inside (0, fs/2).
+    estimator : {"multitaper", "welch", "periodogram"}
+    nw : float
+        Multitaper time-half-bandwidth product (half-bandwidth ``W = nw·fs/N``).
+    n_tapers : int, optional
+        Number of DPSS tapers; default ``floor(2·nw)``.
+    nperseg : int, optional
+        Welch segment length; default ``N // 2`` (three 50 %-overlapping Hann segments).
+    nfft : int, optional
+        FFT length (>= the transform length); default the transform length itself.
+    conditioning_sos : array_like, shape (n_sections, 6), optional
+        The causal filter the segments went through; its power response is compensated.
+
+    Raises
+    ------
+    UsageError
+        Any parameter out of range; the message names it, its value and what is allowed.
+    """
+
+    def __init__(
+        self,
+        n_samples: int,
+        fs_hz: float,
+        band_hz: tuple[float, float] = DEFAULT_BAND_HZ,
+        *,
+        estimator: str = "multitaper",
+        nw: float = DEFAULT_NW,
+        n_tapers: int | None = None,
+        nperseg: int | None = None,
+        nfft: int | None = None,
+        conditioning_sos: npt.ArrayLike | None = None,
+    ) -> None:
+        fs = _check_fs(fs_hz)
+        if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) \
+                or n_samples < MIN_SAMPLES:
+            raise UsageError(f"n_samples must be an int >= {MIN_SAMPLES}, got {n_samples!r}")
+        n = int(n_samples)
+        lo, hi = _check_band(band_hz, fs)
+        check_option("estimator", estimator, ESTIMATORS)
+        self.n_samples = n
+        self.fs_hz = fs
+        self.band_hz = (lo, hi)
+        self.estimator = estimator
+
+        # --- the data tapers: shape (K, L) with L the transform length --------------------
+        if estimator == "multitaper":
+            if not (isinstance(nw, (int, float)) and math.isfinite(nw) and 0.5 <= nw < n / 2):
+                raise UsageError(f"nw must be a number in [0.5, N/2 = {n / 2:g}), got {nw!r}")
+            k = int(math.floor(2 * nw)) if n_tapers is None else n_tapers
+            if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
+                raise UsageError(f"n_tapers must be an int in 1..N={n}, got {n_tapers!r}")
+            tapers = np.atleast_2d(dpss(n, float(nw), int(k)))
+            self.n_tapers = int(k)
+            self._seg_len = n
+            self._seg_starts = np.array([0])
+            dof = float(k)
+            self._line_halfwidth_hz = nw * fs / n
+        elif estimator == "welch":
+            seg = n // 2 if nperseg is None else nperseg
+            if isinstance(seg, bool) or not isinstance(seg, (int, np.integer)) \
+                    or not 8 <= seg <= n:
+                raise UsageError(f"nperseg must be an int in 8..N={n}, got {nperseg!r}")
+            seg = int(seg)
+            step = max(seg // 2, 1)
+            self._seg_starts = np.arange(0, n - seg + 1, step)
+            tapers = signal.windows.hann(seg, sym=False)[None, :]
+            self.n_tapers = 1
+            self._seg_len = seg
+            # Hann segments at 50 % overlap: each extra segment adds ~0.9 degrees of freedom
+            # pairs (Welch 1967 / Percival & Walden §6.17 overlap correlation 0.167).
+            dof = 1.0 + 0.9 * (len(self._seg_starts) - 1)
+            self._line_halfwidth_hz = 2.0 * fs / seg
+        else:
+            tapers = np.ones((1, n))
+            self.n_tapers = 1
+            self._seg_len = n
+            self._seg_starts = np.array([0])
+            dof = 1.0
+            self._line_halfwidth_hz = 2.0 * fs / n
+        tapers = tapers / np.sqrt(np.sum(tapers**2, axis=1, keepdims=True))
+        self._tapers: FloatArray = np.ascontiguousarray(tapers)
+        seg_len = self._seg_len
+        nfft_ = seg_len if nfft is None else nfft
+        if isinstance(nfft_, bool) or not isinstance(nfft_, (int, np.integer)) \
+                or nfft_ < seg_len:
+            raise UsageError(f"nfft must be an int >= the transform length {seg_len}, got {nfft!r}")
+        self.nfft = int(nfft_)
+        self._dof = dof
+
+        # --- frequency cells of the band ----------------------------------------------------
+        f = np.arange(self.nfft // 2 + 1) * fs / self.nfft
+        df = fs / self.nfft
+        a = np.clip(f - df / 2, lo, hi)
+        b = np.clip(f + df / 2, lo, hi)
+        sel = np.flatnonzero(b > a)
+        if len(sel) < 2:
+            raise UsageError(
+                f"band_hz {band_hz!r} holds fewer than 2 frequency bins of {df:g} Hz at "
+                f"N={n}, fs_hz={fs:g}; use a longer segment or a wider band"
+            )
+        self.f_hz: FloatArray = f
+        self._sel = sel
+        self._sel_slice = slice(int(sel[0]), int(sel[-1]) + 1)
+        self._a = a[sel]
+        self._b = b[sel]
+        self._w = self._b - self._a
+        # One-sided density scale: 2/fs except at DC and Nyquist.
+        scale = np.full(f.size, 2.0 / fs)
+        scale[0] = 1.0 / fs
+        if self.nfft % 2 == 0:
+            scale[-1] = 1.0 / fs
+        self._density_scale = scale / len(self._seg_starts) / self.n_tapers
+        # Exact cell integrals of f^k for k = -1, 0, 1, 5.
+        aa, bb = self._a, self._b
+        self._moments = np.stack(
+            [np.log(bb / aa), bb - aa, (bb**2 - aa**2) / 2.0, (bb**6 - aa**6) / 6.0], axis=1
+        )
+
+        # --- compensation of a known conditioning filter -----------------------------------
+        self._comp: FloatArray | None = None
+        if conditioning_sos is not None:
+            gain = self._expected_gain(np.asarray(conditioning_sos, dtype=np.float64))
+            self._comp = 1.0 / np.maximum(gain[self._sel], MIN_COMPENSATION_GAIN)
+
+        # --- one matrix for every linear band functional -------------------------------------
+        # Columns: the four moments, then one "excess power" column per mains line (line cells
+        # minus the flank background scaled to the line width). ``s @ matrix`` does them all.
+        lines, self._family_offsets = self._mains_matrix()
+        self._linear = np.ascontiguousarray(np.hstack([self._moments, lines]))
+        self._edges = np.concatenate([self._a, self._b[-1:]])
+        # MDF variance: c / (4 T), and the debiasing of ∫q² for the estimator's dof.
+        self._var_c = VAR_CALIBRATION[estimator] / (4.0 * n / fs)
+        self._sq_debias = 1.0 / (1.0 + 1.0 / dof)
+        self._band_scale = self._density_scale[self._sel_slice].copy()
+        if self._comp is not None:
+            self._band_scale *= self._comp
+
+    # ---------------------------------------------------------------------------------------
+    def _expected_gain(self, sos: FloatArray) -> FloatArray:
+        """Expected estimator output for unit white noise through ``sos``, relative to no filter.
+
+        ``E[|Σ u[n] x[n] e^{-jωn}|²] = Σ_m r_h[m] r_u[m] e^{-jωm}`` with ``r_h`` the filter's
+        autocorrelation and ``r_u`` the taper's (averaged over tapers), for ``|m| < L``.
+        """
+        seg = self._seg_len
+        big = 1 << max(16, int(math.ceil(math.log2(16 * seg))))
+        fgrid = np.arange(big // 2 + 1) * self.fs_hz / big
+        _, h = signal.sosfreqz(sos, worN=fgrid, fs=self.fs_hz)
+        r_h = np.fft.irfft(np.abs(h) ** 2, n=big)  # autocorrelation, lags 0..big-1 (circular)
+        u_spec = np.abs(np.fft.rfft(self._tapers, n=2 * seg, axis=1)) ** 2
+        r_u = np.fft.irfft(u_spec.mean(axis=0), n=2 * seg)  # lags 0..2seg-1 (circular)
+        lags = np.arange(seg)
+        c_pos = r_h[lags] * r_u[lags]
+        # Symmetric sequence c[m], |m| < seg, folded onto the nfft circle (exact DTFT at bins).
+        c = np.zeros(self.nfft)
+        np.add.at(c, lags % self.nfft, c_pos)
+        np.add.at(c, (-lags[1:]) % self.nfft, c_pos[1:])
+        gain = np.fft.rfft(c).real
+        ref = r_u[0]  # the same with r_h = δ (unit white noise, no filter)
+        out: FloatArray = gain / ref
+        return out
+
+    def _mains_matrix(self) -> tuple[FloatArray, npt.NDArray[np.intp]]:
+        """(n_cells, n_lines) excess-power weights and the first column of each line family."""
+        lo, hi = self.band_hz
+        half = self._line_halfwidth_hz + self.fs_hz / self.nfft
+        centres = 0.5 * (self._a + self._b)
+        cols: list[FloatArray] = []
+        offsets: list[int] = []
+        for f0 in MAINS_HZ:
+            lines = [h * f0 for h in range(1, int(hi // f0) + 1) if lo <= h * f0 <= hi]
+            near_any = np.zeros(centres.size, dtype=bool)
+            for fl in lines:
+                near_any |= np.abs(centres - fl) <= half
+            family: list[FloatArray] = []
+            for fl in lines:
+                d = np.abs(centres - fl)
+                in_line = d <= half
+                flank = (d > half) & (d <= 3 * half) & ~near_any
+                if not flank.any() or not in_line.any():
+                    continue
+                col = np.zeros(centres.size)
+                col[in_line] = self._w[in_line]
+                # Background = width-weighted mean flank density × the line's width.
+                col[flank] -= self._w[flank] / self._w[flank].sum() * self._w[in_line].sum()
+                family.append(col)
+            if family:
+                offsets.append(len(cols))
+                cols.extend(family)
+        mat = np.stack(cols, axis=1) if cols else np.zeros((centres.size, 0))
+        return mat, np.asarray(offsets, dtype=np.intp)
+
+    # ---------------------------------------------------------------------------------------
+    def _spectra(self, x: FloatArray, cells_only: bool) -> FloatArray:
+        """Density of segments ``x`` (..., N): all bins, or only the band's cells (compensated)."""
+        x = x - x.mean(axis=-1, keepdims=True)
+        if len(self._seg_starts) > 1:
+            shape = x.shape[:-1] + (len(self._seg_starts), self._seg_len)
+            step = x.strides[-1]
+            view = np.lib.stride_tricks.as_strided(
+                x, shape, x.strides[:-1] + (int(self._seg_starts[1]) * step, step),
+                writeable=False)
+            view = view - view.mean(axis=-1, keepdims=True)
+            spec = sp_fft.rfft(view * self._tapers[0], n=self.nfft, axis=-1)
+        else:
+            spec = sp_fft.rfft(x[..., None, :] * self._tapers, n=self.nfft, axis=-1)
+        if cells_only:
+            spec = spec[..., self._sel_slice]
+        p = (spec.real**2 + spec.imag**2).sum(axis=-2)
+        if cells_only:
+            p *= self._band_scale
+        else:
+            p *= self._density_scale
+            if self._comp is not None:
+                p[..., self._sel_slice] *= self._comp
+        out: FloatArray = p
+        return out
+
+    def _check_segments(self, segments: npt.ArrayLike) -> FloatArray:
+        x = np.asarray(segments, dtype=np.float64)
+        if x.ndim == 0 or x.shape[-1] != self.n_samples:
+            raise UsageError(
+                f"segments must have shape (..., {self.n_samples}), got {np.shape(segments)}"
+            )
+        return x
+
+    def psd(self, segments: npt.ArrayLike) -> FloatArray:
+        """One-sided power spectral density of each segment (units² / Hz).
+
+        Parameters
+        ----------
+        segments : array_like, shape (..., N)
+
+        Returns
+        -------
+        ndarray, shape (..., nfft // 2 + 1)
+            On the grid :attr:`f_hz`; compensated for ``conditioning_sos`` inside the band.
+        """
+        return self._spectra(self._check_segments(segments), cells_only=False)
+
+    def features(self, segments: npt.ArrayLike) -> SpectralFeatures:
+        """MDF, MNF, FInsm5, mains fraction and MDF variance of each segment.
+
+        Parameters
+        ----------
+        segments : array_like, shape (..., N)
+            Any leading shape, e.g. (M, N) or (channels, windows, N); one batched FFT.
+
+        Returns
+        -------
+        SpectralFeatures
+            Arrays of the leading shape; NaN for a segment without band power.
+        """
+        x = self._check_segments(segments)
+        lead = x.shape[:-1]
+        s = self._spectra(x, cells_only=True).reshape(-1, self._a.size)
+        f = self._band_features(s)
+        if lead == (s.shape[0],):
+            return f
+        return SpectralFeatures(*(getattr(f, k).reshape(lead) for k in SpectralFeatures.__slots__))
+
+    def _band_features(self, s: FloatArray) -> SpectralFeatures:
+        m, n_cells = s.shape
+        rows = np.arange(m)[:, None]
+        pw = s * self._w                                    # power per cell
+        cum = np.zeros((m, n_cells + 1))
+        np.cumsum(pw, axis=1, out=cum[:, 1:])               # cum[:, j] = power below cell j
+        total = cum[:, -1]
+        ok = total > 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # Median with the tie rule: mean of the quantiles at 1/2 ± tol.
+            target = total[:, None] * _HALF_PM_TOL           # (M, 2)
+            idx = (cum[:, None, 1:] < target[:, :, None]).sum(axis=2)
+            np.minimum(idx, n_cells - 1, out=idx)
+            frac = np.minimum(np.maximum((target - cum[rows, idx]) / pw[rows, idx], 0.0), 1.0)
+            mdf = (self._a[idx] + frac * self._w[idx]).mean(axis=1)
+            lin = s @ self._linear                          # moments, then mains lines
+            mnf = lin[:, 2] / lin[:, 1]
+            fi = lin[:, 0] / lin[:, 3]
+            if self._family_offsets.size:
+                excess = np.add.reduceat(np.maximum(lin[:, 4:], 0.0), self._family_offsets,
+                                         axis=1)
+                mains = np.minimum(excess.max(axis=1) / total, 1.0)
+            else:
+                mains = np.zeros(m)
+            # MDF variance: c · ∫q² / (4 q(MDF)² T), q(MDF) from the cumulative over ±15 Hz.
+            q2 = np.einsum("ij,ij->i", pw, s) / total**2 * self._sq_debias
+            lo, hi = self.band_hz
+            pts = np.minimum(np.maximum(mdf[:, None] + _PM_VAR_HALF_WIDTH, lo), hi)   # (M, 2)
+            j = np.minimum(np.searchsorted(self._edges, pts, side="right") - 1, n_cells - 1)
+            cval = cum[rows, j] + (pts - self._a[j]) / self._w[j] * pw[rows, j]
+            qm = (cval[:, 1] - cval[:, 0]) / (pts[:, 1] - pts[:, 0]) / total
+            var = self._var_c * q2 / qm**2
+        if not ok.all():
+            for arr in (mdf, mnf, fi, mains, var):
+                arr[~ok] = np.nan
+        return SpectralFeatures(mdf_hz=mdf, mnf_hz=mnf, fi_nsm5=fi, mains_fraction=mains,
+                                mdf_var_hz2=var, band_power=total)
+
+
+_HALF_PM_TOL = np.array([0.5 - MEDIAN_TIE_TOL, 0.5 + MEDIAN_TIE_TOL])
+_PM_VAR_HALF_WIDTH = np.array([-VAR_DENSITY_HALF_WIDTH_HZ, VAR_DENSITY_HALF_WIDTH_HZ])
+
+
+# -------------------------------------------------------------------------------------------
+# Public one-shot functions
+# -------------------------------------------------------------------------------------------
+_OPTIONS = ("estimator", "nw", "n_tapers", "nperseg", "nfft", "bandpass_order", "notch_hz")
+
+
+@lru_cache(maxsize=32)
+def _plan(n: int, fs: float, band: tuple[float, float], estimator: str, nw: float,
+          n_tapers: int | None, nperseg: int | None, nfft: int | None,
+          cond: tuple[tuple[float, ...], ...] | None) -> SpectralEstimator:
+    sos = None if cond is None else np.array(cond)
+    return SpectralEstimator(n, fs, band, estimator=estimator, nw=nw, n_tapers=n_tapers,
+                             nperseg=nperseg, nfft=nfft, conditioning_sos=sos)
+
+
+def _one_shot(x: Any, fs_hz: Any, band_hz: Any, options: dict[str, Any]) -> SpectralFeatures:
+    unknown = sorted(set(options) - set(_OPTIONS))
+    if unknown:
+        raise UsageError(
+            f"unknown option(s) {', '.join(map(repr, unknown))}; allowed: "
+            f"{', '.join(map(repr, _OPTIONS))}"
+        )
+    fs = _check_fs(fs_hz)
+    arr = np.asarray(x)
+    if arr.ndim != 1:
+        raise UsageError(f"x must be a 1-D array, got shape {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+        raise UsageError(f"x must be real numbers, got dtype {arr.dtype}")
+    arr = arr.astype(np.float64)
+    if arr.size < MIN_SAMPLES:
+        raise UsageError(f"x must have at least {MIN_SAMPLES} samples, got {arr.size}")
+    if not np.all(np.isfinite(arr)):
+        bad = int(np.flatnonzero(~np.isfinite(arr))[0])
+        raise UsageError(f"x must be finite; x[{bad}] = {arr[bad]!r}")
+    band = _check_band(band_hz, fs)
+    estimator = options.get("estimator", "multitaper")
+    if not isinstance(estimator, str):
+        raise UsageError(f"estimator must be one of {ESTIMATORS!r}, got {estimator!r}")
+    check_option("estimator", estimator, ESTIMATORS)
+    order = options.get("bandpass_order")
+    cond = None
+    if order is not None:
+        design = design_emg_conditioning(fs, band[0], band[1], order,
+                                         notch_hz=float(options.get("notch_hz", 0.0)))
+        if design.high_hz < band[1]:
+            raise UsageError(
+                f"band_hz {band_hz!r} reaches above 0.9 × Nyquist ({design.high_hz:g} Hz), "
+                "where the band-pass cannot be placed; lower the band's upper edge"
+            )
+        filt = SosFilter(design.sos, 1)
+        arr = filt.process(arr[None, :])[0]
+        cond = tuple(tuple(float(v) for v in row) for row in design.sos)
+    elif "notch_hz" in options:
+        raise UsageError("notch_hz needs bandpass_order (the notch is part of the prefilter)")
+    nw = options.get("nw", DEFAULT_NW)
+    plan = _plan(arr.size, fs, band, estimator, nw, options.get("n_tapers"),
+                 options.get("nperseg"), options.get("nfft"), cond)
+    return plan.features(arr[None, :])
+
+
+
+
+def median_frequency(x: npt.ArrayLike, fs_hz: float,
+                     band_hz: tuple[float, float] = DEFAULT_BAND_HZ, **options: Any) -> float:
+    """Median frequency (Hz) of a signal over a band, interpolated (not bin-quantised).
+
+    Parameters
+    ----------
+    x : array_like, shape (N,)
+        The signal (any unit), N >= 16, finite.
+    fs_hz : float
+        Sampling rate in Hz (> 0).
+    band_hz : (float, float)
+        Band over which the median is defined, inside (0, fs_hz/2).
+    **options
+        ``estimator`` ("multitaper" | "welch" | "periodogram", default "multitaper"),
+        ``nw`` (multitaper NW, default 3.5), ``n_tapers`` (default floor(2·nw)),
+        ``nperseg`` (Welch segment, default N // 2), ``nfft`` (default N),
+        ``bandpass_order`` (None = no filtering, the default; an int applies the causal
+        Butterworth band-pass of that order per edge on ``band_hz`` with steady-state start,
+        and compensates its response), ``notch_hz`` (with ``bandpass_order``: mains notch).
+
+    Returns
+    -------
+    float
+        The MDF in Hz; NaN if the signal has no power in the band.
+
+    Raises
+    ------
+    UsageError
+        Non-1-D, too short or non-finite ``x``; bad ``fs_hz`` or ``band_hz``; unknown option.
+
+    Notes
+    -----
+    The median is the frequency where the cumulative band power reaches one half, with linear
+    interpolation inside a frequency cell. Ties (a flat cumulative power at one half, e.g. two
+    equal-power tones with nothing between them) resolve to the midpoint of the flat stretch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = np.arange(2000) / 1000.0
+    >>> round(median_frequency(np.sin(2 * np.pi * 80.0 * t), 1000.0), 1)
+    80.0
+    """
+    return float(_one_shot(x, fs_hz, band_hz, options).mdf_hz[0])
+
+
+def mean_frequency(x: npt.ArrayLike, fs_hz: float,
+                   band_hz: tuple[float, float] = DEFAULT_BAND_HZ, **options: Any) -> float:
+    """Mean frequency ``M_1 / M_0`` (Hz) of a signal over a band.
+
+    Parameters, options, returns and errors as :func:`median_frequency`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = np.arange(2000) / 1000.0
+    >>> round(mean_frequency(np.sin(2 * np.pi * 123.4 * t), 1000.0), 1)
+    123.4
+    """
+    return float(_one_shot(x, fs_hz, band_hz, options).mnf_hz[0])
+
+
+def spectral_index_fi_nsm5(x: npt.ArrayLike, fs_hz: float,
+                           band_hz: tuple[float, float] = DEFAULT_BAND_HZ,
+                           **options: Any) -> float:
+    """Dimitrov's spectral fatigue index FInsm5 = ``M_−1 / M_5`` (Hz⁻⁶) over a band.
+
+    Rises with fatigue; scales as (frequency scale)⁻⁶ (Dimitrov et al. 2006, MSSE 38:1971).
+    Parameters, options, returns and errors as :func:`median_frequency`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.random.default_rng(0).standard_normal(20000)
+    >>> fi = spectral_index_fi_nsm5(x, 1000.0, (20.0, 450.0))
+    >>> bool(abs(fi / 2.2497e-15 - 1) < 0.05)  # flat band: ln(f2/f1) / ((f2^6 - f1^6)/6)
+    True
+    """
+    return float(_one_shot(x, fs_hz, band_hz, options).fi_nsm5[0])
+
+
+__all__ = [
+    "DEFAULT_BAND_HZ", "DEFAULT_NW", "ESTIMATORS", "SpectralEstimator", "SpectralFeatures",
+    "mean_frequency", "median_frequency", "spectral_index_fi_nsm5",
+]
