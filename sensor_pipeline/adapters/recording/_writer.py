@@ -283,8 +283,8 @@ class SessionWriter:
             if key in WRITER_KEYS:
                 _LOGGER.debug("%s: ignoring metadata %r (set by close())", self.path, key)
                 continue
-            if key == "start_utc" and not isinstance(value, str):
-                raise UsageError(f"metadata start_utc must be an ISO 8601 string, got {value!r}")
+            if key == "start_utc" and value is not None and not isinstance(value, str):
+                raise UsageError(f"metadata start_utc must be an ISO 8601 string (or None: unknown), got {value!r}")
             try:
                 self._user_meta[key] = jsonable(value)
             except (TypeError, ValueError) as exc:
