@@ -30,6 +30,7 @@ flipped in the coefficients.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -169,6 +170,24 @@ def _change_pct(h: FloatArray, k: FloatArray) -> FloatArray:
     return result
 
 
+def _scalar_change_pct(hip: Any, knee: Any) -> dict[str, float | FloatArray] | None:
+    """Plain-float path for one pose (the engine's per-frame call); None: use the array path."""
+    if type(hip) is not float or type(knee) is not float:
+        return None
+    if not (math.isfinite(hip) and math.isfinite(knee)):
+        return None  # the array path raises (or propagates NaN) with the full message
+    out: dict[str, float | FloatArray] = {}
+    for head, c in BIARTICULAR_COEFFICIENTS.items():
+        length = (c[0] + c[1] * hip + c[2] * knee + c[3] * hip * hip + c[4] * knee * knee
+                  + c[5] * hip * knee + c[6] * hip * hip * hip + c[7] * knee * knee * knee
+                  + c[8] * hip * hip * knee + c[9] * hip * knee * knee)
+        out[head] = 100.0 * (length - c[0]) / c[0]
+    d = SHORT_HEAD_COEFFICIENTS
+    length = d[0] + d[1] * knee + d[2] * knee * knee + d[3] * knee * knee * knee
+    out["biceps_femoris_short"] = 100.0 * (length - d[0]) / d[0]
+    return out
+
+
 def hamstring_length_m(
     hip_flexion_deg: Any, knee_flexion_deg: Any, *, allow_nan: bool = False,
 ) -> dict[str, float | FloatArray]:
@@ -255,6 +274,9 @@ def hamstring_length_change_pct(
     >>> round(d["semimembranosus"], 1), round(d["biceps_femoris_short"], 1)
     (-14.2, -19.3)
     """
+    fast = _scalar_change_pct(hip_flexion_deg, knee_flexion_deg)
+    if fast is not None:
+        return fast
     h, k, scalar = _prepare(hip_flexion_deg, knee_flexion_deg, allow_nan)
     pct = _change_pct(h, k)
     return {head: _out(pct[i], scalar) for i, head in enumerate(HAMSTRING_HEADS)}

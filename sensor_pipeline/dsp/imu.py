@@ -322,7 +322,9 @@ class InclinationFilter:
         raw = np.degrees(np.arctan2(-acc[1], acc[0]))
         # Integer bookkeeping of ±360° jumps: identical for any split of the input.
         prev = raw[0] if self._restart_pending else self._prev_acc_deg
-        steps = np.diff(raw, prepend=prev)
+        steps = np.empty_like(raw)
+        steps[0] = raw[0] - prev
+        np.subtract(raw[1:], raw[:-1], out=steps[1:])
         jumps = np.rint(steps / 360.0).astype(np.int64)
         start_turns = 0 if self._restart_pending else self._acc_turns
         turns = start_turns - np.cumsum(jumps)
@@ -738,11 +740,17 @@ class _StreamState:
             miss_lo = max(self.newest + 1, first_index - self.capacity)
             self.present[np.mod(np.arange(miss_lo, first_index), self.capacity)] = False
         keep = min(n, self.capacity)
-        idx = np.arange(last - keep + 1, last + 1)
-        pos = np.mod(idx, self.capacity)
-        self.raw[:, pos] = raw[:, n - keep:]
-        self.out[pos] = out[n - keep:]
-        self.present[pos] = present[n - keep:]
+        p0 = (last - keep + 1) % self.capacity
+        if p0 + keep <= self.capacity:  # contiguous in the ring: plain slices (cheap)
+            sl = slice(p0, p0 + keep)
+            self.raw[:, sl] = raw[:, n - keep:]
+            self.out[sl] = out[n - keep:]
+            self.present[sl] = present[n - keep:]
+        else:
+            pos = np.mod(np.arange(last - keep + 1, last + 1), self.capacity)
+            self.raw[:, pos] = raw[:, n - keep:]
+            self.out[pos] = out[n - keep:]
+            self.present[pos] = present[n - keep:]
         self.newest = max(self.newest, last)
 
     def refilter_from(self, index: int) -> None:
