@@ -1,17 +1,220 @@
-"""``sensor-pipeline run``: not built yet (see the issue that owns it)."""
+"""``sensor-pipeline run``: the live service (wearable, virtual wearable or simulator)."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import datetime as dt
+import math
+from pathlib import Path
+from typing import Any
 
-from ._common import EXIT_INTERNAL, err_console
+from .. import __version__
+from ..errors import SensorPipelineError, UsageError
+from ._common import (
+    EXIT_OK, add_config_options, add_output_options, config_from_args, err_console,
+)
+
+DEVICES = ("ble", "virtual", "simulated")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("run", help="(not built yet)")
+    p = sub.add_parser(
+        "run",
+        help="run the live pipeline: stream, detect, alert, record",
+        description="Stream EMG and IMU samples from a source, estimate hamstring shortening and "
+        "fatigue in real time, alert when the leg is shortened, active and fatigued (and on "
+        "cramps and sensor trouble), show a one-line status and record the session. Stand "
+        "still for the first seconds (engine.calibration-s): that calibrates the angles and "
+        "the EMG rest level. Stop with Ctrl-C: everything is flushed and the recording stays "
+        "readable.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="devices:\n"
+        "  ble        a wearable speaking the reference protocol (docs/protocol.md), via bleak\n"
+        "  virtual    the emulated wearable over an in-process Bluetooth link (needs the\n"
+        "             [virtual] extra): the whole live path without hardware\n"
+        "  simulated  the simulator's samples directly (no Bluetooth)\n\n"
+        "examples:\n"
+        "  sensor-pipeline run --device virtual --scenario bridge-fatigue --duration 120\n"
+        "  sensor-pipeline run --device virtual --recording recordings/mixed-workout\n"
+        "  sensor-pipeline run --device ble --config configs/bridge-session.toml\n",
+    )
+    p.add_argument("--device", choices=DEVICES, default="ble",
+                   help="where samples come from (default: ble)")
+    p.add_argument("--scenario", default="mixed-workout",
+                   help="simulator scenario for --device virtual/simulated (default: "
+                   "mixed-workout; `sensor-pipeline simulate --list` lists them)")
+    p.add_argument("--recording", metavar="REC",
+                   help="stream this recording instead of a scenario (--device virtual/simulated)")
+    p.add_argument("--seed", type=int, default=1, help="simulator seed (default: 1)")
+    p.add_argument("--speed", type=float, default=1.0,
+                   help="simulated/virtual pace: 1 = real time (default), 10 = ten times faster")
+    p.add_argument("--duration", type=float, metavar="S",
+                   help="stop after this many seconds of data (default: until Ctrl-C or the end "
+                   "of a scenario/recording)")
+    add_config_options(p)
+    p.add_argument("--address", help="BLE address to connect to (overrides device.address)")
+    p.add_argument("--name", help="BLE device name to look for (overrides device.name)")
+    rec = p.add_mutually_exclusive_group()
+    rec.add_argument("--record", metavar="PATH",
+                     help="record the session here (default: recording.directory/<timestamp>)")
+    rec.add_argument("--no-record", action="store_true", help="do not record")
+    add_output_options(p)
+    p.add_argument("--calibration", metavar="REC",
+                   help="reuse the calibration stored in this earlier recording (then standing "
+                   "still at the start is not needed: set engine.calibration-s = 0)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no status line")
     p.set_defaults(func=main)
 
 
+def _session_path(args: argparse.Namespace, config: Any) -> Path | None:
+    if args.no_record or (not config.recording.enabled and not args.record):
+        return None
+    if args.record:
+        return Path(args.record)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path(config.recording.directory) / f"session-{stamp}"
+
+
+def _simulated_session(args: argparse.Namespace, duration: float | None) -> Any:
+    from ..sim import simulate
+
+    return simulate(args.scenario, seed=args.seed, duration_s=duration)
+
+
+def _recorded_items(path: str) -> tuple[Any, Any, list[Any]]:
+    from ..adapters.recording import open_session
+
+    session = open_session(path)
+    return session, list(session.streams.values()), session.label_objects()
+
+
 def main(args: argparse.Namespace) -> int:
-    err_console().print("run: not built yet")
-    return EXIT_INTERNAL
+    config = config_from_args(args)
+    if args.speed <= 0 or not math.isfinite(args.speed):
+        raise UsageError(f"--speed must be a positive number, got {args.speed!r}")
+    if args.duration is not None and args.duration <= 0:
+        raise UsageError(f"--duration must be > 0 seconds, got {args.duration!r}")
+    if args.address or args.name:
+        import msgspec
+
+        dev = msgspec.structs.replace(
+            config.device, **({"address": args.address} if args.address else {}),
+            **({"name": args.name} if args.name else {}))
+        config = msgspec.structs.replace(config, device=dev)
+    return asyncio.run(_run(args, config))
+
+
+async def _run(args: argparse.Namespace, config: Any) -> int:
+    from ..adapters.alerts import build_sinks
+    from ..adapters.recording import SessionWriter
+    from ..adapters.status import StatusLine
+    from ..engine import Calibration
+    from ..service import Service
+
+    console = err_console()
+    labels: list[Any] = []
+    metadata: dict[str, Any] = {"software_version": __version__, "device_kind": args.device}
+    calibration = None
+    if args.calibration:
+        from ..adapters.recording import open_session
+
+        cal = open_session(args.calibration).calibration
+        if not cal:
+            raise UsageError(f"--calibration {args.calibration!r}: that recording holds no "
+                             "calibration (was it recorded with engine.calibration-s = 0?)")
+        calibration = Calibration.from_json(cal)
+
+    async with _open_source(args, config, metadata, labels) as source:
+        path = _session_path(args, config)
+        writer_factory = None
+        if path is not None:
+            def writer_factory(streams: Any) -> Any:
+                w = SessionWriter(path, streams=streams, metadata=metadata,
+                                  flush_interval_s=config.recording.flush_interval_s)
+                if labels:
+                    w.write_labels(labels)
+                return w
+
+        status = None if args.quiet else StatusLine(console)
+        sinks = build_sinks(config.alerts, console=console)
+        service = Service(
+            config, source, calibration=calibration, writer_factory=writer_factory,
+            frames_out=Path(args.frames_out) if args.frames_out else None,
+            alerts_out=Path(args.alerts_out) if args.alerts_out else None,
+            alert_sinks=sinks, duration_s=args.duration, status=status,
+            install_signal_handlers=True, metadata=metadata,
+        )
+        try:
+            summary = await _unwrap(service.run())
+        finally:
+            if status is not None:
+                status.close()
+    kinds = ", ".join(f"{n} {k}" for k, n in sorted(summary.alerts_by_kind().items())) or "none"
+    how = "stopped" if summary.stopped_by_signal else "finished"
+    console.print(
+        f"{how} after {summary.duration_s:.1f} s: {summary.frames} frames, alerts: {kinds}"
+        + (f", {summary.gaps} gaps" if summary.gaps else "")
+        + (f"; recording → {summary.recording}" if summary.recording else ""),
+        highlight=False,
+    )
+    return EXIT_OK
+
+
+async def _unwrap(coro: Any) -> Any:
+    """Surface the first project error out of a TaskGroup's ExceptionGroup (clear message)."""
+    try:
+        return await coro
+    except BaseExceptionGroup as eg:
+        for exc in _leaves(eg):
+            if isinstance(exc, SensorPipelineError):
+                raise exc from eg
+        raise
+
+
+def _leaves(eg: BaseExceptionGroup) -> list[BaseException]:  # type: ignore[type-arg]
+    out: list[BaseException] = []
+    for e in eg.exceptions:
+        out.extend(_leaves(e) if isinstance(e, BaseExceptionGroup) else [e])
+    return out
+
+
+class _open_source:
+    """Async context manager building the chosen source (and the virtual wearable if any)."""
+
+    def __init__(self, args: argparse.Namespace, config: Any, metadata: dict[str, Any],
+                 labels: list[Any]) -> None:
+        self.args, self.config, self.metadata, self.labels = args, config, metadata, labels
+        self._stack: Any = None
+
+    async def __aenter__(self) -> Any:
+        import contextlib
+
+        args, config = self.args, self.config
+        self._stack = contextlib.AsyncExitStack()
+        if args.device == "ble":
+            from ..adapters.ble import BleakSource
+
+            return BleakSource(config.device)
+        # Samples for the simulated or virtual device.
+        if args.recording:
+            session, streams, labels = _recorded_items(args.recording)
+            self.labels.extend(labels)
+            self.metadata["replayed_from"] = str(args.recording)
+            items_source: Any = session
+        else:
+            sim = _simulated_session(args, args.duration)
+            self.labels.extend(sim.labels)
+            self.metadata["simulation"] = sim.metadata
+            items_source = sim
+        if args.device == "simulated":
+            from ..adapters.simulate import SyntheticSource
+
+            return SyntheticSource(items_source, speed=args.speed)
+        from ..virtual import open_virtual_source
+
+        return await self._stack.enter_async_context(
+            open_virtual_source(items_source, config.device, speed=args.speed))
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self._stack.aclose()
