@@ -11,7 +11,7 @@ Side by side in one process (best of several repeats, µs per sample and × real
 - ``KinematicsTracker`` with thigh + shank + pelvis IMUs at 100 Hz fed in 20 ms blocks, plus
   ``angles_at`` at a 0.25 s hop: × real time for each filter;
 - accuracy on a simulated standing knee-flexion session (thigh still, shank 0 → −100° → 0 at
-  up to ~180°/s, gyro noise 0.5 deg/s and bias, accelerometer noise 0.01 g; the accelerometer
+  up to ~157°/s, gyro noise 0.5 deg/s and bias, accelerometer noise 0.01 g; the accelerometer
   sees gravity plus the shank's tangential/centripetal acceleration 0.25 m below the knee):
   knee-angle RMS and max error against the truth, complementary vs Madgwick vs accelerometer
   only vs gyro only;
