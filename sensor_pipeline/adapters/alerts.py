@@ -69,6 +69,7 @@ _SEVERITY_STYLE = {
     Severity.WARNING: "bold yellow",
     Severity.CRITICAL: "bold white on red",
 }
+_ACCENT = {Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.CRITICAL: "bold red"}
 
 
 def _clock(t_s: float) -> str:
@@ -103,7 +104,8 @@ class ConsoleSink:
                 parts.append(f"{mark} {f.describe()}")
             self.console.print(Text("    " + "   ".join(parts), style="dim"), highlight=False)
         if alert.advice:
-            self.console.print(Text.assemble(("    → ", style), (alert.advice, "")),
+            self.console.print(Text.assemble(("    → ", _ACCENT.get(alert.severity, "")),
+                                             (alert.advice, "")),
                                highlight=False)
 
     async def aclose(self) -> None:

@@ -25,6 +25,9 @@ class AlertsConfig(Section, frozen=True):
         "Timeout of one webhook request.", unit="s", source="judgment call", gt=0.0)] = 2.0
     webhook_retries: Annotated[int, doc(
         "Retries of a failed webhook POST (with backoff).", source="judgment call", ge=0)] = 2
+    webhook_backoff_s: Annotated[float, doc(
+        "Wait before the first webhook retry; doubles on each further retry (capped at 30 s).",
+        unit="s", source="judgment call", ge=0.0)] = 0.5
     queue_size: Annotated[int, doc(
         "Alerts waiting per channel; when a slow channel's queue is full the oldest alert for "
         "that channel is dropped and counted (acquisition never waits).",
