@@ -105,10 +105,14 @@ class ClockMapper:
     max_drift_ppm : float
         Clamp of the estimated drift (crystals are within ±50 ppm; larger slopes are latency
         trends, judgment call).
+    tolerance_ns : int
+        A new minimum this little below the current line does not force a refit before its
+        bucket closes (device time has 1 µs resolution).
     """
 
     def __init__(
-        self, window_s: float = 60.0, bucket_s: float = 0.5, max_drift_ppm: float = 500.0
+        self, window_s: float = 60.0, bucket_s: float = 0.5, max_drift_ppm: float = 500.0,
+        tolerance_ns: int = 2_000,
     ) -> None:
         if not window_s > 0 or not bucket_s > 0 or window_s < bucket_s:
             raise ValueError(
@@ -117,6 +121,7 @@ class ClockMapper:
         self.window_ns = round(window_s * 1e9)
         self.bucket_ns = round(bucket_s * 1e9)
         self.max_slope = max_drift_ppm * 1e-6
+        self.tolerance_ns = tolerance_ns
         self.buckets: deque[tuple[int, int, int]] = deque()  # (bucket, device_ns, offset_ns)
         self.fit: ClockFit | None = None
         self.n_observations = 0
@@ -139,7 +144,7 @@ class ClockMapper:
                 return
             buckets[-1] = (b, device_ns, offset)
             fit = self.fit
-            if fit is not None and host_ns >= fit.to_host_ns(device_ns):
+            if fit is not None and host_ns + self.tolerance_ns >= fit.to_host_ns(device_ns):
                 return  # still above the line: the fit stays valid until the bucket closes
         elif buckets and b < buckets[-1][0]:
             # An older bucket (frames of a slower stream arrive after newer ones): fold it in.
@@ -155,7 +160,7 @@ class ClockMapper:
             else:
                 buckets.appendleft((b, device_ns, offset))
             fit = self.fit
-            if fit is not None and host_ns >= fit.to_host_ns(device_ns):
+            if fit is not None and host_ns + self.tolerance_ns >= fit.to_host_ns(device_ns):
                 return
         else:
             buckets.append((b, device_ns, offset))

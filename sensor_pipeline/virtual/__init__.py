@@ -1,0 +1,69 @@
+"""The virtual wearable: the reference protocol served over an emulated Bluetooth link.
+
+Optional extra ``[virtual]`` (Bumble). The real ``BleakSource`` reaches the emulated device
+through bleak backend classes, so the live path runs without hardware::
+
+    from sensor_pipeline.virtual import VirtualWearable
+    async with VirtualWearable(session_or_items, streams=..., faults=Faults(...)) as vw:
+        async with BleakSource(config.device, scanner_backend=vw.scanner_backend,
+                               client_backend=vw.client_backend) as source:
+            async for item in source: ...
+
+or, in one step, ``async with open_virtual_source(session, config.device) as source: ...``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, AsyncIterator, Sequence
+
+from ..config import DeviceConfig
+from ..model import StreamInfo
+
+try:
+    from .link import VirtualLink
+    from .wearable import Faults, VirtualWearable, expected_missing, quantize
+except ImportError as exc:  # pragma: no cover - depends on the optional extra
+    if "bumble" in str(exc):
+        from ..errors import UsageError
+
+        raise UsageError(
+            "the virtual wearable needs the optional 'virtual' extra: pip install "
+            "'sensor-pipeline[virtual]' (bumble==0.0.236)"
+        ) from exc
+    raise
+from .synthetic import DemoSession, demo_session
+from .vtime import VirtualTimeEventLoop, loop_clock_ns, run_virtual
+
+__all__ = [
+    "DemoSession", "Faults", "VirtualLink", "VirtualTimeEventLoop", "VirtualWearable",
+    "demo_session", "expected_missing", "loop_clock_ns", "open_virtual_source", "quantize",
+    "run_virtual",
+]
+
+
+@contextlib.asynccontextmanager
+async def open_virtual_source(
+    source: Any,
+    device: DeviceConfig,
+    *,
+    streams: Sequence[StreamInfo] | None = None,
+    faults: Faults = Faults(),
+    block_s: float = 0.02,
+    **source_kwargs: Any,
+) -> AsyncIterator[Any]:
+    """A started ``BleakSource`` connected to a fresh ``VirtualWearable`` streaming ``source``.
+
+    ``source`` is a session-like object (``.streams`` + ``.iter_items(block_s)``: a
+    ``SimulatedSession``, a recording ``Session``) or an iterable of items with ``streams=``.
+    ``source_kwargs`` go to ``BleakSource`` (``clock=``, ``emit_raw=``, ``sleep=``...). The
+    wearable is available as ``source.wearable``.
+    """
+    from ..adapters.ble import BleakSource
+
+    async with VirtualWearable(source, streams=streams, faults=faults, block_s=block_s) as vw:
+        ble = BleakSource(device, scanner_backend=vw.scanner_backend,
+                          client_backend=vw.client_backend, **source_kwargs)
+        ble.wearable = vw  # type: ignore[attr-defined]
+        async with ble:
+            yield ble
