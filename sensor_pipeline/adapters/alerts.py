@@ -26,9 +26,10 @@ import logging
 import ssl
 import sys
 from collections import deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Awaitable, Callable, Mapping, Protocol, Sequence
+from typing import IO, Any, Protocol, Self
 from urllib.parse import urlsplit
 
 from ..config import AlertsConfig
@@ -176,7 +177,7 @@ class DesktopSink:
         self._notifier: Any = None
         self._urgency: Any = None
         try:
-            import desktop_notifier
+            import desktop_notifier  # type: ignore[import-not-found, unused-ignore]
         except ImportError:
             _LOGGER.debug("desktop notifications off: the optional 'desktop-notifier' package "
                           "is not installed (pip install 'sensor-pipeline[notify]')")
@@ -185,7 +186,7 @@ class DesktopSink:
             self._notifier = desktop_notifier.DesktopNotifier(app_name=app_name)
             self._urgency = getattr(desktop_notifier, "Urgency", None)
             self.available = True
-        except Exception as exc:  # no notification server, unsupported platform, ...
+        except Exception as exc:  # noqa: BLE001 - no notification server, unsupported OS, ...
             _LOGGER.debug("desktop notifications off: %s", exc)
 
     async def emit(self, alert: Alert) -> None:
@@ -349,8 +350,20 @@ class DispatcherStatistics:
 
 
 class _Channel:
-    __slots__ = ("name", "sink", "queue", "wakeup", "task", "sent", "failed", "dropped", "peak",
-                 "reported", "essential", "in_flight")
+    __slots__ = (
+        "dropped",
+        "essential",
+        "failed",
+        "in_flight",
+        "name",
+        "peak",
+        "queue",
+        "reported",
+        "sent",
+        "sink",
+        "task",
+        "wakeup",
+    )
 
     def __init__(self, name: str, sink: AlertSink) -> None:
         self.name = name
@@ -456,7 +469,7 @@ class AlertDispatcher:
             except asyncio.CancelledError:
                 ch.dropped += 1
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a channel's failure must not end its worker
                 ch.failed += 1
                 if not ch.reported:
                     ch.reported = True
@@ -469,7 +482,7 @@ class AlertDispatcher:
             finally:
                 ch.in_flight = False
 
-    async def __aenter__(self) -> AlertDispatcher:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 
@@ -513,6 +526,6 @@ class AlertDispatcher:
                         await ch.sink.aclose()
                 except asyncio.CancelledError:
                     raise
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - one sink must not stop the others closing
                     _LOGGER.warning("alert channel %r did not close cleanly (%s: %s)",
                                     ch.name, type(exc).__name__, exc)

@@ -48,7 +48,7 @@ class CrampStatistics:
 class _Channel:
     """Working-level history of one EMG channel."""
 
-    __slots__ = ("history", "sorted_rms", "candidate_start_ns", "alerted")
+    __slots__ = ("alerted", "candidate_start_ns", "history", "sorted_rms")
 
     def __init__(self) -> None:
         self.history: deque[tuple[int, float]] = deque()
@@ -139,9 +139,8 @@ class CrampDetector:
         armed_any = False
         cramping: list[str] = []
         for i, name in enumerate(features.emg_channels):
-            ch = self._channels.get(name)
-            if ch is None:
-                ch = self._channels[name] = _Channel()
+            found = self._channels.get(name)
+            ch = found if found is not None else self._channels.setdefault(name, _Channel())
             ch.expire(t, self.window_ns)
             rms = float(features.emg_rms_mv[i]) if i < len(features.emg_rms_mv) else math.nan
             active = bool(features.emg_active[i]) if i < len(features.emg_active) else False

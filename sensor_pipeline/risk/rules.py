@@ -22,8 +22,8 @@ index, else the channel with the largest normalised RMS; ties go to the lower ch
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from ..config import RiskConfig
 from ..errors import UsageError

@@ -62,7 +62,7 @@ class SensorStatistics:
 
 
 class _Persist:
-    __slots__ = ("start_ns", "last_alert_ns")
+    __slots__ = ("last_alert_ns", "start_ns")
 
     def __init__(self) -> None:
         self.start_ns: int | None = None

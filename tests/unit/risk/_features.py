@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 from sensor_pipeline.config import Config
 from sensor_pipeline.model import NS_PER_S, Features, JasaClass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 from hypothesis import given, settings
@@ -69,7 +70,7 @@ def test_large_noise_and_dropouts_never_give_alerts_closer_than_the_cooldown(
         _, alerts = layer.step(f)  # type: ignore[arg-type]
         times += [a.t_ns for a in alerts if a.kind is AlertKind.RISK]
     cooldown_ns = round(R.cooldown_s * NS_PER_S)
-    assert all(b - a >= cooldown_ns for a, b in zip(times, times[1:]))
+    assert all(b - a >= cooldown_ns for a, b in itertools.pairwise(times))
     assert len(times) <= 1 + len(noise) * HOP_NS // cooldown_ns
 
 
@@ -128,7 +129,7 @@ class NoisyRiskSession(RuleBasedStateMachine):
         if not hasattr(self, "layer"):
             return
         ts = [a.t_ns for a in self.alerts if a.kind is AlertKind.RISK]
-        assert all(b - a >= round(R.cooldown_s * NS_PER_S) for a, b in zip(ts, ts[1:]))
+        assert all(b - a >= round(R.cooldown_s * NS_PER_S) for a, b in itertools.pairwise(ts))
 
     @invariant()
     def counters_agree(self) -> None:

@@ -114,7 +114,7 @@ def test_missing_data_never_counts_toward_the_hold(spoil: str) -> None:
     alerts: list[Alert] = []
     times = hop_times(0, 20)
     for i, t in enumerate(times):
-        kw: dict = dict(knee=90.0, rms_norm=0.4, fatigue=0.2)  # type: ignore[type-arg]
+        kw: dict = {"knee": 90.0, "rms_norm": 0.4, "fatigue": 0.2}  # type: ignore[type-arg]
         if i == 8:  # one spoilt hop (or an event) 2 s into the hold
             if spoil == "nan-angles":
                 kw.update(knee=math.nan, hip=math.nan)
@@ -143,7 +143,7 @@ def test_nan_everywhere_never_fires() -> None:
     nan = math.nan
     frames = [features(t, knee=nan, hip=nan, rms_norm=nan, fatigue=nan, rms_mv=nan,
                        std_mv=nan, saturation=nan, mains=nan) for t in hop_times(0, 60)]
-    snaps, alerts = run(layer, frames)
+    _snaps, alerts = run(layer, frames)
     assert alerts == []
     assert layer.statistics().missing_hops == len(frames)
 
@@ -160,10 +160,10 @@ def test_implausible_knee_angle_is_no_evidence_of_shortening() -> None:
 def test_elevated_needs_shortening_plus_one_more_factor() -> None:
     layer = RiskLayer(Config())
     cases = [
-        (dict(knee=90.0), RiskState.NORMAL),                          # shortened only
-        (dict(rms_norm=0.5, fatigue=0.3), RiskState.NORMAL),          # active+fatigued, upright
-        (dict(knee=90.0, rms_norm=0.5), RiskState.ELEVATED),          # shortened+active
-        (dict(knee=90.0, fatigue=0.3), RiskState.ELEVATED),           # shortened+fatigued
+        ({"knee": 90.0}, RiskState.NORMAL),                          # shortened only
+        ({"rms_norm": 0.5, "fatigue": 0.3}, RiskState.NORMAL),          # active+fatigued, upright
+        ({"knee": 90.0, "rms_norm": 0.5}, RiskState.ELEVATED),          # shortened+active
+        ({"knee": 90.0, "fatigue": 0.3}, RiskState.ELEVATED),           # shortened+fatigued
     ]
     t = 0.0
     for kw, expected in cases:

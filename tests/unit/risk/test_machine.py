@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -212,5 +214,5 @@ def test_alerts_never_closer_than_the_cooldown_and_only_after_a_full_hold(
         if m.state == H:
             high_streak_ok = streak >= hold_hops
             assert high_streak_ok
-    for a, b in zip(fired, fired[1:]):
+    for a, b in itertools.pairwise(fired):
         assert (b - a) * 0.25 >= cooldown_s

@@ -32,10 +32,10 @@ def run(frames: list, checks: SensorChecks | None = None) -> list:  # type: igno
 
 CASES = {
     # code: (bad-hop features, persistence in s)
-    "sensor.emg-flatline": (dict(std_mv=0.0001), CFG.flatline_s),
-    "sensor.emg-saturation": (dict(saturation=0.05), CFG.persist_s),
-    "sensor.emg-mains": (dict(mains=0.8), CFG.persist_s),
-    "sensor.angle-implausible": (dict(knee=200.0), CFG.persist_s),
+    "sensor.emg-flatline": ({"std_mv": 0.0001}, CFG.flatline_s),
+    "sensor.emg-saturation": ({"saturation": 0.05}, CFG.persist_s),
+    "sensor.emg-mains": ({"mains": 0.8}, CFG.persist_s),
+    "sensor.angle-implausible": ({"knee": 200.0}, CFG.persist_s),
 }
 
 
