@@ -25,6 +25,7 @@ Two layers, so that tuning risk thresholds never recomputes signal processing:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import deque
 from dataclasses import dataclass, field
@@ -187,7 +188,8 @@ class FeaturePipeline:
         self._first_ns: int | None = None
         self._next_tick = 1                   # next frame index on the primary grid
         self._pending_windows: deque[tuple[int, EmgWindow]] = deque()
-        self._primary_end: int = 0            # primary index processed so far
+        self._primary_received: int = 0       # primary index received so far
+        self._queued: dict[str, deque[SampleBlock]] = {n: deque() for n in self._gating}
 
         # --- calibration -----------------------------------------------------------------
         self._stored_cal = calibration
@@ -199,8 +201,6 @@ class FeaturePipeline:
         self._held_peak = 0
         self._cal_rms: list[np.ndarray] = []
         self._events_out: list[Event] = []
-        if self._kin is not None and self._cal_s > 0:
-            self._kin.begin_calibration()
 
         self._blocks = 0
         self._frames = 0
@@ -245,7 +245,12 @@ class FeaturePipeline:
 
     # ------------------------------------------------------------------------------------
     def push(self, block: SampleBlock) -> list[Features]:
-        """Process one block; return the frames it completed (possibly none)."""
+        """Take one block; return the frames it completed (possibly none).
+
+        Blocks are queued per stream and processed in one batch when a frame needs them, so
+        the per-block cost of a live 20 ms stream is an append; results do not depend on it
+        because every stage is chunk-invariant.
+        """
         if self._finished:
             raise UsageError("push() after finish(): create a new pipeline for a new session")
         if block.stream not in self._gating:
@@ -258,6 +263,8 @@ class FeaturePipeline:
                 f"{block.n_channels} channels; the session declared fs_hz={info.fs_hz}, "
                 f"{len(info.channels)} channels"
             )
+        if block.n_samples == 0:
+            return []
         self._blocks += 1
         tl = self._timelines.get(block.stream)
         if tl is None:
@@ -266,6 +273,9 @@ class FeaturePipeline:
                 self._first_ns = tl.t_ns(block.first_index)
                 if self._cal_pending:
                     self._cal_end_ns = self._first_ns + round(self._cal_s * NS_PER_S)
+                    if self._kin is not None and self._cal_s > 0 and self._stored_cal is None:
+                        self._kin.begin_calibration(start_t_ns=self._first_ns,
+                                                    end_t_ns=self._cal_end_ns)
         last_t = tl.t_ns(block.end_index - 1)
         self._latest_ns[block.stream] = max(self._latest_ns.get(block.stream, last_t), last_t)
 
@@ -273,41 +283,70 @@ class FeaturePipeline:
             assert self._cal_end_ns is not None
             cut = tl.index_at_or_before(self._cal_end_ns - 1) + 1  # first index >= cal end
             if cut > block.first_index and not self._held[block.stream]:
-                self._process(block.slice(0, min(cut, block.end_index) - block.first_index))
+                self._enqueue(block.slice(0, min(cut, block.end_index) - block.first_index))
             if block.end_index > cut:
                 start = max(cut, block.first_index) - block.first_index
                 self._held[block.stream].append(block.slice(start))
                 self._held_peak = max(self._held_peak, sum(len(q) for q in self._held.values()))
             out = self._release()
             if self._cal_pending and self._calibration_ready():
-                self._complete_calibration()
+                # Everything before the boundary is processed and its frames released, then
+                # the calibration takes effect, then the held samples follow.
+                self._drain_all()
                 out += self._release()
+                self._complete_calibration()
                 for name in self._gating:
                     q = self._held[name]
                     while q:
-                        self._process(q.popleft())
-                        out += self._release()
+                        self._enqueue(q.popleft())
+                out += self._release()
             return out
-        self._process(block)
+        self._enqueue(block)
         return self._release()
 
     def finish(self) -> list[Features]:
         """End of input: complete a pending calibration and release every remaining frame."""
         out: list[Features] = []
         if self._cal_pending and self._first_ns is not None:
+            self._drain_all()
+            out += self._release()
             self._complete_calibration()
             for name in self._gating:
                 q = self._held[name]
                 while q:
-                    self._process(q.popleft())
+                    self._enqueue(q.popleft())
         self._finished = True
+        self._drain_all()
         out += self._release(final=True)
         return out
 
     # ------------------------------------------------------------------------------------
-    def _process(self, block: SampleBlock) -> None:
+    def _enqueue(self, block: SampleBlock) -> None:
         if block.n_samples == 0:
             return
+        self._queued[block.stream].append(block)
+        if block.stream == self._primary:
+            self._primary_received = max(self._primary_received, block.end_index)
+
+    def _drain(self, name: str) -> None:
+        """Process a stream's queued blocks, merging contiguous ones into one call."""
+        q = self._queued[name]
+        if not q:
+            return
+        run: list[SampleBlock] = []
+        while q:
+            b = q.popleft()
+            if run and b.first_index != run[-1].end_index:
+                self._process(_concat(run))
+                run = []
+            run.append(b)
+        self._process(_concat(run))
+
+    def _drain_all(self) -> None:
+        for name in self._gating:
+            self._drain(name)
+
+    def _process(self, block: SampleBlock) -> None:
         name = block.stream
         if name == STREAM_EMG:
             assert self._emg is not None and self._emg_info is not None
@@ -324,8 +363,6 @@ class FeaturePipeline:
                 self._pending_windows.append((tl.t_ns(w.end_index), w))
         elif self._kin is not None:
             self._kin.process(block)
-        if name == self._primary:
-            self._primary_end = max(self._primary_end, block.end_index)
 
     def _stream_progress_ns(self, name: str) -> int | None:
         return self._latest_ns.get(name)
@@ -349,12 +386,20 @@ class FeaturePipeline:
         stored = self._stored_cal
         if stored is not None:
             if self._kin is not None and stored.kinematics is not None:
-                self._kin.apply_calibration(stored.kinematics)
+                self._kin.apply_calibration(stored.kinematics, from_t_ns=self._cal_end_ns)
             rest = self._rest_for_channels(stored)
             computed = False
             kin_cal = stored.kinematics
         else:
-            kin_cal = self._kin.finish_calibration() if self._kin is not None else None
+            kin_cal = None
+            if self._kin is not None:
+                kin_cal = self._kin.finish_calibration()
+                if kin_cal.goniometer_offset_deg is not None:
+                    # A goniometer measures the knee angle itself (0 = straight): it is used
+                    # directly, never re-zeroed on a pose the athlete may not have held.
+                    kin_cal = dataclasses.replace(kin_cal, goniometer_offset_deg=None,
+                                                  goniometer_n_samples=0)
+                    self._kin.apply_calibration(kin_cal, from_t_ns=self._cal_end_ns)
             if self._cal_rms:
                 rms = np.vstack(self._cal_rms)
                 # A low percentile, not the mean: the athlete may twitch during calibration.
@@ -391,11 +436,13 @@ class FeaturePipeline:
             return out
         while True:
             end_index = self._next_tick * self._primary_hop
-            if end_index > self._primary_end:
+            if end_index > self._primary_received:
                 break
             t_ns = primary_tl.t_ns(end_index)
             window: EmgWindow | None = None
             if self._primary == STREAM_EMG:
+                if not self._pending_windows:
+                    self._drain(STREAM_EMG)
                 if not self._pending_windows:
                     break
                 wt, window = self._pending_windows[0]
@@ -422,6 +469,9 @@ class FeaturePipeline:
                 break
             if self._cal_pending and self._cal_end_ns is not None and t_ns > self._cal_end_ns:
                 break  # the calibration boundary must be crossed first
+            for name in self._gating:
+                if name != STREAM_EMG:
+                    self._drain(name)  # angles at t_ns need every sample received so far
             if window is not None:
                 self._pending_windows.popleft()
             self._next_tick += 1
@@ -484,6 +534,17 @@ class FeaturePipeline:
             angles_out_of_range=out_of_range, length_change_pct=length,  # type: ignore[arg-type]
             emg_channels=self._emg_channels, missing_streams=missing, **emg,  # type: ignore[arg-type]
         )
+
+
+def _concat(blocks: list[SampleBlock]) -> SampleBlock:
+    if len(blocks) == 1:
+        return blocks[0]
+    b0 = blocks[0]
+    return SampleBlock(
+        stream=b0.stream, channels=b0.channels, units=b0.units, fs_hz=b0.fs_hz,
+        first_index=b0.first_index, t0_ns=b0.t0_ns,
+        data=np.concatenate([b.data for b in blocks], axis=1),
+    )
 
 
 def _tup(a: Any) -> tuple[float, ...]:
