@@ -112,14 +112,11 @@ class Track:
     onsets: list[tuple[float, float]] = field(default_factory=list)
     #: Heel strikes (s from track start): IMU impact transients.
     impacts: list[float] = field(default_factory=list)
-    #: Involuntary (cramp) drive per muscle and cramp intensity 0…1 per muscle, shape (2, n).
-    cramp_drive: FloatArray | None = None
+    #: Cramp intensity 0…1 per muscle, shape (2, n), and the cramp's amplitude as a multiple
+    #: of the working level (physiology.py turns both into EMG amplitude).
     cramp_level: FloatArray | None = None
-    #: Rest tracks a cramp may be placed in (Script.place_cramp).
-    cramp_slot: bool = False
-    #: Mean working effort of the set this track follows (cramp amplitude reference).
-    working_effort: float = 0.0
-    #: A transition's duration is decided at assembly (0 = automatic).
+    cramp_factor: float = 0.0
+    #: Transitions: the target posture; cramps: the cramping muscle.
     note: str = ""
 
     @property
@@ -145,13 +142,12 @@ class Plan:
     knee_deg: FloatArray
     hip_xy: FloatArray
     effort: FloatArray
-    cramp_drive: FloatArray
     cramp_level: FloatArray
     motion: npt.NDArray[np.int64]
     onsets: tuple[tuple[float, float], ...]
     impacts: tuple[float, ...]
-    #: (start_s, end_s, muscle index) of each cramp episode.
-    cramps: tuple[tuple[float, float, int], ...]
+    #: (start_s, end_s, muscle index, amplitude factor) of each cramp episode.
+    cramps: tuple[tuple[float, float, int, float], ...]
     #: (start_s, end_s, motion) of each track, for the metadata.
     phases: tuple[tuple[float, float, str], ...]
 
@@ -190,7 +186,6 @@ class Script:
         self.fs_hz = fs_hz
         self.tracks: list[Track] = []
         self._posture = "standing"
-        self._last_working_effort = 0.0
 
     # -- helpers -----------------------------------------------------------------------------
     @property
@@ -295,7 +290,7 @@ class Script:
         self._add(Track("standing", p, h, k, eff, self._hip_xy(POSTURES["standing"], p, h, k)),
                   "standing")
 
-    def rest(self, posture: str, duration_s: float, *, cramp_slot: bool = False) -> None:
+    def rest(self, posture: str, duration_s: float) -> None:
         """Still rest in a posture; drive ~1–2 % of reference (resting sEMG ≈ 5–10 µV)."""
         self._need(posture)
         n = self._ns(duration_s)
@@ -309,9 +304,7 @@ class Script:
         eff = level * (1.0 + 0.2 * rng.uniform(-1, 1, (2, 1))) * (
             1.0 + smooth_noise(rng, n, self.fs_hz, 0.5, 0.15))[None, :]
         motion = "standing" if posture == "standing" else "rest"
-        tr = Track(motion, p, h, k, eff, self._hip_xy(POSTURES[posture], p, h, k),
-                   cramp_slot=cramp_slot, working_effort=self._last_working_effort)
-        self._add(tr, posture)
+        self._add(Track(motion, p, h, k, eff, self._hip_xy(POSTURES[posture], p, h, k)), posture)
 
     def walk(self, duration_s: float, *, speed_mps: float = 1.3) -> None:
         """Level walking with gait initiation and termination (starts and ends standing).
@@ -383,7 +376,7 @@ class Script:
                 (self._jitter(1.3, 0.1), stand, (e, 0.9 * e)),
                 (self._jitter(1.0, 0.2), stand, (0.03, 0.02)),
             ]
-        self._motion_from_keyframes("squat", "standing", segs, effort)
+        self._motion_from_keyframes("squat", "standing", segs)
 
     def bridge_reps(self, reps: int, *, effort: float = 0.45, top_s: float = 2.0) -> None:
         """Glute-bridge repetitions: hip 45° → ~0° (knee ~90°) and back, ``top_s`` squeeze."""
@@ -399,7 +392,7 @@ class Script:
                 (self._jitter(1.5, 0.1), bottom, (0.4 * e, 0.35 * e)),
                 (self._jitter(1.2, 0.15), bottom, (0.015, 0.012)),
             ]
-        self._motion_from_keyframes("bridge-reps", "supine-hook", segs, effort)
+        self._motion_from_keyframes("bridge-reps", "supine-hook", segs)
 
     def bridge_hold(self, hold_s: float, *, effort: float = 0.5) -> None:
         """One glute bridge held isometrically at the top for ``hold_s`` seconds."""
@@ -412,7 +405,7 @@ class Script:
             (self._jitter(1.6, 0.1), bottom, (0.4 * effort, 0.35 * effort)),
             (1.0, bottom, (0.015, 0.012)),
         ]
-        self._motion_from_keyframes("bridge-hold", "supine-hook", segs, effort, hold_sway=0.6)
+        self._motion_from_keyframes("bridge-hold", "supine-hook", segs, hold_sway=0.6)
 
     def _bridge_top(self) -> Pose:
         # Bridge top (docs/simulator.md §2): hip ≈ 0° (−5…+5), knee 80–100°, the shoulder–hip–
@@ -435,7 +428,7 @@ class Script:
                 (self._jitter(1.8, 0.1), bottom, (0.5 * e, 0.55 * e)),
                 (self._jitter(0.9, 0.15), bottom, (0.02, 0.02)),
             ]
-        self._motion_from_keyframes("prone-curl", "prone", segs, effort)
+        self._motion_from_keyframes("prone-curl", "prone", segs)
 
     def seated_curls(self, reps: int, *, effort: float = 0.6) -> None:
         """Seated leg-curl machine: hip ~85° (hamstrings long), knee 15° → ~100° and back."""
@@ -451,7 +444,7 @@ class Script:
                 (self._jitter(2.0, 0.1), ext, (0.55 * e, 0.6 * e)),
                 (self._jitter(0.8, 0.15), ext, (0.08, 0.09)),
             ]
-        self._motion_from_keyframes("seated-curl", "seated-extended", segs, effort)
+        self._motion_from_keyframes("seated-curl", "seated-extended", segs)
 
     def stretch(self, hold_s: float) -> None:
         """Standing hamstring stretch, heel on a bench (hip ~75°, knee straight), then back."""
@@ -463,12 +456,12 @@ class Script:
             (hold_s, target, (0.04, 0.035)),
             (2.0, POSTURES["standing"].pose, (0.06, 0.06)),
         ]
-        self._motion_from_keyframes("stretch", "standing", segs, 0.0, posture_key="bench-stretch",
+        self._motion_from_keyframes("stretch", "standing", segs, posture_key="bench-stretch",
                                     hold_sway=0.3)
 
     def _motion_from_keyframes(
         self, motion: str, posture: str, segs: Sequence[tuple[float, Pose, tuple[float, float]]],
-        working_effort: float, *, posture_key: str | None = None, hold_sway: float = 0.4,
+        *, posture_key: str | None = None, hold_sway: float = 0.4,
     ) -> None:
         start = POSTURES[posture].pose
         p, h, k, eff, onsets = self._keyframes(start, segs)
@@ -482,8 +475,6 @@ class Script:
         hip_xy = self._hip_xy(POSTURES[posture_key or posture], p, h, k)
         self._add(Track(motion, p, h, k, eff, hip_xy, onsets=[(o, 1.0) for o in onsets]),
                   posture)
-        if working_effort > 0:
-            self._last_working_effort = working_effort
 
     # -- cramp ---------------------------------------------------------------------------------
     def cramp(self, duration_s: float, *, muscle: int, factor: float, onset_delay_s: float = 6.0,
@@ -491,9 +482,10 @@ class Script:
         """A cramp while resting still in the current posture (domain.md §5).
 
         Involuntary, sustained, high-rate activity of one muscle (the other picks up ~15 %
-        cross-talk): drive ``factor`` × the last set's working effort (2–3×), rising over ~1 s,
-        fluctuating ±15 %, tapering over ~3 s; the leg does not move. MDF rises (see
-        physiology.py). ``onset_delay_s`` of quiet rest precede it and ``after_s`` follow it.
+        cross-talk): amplitude ``factor`` × the working level of the preceding exercise (2–3×;
+        physiology.py measures the working level), rising over ~1 s, fluctuating ±15 %,
+        tapering over ~3 s; the leg does not move; the MDF rises. ``onset_delay_s`` of quiet
+        rest precede it and ``after_s`` follow it.
         """
         posture = self._posture
         self.rest(posture, onset_delay_s)
@@ -515,11 +507,9 @@ class Script:
         cl = np.zeros((len(MUSCLES), n))
         cl[muscle] = level
         cl[1 - muscle] = 0.15 * level
-        work = max(self._last_working_effort, 0.3)
-        drive = cl * factor * work
         eff = np.full((len(MUSCLES), n), 0.012)
         tr = Track("cramp", p, h, k, eff, self._hip_xy(POSTURES[posture], p, h, k),
-                   cramp_drive=drive, cramp_level=cl, note=MUSCLES[muscle])
+                   cramp_level=cl, cramp_factor=factor, note=MUSCLES[muscle])
         self._add(tr, posture)
         self.rest(posture, after_s)
 
@@ -531,11 +521,11 @@ class Script:
         tracks = self.tracks
         fs = self.fs_hz
         pieces: dict[str, list[FloatArray]] = {
-            k: [] for k in ("p", "h", "k", "xy", "eff", "cd", "cl")}
+            k: [] for k in ("p", "h", "k", "xy", "eff", "cl")}
         motion_codes: list[npt.NDArray[np.int64]] = []
         onsets: list[tuple[float, float]] = []
         impacts: list[float] = []
-        cramps: list[tuple[float, float, int]] = []
+        cramps: list[tuple[float, float, int, float]] = []
         phases: list[tuple[float, float, str]] = []
         pos = 0
         prev_end_xy: FloatArray | None = None
@@ -569,13 +559,12 @@ class Script:
             pieces["xy"].append(xy)
             pieces["eff"].append(tr.effort)
             zeros = np.zeros((len(MUSCLES), n))
-            pieces["cd"].append(tr.cramp_drive if tr.cramp_drive is not None else zeros)
             pieces["cl"].append(tr.cramp_level if tr.cramp_level is not None else zeros)
             motion_codes.append(np.full(n, MOTIONS.index(tr.motion), dtype=np.int64))
             onsets += [(t0 + o, s) for o, s in tr.onsets]
             impacts += [t0 + o for o in tr.impacts]
             if tr.motion == "cramp":
-                cramps.append((t0, t0 + n / fs, MUSCLES.index(tr.note)))
+                cramps.append((t0, t0 + n / fs, MUSCLES.index(tr.note), tr.cramp_factor))
             phases.append((t0, t0 + n / fs, tr.motion))
             pos += n
 
@@ -588,10 +577,10 @@ class Script:
         return Plan(
             fs_hz=fs,
             pelvis_deg=cat("p"), hip_deg=cat("h"), knee_deg=cat("k"), hip_xy=cat("xy"),
-            effort=cat("eff"), cramp_drive=cat("cd"), cramp_level=cat("cl"),
+            effort=cat("eff"), cramp_level=cat("cl"),
             motion=np.concatenate(motion_codes)[:n_total],
             onsets=tuple(o for o in onsets if o[0] < end_s),
             impacts=tuple(t for t in impacts if t < end_s),
-            cramps=tuple((a, min(b, end_s), m) for a, b, m in cramps if a < end_s),
+            cramps=tuple((a, min(b, end_s), m, f) for a, b, m, f in cramps if a < end_s),
             phases=tuple((a, min(b, end_s), m) for a, b, m in phases if a < end_s),
         )

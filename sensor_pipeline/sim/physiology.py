@@ -11,7 +11,7 @@ load, Nanthavanil & Deivanayagam 1989) and saturates, and recovers only while th
 nearly relaxed. The spectral compression and the amplitude rise follow from φ::
 
     MDF(t)        = MDF₀ · (1 − D_MAX·φ) · (1 + CRAMP_MDF_RISE · c(t))
-    activation(t) = e(t) · (1 + AMPLITUDE_GAIN · D_MAX·φ)
+    activation(t) = e(t) · (1 + AMPLITUDE_GAIN · D_MAX·φ)  (+ cramp activity)
 
 with c(t) the cramp intensity (0…1). A fatiguing set lowers the MDF by 10–30 % (domain.md §4.5:
 7.6 % in an agility test, 11 % after 30 s maximal work, up to 32 % in Dimitrov's protocol) and
@@ -39,6 +39,9 @@ D_MAX = 0.35
 E_REC = 0.25
 #: Relative EMG amplitude rise per unit relative MDF drop at constant force (Tomazin 2008).
 AMPLITUDE_GAIN = 3.0
+#: The working level a cramp is compared with: activity over this long before its onset
+#: (judgment call: the preceding set and its rests).
+CRAMP_WORKING_WINDOW_S = 120.0
 #: MDF rise during a cramp at full intensity. Judgment call after Ross & Thomas (1995): cramp
 #: motor units fire faster and more variably than in voluntary contraction (domain.md §5).
 CRAMP_MDF_RISE = 0.20
@@ -88,21 +91,43 @@ def integrate_fatigue(drive: FloatArray, fs_hz: float, k_f: float, k_r: float) -
 
 
 def muscle_truth(plan: Plan, subject: Subject) -> MuscleTruth:
-    """Fatigue, MDF and amplitude of every muscle over the plan."""
-    drive = plan.effort + plan.cramp_drive
-    phi = np.stack([
-        integrate_fatigue(drive[m], plan.fs_hz, subject.fatigue_rate_per_s[m],
-                          subject.recovery_rate_per_s[m])
-        for m in range(drive.shape[0])
-    ])
-    drop = D_MAX * phi
+    """Fatigue, MDF and amplitude of every muscle over the plan.
+
+    A cramp's amplitude is ``factor`` × the working level, the median activation (≥
+    RISK_ACTIVE_FRACTION) of that muscle over the CRAMP_WORKING_WINDOW_S before its onset, as
+    the engine's cramp detector would measure it. The cramp's activity also loads the muscle
+    (it enters the fatigue ODE as drive).
+    """
+    fs = plan.fs_hz
     base = np.asarray(subject.mdf_baseline_hz)[:, None]
-    mdf = base * (1.0 - drop) * (1.0 + CRAMP_MDF_RISE * plan.cramp_level)
-    activation = drive * (1.0 + AMPLITUDE_GAIN * drop)
+
+    def fatigue(drive: FloatArray) -> FloatArray:
+        return np.stack([
+            integrate_fatigue(drive[m], fs, subject.fatigue_rate_per_s[m],
+                              subject.recovery_rate_per_s[m])
+            for m in range(drive.shape[0])
+        ])
+
+    phi = fatigue(plan.effort)
+    voluntary = plan.effort * (1.0 + AMPLITUDE_GAIN * D_MAX * phi)
+    cramp = np.zeros_like(plan.effort)
+    if plan.cramps:
+        for a_s, b_s, m, factor in plan.cramps:
+            a, b = int(round(a_s * fs)), int(round(b_s * fs))
+            lo = max(0, a - int(round(CRAMP_WORKING_WINDOW_S * fs)))
+            before = voluntary[m, lo:a]
+            working = before[before >= RISK_ACTIVE_FRACTION]
+            level = float(np.median(working)) if working.size else 0.5
+            cramp[:, a:b] = plan.cramp_level[:, a:b] * factor * level
+        # Second pass: the cramp's own load on the fatigue state.
+        phi = fatigue(plan.effort + cramp / (1.0 + AMPLITUDE_GAIN * D_MAX * phi))
+        voluntary = plan.effort * (1.0 + AMPLITUDE_GAIN * D_MAX * phi)
+    activation = voluntary + cramp
+    mdf = base * (1.0 - D_MAX * phi) * (1.0 + CRAMP_MDF_RISE * plan.cramp_level)
     amplitude = activation * np.asarray(subject.reference_rms_mv)[:, None]
     return MuscleTruth(
-        drive=drive, fatigue_state=phi, mdf_hz=mdf, fatigue_index=1.0 - mdf / base,
-        activation=activation, amplitude_mv=amplitude,
+        drive=plan.effort + cramp, fatigue_state=phi, mdf_hz=mdf,
+        fatigue_index=1.0 - mdf / base, activation=activation, amplitude_mv=amplitude,
     )
 
 
