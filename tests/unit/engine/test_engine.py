@@ -1,0 +1,173 @@
+"""The engine: frames depend on the samples only (not on chunking, interleaving or whether the
+calibration was computed or stored), gaps and stale streams are explicit, bad input is refused."""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any, Iterable
+
+import numpy as np
+import pytest
+
+from sensor_pipeline.config import Config, load_config
+from sensor_pipeline.engine import Calibration, CalibrationDone, Engine
+from sensor_pipeline.errors import UsageError
+from sensor_pipeline.model import (
+    STREAM_EMG, STREAM_IMU_SHANK, Event, FeatureFrame, GapDetected, SampleBlock, StreamInfo,
+)
+from sensor_pipeline.sim import simulate
+
+
+@pytest.fixture(scope="module")
+def session() -> Any:
+    return simulate("bridge-fatigue", seed=3, duration_s=40.0)
+
+
+def run(config: Config, streams: Iterable[StreamInfo], items: Iterable[Any],
+        calibration: Calibration | None = None) -> tuple[list[FeatureFrame], list[Any], Engine]:
+    eng = Engine(config, list(streams), calibration=calibration)
+    frames: list[FeatureFrame] = []
+    alerts: list[Any] = []
+    for it in items:
+        out = eng.push(it)
+        frames += out.frames
+        alerts += out.alerts
+    out = eng.finish()
+    return frames + list(out.frames), alerts + list(out.alerts), eng
+
+
+def same_rows(a: list[FeatureFrame], b: list[FeatureFrame]) -> None:
+    assert len(a) == len(b)
+    for fa, fb in zip(a, b):
+        ra, rb = fa.to_row(), fb.to_row()
+        assert ra.keys() == rb.keys()
+        for k in ra:
+            va, vb = ra[k], rb[k]
+            if isinstance(va, float) and isinstance(vb, float):
+                assert (math.isnan(va) and math.isnan(vb)) or va == pytest.approx(vb, rel=1e-9,
+                                                                                  abs=1e-12), k
+            else:
+                assert va == vb, (k, va, vb, ra["t_s"])
+
+
+def split_randomly(blocks: list[SampleBlock], rng: random.Random, max_s: float) -> list[SampleBlock]:
+    """Re-chunk each stream at random sizes, then merge streams by block start time."""
+    out = []
+    for b in blocks:
+        i = 0
+        while i < b.n_samples:
+            n = max(1, int(rng.uniform(0.001, max_s) * b.fs_hz))
+            out.append(b.slice(i, min(b.n_samples, i + n)))
+            i += n
+    out.sort(key=lambda x: (x.t0_ns, x.stream))
+    return out
+
+
+def test_frames_do_not_depend_on_chunking_or_interleaving(session: Any) -> None:
+    cfg = Config()
+    ref_frames, ref_alerts, _ = run(cfg, session.streams, session.iter_items(block_s=0.02))
+    assert len(ref_frames) == int(40.0 / cfg.engine.hop_s)
+    whole = [session.blocks[s.name] for s in session.streams]
+    for seed in (1, 2):
+        items = split_randomly(whole, random.Random(seed), max_s=0.3)
+        frames, alerts, _ = run(cfg, session.streams, items)
+        same_rows(ref_frames, frames)
+        assert [a.to_json() for a in alerts] == [a.to_json() for a in ref_alerts]
+
+
+def test_stored_calibration_reproduces_the_computed_one(session: Any) -> None:
+    cfg = Config()
+    frames, alerts, eng = run(cfg, session.streams, session.iter_items(block_s=0.02))
+    cal = eng.calibration
+    assert cal is not None and cal.kinematics is not None and cal.kinematics.still
+    # Through JSON, as a recording stores it.
+    stored = Calibration.from_json(cal.to_json())
+    frames2, alerts2, _ = run(cfg, session.streams, session.iter_items(block_s=0.1), stored)
+    same_rows(frames, frames2)
+    assert [a.to_json() for a in alerts] == [a.to_json() for a in alerts2]
+
+
+def test_calibration_event_and_calibrating_frames(session: Any) -> None:
+    cfg = Config()
+    eng = Engine(cfg, list(session.streams))
+    events: list[Event] = []
+    frames: list[FeatureFrame] = []
+    for it in session.iter_items(block_s=0.05):
+        out = eng.push(it)
+        events += out.events
+        frames += out.frames
+    done = [e for e in events if isinstance(e, CalibrationDone)]
+    assert len(done) == 1 and done[0].t_ns == round(cfg.engine.calibration_s * 1e9)
+    calibrating = [f.features.calibrating for f in frames]
+    n_cal = int(cfg.engine.calibration_s / cfg.engine.hop_s)
+    assert all(calibrating[:n_cal]) and not any(calibrating[n_cal:])
+    # Standing still: the calibrated knee angle is ~0.
+    knee = [f.features.knee_flexion_deg for f in frames[n_cal:n_cal + 4]]
+    assert max(abs(k) for k in knee) < 3.0
+
+
+def test_gap_in_emg_gives_nan_spectra_and_keeps_the_frame_rhythm(session: Any) -> None:
+    cfg = Config()
+    emg = session.blocks[STREAM_EMG]
+    fs = emg.fs_hz
+    a, b = int(20 * fs), int(23 * fs)  # 3 s missing
+    items: list[Any] = []
+    for it in session.iter_items(block_s=0.02):
+        if isinstance(it, SampleBlock) and it.stream == STREAM_EMG:
+            lo, hi = it.first_index, it.end_index
+            if hi <= a or lo >= b:
+                items.append(it)
+            elif lo < a:
+                items.append(it.slice(0, a - lo))
+            elif hi > b:
+                items.append(it.slice(b - lo))
+            if lo <= a < hi:
+                items.append(GapDetected(t_ns=it.t_ns(a - lo), stream=STREAM_EMG,
+                                         first_missing_index=a, n_missing=b - a,
+                                         duration_ns=round((b - a) / fs * 1e9)))
+        else:
+            items.append(it)
+    frames, _alerts, _ = run(cfg, session.streams, items)
+    assert len(frames) == int(40.0 / cfg.engine.hop_s)
+    t = np.array([f.t_ns / 1e9 for f in frames])
+    in_gap = (t > 20.0) & (t < 23.0 + cfg.emg.window_s)  # windows overlapping [20, 23)
+    mdf = np.array([f.features.mdf_hz[0] for f in frames])
+    assert np.all(np.isnan(mdf[in_gap])), "no spectrum may span a gap"
+    # Angles continue through an EMG gap.
+    knee = np.array([f.features.knee_flexion_deg for f in frames])
+    assert np.all(np.isfinite(knee[in_gap]))
+
+
+def test_a_stream_that_stops_is_reported_missing_after_the_lag(session: Any) -> None:
+    cfg = Config()
+    items = [it for it in session.iter_items(block_s=0.02)
+             if not (isinstance(it, SampleBlock) and it.stream == STREAM_IMU_SHANK
+                     and it.t0_ns >= 15e9)]
+    frames, _alerts, _ = run(cfg, session.streams, items)
+    assert len(frames) == int(40.0 / cfg.engine.hop_s)
+    late = [f for f in frames if f.t_ns > 17e9]
+    assert late and all(STREAM_IMU_SHANK in f.features.missing_streams for f in late)
+    assert all(math.isnan(f.features.knee_flexion_deg) for f in late)
+    early = [f for f in frames if f.t_ns < 14e9]
+    assert all(not f.features.missing_streams for f in early)
+
+
+def test_hop_must_be_whole_samples(session: Any) -> None:
+    cfg = load_config(None, ["engine.hop-s=0.0333"])
+    with pytest.raises(UsageError, match="not a whole number of samples"):
+        Engine(cfg, list(session.streams))
+
+
+def test_no_usable_stream_is_refused() -> None:
+    info = StreamInfo("truth", ("x",), ("deg",), 100.0)
+    with pytest.raises(UsageError, match="no usable stream"):
+        Engine(Config(), [info])
+
+
+def test_block_that_contradicts_the_declared_stream_is_refused(session: Any) -> None:
+    eng = Engine(Config(), list(session.streams))
+    bad = SampleBlock(STREAM_EMG, ("biceps_femoris", "semitendinosus"), ("mV", "mV"), 1000.0, 0,
+                      0, np.zeros((2, 10)))
+    with pytest.raises(UsageError, match="declared fs_hz=2000.0"):
+        eng.push(bad)
