@@ -1,17 +1,84 @@
-"""``sensor-pipeline scan``: not built yet (see the issue that owns it)."""
+"""``sensor-pipeline scan``: list nearby wearables speaking the reference protocol, with RSSI."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
+from typing import Any
 
-from ._common import EXIT_INTERNAL, err_console
+from ..errors import DeviceNotFoundError, UsageError
+from ._common import EXIT_DEVICE, EXIT_OK, add_config_options, config_from_args, out_console
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("scan", help="(not built yet)")
+    p = sub.add_parser(
+        "scan",
+        help="list nearby compatible wearables with signal strength",
+        description="Scan for Bluetooth LE devices advertising the sensor-pipeline service "
+        "(docs/protocol.md) and list them strongest first with their address, name, RSSI and "
+        "whether device.allow-list lets the service connect to them. Exits with 3 when no "
+        "compatible device answered.",
+        epilog="examples:\n"
+        "  sensor-pipeline scan\n"
+        "  sensor-pipeline scan --timeout 10 --all\n"
+        "  sensor-pipeline scan --virtual          # the emulated wearable, no hardware needed",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--timeout", type=float, default=5.0, metavar="S",
+                   help="how long to listen, in seconds (default: 5)")
+    p.add_argument("--all", action="store_true",
+                   help="also list devices that do not advertise the service")
+    p.add_argument("--virtual", action="store_true",
+                   help="scan the emulated link with a virtual wearable on it (needs the "
+                   "[virtual] extra)")
+    p.add_argument("--json", action="store_true", help="print the devices as JSON on stdout")
+    add_config_options(p)
     p.set_defaults(func=main)
 
 
+async def _scan(args: argparse.Namespace, allow_list: list[str]) -> list[Any]:
+    from ..adapters.ble import scan_devices
+
+    if not args.virtual:
+        return await scan_devices(args.timeout, allow_list=allow_list,
+                                  compatible_only=not args.all)
+    from ..virtual import VirtualLink, VirtualWearable, demo_session
+
+    async with VirtualLink() as link, VirtualWearable(demo_session(1.0), link=link):
+        return await scan_devices(args.timeout, allow_list=allow_list,
+                                  compatible_only=not args.all,
+                                  scanner_backend=link.scanner_backend)
+
+
 def main(args: argparse.Namespace) -> int:
-    err_console().print("scan: not built yet")
-    return EXIT_INTERNAL
+    if not args.timeout > 0:
+        raise UsageError(f"--timeout must be > 0 seconds, got {args.timeout!r}")
+    config = config_from_args(args)
+    found = asyncio.run(_scan(args, list(config.device.allow_list)))
+    out = out_console()
+    if args.json:
+        out.print_json(json.dumps([
+            {"address": r.address, "name": r.name, "rssi": r.rssi, "compatible": r.compatible,
+             "allowed": r.allowed} for r in found]))
+    elif found:
+        from rich.table import Table
+
+        table = Table(title=f"Bluetooth LE devices ({args.timeout:g} s scan)")
+        for col in ("address", "name", "RSSI (dBm)", "compatible", "allowed"):
+            table.add_column(col, justify="right" if col.startswith("RSSI") else "left")
+        for r in found:
+            table.add_row(r.address, r.name or "?", str(r.rssi), "yes" if r.compatible else "no",
+                          "yes" if r.allowed else "no (device.allow-list)")
+        out.print(table)
+    if not any(r.compatible for r in found):
+        raise DeviceNotFoundError(
+            f"no device advertising the sensor-pipeline service answered within "
+            f"{args.timeout:g} s",
+            advice="switch the wearable on, move it closer and scan longer (--timeout 15); "
+            "without hardware try `sensor-pipeline scan --virtual`",
+        )
+    return EXIT_OK
+
+
+_ = EXIT_DEVICE  # scan's failure exit code (3) comes from DeviceError in cli/__init__.py

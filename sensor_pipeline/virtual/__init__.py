@@ -50,18 +50,32 @@ async def open_virtual_source(
     streams: Sequence[StreamInfo] | None = None,
     faults: Faults = Faults(),
     block_s: float = 0.02,
+    speed: float = 1.0,
     **source_kwargs: Any,
 ) -> AsyncIterator[Any]:
     """A started ``BleakSource`` connected to a fresh ``VirtualWearable`` streaming ``source``.
 
     ``source`` is a session-like object (``.streams`` + ``.iter_items(block_s)``: a
     ``SimulatedSession``, a recording ``Session``) or an iterable of items with ``streams=``.
-    ``source_kwargs`` go to ``BleakSource`` (``clock=``, ``emit_raw=``, ``sleep=``...). The
-    wearable is available as ``source.wearable``.
+    ``speed`` paces the wearable (1 = real time); the source then gets a clock running
+    ``speed`` times faster than the loop so device time maps exactly (unless ``clock=`` is
+    given). ``source_kwargs`` go to ``BleakSource`` (``clock=``, ``emit_raw=``, ``sleep=``...).
+    The wearable is available as ``source.wearable``.
     """
+    import asyncio
+
     from ..adapters.ble import BleakSource
 
-    async with VirtualWearable(source, streams=streams, faults=faults, block_s=block_s) as vw:
+    if "clock" not in source_kwargs:
+        loop = asyncio.get_running_loop()
+        base_s = loop.time()
+
+        def scaled_clock_ns() -> int:
+            return round((base_s + (loop.time() - base_s) * speed) * 1e9)
+
+        source_kwargs["clock"] = scaled_clock_ns
+    async with VirtualWearable(source, streams=streams, faults=faults, block_s=block_s,
+                               speed=speed) as vw:
         ble = BleakSource(device, scanner_backend=vw.scanner_backend,
                           client_backend=vw.client_backend, **source_kwargs)
         ble.wearable = vw  # type: ignore[attr-defined]

@@ -160,6 +160,10 @@ class VirtualWearable:
         Self-description identity.
     battery_pct : int
         Reported in the status characteristic.
+    speed : float
+        Pace relative to real time (10 = ten times faster): the emulated device's clock and
+        acquisition run ``speed`` times faster than ``loop.time()``. Give the host a clock
+        scaled the same way (``open_virtual_source`` does) so the clock mapping stays exact.
     """
 
     def __init__(
@@ -175,7 +179,11 @@ class VirtualWearable:
         device_id: str = "virtual-0001",
         boot_id: int = 0x5EED0001,
         battery_pct: int = 87,
+        speed: float = 1.0,
     ) -> None:
+        if not (speed > 0 and speed < float("inf")):
+            raise ValueError(f"speed must be a finite number > 0, got {speed!r}")
+        self.speed = float(speed)
         if hasattr(source, "iter_items") and hasattr(source, "streams"):
             self._items: Iterable[SourceItem] = source.iter_items(block_s=block_s)
             streams = tuple(source.streams) if streams is None else tuple(streams)
@@ -463,7 +471,8 @@ class VirtualWearable:
     def _device_time_us(self, host_s: float | None = None) -> int:
         assert self._loop is not None
         t = self._loop.time() if host_s is None else host_s
-        elapsed_us = (t - self._power_on_s) * 1e6 * (1.0 + self.faults.clock_drift_ppm * 1e-6)
+        elapsed_us = ((t - self._power_on_s) * self.speed * 1e6
+                      * (1.0 + self.faults.clock_drift_ppm * 1e-6))
         return self.faults.device_clock_start_us + round(elapsed_us)
 
     def _acq_device_us(self, src_ns: float) -> float:
@@ -472,7 +481,7 @@ class VirtualWearable:
         return self._device_time_us(self._acq_start_s) + (src_ns - self._src_origin_ns) / 1000.0
 
     def _host_s_of_device_us(self, device_us: float) -> float:
-        rate = 1.0 + self.faults.clock_drift_ppm * 1e-6
+        rate = (1.0 + self.faults.clock_drift_ppm * 1e-6) * self.speed
         return self._power_on_s + (device_us - self.faults.device_clock_start_us) / 1e6 / rate
 
     def _status_value(self) -> bytes:
