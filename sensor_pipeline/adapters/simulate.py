@@ -9,11 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from ..errors import UsageError
-from ..model import GapDetected, SampleBlock, SourceItem, StreamInfo, STREAM_TRUTH
+from ..model import STREAM_TRUTH, GapDetected, SampleBlock, SourceItem, StreamInfo
 from ..sim import SimulatedSession, simulate
 from .source import paced
 

@@ -10,6 +10,12 @@ from .scenarios import SCENARIOS, Scenario, list_scenarios
 from .session import SIM_VERSION, TRUTH_CHANNELS, SimOptions, SimulatedSession, simulate
 
 __all__ = [
-    "SCENARIOS", "SIM_VERSION", "Scenario", "SimOptions", "SimulatedSession", "TRUTH_CHANNELS",
-    "list_scenarios", "simulate",
+    "SCENARIOS",
+    "SIM_VERSION",
+    "TRUTH_CHANNELS",
+    "Scenario",
+    "SimOptions",
+    "SimulatedSession",
+    "list_scenarios",
+    "simulate",
 ]

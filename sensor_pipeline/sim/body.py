@@ -121,16 +121,16 @@ class Subject:
         distance = {"imu.thigh": 0.5 * thigh, "imu.shank": 0.4 * shank, "imu.pelvis": 0.08}
         mounts = []
         for stream in imu_streams:
+            gb = np.clip(rng.normal(0.0, GYRO_BIAS_SD_DPS, 3), -2.5, 2.5)
+            ab = np.clip(rng.normal(0.0, ACCEL_BIAS_SD_G, 3), -0.005, 0.005)
             mounts.append(ImuMount(
                 stream=stream,
                 segment=segment[stream],
                 distance_m=float(distance[stream]),
                 offset_deg=float(rng.uniform(-MOUNT_OFFSET_MAX_DEG, MOUNT_OFFSET_MAX_DEG)),
                 roll_deg=float(rng.uniform(-MOUNT_ROLL_MAX_DEG, MOUNT_ROLL_MAX_DEG)),
-                gyro_bias_dps=tuple(float(v) for v in np.clip(
-                    rng.normal(0.0, GYRO_BIAS_SD_DPS, 3), -2.5, 2.5)),  # type: ignore[misc]
-                accel_bias_g=tuple(float(v) for v in np.clip(
-                    rng.normal(0.0, ACCEL_BIAS_SD_G, 3), -0.005, 0.005)),  # type: ignore[misc]
+                gyro_bias_dps=(float(gb[0]), float(gb[1]), float(gb[2])),
+                accel_bias_g=(float(ab[0]), float(ab[1]), float(ab[2])),
             ))
         return cls(
             thigh_length_m=float(thigh),

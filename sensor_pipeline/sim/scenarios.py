@@ -8,8 +8,8 @@ the session. docs/simulator.md §6 describes each scenario and why it yields its
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .body import MUSCLES
 from .motions import Script

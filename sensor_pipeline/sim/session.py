@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -26,13 +27,27 @@ from .. import __version__
 from ..dsp.hamstring import hamstring_length_change_pct
 from ..errors import UsageError, check_option, did_you_mean
 from ..model import (
-    EMG_UNIT, HAMSTRING_HEADS, IMU_CHANNELS, IMU_UNITS, NS_PER_S, STREAM_EMG, STREAM_IMU_PELVIS,
-    STREAM_IMU_SHANK, STREAM_IMU_THIGH, STREAM_TRUTH, Event, GapDetected, Label, LinkLost,
-    LinkRestored, SampleBlock, StreamInfo,
+    EMG_UNIT,
+    HAMSTRING_HEADS,
+    IMU_CHANNELS,
+    IMU_UNITS,
+    NS_PER_S,
+    STREAM_EMG,
+    STREAM_IMU_PELVIS,
+    STREAM_IMU_SHANK,
+    STREAM_IMU_THIGH,
+    STREAM_TRUTH,
+    Event,
+    GapDetected,
+    Label,
+    LinkLost,
+    LinkRestored,
+    SampleBlock,
+    StreamInfo,
 )
 from . import physiology as phys
 from .body import MUSCLES, Subject, imu_signals, segment_direction
-from .motions import MOTIONS, Plan, Script
+from .motions import MOTIONS, Script
 from .scenarios import SCENARIOS
 from .semg import FRAME_SAMPLES, HOP_SAMPLES, SynthesisTruth, scale_for_mdf, synthesize_semg
 
@@ -220,9 +235,11 @@ class _EmgModel:
         out = np.empty((self.n_channels, n))
         t = np.arange(start, stop) / self.fs_hz
         for c in range(self.n_channels):
-            s, _ = synthesize_semg(
-                n, self.fs_hz, lambda tc, c=c: self.mdf_at(c, tc), seed=self.seed,
-                stream_key=_EMG_STREAM_KEY + c, start=start)
+            def mdf(t_c: FloatArray, c: int = c) -> FloatArray:
+                return self.mdf_at(c, t_c)
+
+            s, _ = synthesize_semg(n, self.fs_hz, mdf, seed=self.seed,
+                                   stream_key=_EMG_STREAM_KEY + c, start=start)
             x = self.amplitude_at(c, t) * s
             x += self._noise(c, start, stop)
             self._add_artefacts(x, c, t, start)
@@ -532,6 +549,7 @@ class SimulatedSession:
         for _, item in heapq.merge(
                 *[self._gap_events(n, i) for i, n in enumerate(names)],
                 self._link_items(len(names)), key=lambda pair: pair[0]):
+            assert isinstance(item, Event)
             out.append(item)
         return out
 
@@ -769,9 +787,9 @@ def simulate(scenario: str, *, seed: int, duration_s: float | None = None, **opt
         if info.name == STREAM_TRUTH:
             continue
         n = n_emg if info.name == STREAM_EMG else n_plan
-        m = _missing_runs(n, info.fs_hz, opts, True, _rng(seed, _KEY_LOSS, i), link_s)
-        if m is not None:
-            missing[info.name] = m
+        runs = _missing_runs(n, info.fs_hz, opts, True, _rng(seed, _KEY_LOSS, i), link_s)
+        if runs is not None:
+            missing[info.name] = runs
     link_ns = tuple((round(a * NS_PER_S), round(b * NS_PER_S)) for a, b in link_s)
 
     metadata: dict[str, Any] = {

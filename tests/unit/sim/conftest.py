@@ -10,7 +10,7 @@ import pytest
 from sensor_pipeline.sim import SimulatedSession, simulate
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def cached(scenario: str, seed: int, duration_s: float | None = None,
            **options: object) -> SimulatedSession:
     """``simulate`` memoised: plans are cheap, EMG is rendered once per session and kept."""
