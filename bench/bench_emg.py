@@ -21,7 +21,8 @@ Methods compared (all on the same windows):
   over the band (common practice).
 - ``hann periodogram``: one Hann window over the whole 0.5 s window, interpolated median.
 - ``libemg-style``: untapered periodogram zero-padded to the next power of two over 0…fs/2, MDF
-  = first bin whose cumulative power exceeds half (LibEMG ``getMDFfeat``), 1.95 Hz steps.
+  = first bin whose cumulative power exceeds half (LibEMG ``getMDFfeat``), 1.95 Hz steps; on
+  the raw signal and on the causally 20–450 Hz band-passed signal (as a LibEMG user would).
 
 Accuracy: per-window RMS error and bias against the truth, RMS error after a centred 4 s moving
 average, whether the output is quantised, the OLS slope of the MDF over the 60 s against the
@@ -102,6 +103,9 @@ def hann_periodogram(segs: np.ndarray) -> np.ndarray:
                         np.fft.rfftfreq(segs.shape[1], 1 / FS_HZ), BAND)
 
 
+_BANDPASS_SOS = signal.butter(4, BAND, btype="bandpass", fs=FS_HZ, output="sos")
+
+
 def libemg_style(segs: np.ndarray) -> np.ndarray:
     n = segs.shape[1]
     nfft = 1 << (n - 1).bit_length()
@@ -135,19 +139,25 @@ def run_chain(blocks: list[SampleBlock], cfg: Config) -> tuple[list, list]:
     return windows, states
 
 
-def time_chain(blocks: list[SampleBlock], cfg: Config, repeats: int) -> float:
-    """Best wall time (s) of processing all blocks, construction excluded."""
+def time_chain(blocks: list[SampleBlock], cfg: Config, repeats: int) -> tuple[float, float]:
+    """Best wall time and best process CPU time (s) of processing all blocks.
+
+    Construction is excluded. CPU time is reported too because the benchmark host may be
+    shared: wall time then includes waiting for a core, CPU time does not.
+    """
     info = StreamInfo("emg", ("bf",), ("mV",), FS_HZ)
-    best = float("inf")
+    best_wall = best_cpu = float("inf")
     for _ in range(repeats):
         proc = EmgProcessor(cfg.emg, info, HOP)
         fat = FatigueTracker(cfg.fatigue, 1, HOP / FS_HZ)
+        c0 = time.process_time()
         t0 = time.perf_counter()
         for b in blocks:
             for w in proc.process(b):
                 fat.update(w, w.end_index / FS_HZ, True)
-        best = min(best, time.perf_counter() - t0)
-    return best
+        best_wall = min(best_wall, time.perf_counter() - t0)
+        best_cpu = min(best_cpu, time.process_time() - c0)
+    return best_wall, best_cpu
 
 
 def centred_ma(v: np.ndarray, n: int) -> np.ndarray:
@@ -198,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         "numpy rfft (speed limit)": numpy_rfft,
         "scipy welch loop (bin median)": scipy_welch_loop,
         "hann periodogram": hann_periodogram,
-        "libemg-style": libemg_style,
+        "libemg-style (raw signal)": libemg_style,
     }
     acc: dict[str, dict[str, list[float]]] = {}
     speed: dict[str, list[float]] = {k: [] for k in methods}
@@ -225,6 +235,15 @@ def main(argv: list[str] | None = None) -> int:
         truth = truth_obj.windows_mdf_hz(starts, WIN)
         t_end = ends / FS_HZ
         segs = np.lib.stride_tricks.sliding_window_view(x, WIN)[starts]
+        # LibEMG users band-pass first: the same windows of a causally band-passed signal.
+        xf = signal.sosfilt(_BANDPASS_SOS, x)
+        segs_f = np.lib.stride_tricks.sliding_window_view(xf, WIN)[starts]
+        t0 = time.perf_counter()
+        est = libemg_style(segs_f)
+        name = "libemg-style (after 20–450 Hz band-pass)"
+        speed.setdefault(name, []).append((time.perf_counter() - t0) / len(segs))
+        record(name, est, truth, t_end)
+        quant.setdefault(name, quantised(est))
         for name, fn in methods.items():
             t0 = time.perf_counter()
             est = fn(segs)
@@ -288,9 +307,9 @@ def main(argv: list[str] | None = None) -> int:
     construct = time.perf_counter() - t0
     print("\nstreaming chain throughput (filter + envelope + spectra + fatigue, 1 channel):")
     for label, block in (("1 s blocks", 2000), ("0.25 s blocks", 500), ("20 ms blocks", 40)):
-        el = time_chain(blocks_of(x, block), cfg, args.repeats)
-        print(f"  {label:14s} {DURATION_S / el:8.0f} × real time ({1e3 * el:.1f} ms for "
-              f"{DURATION_S:.0f} s)")
+        wall, cpu = time_chain(blocks_of(x, block), cfg, args.repeats)
+        print(f"  {label:14s} {DURATION_S / wall:7.0f} × real time wall ({1e3 * wall:.1f} ms for "
+              f"{DURATION_S:.0f} s), {DURATION_S / cpu:7.0f} × on CPU time ({1e3 * cpu:.1f} ms)")
     # Per-window latency: one hop per block, median of the per-block times.
     proc = EmgProcessor(cfg.emg, info, HOP)
     fat = FatigueTracker(cfg.fatigue, 1, HOP / FS_HZ)

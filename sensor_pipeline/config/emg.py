@@ -39,10 +39,10 @@ class EmgConfig(Section, frozen=True):
         "overlap), periodogram (untapered, the LibEMG baseline).",
         source="docs/dsp.md")] = "multitaper"
     multitaper_nw: Annotated[float, doc(
-        "Time-half-bandwidth product of the DPSS tapers (K = floor(2·NW) tapers; half-bandwidth "
-        "W = NW / window-s, 7 Hz for 3.5 and 0.5 s).",
+        "Time-half-bandwidth product of the DPSS tapers (K = floor(2·NW) − 1 tapers; "
+        "half-bandwidth W = NW / window-s, 10 Hz for 5 and 0.5 s).",
         source="docs/dsp.md (chosen on the issue #2 benchmark: error vs smoothing bias)",
-        ge=1.0, le=8.0)] = 3.5
+        ge=1.0, le=8.0)] = 5.0
     compensate_filter: Annotated[bool, doc(
         "Divide the spectrum by the conditioning filter's power response (smoothed by the "
         "estimator's spectral window) so the band-pass roll-off and notches do not bias "

@@ -22,13 +22,22 @@ class FatigueConfig(Section, frozen=True):
     trend_min_windows: Annotated[int, doc(
         "Fewest windows in the slope window before a trend (and JASA) is reported.",
         source="judgment call (domain.md §4.4: 5–10 bursts)", ge=3)] = 8
-    tracker_level_noise_hz2_per_s: Annotated[float, doc(
-        "MDF tracker: random-walk intensity of the level (how fast the tracked MDF may jump).",
-        unit="Hz²/s", source="docs/dsp.md (tuned on the issue #2 benchmark)", ge=0.0)] = 0.5
-    tracker_slope_noise_hz2_per_s3: Annotated[float, doc(
-        "MDF tracker: random-walk intensity of the slope (how fast the MDF trend may change).",
-        unit="Hz²/s³", source="docs/dsp.md (tuned on the issue #2 benchmark)", ge=0.0)] = 0.001
+    tracker_level_noise_pct2_per_s: Annotated[float, doc(
+        "MDF tracker: random-walk intensity of the level, in (% of MDF)² per second (how fast "
+        "the tracked MDF may jump).",
+        unit="%²/s", source="docs/dsp.md (tuned on the issue #2 benchmark)", ge=0.0)] = 0.1
+    tracker_slope_noise_pct2_per_s3: Annotated[float, doc(
+        "MDF tracker: random-walk intensity of the slope, in (% of MDF)² per s³ (how fast the "
+        "MDF trend may change).",
+        unit="%²/s³", source="docs/dsp.md (tuned on the issue #2 benchmark)", ge=0.0)] = 0.001
+    tracker_ratio_noise_pct2_per_s: Annotated[float, doc(
+        "MDF tracker: random-walk intensity of log(MNF/MDF), the spectral shape ratio.",
+        unit="%²/s", source="docs/dsp.md (tuned on the issue #2 benchmark)", ge=0.0)] = 0.03
+    tracker_use_mnf: Annotated[bool, doc(
+        "MDF tracker: also use each window's MNF, through a slowly tracked MNF/MDF ratio "
+        "(less noisy tracked MDF when fatigue mainly compresses the spectrum).",
+        source="docs/dsp.md (Lindström & Magnusson 1977 spectral compression)")] = True
     tracker_gate_sigma: Annotated[float, doc(
-        "MDF tracker: innovations beyond this many standard deviations are clipped (outlier "
-        "windows have bounded influence).",
+        "MDF tracker: innovations beyond this Mahalanobis distance are scaled down to it "
+        "(outlier windows have bounded influence).",
         source="judgment call (Huber-type gate)", gt=0.0)] = 3.0

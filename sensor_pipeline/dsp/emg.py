@@ -77,9 +77,10 @@ class EmgWindow:
         Above the activation threshold; active and the spectral window complete and gap-free.
     mdf_hz, mnf_hz, fi_nsm5, mains_fraction : ndarray, shape (C,)
         Spectral indices where ``valid``, NaN elsewhere.
-    mdf_var_hz2 : ndarray, shape (C,) or None
-        Estimated variance of ``mdf_hz`` (Hz²), NaN where not valid. Beyond the
-        architecture contract (additive): the MDF tracker's measurement variance.
+    mdf_var_hz2, mnf_var_hz2, mdf_mnf_cov_hz2 : ndarray, shape (C,) or None
+        Estimated variance of ``mdf_hz``, of ``mnf_hz`` and their covariance (Hz²), NaN where
+        not valid. Beyond the architecture contract (additive, optional): the MDF tracker's
+        measurement (co)variances.
     """
 
     end_index: int
@@ -94,6 +95,8 @@ class EmgWindow:
     fi_nsm5: FloatArray
     mains_fraction: FloatArray
     mdf_var_hz2: FloatArray | None = None
+    mnf_var_hz2: FloatArray | None = None
+    mdf_mnf_cov_hz2: FloatArray | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,7 +378,8 @@ class EmgProcessor:
                 end_index=k * self._hop, rms_mv=nan, rms_norm=nan.copy(), std_mv=nan.copy(),
                 saturation_fraction=nan.copy(), active=false, valid=false.copy(),
                 mdf_hz=nan.copy(), mnf_hz=nan.copy(), fi_nsm5=nan.copy(),
-                mains_fraction=nan.copy(), mdf_var_hz2=nan.copy(),
+                mains_fraction=nan.copy(), mdf_var_hz2=nan.copy(), mnf_var_hz2=nan.copy(),
+                mdf_mnf_cov_hz2=nan.copy(),
             ))
         return out
 
@@ -446,29 +450,32 @@ class EmgProcessor:
         j0, view = self._frames(self._filt, ends, self._win)             # (C, B', win)
         valid = np.zeros((nb, c), dtype=bool)
         valid[j0:] = active[j0:]
-        spec = np.full((5, nb, c), np.nan)
+        spec = np.full((7, nb, c), np.nan)
         n_valid = int(np.count_nonzero(valid))
         if n_valid:
             if n_valid == view.shape[0] * view.shape[1]:
                 feats = self._spectra.features(view)                       # (C, B')
                 block = np.stack([feats.mdf_hz, feats.mnf_hz, feats.fi_nsm5,
-                                  feats.mains_fraction, feats.mdf_var_hz2])
+                                  feats.mains_fraction, feats.mdf_var_hz2, feats.mnf_var_hz2,
+                                  feats.mdf_mnf_cov_hz2])
                 spec[:, j0:] = block.transpose(0, 2, 1)
             else:
                 bi, ci = np.nonzero(valid[j0:])
                 feats = self._spectra.features(view[ci, bi])               # (M, win)
                 for k, v in enumerate((feats.mdf_hz, feats.mnf_hz, feats.fi_nsm5,
-                                       feats.mains_fraction, feats.mdf_var_hz2)):
+                                       feats.mains_fraction, feats.mdf_var_hz2,
+                                       feats.mnf_var_hz2, feats.mdf_mnf_cov_hz2)):
                     spec[k, bi + j0, ci] = v
             self._n_spectra += n_valid
         for arr in (rms, rms_norm, std, sat, active, valid, spec):
             arr.flags.writeable = False
-        mdf, mnf, fi, mains, var = spec
+        mdf, mnf, fi, mains, var, var_mnf, cov = spec
         return [
             EmgWindow(
                 end_index=int(ends[i]), rms_mv=rms[i], rms_norm=rms_norm[i], std_mv=std[i],
                 saturation_fraction=sat[i], active=active[i], valid=valid[i], mdf_hz=mdf[i],
                 mnf_hz=mnf[i], fi_nsm5=fi[i], mains_fraction=mains[i], mdf_var_hz2=var[i],
+                mnf_var_hz2=var_mnf[i], mdf_mnf_cov_hz2=cov[i],
             )
             for i in range(nb)
         ]

@@ -120,9 +120,10 @@ class FatigueTracker:
         self._hop_s = float(hop_s)
         self._cap = int(math.ceil(cfg.slope_window_s / self._hop_s)) + 2
         self._tracker = MdfTracker(
-            n_channels, level_noise_hz2_per_s=cfg.tracker_level_noise_hz2_per_s,
-            slope_noise_hz2_per_s3=cfg.tracker_slope_noise_hz2_per_s3,
-            gate_sigma=cfg.tracker_gate_sigma,
+            n_channels, level_noise_pct2_per_s=cfg.tracker_level_noise_pct2_per_s,
+            slope_noise_pct2_per_s3=cfg.tracker_slope_noise_pct2_per_s3,
+            ratio_noise_pct2_per_s=cfg.tracker_ratio_noise_pct2_per_s,
+            gate_sigma=cfg.tracker_gate_sigma, use_mnf=cfg.tracker_use_mnf,
         )
         self.reset()
 
@@ -186,8 +187,11 @@ class FatigueTracker:
         mdf = np.asarray(window.mdf_hz, dtype=np.float64).tolist()
         valid = np.asarray(window.valid, dtype=bool).tolist()
         active = np.asarray(window.active, dtype=bool).tolist()
-        var = ([math.nan] * self._n if window.mdf_var_hz2 is None
-               else np.asarray(window.mdf_var_hz2, dtype=np.float64).tolist())
+        nans = [math.nan] * self._n
+        var = _floats(window.mdf_var_hz2, nans)
+        mnf = _floats(window.mnf_hz, nans)
+        var_mnf = _floats(window.mnf_var_hz2, nans)
+        cov = _floats(window.mdf_mnf_cov_hz2, nans)
         rms = np.asarray(window.rms_mv, dtype=np.float64).tolist()
         baseline = self._baseline
         tracked = [math.nan] * self._n
@@ -206,7 +210,7 @@ class FatigueTracker:
             r = var[c]
             if ok and not (r == r and r > 0):
                 r = (FALLBACK_MDF_CV * z) ** 2
-            level = self._tracker.step(c, dt, z, r, active[c])
+            level = self._tracker.step(c, dt, active[c], z, r, mnf[c], var_mnf[c], cov[c])
             tracked[c] = level
             base = baseline[c]
             if ok:
@@ -239,6 +243,13 @@ class FatigueTracker:
             fatigue_index=_frozen(fatigue), mdf_slope_pct_per_min=_frozen(mdf_pct),
             rms_slope_pct_per_min=_frozen(rms_pct), jasa=tuple(jasa),
         )
+
+
+def _floats(values: npt.ArrayLike | None, default: list[float]) -> list[float]:
+    if values is None:
+        return default
+    out: list[float] = np.asarray(values, dtype=np.float64).tolist()
+    return out
 
 
 def _frozen(values: list[float]) -> FloatArray:

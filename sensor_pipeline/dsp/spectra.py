@@ -11,11 +11,15 @@ Estimators (``estimator=``):
 
 ``"multitaper"`` (default)
     Thomson's multitaper with ``K`` DPSS tapers of time-half-bandwidth ``NW``
-    (``scipy.signal.windows.dpss``), equally weighted. The default ``NW = 3.5, K = 2·NW = 7``
-    is chosen on the benchmark of issue #2 (docs/dsp.md): with ``K = 2·NW`` the summed taper
-    energy is nearly flat over the window, so every sample counts (with ``K = 2·NW − 1`` the
-    window ends are under-used and the 0.5 s MDF error rises from 7.9 to 8.1 Hz at NW = 4),
-    while the spectral smoothing bias, which grows like ``W²``, stays at +0.2 Hz.
+    (``scipy.signal.windows.dpss``), equally weighted. Default ``NW = 5, K = 2·NW − 1 = 9``,
+    chosen on the benchmark of issue #2 (docs/dsp.md): the MDF of a 0.5 s window is an
+    integral over the whole band, so its variance falls as more tapers bring more of the
+    window's degrees of freedom in (0.5 s windows, conditioned chain: NW 3 / 4 / 5 / 6 →
+    8.22 / 8.06 / 7.94 / 7.85 Hz RMS) while the spectral smoothing bias grows with ``W²`` (on
+    unfiltered input +0.0 / +0.13 / +0.30 / +0.48 Hz). ``K = 2·NW − 1`` keeps every taper's
+    energy concentration >= 0.93; the 2·NW-th taper (concentration ≈ 0.7) would lower the
+    error a little more but its broadband leakage pulls a pure tone's MNF by up to 0.3 Hz
+    towards the band centre (domain.md §8 oracle 1 allows 0.1 Hz).
 ``"welch"``
     Hann segments of ``nperseg`` samples (default ``N // 2``), 50 % overlap, averaged.
 ``"periodogram"``
@@ -35,11 +39,12 @@ Band features use a piecewise-constant model of the density: bin ``j`` (frequenc
   power in ``±(W + Δf)`` around each line *above* the local background (mean density of the
   flanks ``(W + Δf, 3(W + Δf)]`` on both sides), summed over lines and divided by the band
   power; the larger family is reported. Clean sEMG gives ≈ 0, a pure mains hum gives ≈ 1;
-- ``mdf_var_hz2``: the large-sample variance of a sample median frequency,
-  ``Var ≈ c · ∫ q(f)² df / (4 q(MDF)² T)`` with ``q`` the band-normalised density, ``T`` the
-  segment length, ``∫q²`` debiased for the estimator's degrees of freedom, ``q(MDF)`` averaged over
-  ±15 Hz, and ``c`` calibrated per estimator on the benchmark signal (docs/dsp.md). It feeds
-  the MDF tracker as the measurement variance.
+- ``mdf_var_hz2``, ``mnf_var_hz2``, ``mdf_mnf_cov_hz2``: large-sample (co)variances from the
+  influence functions on the band-normalised density ``q`` (MDF: ``ψ = (½ − 1[f < MDF]) /
+  q(MDF)``; MNF: ``ψ = f − MNF``): ``Cov(a, b) ≈ c · ∫ ψ_a ψ_b q² df / T`` with ``T`` the
+  segment length, ``∫q²`` debiased for the estimator's degrees of freedom, ``q(MDF)`` averaged
+  over ±15 Hz and ``c`` calibrated per estimator on the benchmark signal (``VAR_CALIBRATION``).
+  For the MDF this is ``c · ∫q² / (4 q(MDF)² T)``. They feed the MDF tracker.
 
 Known conditioning filter (``conditioning_sos``): the density is divided by the *expected*
 output of the same estimator for unit white noise through that filter (the filter's power
@@ -68,7 +73,7 @@ FloatArray = npt.NDArray[np.float64]
 
 ESTIMATORS = ("multitaper", "welch", "periodogram")
 DEFAULT_BAND_HZ = (20.0, 450.0)
-DEFAULT_NW = 3.5
+DEFAULT_NW = 5.0
 MAINS_HZ = (50.0, 60.0)
 #: Compensation never divides by less than this (deep notches are left partly visible).
 MIN_COMPENSATION_GAIN = 0.1
@@ -79,9 +84,15 @@ MEDIAN_TIE_TOL = 1e-9
 #: Half-width of the density average at the MDF used by the variance formula (Hz). Judgment
 #: call: wide enough to average out the estimator noise, narrow next to sEMG spectral widths.
 VAR_DENSITY_HALF_WIDTH_HZ = 15.0
-#: Ratio of the observed per-window MDF mean squared error to the large-sample formula, measured
-#: on the issue #2 benchmark signal (bench/bench_emg.py, 10 seeds, 0.5 s windows at 2 kHz).
-VAR_CALIBRATION = {"multitaper": 0.90, "welch": 1.25, "periodogram": 0.95}
+#: Observed / predicted (MDF variance, MNF variance, MDF–MNF covariance) of the influence-function
+#: formulas, measured on the issue #2 benchmark signal (10 seeds × 239 windows of 0.5 s at
+#: 2 kHz); the formulas are multiplied by these. Welch's overlapping segments break the
+#: "independent cells" assumption most, hence its larger factors.
+VAR_CALIBRATION = {
+    "multitaper": (0.94, 1.175, 1.07),
+    "welch": (1.35, 1.60, 1.50),
+    "periodogram": (0.95, 1.17, 1.03),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +119,8 @@ class SpectralFeatures:
     mains_fraction: FloatArray
     mdf_var_hz2: FloatArray
     band_power: FloatArray
+    mnf_var_hz2: FloatArray | None = None
+    mdf_mnf_cov_hz2: FloatArray | None = None
 
 
 def _check_band(band_hz: Any, fs_hz: float, name: str = "band_hz") -> tuple[float, float]:
@@ -146,7 +159,7 @@ class SpectralEstimator:
     nw : float
         Multitaper time-half-bandwidth product (half-bandwidth ``W = nw·fs/N``).
     n_tapers : int, optional
-        Number of DPSS tapers; default ``floor(2·nw)``.
+        Number of DPSS tapers; default ``floor(2·nw) − 1``.
     nperseg : int, optional
         Welch segment length; default ``N // 2`` (three 50 %-overlapping Hann segments).
     nfft : int, optional
@@ -189,7 +202,7 @@ class SpectralEstimator:
         if estimator == "multitaper":
             if not (isinstance(nw, (int, float)) and math.isfinite(nw) and 0.5 <= nw < n / 2):
                 raise UsageError(f"nw must be a number in [0.5, N/2 = {n / 2:g}), got {nw!r}")
-            k = int(math.floor(2 * nw)) if n_tapers is None else n_tapers
+            k = max(1, int(math.floor(2 * nw)) - 1) if n_tapers is None else n_tapers
             if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
                 raise UsageError(f"n_tapers must be an int in 1..N={n}, got {n_tapers!r}")
             tapers = np.atleast_2d(dpss(n, float(nw), int(k)))
@@ -272,8 +285,13 @@ class SpectralEstimator:
         self._linear = np.ascontiguousarray(np.hstack([self._moments, lines]))
         self._edges = np.concatenate([self._a, self._b[-1:]])
         # MDF variance: c / (4 T), and the debiasing of ∫q² for the estimator's dof.
-        self._var_c = VAR_CALIBRATION[estimator] / (4.0 * n / fs)
+        c_mdf, c_mnf, c_cov = VAR_CALIBRATION[estimator]
+        self._var_c = c_mdf / (n / fs)
+        self._mnf_var_c = c_mnf / (n / fs)
+        self._cov_c = c_cov / (n / fs)
         self._sq_debias = 1.0 / (1.0 + 1.0 / dof)
+        fc = 0.5 * (self._a + self._b)
+        self._fpow = np.stack([np.ones_like(fc), fc, fc * fc], axis=1)  # for Σ q² w f^k
         self._band_scale = self._density_scale[self._sel_slice].copy()
         if self._comp is not None:
             self._band_scale *= self._comp
@@ -426,19 +444,32 @@ class SpectralEstimator:
                 mains = np.minimum(excess.max(axis=1) / total, 1.0)
             else:
                 mains = np.zeros(m)
-            # MDF variance: c · ∫q² / (4 q(MDF)² T), q(MDF) from the cumulative over ±15 Hz.
-            q2 = np.einsum("ij,ij->i", pw, s) / total**2 * self._sq_debias
+            # Influence functions on the normalised density q: MDF ψ_m = (½ − 1[f < m]) / q(m),
+            # MNF ψ_μ = f − μ; Var = c/T · ∫ψ² q² (∫q² debiased for the estimator's dof).
+            q2w = pw * s * (self._sq_debias / total**2)[:, None]          # q² w per cell
+            mom2 = q2w @ self._fpow                                       # Σ q²w · [1, f, f²]
             lo, hi = self.band_hz
             pts = np.minimum(np.maximum(mdf[:, None] + _PM_VAR_HALF_WIDTH, lo), hi)   # (M, 2)
             j = np.minimum(np.searchsorted(self._edges, pts, side="right") - 1, n_cells - 1)
             cval = cum[rows, j] + (pts - self._a[j]) / self._w[j] * pw[rows, j]
+            # q(MDF): mean density over MDF ± 15 Hz from the interpolated cumulative.
             qm = (cval[:, 1] - cval[:, 0]) / (pts[:, 1] - pts[:, 0]) / total
-            var = self._var_c * q2 / qm**2
+            var = self._var_c * 0.25 * mom2[:, 0] / qm**2
+            var_mnf = self._mnf_var_c * (mom2[:, 2] - 2 * mnf * mom2[:, 1] + mnf**2 * mom2[:, 0])
+            # Σ_{f<m} q²w (f − μ): cumulative sums up to the median's cell (that cell counted
+            # by the fraction of it below m).
+            jm = idx[:, 0]
+            g = q2w * (self._fpow[:, 1][None, :] - mnf[:, None])
+            cg = np.cumsum(g, axis=1)
+            part = cg[rows[:, 0], jm] - g[rows[:, 0], jm] * (1.0 - frac[:, 0])
+            total_g = cg[:, -1]
+            cov = self._cov_c * (0.5 * total_g - part) / qm
         if not ok.all():
-            for arr in (mdf, mnf, fi, mains, var):
+            for arr in (mdf, mnf, fi, mains, var, var_mnf, cov):
                 arr[~ok] = np.nan
         return SpectralFeatures(mdf_hz=mdf, mnf_hz=mnf, fi_nsm5=fi, mains_fraction=mains,
-                                mdf_var_hz2=var, band_power=total)
+                                mdf_var_hz2=var, band_power=total, mnf_var_hz2=var_mnf,
+                                mdf_mnf_cov_hz2=cov)
 
 
 _HALF_PM_TOL = np.array([0.5 - MEDIAN_TIE_TOL, 0.5 + MEDIAN_TIE_TOL])
@@ -521,7 +552,7 @@ def median_frequency(x: npt.ArrayLike, fs_hz: float,
         Band over which the median is defined, inside (0, fs_hz/2).
     **options
         ``estimator`` ("multitaper" | "welch" | "periodogram", default "multitaper"),
-        ``nw`` (multitaper NW, default 3.5), ``n_tapers`` (default floor(2·nw)),
+        ``nw`` (multitaper NW, default 5), ``n_tapers`` (default floor(2·nw) − 1),
         ``nperseg`` (Welch segment, default N // 2), ``nfft`` (default N),
         ``bandpass_order`` (None = no filtering, the default; an int applies the causal
         Butterworth band-pass of that order per edge on ``band_hz`` with steady-state start,

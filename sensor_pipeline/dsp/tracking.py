@@ -3,31 +3,50 @@
 Theory of operation
 -------------------
 The per-window MDF of a 0.5 s window is noisy (≈ 8 Hz RMS at the information floor, issue #2),
-while fatigue moves it by a few Hz per minute. The tracker models each channel's MDF as a
-*local linear trend*: state ``x = [level_hz, slope_hz_per_s]``, transition over ``dt`` seconds
-``F = [[1, dt], [0, 1]]`` and process noise
+while fatigue moves it by a few Hz per minute. The tracker's state per channel is
 
-    Q(dt) = q_level·[[dt, 0], [0, 0]] + q_slope·[[dt³/3, dt²/2], [dt²/2, dt]]
+    x = [L, S, g]:  L = MDF (Hz),  S = dL/dt (Hz/s),  g = log(MNF / MDF)
 
-(a random-walk level plus an integrated random-walk slope; Harvey 1989, *Forecasting,
-structural time series models and the Kalman filter*, §2.3.2). The measurement is the window's
-MDF with the variance the spectral estimator reports for it (``EmgWindow.mdf_var_hz2``).
+with the transition over ``dt`` seconds ``L ← L + S·dt`` (``S``, ``g`` kept) and process noise
 
-Robustness: an innovation beyond ``gate_sigma`` standard deviations is clipped to that size
-before the update (Huber's bounded influence), so a movement-artefact window moves the
-estimate by at most ``gate_sigma·√S·gain`` and a genuine step is still followed.
+    Q(dt) = q_level·L²·dt on L  +  q_slope·L²·[[dt³/3, dt²/2], [dt²/2, dt]] on (L, S)
+            +  q_ratio·dt on g
 
-Windows without a measurement (channel inactive, or its window incomplete / spanning a gap) are
-*predict-only*, with one refinement: while the channel is inactive the mean is held (a muscle at
-rest does not fatigue, and extrapolating a fatigue slope through a long rest would invent a
-large drop) and only the level variance grows (``q_level·dt``, as MDF recovers at rest at an
-unknown rate, so the tracker re-acquires quickly when work resumes). While the channel is active
-but has no valid spectrum (e.g. right after a gap), the full model predicts.
+(a local linear trend: random-walk level plus integrated random-walk slope, Harvey 1989,
+*Forecasting, structural time series models and the Kalman filter*, §2.3.2, plus a slowly
+drifting spectral-shape term). The intensities are given relative to the MDF (in %², scaled by
+the current level ``L²``), so one setting suits a 60 Hz and a 120 Hz muscle; the level itself
+stays in Hz because a linear MDF decline (the common description of fatigue in a sustained
+contraction, and the benchmark's) is then exactly a constant slope.
 
-The first measurement initialises the level (variance = its measurement variance) with slope 0
-and slope standard deviation ``INITIAL_SLOPE_SD_HZ_PER_S``. Everything is plain Python floats:
-with one or two channels a 2×2 filter in scalars costs a few µs, far less than numpy's per-call
-overhead.
+Measurements per valid window: ``MDF = L + e₁`` and, when ``use_mnf``, ``MNF = L·exp(g) + e₂``
+(linearised around the prediction: an extended Kalman filter), with the (co)variances the
+spectral estimator reports for that window (influence-function formulas,
+``EmgWindow.mdf_var_hz2``, ``mnf_var_hz2``, ``mdf_mnf_cov_hz2``).
+
+Why MNF: fatigue mainly *compresses* the sEMG spectrum (conduction velocity falls, Lindström &
+Magnusson 1977), which moves MDF and MNF together; their ratio is a slowly varying shape
+parameter. A 0.5 s window's MNF is a much less noisy estimate of that common scale (4.7 vs
+7.9 Hz on the benchmark, correlation 0.79), so tracking the ratio slowly (``g``) and the scale
+from both cuts the tracked-MDF error by about a third. MDF stays the anchor: if the shape drifts,
+``g`` follows it and the MDF measurement keeps the level right. ``use_mnf=False`` gives the plain
+MDF tracker.
+
+Robustness: when the innovation's Mahalanobis distance exceeds ``gate_sigma`` it is scaled down
+to that distance before the update (Huber's bounded influence), so one movement-artefact window
+moves the estimate by a bounded amount while a genuine step is still followed.
+
+Windows without a measurement are *predict-only*, with one refinement: while the channel is
+inactive the mean is held (a muscle at rest does not fatigue; extrapolating a fatigue slope
+through a long rest would invent a large drop) and only the level and ratio variances grow, so
+the tracker re-acquires quickly when work resumes (MDF recovers at rest at an unknown rate).
+While the channel is active but has no valid spectrum (e.g. right after a gap) the full model
+predicts.
+
+The first measurement initialises ``ℓ`` (variance: its measurement variance), ``s = 0`` with
+standard deviation ``INITIAL_SLOPE_SD_PER_S`` and ``g`` from the window's MNF/MDF. The algebra is
+written out in Python floats: with one or two channels a 3×3 filter in scalars costs a few µs,
+far below numpy's per-call overhead.
 """
 
 from __future__ import annotations
@@ -37,14 +56,17 @@ from dataclasses import dataclass
 
 from ..errors import UsageError
 
-#: Prior standard deviation of the slope at initialisation (Hz/s). Judgment call: 0.5 Hz/s is
-#: 30 Hz/min, above the steepest MDF decline reported in fatiguing protocols (domain.md §4.5).
-INITIAL_SLOPE_SD_HZ_PER_S = 0.5
+#: Prior standard deviation of the slope at initialisation, as a fraction of the first MDF per
+#: second. Judgment call: 0.02/s (120 %/min) is effectively flat, far above the steepest
+#: declines reported (domain.md §4.5: 11–32 % over a whole protocol), so the data decide.
+INITIAL_SLOPE_SD_PER_S = 0.02
+#: Prior standard deviation of log(MNF/MDF) beyond the first window's own value.
+INITIAL_RATIO_SD = 0.05
 
 
 @dataclass(frozen=True, slots=True)
 class MdfTrackerStatistics:
-    """Counts per tracker: measurement updates, predict-only steps, clipped (gated) innovations."""
+    """Counts: measurement updates, predict-only steps, gated (scaled-down) innovations."""
 
     updates: int
     predictions: int
@@ -52,44 +74,51 @@ class MdfTrackerStatistics:
 
 
 class MdfTracker:
-    """Robust local-linear-trend Kalman filter for the MDF of ``n_channels`` channels.
+    """Robust local-linear-trend (extended) Kalman filter for the MDF of ``n_channels``.
 
     Parameters
     ----------
     n_channels : int
-    level_noise_hz2_per_s : float
-        ``q_level``: level random-walk intensity (Hz²/s).
-    slope_noise_hz2_per_s3 : float
-        ``q_slope``: slope random-walk intensity (Hz²/s³).
+    level_noise_pct2_per_s : float
+        ``q_level`` in %²/s (of the MDF): how fast the tracked MDF may jump.
+    slope_noise_pct2_per_s3 : float
+        ``q_slope`` in %²/s³: how fast the MDF trend may change.
+    ratio_noise_pct2_per_s : float
+        ``q_ratio`` in %²/s: how fast the MNF/MDF ratio may drift.
     gate_sigma : float
-        Innovations beyond this many standard deviations are clipped.
+        Mahalanobis distance beyond which an innovation is scaled down.
+    use_mnf : bool
+        Also use each window's MNF (see the module docstring).
     """
 
-    def __init__(self, n_channels: int, *, level_noise_hz2_per_s: float,
-                 slope_noise_hz2_per_s3: float, gate_sigma: float) -> None:
+    def __init__(self, n_channels: int, *, level_noise_pct2_per_s: float,
+                 slope_noise_pct2_per_s3: float, ratio_noise_pct2_per_s: float,
+                 gate_sigma: float, use_mnf: bool = True) -> None:
         if isinstance(n_channels, bool) or not isinstance(n_channels, int) or n_channels < 1:
             raise UsageError(f"n_channels must be an int >= 1, got {n_channels!r}")
-        for name, v in (("level_noise_hz2_per_s", level_noise_hz2_per_s),
-                        ("slope_noise_hz2_per_s3", slope_noise_hz2_per_s3)):
-            if not (math.isfinite(v) and v >= 0):
+        for name, v in (("level_noise_pct2_per_s", level_noise_pct2_per_s),
+                        ("slope_noise_pct2_per_s3", slope_noise_pct2_per_s3),
+                        ("ratio_noise_pct2_per_s", ratio_noise_pct2_per_s)):
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
                 raise UsageError(f"{name} must be a finite number >= 0, got {v!r}")
-        if not (math.isfinite(gate_sigma) and gate_sigma > 0):
+        if not (isinstance(gate_sigma, (int, float)) and math.isfinite(gate_sigma)
+                and gate_sigma > 0):
             raise UsageError(f"gate_sigma must be a finite number > 0, got {gate_sigma!r}")
         self.n_channels = n_channels
-        self._ql = float(level_noise_hz2_per_s)
-        self._qs = float(slope_noise_hz2_per_s3)
+        self._ql = float(level_noise_pct2_per_s) * 1e-4   # %² → fraction²
+        self._qs = float(slope_noise_pct2_per_s3) * 1e-4
+        self._qg = float(ratio_noise_pct2_per_s) * 1e-4
         self._gate = float(gate_sigma)
+        self._use_mnf = bool(use_mnf)
         self.reset()
 
     def reset(self) -> None:
         """Forget every channel's state and the counters."""
         c = self.n_channels
         self._init = [False] * c
-        self._x0 = [math.nan] * c   # level (Hz)
-        self._x1 = [math.nan] * c   # slope (Hz/s)
-        self._p00 = [math.nan] * c
-        self._p01 = [math.nan] * c
-        self._p11 = [math.nan] * c
+        # State and covariance (upper triangle) per channel.
+        self._x = [[math.nan, math.nan, math.nan] for _ in range(c)]
+        self._p = [[math.nan] * 6 for _ in range(c)]   # p00 p01 p02 p11 p12 p22
         self._updates = 0
         self._predictions = 0
         self._outliers = 0
@@ -98,75 +127,125 @@ class MdfTracker:
     @property
     def level_hz(self) -> tuple[float, ...]:
         """Tracked MDF per channel (NaN before the first measurement)."""
-        return tuple(self._x0)
+        return tuple(x[0] for x in self._x)
 
     @property
     def slope_hz_per_s(self) -> tuple[float, ...]:
-        return tuple(self._x1)
+        """The tracker's MDF slope per channel (Hz/s)."""
+        return tuple(x[1] for x in self._x)
 
     @property
     def level_sd_hz(self) -> tuple[float, ...]:
-        """Standard deviation of the tracked level per channel."""
-        return tuple(math.sqrt(p) if p == p else math.nan for p in self._p00)
+        """Standard deviation of the tracked level per channel (Hz)."""
+        return tuple(math.sqrt(p[0]) if p[0] == p[0] else math.nan for p in self._p)
 
     def statistics(self) -> MdfTrackerStatistics:
         return MdfTrackerStatistics(self._updates, self._predictions, self._outliers)
 
     # ---------------------------------------------------------------------------------------
-    def step(self, channel: int, dt_s: float, mdf_hz: float, var_hz2: float,
-             active: bool) -> float:
-        """Advance one channel by ``dt_s`` and fold in one measurement (NaN = none).
+    def step(self, channel: int, dt_s: float, active: bool, mdf_hz: float, mdf_var_hz2: float,
+             mnf_hz: float = math.nan, mnf_var_hz2: float = math.nan,
+             cov_hz2: float = math.nan) -> float:
+        """Advance one channel by ``dt_s`` and fold in one window (NaN MDF = no measurement).
 
-        Returns the tracked level (Hz) after the step.
+        Returns the tracked MDF (Hz) after the step, NaN before the first measurement.
         """
-        c = channel
-        has_z = mdf_hz == mdf_hz and var_hz2 == var_hz2 and var_hz2 > 0
-        if not self._init[c]:
+        has_z = mdf_hz > 0 and mdf_var_hz2 > 0   # False for NaN
+        use2 = (has_z and self._use_mnf and mnf_hz > 0 and mnf_var_hz2 > 0
+                and cov_hz2 == cov_hz2)
+        r11 = mdf_var_hz2
+        if use2:
+            r22 = mnf_var_hz2
+            # Keep R positive definite whatever the plug-in estimates did.
+            lim = 0.99 * math.sqrt(r11 * r22)
+            r12 = max(-lim, min(lim, cov_hz2))
+        x = self._x[channel]
+        p = self._p[channel]
+        if not self._init[channel]:
             if not has_z:
                 return math.nan
-            self._init[c] = True
-            self._x0[c] = mdf_hz
-            self._x1[c] = 0.0
-            self._p00[c] = var_hz2
-            self._p01[c] = 0.0
-            self._p11[c] = INITIAL_SLOPE_SD_HZ_PER_S**2
+            self._init[channel] = True
+            x[0], x[1] = mdf_hz, 0.0
+            x[2] = math.log(mnf_hz / mdf_hz) if use2 else 0.0
+            p[0], p[1], p[2] = r11, 0.0, 0.0
+            p[3], p[4] = (INITIAL_SLOPE_SD_PER_S * mdf_hz) ** 2, 0.0
+            if use2:
+                # Variance of log(MNF/MDF) from the window's own (co)variances.
+                p[5] = r22 / mnf_hz**2 + r11 / mdf_hz**2 - 2.0 * r12 / (mnf_hz * mdf_hz)
+            else:
+                p[5] = INITIAL_RATIO_SD**2
             self._updates += 1
             return mdf_hz
-        x0, x1 = self._x0[c], self._x1[c]
-        p00, p01, p11 = self._p00[c], self._p01[c], self._p11[c]
+        p00, p01, p02, p11, p12, p22 = p
         dt = dt_s
         if dt > 0:
+            lev2 = x[0] * x[0]
             if active or has_z:
-                # Full local-linear-trend prediction.
-                x0 = x0 + dt * x1
-                p00 = p00 + dt * (2.0 * p01 + dt * p11)
-                p01 = p01 + dt * p11
-                qs = self._qs
-                p00 += self._ql * dt + qs * dt**3 / 3.0
-                p01 += qs * dt**2 / 2.0
+                x[0] += dt * x[1]
+                qs = self._qs * lev2
+                p00 += dt * (2.0 * p01 + dt * p11) + self._ql * lev2 * dt + qs * dt**3 / 3.0
+                p01 += dt * p11 + qs * dt * dt / 2.0
+                p02 += dt * p12
                 p11 += qs * dt
             else:
-                # At rest: hold the mean, let the level uncertainty grow.
-                p00 += self._ql * dt
-        if has_z:
-            s = p00 + var_hz2
-            nu = mdf_hz - x0
+                p00 += self._ql * lev2 * dt    # at rest: hold the mean, widen the level
+            p22 += self._qg * dt
+        if not has_z:
+            self._predictions += 1
+            p[:] = [p00, p01, p02, p11, p12, p22]
+            return x[0]
+        self._updates += 1
+        if use2:
+            # z = [MDF, MNF], h(x) = [L, L·e^g], H = [[1, 0, 0], [e^g, 0, L·e^g]].
+            eg = math.exp(x[2])
+            h0, h2 = eg, x[0] * eg
+            a0, a1, a2 = p00, p01, p02                                         # P H1ᵀ
+            b0, b1, b2 = h0 * p00 + h2 * p02, h0 * p01 + h2 * p12, h0 * p02 + h2 * p22  # P H2ᵀ
+            s11 = p00 + r11
+            s12 = b0 + r12
+            s22 = h0 * b0 + h2 * b2 + r22
+            det = s11 * s22 - s12 * s12
+            i11, i12, i22 = s22 / det, -s12 / det, s11 / det
+            n1 = mdf_hz - x[0]
+            n2 = mnf_hz - x[0] * eg
+            d2 = n1 * (i11 * n1 + i12 * n2) + n2 * (i12 * n1 + i22 * n2)
+            if d2 > self._gate * self._gate:
+                k = self._gate / math.sqrt(d2)
+                n1 *= k
+                n2 *= k
+                self._outliers += 1
+            w1 = i11 * n1 + i12 * n2                       # S⁻¹ ν
+            w2 = i12 * n1 + i22 * n2
+            x[0] += a0 * w1 + b0 * w2
+            x[1] += a1 * w1 + b1 * w2
+            x[2] += a2 * w1 + b2 * w2
+            # P −= A S⁻¹ Aᵀ with A = [P H1ᵀ, P H2ᵀ].
+            c00, c01 = a0 * i11 + b0 * i12, a0 * i12 + b0 * i22
+            c10, c11 = a1 * i11 + b1 * i12, a1 * i12 + b1 * i22
+            c20, c21 = a2 * i11 + b2 * i12, a2 * i12 + b2 * i22
+            p00 -= c00 * a0 + c01 * b0
+            p01 -= c00 * a1 + c01 * b1
+            p02 -= c00 * a2 + c01 * b2
+            p11 -= c10 * a1 + c11 * b1
+            p12 -= c10 * a2 + c11 * b2
+            p22 -= c20 * a2 + c21 * b2
+        else:
+            s = p00 + r11
+            nu = mdf_hz - x[0]
             lim = self._gate * math.sqrt(s)
             if abs(nu) > lim:
                 nu = math.copysign(lim, nu)
                 self._outliers += 1
-            k0 = p00 / s
-            k1 = p01 / s
-            x0 = x0 + k0 * nu
-            x1 = x1 + k1 * nu
-            # Joseph-free form is fine for a 2×2 with s > 0; keep P symmetric.
-            p00, p01, p11 = (1.0 - k0) * p00, (1.0 - k0) * p01, p11 - k1 * p01
-            self._updates += 1
-        else:
-            self._predictions += 1
-        self._x0[c], self._x1[c] = x0, x1
-        self._p00[c], self._p01[c], self._p11[c] = p00, p01, p11
-        return x0
+            k0, k1, k2 = p00 / s, p01 / s, p02 / s
+            x[0] += k0 * nu
+            x[1] += k1 * nu
+            x[2] += k2 * nu
+            p00, p01, p02, p11, p12, p22 = (
+                p00 - k0 * p00, p01 - k0 * p01, p02 - k0 * p02,
+                p11 - k1 * p01, p12 - k1 * p02, p22 - k2 * p02,
+            )
+        p[:] = [p00, p01, p02, p11, p12, p22]
+        return x[0]
 
 
-__all__ = ["INITIAL_SLOPE_SD_HZ_PER_S", "MdfTracker", "MdfTrackerStatistics"]
+__all__ = ["INITIAL_RATIO_SD", "INITIAL_SLOPE_SD_PER_S", "MdfTracker", "MdfTrackerStatistics"]
