@@ -18,6 +18,17 @@ class KinematicsConfig(Section, frozen=True):
         unit="s", source="domain.md §3.1 (τ ≈ 0.5–1 s)", gt=0.0)] = 0.5
     madgwick_beta: Annotated[float, doc(
         "Madgwick gain β.", unit="rad/s", source="domain.md §3.1 / §7 (0.05–0.1)", gt=0.0)] = 0.1
+    accel_gate_g: Annotated[float, doc(
+        "The accelerometer corrects the angle only while its magnitude is within this of 1 g "
+        "(quasi-static); beyond it (movement acceleration, impacts) the gyro alone integrates. "
+        "0 disables.",
+        unit="g", source="judgment call (domain.md §3.1: accelerometer angle valid only "
+        "quasi-statically); tuned on simulated walking, docs/kinematics.md", ge=0.0)] = 0.1
+    accel_gate_dps: Annotated[float, doc(
+        "The accelerometer corrects the angle only while the segment turns slower than this "
+        "(fast swings bend the accelerometer angle). 0 disables.",
+        unit="deg/s", source="judgment call; tuned on simulated walking, docs/kinematics.md",
+        ge=0.0)] = 100.0
     assumed_thigh_inclination_deg: Annotated[float, doc(
         "Thigh inclination assumed when only a shank IMU is worn (0 standing, +90 seated or "
         "supine with the thigh horizontal, -90 prone with the thigh on the bench).",

@@ -209,10 +209,17 @@ class InclinationFilter:
         beta: float = 0.1,
         gyro_bias_dps: Sequence[float] = (0.0, 0.0, 0.0),
         offset_deg: float = 0.0,
+        accel_gate_g: float = 0.0,
+        accel_gate_dps: float = 0.0,
     ) -> None:
         for name, value in (("fs_hz", fs_hz), ("tau_s", tau_s), ("beta", beta)):
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise UsageError(f"{name} must be a finite number > 0, got {value!r}")
+        for name, value in (("accel_gate_g", accel_gate_g), ("accel_gate_dps", accel_gate_dps)):
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise UsageError(f"{name} must be a finite number >= 0 (0 = off), got {value!r}")
+        self.accel_gate_g = float(accel_gate_g)
+        self.accel_gate_dps = float(accel_gate_dps)
         self.method = check_option("method", method, FILTER_METHODS)
         self.fs_hz = float(fs_hz)
         self.tau_s = float(tau_s)
@@ -235,7 +242,18 @@ class InclinationFilter:
     def from_config(cls, cfg: KinematicsConfig, fs_hz: float) -> InclinationFilter:
         """A filter with the ``[kinematics]`` settings."""
         return cls(fs_hz, method=cfg.filter, tau_s=cfg.complementary_tau_s,
-                   beta=cfg.madgwick_beta)
+                   beta=cfg.madgwick_beta, accel_gate_g=cfg.accel_gate_g,
+                   accel_gate_dps=cfg.accel_gate_dps)
+
+    def _accel_usable(self, acc: FloatArray, omega_dps: FloatArray) -> npt.NDArray[np.bool_]:
+        """Samples whose accelerometer may correct the angle (quasi-static), per the gates."""
+        ok = np.ones(acc.shape[1], dtype=bool)
+        if self.accel_gate_g > 0.0:
+            norm = np.sqrt(acc[0] * acc[0] + acc[1] * acc[1] + acc[2] * acc[2])
+            ok &= np.abs(norm - 1.0) <= self.accel_gate_g
+        if self.accel_gate_dps > 0.0:
+            ok &= np.abs(omega_dps) <= self.accel_gate_dps
+        return ok
 
     # -- control -------------------------------------------------------------------------
     def reset(self) -> None:
@@ -338,7 +356,10 @@ class InclinationFilter:
         acc_deg = self._unwrapped_acc_deg(acc)
         alpha = self._alpha
         omega_dps = gyro[2] - self._bias_dps[2]
-        drive = alpha * omega_dps * self._dt_s + (1.0 - alpha) * acc_deg
+        usable = self._accel_usable(acc, omega_dps)
+        step = omega_dps * self._dt_s
+        # Accelerometer usable: θ ← α(θ + ω·dt) + (1 − α)·θ_acc; gated out: θ ← θ + ω·dt.
+        drive = np.where(usable, alpha * omega_dps * self._dt_s + (1.0 - alpha) * acc_deg, step)
         theta: FloatArray = np.empty(drive.shape, dtype=np.float64)
         start = 0
         if restart:
@@ -347,11 +368,18 @@ class InclinationFilter:
             self._restart_pending = False
             self._restarts += 1
             start = 1
-        if start < drive.size:
-            zi = np.array([alpha * self._theta_raw_deg])
-            y, _ = lfilter([1.0], [1.0, -alpha], drive[start:], zi=zi)
-            theta[start:] = y
+        n = drive.size
+        while start < n:
+            # One lfilter call per run of equal gating: a first-order IIR with state.
+            gate = bool(usable[start])
+            flips = np.flatnonzero(usable[start:] != gate)
+            stop = start + int(flips[0]) if flips.size else n
+            pole = alpha if gate else 1.0
+            zi = np.array([pole * self._theta_raw_deg])
+            y, _ = lfilter([1.0], [1.0, -pole], drive[start:stop], zi=zi)
+            theta[start:stop] = y
             self._theta_raw_deg = float(y[-1])
+            start = stop
         return theta
 
     @staticmethod
@@ -382,6 +410,8 @@ class InclinationFilter:
         gy_l = ((gyro[1] - by) * d2r).tolist()
         gz_l = ((gyro[2] - bz) * d2r).tolist()
         beta, dt = self.beta, self._dt_s
+        usable = self._accel_usable(
+            acc, gyro[2] - bz if self.accel_gate_dps > 0.0 else np.zeros(n)).tolist()
         q0, q1, q2, q3 = self._q
         start = 0
         if self._restart_pending:
@@ -403,7 +433,7 @@ class InclinationFilter:
             q0, q1, q2, q3 = p0 / pn, p1 / pn, p2 / pn, p3 / pn
             ax, ay, az = ax_l[i], ay_l[i], az_l[i]
             an = math.sqrt(ax * ax + ay * ay + az * az)
-            if an > 0.0:
+            if an > 0.0 and usable[i]:
                 # Correct: one normalised gradient-descent step of size β·dt towards the
                 # measured gravity direction, evaluated at the *predicted* orientation so that
                 # gyro and accelerometer refer to the same sample.
@@ -991,10 +1021,11 @@ class KinematicsTracker:
 
     def _speed(self, st: _StreamState, i: int | None, t_ns: int, hop_ns: int,
                thigh: _StreamState | None = None) -> float:
-        """Mean |dK/dt| (deg/s) over the samples of the last hop ending at index ``i``.
+        """Mean |dK/dt| (deg/s) over the samples of ``st`` in ``(t_ns − hop_ns, t_ns]``.
 
-        For the IMU source ``st`` is the thigh and ``thigh`` is None... see callers: the
-        sign of the per-segment series does not matter for the magnitude.
+        The series is ``st``'s own output (goniometer K, or θ_shank for the shank-only source,
+        whose sign does not matter for |dK/dt|), or, when ``thigh`` is given, K = θ_thigh −
+        θ_shank formed on the shank's (``st``) samples.
         """
         if i is None or st.timeline is None:
             return math.nan

@@ -173,6 +173,22 @@ def test_gyro_only_complementary_integrates_between_accelerometer_updates() -> N
     assert out[-1] - out[0] == pytest.approx(15.0 * (n - 1) / FS, rel=0.005)
 
 
+@pytest.mark.parametrize("method", ["complementary", "madgwick"])
+def test_accelerometer_gate_ignores_movement_acceleration(method: str) -> None:
+    rows = imu_rows(np.zeros(300))
+    rows[1, 100:200] -= 0.6  # 0.6 g forward acceleration for 1 s, segment still vertical
+    gated = InclinationFilter(FS, method=method, accel_gate_g=0.1)
+    plain = InclinationFilter(FS, method=method)
+    out_g = gated.process(rows[:3], rows[3:])
+    out_p = plain.process(rows[:3], rows[3:])
+    assert np.max(np.abs(out_g)) <= 0.15  # |a| = 1.17 g: ignored, the gyro (0) holds the angle
+    assert np.max(np.abs(out_p)) > 10.0   # the ungated filter follows the bent 31° reading
+    fast = imu_rows(np.zeros(10))
+    fast[5] = 150.0  # a gyro rate beyond accel_gate_dps: pure integration
+    out = InclinationFilter(FS, accel_gate_dps=100.0).process(fast[:3], fast[3:])
+    assert out[-1] == pytest.approx(150.0 * 9 / FS, rel=1e-12)
+
+
 # ---------------------------------------------------------------------------------------------
 # Streaming laws
 # ---------------------------------------------------------------------------------------------
@@ -197,9 +213,11 @@ def _close(a: np.ndarray, b: np.ndarray) -> bool:
        method=st.sampled_from(["complementary", "madgwick"]))
 def test_filter_split_invariance(seed: int, n: int, cuts: list[int], method: str) -> None:
     rows = _random_imu(seed, n)
-    whole = InclinationFilter(FS, method=method, gyro_bias_dps=(1, -2, 0.5), offset_deg=3.0)
+    kw = dict(method=method, gyro_bias_dps=(1, -2, 0.5), offset_deg=3.0, accel_gate_g=0.2,
+              accel_gate_dps=30.0)
+    whole = InclinationFilter(FS, **kw)  # type: ignore[arg-type]
     one = whole.process(rows[:3], rows[3:])
-    parts = InclinationFilter(FS, method=method, gyro_bias_dps=(1, -2, 0.5), offset_deg=3.0)
+    parts = InclinationFilter(FS, **kw)  # type: ignore[arg-type]
     edges = [0, *sorted({c for c in cuts if c < n}), n]
     chunks = [parts.process(rows[:3, a:b], rows[3:, a:b]) for a, b in itertools.pairwise(edges)]
     assert _close(np.concatenate(chunks), one)
@@ -540,3 +558,55 @@ def test_reset_forgets_everything() -> None:
     assert tr.calibration is None and tr.latest_t_ns("imu.shank") is None
     feed(tr, "imu.shank", imu_rows(np.full(100, 10.0)))
     assert tr.angles_at(t_ns(99), HOP_NS).shank_inclination_deg == pytest.approx(10.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Cross-check with the simulator's body model (its own IMU synthesis and ground truth)
+# ---------------------------------------------------------------------------------------------
+def _errors_against_simulator(scenario: str, cfg: KinematicsConfig, duration_s: float
+                              ) -> tuple[np.ndarray, np.ndarray]:
+    """|knee| and |hip| errors (deg) at 0.25 s frames of a simulated session (pelvis IMU worn)."""
+    from sensor_pipeline.sim.session import simulate
+
+    session = simulate(scenario, seed=1, duration_s=duration_s, pelvis_imu=True)
+    imus = [s for s in session.streams if s.name.startswith("imu.")]
+    tr = KinematicsTracker(cfg, imus)
+    tr.begin_calibration()
+    n = session.blocks["imu.thigh"].n_samples
+    truth = session.blocks["truth"]
+    knee_true = truth.channel("knee_flexion_deg")
+    hip_true = truth.channel("hip_flexion_deg")
+    err_k, err_h = [], []
+    for start in range(0, n - 10, 10):  # 100 ms blocks; the scenarios start standing still
+        for info in imus:
+            tr.process(session.blocks[info.name].slice(start, start + 10))
+        if start + 10 == 400:
+            assert tr.finish_calibration().still
+        i = start + 9  # a frame at the newest sample, every 0.25 s after 5 s
+        if i >= 500 and (i + 1) % 25 == 0:
+            a = tr.angles_at(t_ns(i), HOP_NS)
+            assert a.valid
+            err_k.append(wrap_deg(a.knee_flexion_deg - knee_true[i]))
+            err_h.append(wrap_deg(a.hip_flexion_deg - hip_true[i]))
+    return np.abs(err_k), np.abs(err_h)
+
+
+def _rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(x**2)))
+
+
+def test_angles_match_the_simulator_truth_in_a_bridge_session() -> None:
+    """Conventions agree with the simulator's body model (its own IMU synthesis and truth)."""
+    ek, eh = _errors_against_simulator("bridge-fatigue", KinematicsConfig(), 120.0)
+    assert _rms(ek) < 0.6 and ek.max() < 1.5  # measured 0.27 / 0.92
+    assert _rms(eh) < 0.6 and eh.max() < 1.5  # measured 0.22 / 0.82
+
+
+def test_accelerometer_gate_helps_while_walking() -> None:
+    """Walking swings and heel strikes bend the accelerometer angle; the gate keeps it out."""
+    ek, eh = _errors_against_simulator("mixed-workout", KinematicsConfig(), 120.0)
+    assert _rms(ek) < 4.0 and ek.max() < 9.0  # measured 2.75 / 6.33 (mostly walking)
+    assert _rms(eh) < 4.5 and eh.max() < 9.0  # measured 3.25 / 6.14
+    ungated = KinematicsConfig(accel_gate_g=0.0, accel_gate_dps=0.0)
+    ek0, _ = _errors_against_simulator("mixed-workout", ungated, 120.0)
+    assert ek0.max() > 2 * ek.max() and _rms(ek0) > 2 * _rms(ek)
