@@ -34,6 +34,7 @@ import numpy as np
 import polars as pl
 
 from ...errors import RecordingError, UsageError
+from ...model import NS_PER_S
 
 FORMAT_NAME = "sensor-pipeline-session"
 #: Bumped on any change a version-1 reader could misread; readers refuse newer versions.
@@ -257,12 +258,50 @@ def write_atomically(final: Path, write: Callable[[Path], None], *, fsync: bool 
     return size
 
 
-def write_parquet_atomically(df: pl.DataFrame, final: Path, *, fsync: bool = False) -> int:
+def write_parquet_atomically(df: pl.DataFrame, final: Path, *, fsync: bool = False,
+                             metadata: dict[str, str] | None = None) -> int:
     return write_atomically(
         final,
-        lambda tmp: df.write_parquet(tmp, compression="zstd", row_group_size=ROW_GROUP_ROWS),
+        lambda tmp: df.write_parquet(tmp, compression="zstd", row_group_size=ROW_GROUP_ROWS,
+                                     metadata=metadata),
         fsync=fsync,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Sample times on the index grid
+# ---------------------------------------------------------------------------------------------
+#: Parquet key-value metadata of a stream part whose every ``t_ns`` equals
+#: ``origin + round(index · 1e9 / fs_hz)``; the value is the origin (decimal ns). Readers may
+#: then compute block times from the index instead of decoding the ``t_ns`` column.
+GRID_ORIGIN_KEY = "sensor_pipeline.t_ns_grid_origin"
+
+
+def grid_t_ns(origin_ns: int, index: np.ndarray, fs_hz: float) -> np.ndarray:
+    """``origin + round(index · 1e9 / fs_hz)`` element-wise, bit-for-bit as
+    ``StreamTimeline.t_ns`` computes it for one index (int product, one float division)."""
+    return origin_ns + np.round((index * NS_PER_S) / fs_hz).astype(np.int64)
+
+
+def grid_metadata(origin_ns: int | None) -> dict[str, str] | None:
+    return None if origin_ns is None else {GRID_ORIGIN_KEY: str(origin_ns)}
+
+
+def read_grid_origin(f: Path) -> int | None:
+    """The grid origin a stream part declares, or None (then read its ``t_ns`` column)."""
+    try:
+        kv = pl.read_parquet_metadata(f)
+    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+        raise RecordingError(f"not a readable Parquet file ({exc}); the file is truncated or "
+                             "corrupt; restore the recording from a backup", path=str(f)) from exc
+    value = kv.get(GRID_ORIGIN_KEY)
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise RecordingError(f"Parquet metadata {GRID_ORIGIN_KEY}={value!r} is not an integer; "
+                             "a damaged or foreign file", path=str(f)) from None
 
 
 def write_json_atomically(obj: Mapping[str, Any], final: Path, *, fsync: bool = False) -> int:

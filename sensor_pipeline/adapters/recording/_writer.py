@@ -40,16 +40,16 @@ from ... import __version__
 from ...errors import RecordingError, UsageError, did_you_mean
 from ...model import (
     NS_PER_S, Alert, DeviceConnected, Event, FeatureFrame, GapDetected, Label, LinkLost,
-    LinkRestored, RawPayload, SampleBlock, StreamInfo,
+    LinkRestored, RawPayload, SampleBlock, StreamInfo, StreamTimeline,
 )
 from ._format import (
     ALERTS_SCHEMA, DERIVED_TABLES, DIR_MODE, EVENT_DEVICE_CONNECTED, EVENT_GAP, EVENT_LINK_LOST,
     EVENT_LINK_RESTORED, EVENTS_SCHEMA, FORMAT_NAME, FORMAT_VERSION, LABELS_SCHEMA,
     METADATA_FILE, RAW_SCHEMA, RESERVED_KEYS, ROW_GROUP_ROWS, STREAMS_DIR, TABLE_ALERTS,
     TABLE_EVENTS, TABLE_FRAMES, TABLE_LABELS, TABLE_RAW, WRITER_KEYS, check_channels,
-    check_stream_name, frame_column_dtype, jsonable, list_parts, make_private_dir, part_name,
-    stream_schema, utc_now_iso, write_atomically, write_json_atomically,
-    write_parquet_atomically,
+    check_stream_name, frame_column_dtype, grid_metadata, grid_t_ns, jsonable, list_parts,
+    make_private_dir, part_name, read_grid_origin, stream_schema, utc_now_iso, write_atomically,
+    write_json_atomically, write_parquet_atomically,
 )
 
 _LOGGER = logging.getLogger(__name__)
@@ -99,16 +99,22 @@ class _StreamBuffer:
         #: Index one past the last accepted sample (None before the first block).
         self.next_index: int | None = None
         self.seq = 0
-        self.level0: list[tuple[int, Path, pl.DataFrame]] = []
+        self.level0: list[tuple[int, Path, pl.DataFrame, dict[str, str] | None]] = []
+        #: The stream's time origin, fixed by its first block (StreamTimeline).
+        self.origin_ns: int | None = None
 
-    def take_frame(self) -> pl.DataFrame:
+    def take_frame(self) -> tuple[pl.DataFrame, dict[str, str] | None]:
+        """The pending rows as a table, and the grid metadata if every t_ns is on the grid."""
         idx = np.concatenate([p[0] for p in self.pending])
         t = np.concatenate([p[1] for p in self.pending])
         data = np.concatenate([p[2] for p in self.pending], axis=1)
         cols: dict[str, Any] = {"index": idx, "t_ns": t}
         for i, ch in enumerate(self.info.channels):
             cols[ch] = data[i]
-        return pl.DataFrame(cols, schema=self.schema)
+        on_grid = self.origin_ns is not None and bool(
+            np.array_equal(t, grid_t_ns(self.origin_ns, idx, self.info.fs_hz)))
+        return (pl.DataFrame(cols, schema=self.schema),
+                grid_metadata(self.origin_ns) if on_grid else None)
 
 
 class _RowBuffer:
@@ -123,16 +129,16 @@ class _RowBuffer:
         self.pending: list[dict[str, Any]] = []
         self.pending_rows = 0
         self.seq = 0
-        self.level0: list[tuple[int, Path, pl.DataFrame]] = []
+        self.level0: list[tuple[int, Path, pl.DataFrame, dict[str, str] | None]] = []
 
-    def take_frame(self) -> pl.DataFrame:
+    def take_frame(self) -> tuple[pl.DataFrame, dict[str, str] | None]:
         if self.schema is not None:
-            return pl.DataFrame(self.pending, schema=self.schema)
+            return pl.DataFrame(self.pending, schema=self.schema), None
         for row in self.pending:
             for key in row:
                 if key not in self.frame_columns:
                     self.frame_columns[key] = frame_column_dtype(key)
-        return pl.DataFrame(self.pending, schema=self.frame_columns)
+        return pl.DataFrame(self.pending, schema=self.frame_columns), None
 
 
 class SessionWriter:
@@ -354,6 +360,8 @@ class SessionWriter:
             self._counts["blocks"] += 1
             if skip >= n:
                 return
+            if buf.origin_ns is None:
+                buf.origin_ns = StreamTimeline.from_block(block).origin_ns
             k = np.arange(skip, n, dtype=np.int64)
             idx = block.first_index + k
             t = block.t_ns(k).astype(np.int64, copy=False)
@@ -474,11 +482,11 @@ class SessionWriter:
         t0 = time.perf_counter()
         for sbuf in self._stream_bufs.values():
             if sbuf.pending_rows:
-                self._write_part(sbuf, sbuf.take_frame())
+                self._write_part(sbuf, *sbuf.take_frame())
                 sbuf.pending, sbuf.pending_rows = [], 0
         for rbuf in self._row_bufs.values():
             if rbuf.pending_rows:
-                self._write_part(rbuf, rbuf.take_frame())
+                self._write_part(rbuf, *rbuf.take_frame())
                 rbuf.pending, rbuf.pending_rows = [], 0
         if self._meta_dirty:
             try:
@@ -489,28 +497,32 @@ class SessionWriter:
         self._counts["flushes"] += 1
         self._max_flush_s = max(self._max_flush_s, time.perf_counter() - t0)
 
-    def _write_part(self, buf: _StreamBuffer | _RowBuffer, df: pl.DataFrame) -> None:
+    def _write_part(self, buf: _StreamBuffer | _RowBuffer, df: pl.DataFrame,
+                    meta: dict[str, str] | None) -> None:
         seq = buf.seq + 1
         final = buf.dir / part_name(seq, seq)
         try:
-            self._counts["bytes_written"] += write_parquet_atomically(df, final, fsync=self._fsync)
+            self._counts["bytes_written"] += write_parquet_atomically(
+                df, final, fsync=self._fsync, metadata=meta)
         except OSError as exc:
             raise RecordingError(f"cannot write part file: {exc.strerror}; {_DISK_ADVICE}",
                                  path=str(final)) from exc
         buf.seq = seq
         self._counts["parts_written"] += 1
-        buf.level0.append((seq, final, df))
+        buf.level0.append((seq, final, df, meta))
         if len(buf.level0) >= self._merge_parts:
             self._merge_level0(buf)
 
     def _merge_level0(self, buf: _StreamBuffer | _RowBuffer) -> None:
         first, last = buf.level0[0][0], buf.level0[-1][0]
-        merged = pl.concat([df for _s, _p, df in buf.level0], how="diagonal_relaxed")
+        merged = pl.concat([df for _s, _p, df, _m in buf.level0], how="diagonal_relaxed")
+        metas = {None if m is None else tuple(m.items()) for _s, _p, _df, m in buf.level0}
+        meta = buf.level0[0][3] if len(metas) == 1 else None
         final = buf.dir / part_name(first, last)
         try:
             self._counts["bytes_written"] += write_parquet_atomically(
-                merged, final, fsync=self._fsync)
-            for _s, p, _df in buf.level0:
+                merged, final, fsync=self._fsync, metadata=meta)
+            for _s, p, _df, _m in buf.level0:
                 p.unlink()
         except OSError as exc:
             raise RecordingError(f"cannot merge part files: {exc.strerror}; {_DISK_ADVICE}",
@@ -527,11 +539,15 @@ class SessionWriter:
         first = int(files[0].name.split("-")[1])
         last = int(files[-1].name.split("-")[2].split(".")[0])
         final = buf.dir / part_name(first, last)
+        meta = None
+        if streaming:  # sample tables: the merged file is on the grid if every part is
+            origins = {read_grid_origin(f) for f in files}
+            meta = grid_metadata(origins.pop()) if len(origins) == 1 else None
 
         def write(tmp: Path) -> None:
             if streaming:
                 pl.scan_parquet(files).sink_parquet(
-                    tmp, compression="zstd", row_group_size=ROW_GROUP_ROWS)
+                    tmp, compression="zstd", row_group_size=ROW_GROUP_ROWS, metadata=meta)
             else:
                 pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed") \
                     .write_parquet(tmp, compression="zstd", row_group_size=ROW_GROUP_ROWS)

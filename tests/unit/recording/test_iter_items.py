@@ -225,3 +225,46 @@ async def test_replay_progress_bar_runs(rec: Path) -> None:
     async for _ in source:
         n += 1
     assert n > 0 and source.statistics().finished
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    fs_hz=st.sampled_from([2000.0, 100.0, 148.148, 1000 / 3, 1.0, 1111.1]),
+    origin_ns=st.integers(-10**12, 10**12),
+    sizes=st.lists(st.integers(1, 40), min_size=1, max_size=12),
+    jitter_ns=st.lists(st.integers(-3000, 3000) | st.just(0), min_size=12, max_size=12),
+    compact=st.booleans(),
+)
+def test_block_times_are_the_stored_times_on_and_off_the_grid(
+    tmp_path_factory: pytest.TempPathFactory, fs_hz: float, origin_ns: int, sizes: list[int],
+    jitter_ns: list[int], compact: bool,
+) -> None:
+    """Parts whose times sit on the index grid let the reader compute block times instead of
+    decoding t_ns; either way each block's t0_ns is the time stored for its first sample."""
+    from sensor_pipeline.adapters.recording import SessionWriter
+    from sensor_pipeline.adapters.recording._format import read_grid_origin
+    from sensor_pipeline.model import StreamInfo
+
+    info = StreamInfo("emg", ("a",), ("mV",), fs_hz)
+    data = np.arange(sum(sizes), dtype=np.float64)[np.newaxis, :]
+    path = tmp_path_factory.mktemp("grid") / "rec"
+    index = 0
+    with SessionWriter(path, streams=[info], metadata={}, compact_on_close=compact) as w:
+        for k, n in enumerate(sizes):
+            t0 = origin_ns + round(index * NS_PER_S / fs_hz) + (jitter_ns[k] if k else 0)
+            w.write_block(SampleBlock("emg", ("a",), ("mV",), fs_hz, index, t0,
+                                      data[:, index:index + n]))
+            w.flush()
+            index += n
+    s = open_session(path)
+    stored = dict(zip(s.stream("emg")["index"].to_list(), s.stream("emg")["t_ns"].to_list()))
+    blocks = [b for b in s.iter_items(block_s=7 / fs_hz) if isinstance(b, SampleBlock)]
+    assert sum(b.n_samples for b in blocks) == index
+    for b in blocks:
+        assert b.t0_ns == stored[b.first_index]
+    if not any(jitter_ns[1:len(sizes)]) and fs_hz in (2000.0, 100.0, 1.0):
+        # Exact periods: every part (and the compacted file) is declared on the grid.
+        assert all(read_grid_origin(f) == origin_ns for f in s.files("emg"))
+    if any(jitter_ns[1:len(sizes)]) and compact:
+        assert read_grid_origin(s.files("emg")[0]) is None
