@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 import math
 import sys
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator, Sequence
+from typing import Any
 
 from ..errors import UsageError
 from ..model import NS_PER_S, Event, SampleBlock, SourceItem, StreamInfo
@@ -149,7 +150,11 @@ class _Progress:
     def __init__(self, name: str, duration_s: float) -> None:
         from rich.console import Console
         from rich.progress import (
-            BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+            BarColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
         )
 
         self._progress = Progress(

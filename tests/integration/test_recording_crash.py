@@ -91,7 +91,7 @@ def test_sigkill_loses_at_most_a_flush_interval(tmp_path: Path, kill_after_s: fl
     assert s.raw().height >= int((kill_t_s - MAX_LOSS_S) / 0.02)
     assert s.frames().height >= int((kill_t_s - MAX_LOSS_S) / 0.24)
     assert s.gaps()["n_missing"].to_list() == [GAP[1] - GAP[0]]
-    assert [e for e in s.event_objects() if isinstance(e, GapDetected)][0].n_missing == 200
+    assert next(e for e in s.event_objects() if isinstance(e, GapDetected)).n_missing == 200
     # And it replays: every stored sample once, never across the gap.
     n = sum(i.n_samples for i in s.iter_items(block_s=0.02) if isinstance(i, SampleBlock))
     assert n == s.n_samples("emg") + s.n_samples("imu.thigh")

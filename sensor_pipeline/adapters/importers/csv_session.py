@@ -15,6 +15,7 @@ and labels.
 from __future__ import annotations
 
 import csv
+import functools
 import math
 import os
 import tomllib
@@ -26,12 +27,26 @@ import polars as pl
 
 from ...errors import RecordingError, did_you_mean
 from ...model import (
-    EMG_UNIT, GONIOMETER_CHANNELS, GONIOMETER_UNITS, IMU_CHANNELS, IMU_STREAMS, IMU_UNITS,
-    NS_PER_S, STREAM_EMG, STREAM_KNEE_GONIOMETER, Label, SampleBlock, StreamInfo,
+    EMG_UNIT,
+    GONIOMETER_CHANNELS,
+    GONIOMETER_UNITS,
+    IMU_CHANNELS,
+    IMU_STREAMS,
+    IMU_UNITS,
+    NS_PER_S,
+    STREAM_EMG,
+    STREAM_KNEE_GONIOMETER,
+    Label,
+    SampleBlock,
+    StreamInfo,
 )
 from ..recording import Session, read_labels_csv
 from ..recording._format import (
-    FILE_MODE, RESERVED_KEYS, check_channels, check_stream_name, make_private_dir,
+    FILE_MODE,
+    RESERVED_KEYS,
+    check_channels,
+    check_stream_name,
+    make_private_dir,
     write_atomically,
 )
 
@@ -377,7 +392,7 @@ def export_csv_session(session: Session, directory: str | Path, *,
               .cast(pl.Int64) + (pl.col("index") * ns_per_sample).round().cast(pl.Int64))
              / NS_PER_S).alias("t_s"),
             *[pl.col(c) for c in info.channels])
-        write_atomically(out / file, lambda tmp, g=grid: g.sink_csv(tmp))
+        write_atomically(out / file, functools.partial(_sink_csv, grid))
         lines.append(f"[streams.{_toml_key(name)}]")
         lines.append(f"file = {_toml_str(file)}")
         lines.append(f"fs_hz = {info.fs_hz!r}")
@@ -405,10 +420,14 @@ def export_csv_session(session: Session, directory: str | Path, *,
     return out
 
 
+def _sink_csv(lf: pl.LazyFrame, path: Path) -> None:
+    lf.sink_csv(path)
+
+
 def _toml_str(value: Any) -> str:
     import tomlkit
 
-    return tomlkit.item(value).as_string()
+    return str(tomlkit.item(value).as_string())
 
 
 def _toml_key(name: str) -> str:

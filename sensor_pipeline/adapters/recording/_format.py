@@ -27,8 +27,9 @@ import json
 import math
 import os
 import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -353,14 +354,14 @@ def jsonable(obj: Any) -> Any:
 
 
 def utc_now_iso() -> str:
-    return iso_utc(_dt.datetime.now(_dt.timezone.utc))
+    return iso_utc(_dt.datetime.now(_dt.UTC))
 
 
 def iso_utc(t: _dt.datetime) -> str:
     """ISO 8601 in UTC with a 'Z' suffix and microseconds, e.g. 2024-05-01T12:00:00.000000Z."""
     if t.tzinfo is None:
         raise ValueError(f"naive datetime {t!r}: give a timezone-aware time")
-    return t.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return t.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def finite_or_none(x: float) -> float | None:

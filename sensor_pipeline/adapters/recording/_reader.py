@@ -11,23 +11,53 @@ import csv
 import heapq
 import json
 import math
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import polars as pl
 
 from ...errors import RecordingError, UsageError, did_you_mean
 from ...model import (
-    NS_PER_S, Alert, DeviceConnected, Event, GapDetected, Label, LinkLost, LinkRestored,
-    SampleBlock, StreamInfo,
+    NS_PER_S,
+    Alert,
+    DeviceConnected,
+    Event,
+    GapDetected,
+    Label,
+    LinkLost,
+    LinkRestored,
+    SampleBlock,
+    StreamInfo,
 )
 from ._format import (
-    ALERTS_SCHEMA, DERIVED_TABLES, EVENT_DEVICE_CONNECTED, EVENT_GAP, EVENT_LINK_LOST,
-    EVENT_LINK_RESTORED, EVENTS_SCHEMA, FORMAT_NAME, FORMAT_VERSION, FRAMES_MIN_SCHEMA,
-    GAPS_SCHEMA, LABELS_CSV, LABELS_SCHEMA, METADATA_FILE, RAW_SCHEMA, ROW_GROUP_ROWS,
-    STREAMS_DIR, TABLE_ALERTS, TABLE_EVENTS, TABLE_FRAMES, TABLE_LABELS, TABLE_RAW,
-    TABLE_SCHEMAS, list_parts, read_grid_origin, stream_schema,
+    ALERTS_SCHEMA,
+    DERIVED_TABLES,
+    EVENT_DEVICE_CONNECTED,
+    EVENT_GAP,
+    EVENT_LINK_LOST,
+    EVENT_LINK_RESTORED,
+    EVENTS_SCHEMA,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    FRAMES_MIN_SCHEMA,
+    GAPS_SCHEMA,
+    LABELS_CSV,
+    LABELS_SCHEMA,
+    METADATA_FILE,
+    RAW_SCHEMA,
+    ROW_GROUP_ROWS,
+    STREAMS_DIR,
+    TABLE_ALERTS,
+    TABLE_EVENTS,
+    TABLE_FRAMES,
+    TABLE_LABELS,
+    TABLE_RAW,
+    TABLE_SCHEMAS,
+    list_parts,
+    read_grid_origin,
+    stream_schema,
 )
 
 #: Bytes of samples (index, time and channels) read per Parquet slice when iterating a stream:
@@ -372,8 +402,8 @@ class Session:
         ]
         for order, name in enumerate(names):
             sources.append(
-                ((b.t0_ns + b.duration_ns, 0, order, b)
-                 for b in self._iter_stream_blocks(name, block_s, start_ns, stop_ns)))
+                (b.t0_ns + b.duration_ns, 0, order, b)
+                 for b in self._iter_stream_blocks(name, block_s, start_ns, stop_ns))
         for _t, _kind, _order, item in heapq.merge(*sources, key=lambda x: x[:3]):
             yield item
 
@@ -469,7 +499,7 @@ class Session:
 class _GridTimes:
     """``t_ns[pos]`` of rows on the index grid, computed like StreamTimeline.t_ns."""
 
-    __slots__ = ("origin", "idx", "fs")
+    __slots__ = ("fs", "idx", "origin")
 
     def __init__(self, origin: int, idx: np.ndarray, fs: float) -> None:
         self.origin, self.idx, self.fs = origin, idx, fs

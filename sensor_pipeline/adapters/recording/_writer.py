@@ -28,10 +28,11 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Self
 
 import numpy as np
 import polars as pl
@@ -39,17 +40,58 @@ import polars as pl
 from ... import __version__
 from ...errors import RecordingError, UsageError, did_you_mean
 from ...model import (
-    NS_PER_S, Alert, DeviceConnected, Event, FeatureFrame, GapDetected, Label, LinkLost,
-    LinkRestored, RawPayload, SampleBlock, StreamInfo, StreamTimeline,
+    NS_PER_S,
+    Alert,
+    DeviceConnected,
+    Event,
+    FeatureFrame,
+    GapDetected,
+    Label,
+    LinkLost,
+    LinkRestored,
+    RawPayload,
+    SampleBlock,
+    StreamInfo,
+    StreamTimeline,
 )
 from ._format import (
-    ALERTS_SCHEMA, DERIVED_TABLES, DIR_MODE, EVENT_DEVICE_CONNECTED, EVENT_GAP, EVENT_LINK_LOST,
-    EVENT_LINK_RESTORED, EVENTS_SCHEMA, FORMAT_NAME, FORMAT_VERSION, LABELS_SCHEMA,
-    METADATA_FILE, RAW_SCHEMA, RESERVED_KEYS, ROW_GROUP_ROWS, STREAMS_DIR, TABLE_ALERTS,
-    TABLE_EVENTS, TABLE_FRAMES, TABLE_LABELS, TABLE_RAW, WRITER_KEYS, check_channels,
-    check_stream_name, frame_column_dtype, grid_metadata, grid_t_ns, jsonable, list_parts,
-    make_private_dir, part_name, read_grid_origin, stream_schema, utc_now_iso, write_atomically,
-    write_json_atomically, write_parquet_atomically,
+    ALERTS_SCHEMA,
+    DERIVED_TABLES,
+    DIR_MODE,
+    EVENT_DEVICE_CONNECTED,
+    EVENT_GAP,
+    EVENT_LINK_LOST,
+    EVENT_LINK_RESTORED,
+    EVENTS_SCHEMA,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    LABELS_SCHEMA,
+    METADATA_FILE,
+    RAW_SCHEMA,
+    RESERVED_KEYS,
+    ROW_GROUP_ROWS,
+    STREAMS_DIR,
+    TABLE_ALERTS,
+    TABLE_EVENTS,
+    TABLE_FRAMES,
+    TABLE_LABELS,
+    TABLE_RAW,
+    WRITER_KEYS,
+    check_channels,
+    check_stream_name,
+    frame_column_dtype,
+    grid_metadata,
+    grid_t_ns,
+    jsonable,
+    list_parts,
+    make_private_dir,
+    part_name,
+    read_grid_origin,
+    stream_schema,
+    utc_now_iso,
+    write_atomically,
+    write_json_atomically,
+    write_parquet_atomically,
 )
 
 _LOGGER = logging.getLogger(__name__)
@@ -598,7 +640,7 @@ class SessionWriter:
     def statistics(self) -> WriterStatistics:
         return WriterStatistics(max_flush_s=self._max_flush_s, **self._counts)
 
-    def __enter__(self) -> SessionWriter:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -652,7 +694,7 @@ def write_session(
         if not ok and not writer.closed:
             try:  # keep what was written readable; the original error propagates
                 writer.close(error="write_session failed")
-            except Exception:  # noqa: BLE001 - never mask the original error
+            except Exception:
                 _LOGGER.exception("%s: closing after a failed write_session failed", path)
     return writer.path
 

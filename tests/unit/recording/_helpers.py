@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 
 from sensor_pipeline.model import (
-    IMU_CHANNELS, IMU_UNITS, NS_PER_S, Alert, AlertKind, Factor, FeatureFrame, Features,
-    JasaClass, RiskSnapshot, RiskState, SampleBlock, Severity, StreamInfo,
+    IMU_CHANNELS,
+    IMU_UNITS,
+    NS_PER_S,
+    Alert,
+    AlertKind,
+    Factor,
+    FeatureFrame,
+    Features,
+    JasaClass,
+    RiskSnapshot,
+    RiskState,
+    SampleBlock,
+    Severity,
+    StreamInfo,
 )
 
 EMG = StreamInfo("emg", ("biceps_femoris", "semitendinosus"), ("mV", "mV"), 2000.0,

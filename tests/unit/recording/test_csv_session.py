@@ -9,12 +9,17 @@ import numpy as np
 import pytest
 
 from sensor_pipeline.adapters.importers.csv_session import (
-    export_csv_session, import_csv_session,
+    export_csv_session,
+    import_csv_session,
 )
 from sensor_pipeline.adapters.recording import open_session, write_session
 from sensor_pipeline.errors import RecordingError
 from sensor_pipeline.model import (
-    IMU_CHANNELS, NS_PER_S, Label, SampleBlock, StreamInfo,
+    IMU_CHANNELS,
+    NS_PER_S,
+    Label,
+    SampleBlock,
+    StreamInfo,
 )
 
 from ._helpers import EMG, SHANK, THIGH, blocks_of, kept_samples, same_bits, signal
@@ -147,11 +152,11 @@ def _session_with(tmp_path: Path, **files: str) -> Path:
         ({"emg__csv": "t_s,bf\n0,1\n\n0.001, 2\n0.0025,3\n0.003,4\n0.004,5\n"},
          "emg.csv", r"line 5, column t_s: 0.0025 is not on the 1000 Hz grid"),  # blank line 3
         ({"emg__csv": "t_s,bf\n0,1\n0.001,2\n0.0025,3\n0.003,4\n0.004,5\n0.005,6\n"},
-         "emg.csv", r"line 4, column t_s: 0.0025 is not on the 1000 Hz grid starting at 0.0 "
-         r"\(nearest grid time 0.002"),
+         "emg.csv", (r"line 4, column t_s: 0.0025 is not on the 1000 Hz grid starting at 0.0 "
+                     r"\(nearest grid time 0.002")),
         ({"emg__csv": "t_s,bf\n0,1\n0.002,2\n0.004,3\n0.006,4\n"}, "emg.csv",
-         r"t_s advances by 0.002 s per row \(500 Hz\) but fs_hz is 1000; fix fs_hz in "
-         "session.toml"),
+         (r"t_s advances by 0.002 s per row \(500 Hz\) but fs_hz is 1000; fix fs_hz in "
+          "session.toml")),
         ({"emg__csv": "t_s,bf\n0,1\n0.001,2\n0.001,3\n0.002,4\n0.003,5\n"}, "emg.csv",
          "line 4, column t_s: 0.001 does not increase"),
         ({"emg__csv": "t_s,bf\n0,1\n0.001,oops\n"}, "emg.csv",

@@ -16,7 +16,13 @@ from sensor_pipeline.adapters.replay import ReplaySource
 from sensor_pipeline.adapters.source import item_end_ns
 from sensor_pipeline.errors import UsageError
 from sensor_pipeline.model import (
-    NS_PER_S, DeviceConnected, Event, GapDetected, LinkLost, LinkRestored, SampleBlock,
+    NS_PER_S,
+    DeviceConnected,
+    Event,
+    GapDetected,
+    LinkLost,
+    LinkRestored,
+    SampleBlock,
 )
 
 from ._helpers import EMG, SHANK, THIGH, blocks_of, kept_samples, same_bits, signal

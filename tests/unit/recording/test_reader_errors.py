@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import polars as pl
 import pytest
@@ -80,8 +80,8 @@ DAMAGES: dict[str, tuple[Callable[[Path], None], str, str]] = {
     "bad streams": (lambda r: _rewrite_json(r, streams=[{"name": "emg"}]), "session.json",
                     r"streams\[0\] is not a valid stream description"),
     "missing stream directory": (lambda r: shutil.rmtree(r / "streams" / "emg"),
-                                 "streams/emg", "stream 'emg' is listed in session.json but its "
-                                 "directory streams/emg/ is missing"),
+                                 "streams/emg", ("stream 'emg' is listed in session.json but "
+                                                 "its directory streams/emg/ is missing")),
     "stream part truncated": (lambda r: _truncate(_emg_part(r)), "part-00000001-00000001",
                               "not a readable Parquet file"),
     "stream part garbage": (lambda r: _emg_part(r).write_bytes(b"PAR1 not really" * 50),
@@ -151,7 +151,7 @@ def test_crash_leftovers_are_ignored_not_deleted(rec: Path) -> None:
     part = _emg_part(rec)
     expected = open_session(rec).stream("emg")
     (parts / f".{part.name}.1234.tmp").write_bytes(b"half a parquet")
-    (rec / f".session.json.1234.tmp").write_text("{", encoding="utf-8")
+    (rec / ".session.json.1234.tmp").write_text("{", encoding="utf-8")
     # Pretend flushes 1..3 were merged into part 1-3 and the small ones not yet deleted.
     df = pl.read_parquet(part)
     part.rename(parts / "part-00000001-00000003.parquet")

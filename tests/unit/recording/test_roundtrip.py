@@ -14,11 +14,22 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sensor_pipeline.adapters.recording import (
-    FORMAT_NAME, FORMAT_VERSION, SessionWriter, open_session, write_session,
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    SessionWriter,
+    open_session,
+    write_session,
 )
 from sensor_pipeline.model import (
-    NS_PER_S, AlertKind, DeviceConnected, GapDetected, Label, LinkLost, LinkRestored,
-    RawPayload, RiskState, SampleBlock,
+    NS_PER_S,
+    AlertKind,
+    DeviceConnected,
+    Label,
+    LinkLost,
+    LinkRestored,
+    RawPayload,
+    RiskState,
+    SampleBlock,
 )
 
 from ._helpers import EMG, SHANK, THIGH, alert, blocks_of, frame, kept_samples, same_bits, signal

@@ -154,10 +154,10 @@ def test_bad_writer_arguments(tmp_path: Path, kwargs: dict, fragment: str) -> No
 
 def test_exception_in_context_is_recorded_and_data_kept(tmp_path: Path) -> None:
     emg = signal(EMG, 100)
-    with pytest.raises(RuntimeError):
-        with SessionWriter(tmp_path / "rec", streams=[EMG], metadata={}) as w:
-            w.write_block(blocks_of(EMG, emg, [100])[0])
-            raise RuntimeError("sink failed")
+    with pytest.raises(RuntimeError), SessionWriter(tmp_path / "rec", streams=[EMG],
+                                                    metadata={}) as w:
+        w.write_block(blocks_of(EMG, emg, [100])[0])
+        raise RuntimeError("sink failed")
     s = open_session(tmp_path / "rec")
     assert s.metadata["writer"]["closed_after_error"] == "RuntimeError: sink failed"
     assert same_bits(s.stream("emg").select(EMG.channels).to_numpy().T, emg)
