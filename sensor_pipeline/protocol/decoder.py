@@ -91,7 +91,7 @@ class _Stream:
     __slots__ = (
         "desc", "info", "name", "channels", "units", "fs_hz", "n_channels", "fmt", "dtype",
         "bytes_per_sample", "period_ns", "scale_col", "offset_col", "next_index", "index_offset",
-        "rebase_pending", "next_host_ns", "frames", "samples", "gaps", "lost_samples",
+        "has_offset", "rebase_pending", "next_host_ns", "frames", "samples", "gaps", "lost_samples",
         "duplicate_frames", "duplicate_samples",
     )
 
@@ -120,6 +120,7 @@ class _Stream:
         self.period_ns = 1e12 / desc.rate_mhz
         self.scale_col = desc.lsb_scale()[:, None]
         self.offset_col = desc.lsb_offset()[:, None]
+        self.has_offset = bool(np.any(self.offset_col))
 
     def counters(self) -> StreamCounters:
         return StreamCounters(self.name, self.frames, self.samples, self.gaps, self.lost_samples,
@@ -350,7 +351,9 @@ class FrameDecoder:
         raw = raw.reshape(n, c)
         if skip:
             raw = raw[skip:]
-        data = raw.T * st.scale_col + st.offset_col
+        data = raw.T * st.scale_col
+        if st.has_offset:
+            data += st.offset_col
         kept = n - skip
         t0 = host_first_ns + (round(skip * period_ns) if skip else 0)
         items.append(SampleBlock(

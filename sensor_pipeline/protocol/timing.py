@@ -122,6 +122,9 @@ class ClockMapper:
         self.bucket_ns = round(bucket_s * 1e9)
         self.max_slope = max_drift_ppm * 1e-6
         self.tolerance_ns = tolerance_ns
+        #: Within a bucket, refit at most this often (device time).
+        self.min_refit_ns = self.bucket_ns // 10
+        self._last_refit_device_ns = -(2**62)
         self.buckets: deque[tuple[int, int, int]] = deque()  # (bucket, device_ns, offset_ns)
         self.fit: ClockFit | None = None
         self.n_observations = 0
@@ -132,6 +135,7 @@ class ClockMapper:
         self.fit = None
         self.n_observations = 0
         self.n_refits = 0
+        self._last_refit_device_ns = -(2**62)
 
     def observe(self, device_ns: int, host_ns: int) -> None:
         """One frame: its last sample's device time and its receive time (both ns)."""
@@ -144,8 +148,13 @@ class ClockMapper:
                 return
             buckets[-1] = (b, device_ns, offset)
             fit = self.fit
-            if fit is not None and host_ns + self.tolerance_ns >= fit.to_host_ns(device_ns):
-                return  # still above the line: the fit stays valid until the bucket closes
+            if fit is not None and (
+                host_ns + self.tolerance_ns >= fit.to_host_ns(device_ns)
+                or device_ns - self._last_refit_device_ns < self.min_refit_ns
+            ):
+                # Still above the line (or refitted very recently): the fit stands until the
+                # bucket closes; this bounds the work per frame under any jitter.
+                return
         elif buckets and b < buckets[-1][0]:
             # An older bucket (frames of a slower stream arrive after newer ones): fold it in.
             for i in range(len(buckets) - 1, -1, -1):
@@ -160,7 +169,10 @@ class ClockMapper:
             else:
                 buckets.appendleft((b, device_ns, offset))
             fit = self.fit
-            if fit is not None and host_ns + self.tolerance_ns >= fit.to_host_ns(device_ns):
+            if fit is not None and (
+                host_ns + self.tolerance_ns >= fit.to_host_ns(device_ns)
+                or device_ns - self._last_refit_device_ns < self.min_refit_ns
+            ):
                 return
         else:
             buckets.append((b, device_ns, offset))
@@ -171,6 +183,7 @@ class ClockMapper:
 
     def _refit(self) -> None:
         self.n_refits += 1
+        self._last_refit_device_ns = self.buckets[-1][1]
         self.fit = lower_envelope_fit([(d, o) for _b, d, o in self.buckets], self.max_slope)
 
     def to_host_ns(self, device_ns: int) -> int:

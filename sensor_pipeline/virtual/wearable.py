@@ -23,6 +23,7 @@ import collections
 import itertools
 import logging
 import random
+import time
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Iterable, Iterator, Literal, Sequence
@@ -238,6 +239,9 @@ class VirtualWearable:
         self._last_drop_s: float | None = None
         self._finished: asyncio.Event | None = None
         self._next_status_s = 0.0
+        #: Set to a list to record (stream id, first index, time.monotonic_ns()) just before
+        #: every data notification (latency benchmarks).
+        self.notify_log: list[tuple[int, int, int]] | None = None
         # Counters for tests and the scan demo.
         self.connections = 0
         self.link_drops = 0
@@ -577,6 +581,8 @@ class VirtualWearable:
                 round(t_us + start * 1e9 / tx.desc.rate_mhz) & 0xFFFFFFFF,
                 chunk, flags=FLAG_TIME_VALID,
             )
+            if self.notify_log is not None:
+                self.notify_log.append((sid, first + start, time.monotonic_ns()))
             await self.device.notify_subscriber(conn, self._data_char, payload)
             self.notifications += 1
             tx.frames += 1
