@@ -64,12 +64,23 @@ class CrampConfig(Section, frozen=True):
         unit="×", source="judgment call (cramp discharge well above voluntary, Ross & Thomas 1995)",
         gt=1.0, tunable=True)] = 1.8
     still_knee_speed_dps: Annotated[float, doc(
-        "The leg counts as still below this knee angular speed.",
+        "The leg counts as still while the knee angular speed and the hip angle's rate of "
+        "change both stay below this (no voluntary movement under way).",
         unit="deg/s", source="judgment call", gt=0.0, tunable=True)] = 15.0
     hold_s: Annotated[float, doc(
         "Conditions must hold this long before a cramp alert.",
         unit="s", source="judgment call (must fire within 3 s of onset)", ge=0.0,
         tunable=True)] = 1.0
+    rest_before_s: Annotated[float, doc(
+        "A cramp must start from rest: the muscle inactive and the leg still for at least this "
+        "long just before the rise.",
+        unit="s", source="judgment call (domain.md §5: cramps start at rest or after the "
+        "movement stops)", ge=0.0, tunable=True)] = 1.0
+    rise_s: Annotated[float, doc(
+        "The rise from rest to the cramp level must take at most this long (with the leg "
+        "still); a slower build-up counts as voluntary.",
+        unit="s", source="judgment call (cramp discharge builds up within about a second)",
+        gt=0.0, tunable=True)] = 2.0
     working_level_window_s: Annotated[float, doc(
         "History over which the working level (median RMS of active windows) is taken.",
         unit="s", source="judgment call", gt=0.0)] = 120.0

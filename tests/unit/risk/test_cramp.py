@@ -85,7 +85,7 @@ def test_cramp_fires_within_3_s_of_onset(factor: float, seed: int) -> None:
     assert onset < a.t_s <= onset + 3.0
     f = {x.name: x for x in a.factors}
     assert f["rms_over_working_level"].value >= 1.8
-    assert f["knee_speed"].value < 15.0
+    assert f["leg_speed"].value < 15.0
     assert "stretch" in a.advice and "Don't force" in a.advice
 
 
@@ -104,6 +104,66 @@ def test_high_activity_with_the_leg_moving_is_voluntary() -> None:
     frames = workout(rng)
     frames += [hop(t, 3 * WORK_MV, speed=90.0) for t in hop_times(100, 120)]
     assert cramps(frames) == []
+
+
+@pytest.mark.parametrize("moving", ["hip", "knee"])
+def test_a_hard_hold_reached_while_moving_is_voluntary(moving: str) -> None:
+    """A glute bridge: the knee barely moves, the hip rises 40° in 2 s while the EMG climbs to
+    3× the working level; then the hold is still. The onset was not at rest: no cramp."""
+    rng = np.random.default_rng(13)
+    frames = workout(rng)
+    for t in hop_times(100, 130):
+        g = min(1.0, (t - 100) / 2.0)
+        rms = REST_MV + g * 3 * WORK_MV * (1 + 0.1 * rng.standard_normal())
+        rising = t <= 102.0
+        if moving == "hip":
+            frames.append(hop(t, rms, speed=2.0, hip=40.0 * g))
+        else:
+            frames.append(hop(t, rms, speed=40.0 if rising else 2.0, hip=math.nan))
+    assert cramps(frames) == []
+
+
+def test_the_same_rise_with_the_leg_at_rest_is_a_cramp() -> None:
+    rng = np.random.default_rng(13)
+    frames = workout(rng)
+    for t in hop_times(100, 130):
+        g = min(1.0, (t - 100) / 2.0)
+        frames.append(hop(t, REST_MV + g * 3 * WORK_MV, speed=2.0))
+    (a,) = cramps(frames)
+    assert 100 < a.t_s <= 103
+
+
+def test_a_still_hold_whose_level_creeps_over_the_threshold_is_not_a_cramp() -> None:
+    """Reached while moving at 1.2× the working level, then creeping up to 2.5× (fatigue
+    raises amplitude) with the leg still: the muscle never rested before the rise."""
+    rng = np.random.default_rng(14)
+    frames = workout(rng)
+    for t in hop_times(100, 160):
+        g = min(1.0, (t - 100) / 2.0)
+        level = WORK_MV * (1.2 + 1.3 * max(0.0, t - 102) / 58)
+        frames.append(hop(t, REST_MV + g * level, speed=2.0, hip=30.0 * g))
+    assert cramps(frames) == []
+
+
+@pytest.mark.parametrize(("rise_s", "fires"), [(1.0, True), (6.0, False)])
+def test_the_rise_out_of_rest_must_be_quick(rise_s: float, fires: bool) -> None:
+    """A 1 s rise fires; a 6 s build-up (longer than cramp.rise-s) counts as voluntary."""
+    rng = np.random.default_rng(15)
+    frames = workout(rng) + held(100, 120, 3 * WORK_MV, rng, ramp_s=rise_s)
+    assert len(cramps(frames)) == int(fires)
+
+
+@pytest.mark.parametrize(("rest_before_s", "fires"), [(1.0, False), (0.0, True)])
+def test_the_muscle_must_have_rested_before_the_rise(rest_before_s: float, fires: bool) -> None:
+    """Rep bursts (leg moving), then 0.5 s of stillness and a hard still contraction: with
+    cramp.rest-before-s = 1 s this is not out of rest; with 0 s it is."""
+    rng = np.random.default_rng(16)
+    frames = workout(rng)[:-40]          # ends inside the second set's rest at 90 s…
+    frames += dynamic_set(90, 99.5, rng)  # …another short set, leg moving until 99.5 s
+    frames += rest(99.5, 100, rng)
+    frames += held(100, 110, 3 * WORK_MV, rng, ramp_s=0.5)
+    cfg = with_cramp(rest_before_s=rest_before_s)
+    assert len(cramps(frames, cfg)) == int(fires)
 
 
 def test_unknown_knee_speed_never_counts_as_still() -> None:
