@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import functools
+import json
 import math
 import os
 import tomllib
@@ -51,6 +52,10 @@ from ..recording._format import (
 )
 
 SESSION_TOML = "session.toml"
+#: [session] key of an exported CSV session carrying the recording's metadata as JSON.
+METADATA_JSON_KEY = "metadata_json"
+#: Metadata a re-import must not inherit: the writer's own bookkeeping of the old recording.
+_NOT_CARRIED = frozenset({"complete", "end_utc", "writer", "imported_from"})
 LABELS_CSV = "labels.csv"
 STREAM_KEYS = ("file", "fs_hz", "units", "body_location")
 #: A t_s value may sit this far (in sample periods) from its grid point: tolerates CSV rounding
@@ -118,16 +123,27 @@ def import_csv_session(
     session = spec.get("session", {})
     if not isinstance(session, dict):
         raise RecordingError(f"[session] must be a table, got {session!r}", path=str(toml_path))
+    carried = session.get(METADATA_JSON_KEY)
+    if carried is not None:
+        # Metadata of an exported recording (config, calibration, source, ...), kept verbatim.
+        try:
+            parsed = json.loads(carried) if isinstance(carried, str) else None
+        except ValueError:
+            parsed = None
+        if not isinstance(parsed, dict):
+            raise RecordingError(f"[session] {METADATA_JSON_KEY} must be a JSON object in a "
+                                 "string", path=str(toml_path))
+        metadata.update(parsed)
     for key, value in session.items():
-        if key in RESERVED_KEYS or key in ("complete", "end_utc"):
+        if key == METADATA_JSON_KEY:
+            continue
+        if key in RESERVED_KEYS or key in ("complete", "end_utc", "writer"):
             raise RecordingError(f"[session] key {key!r} is reserved for the recording writer",
                                  path=str(toml_path))
         metadata[key] = value
-    source = {"kind": "import", "format": "generic-csv", "path": str(root.resolve()),
-              "files": files}
-    if isinstance(metadata.get("source"), dict):
-        source = {**metadata["source"], "imported": source}
-    metadata["source"] = source
+    metadata["imported_from"] = {"format": "generic-csv", "path": str(root.resolve()),
+                                 "files": files}
+    metadata.setdefault("source", {"kind": "import", "format": "generic-csv"})
     return streams, blocks, labels, metadata
 
 
@@ -380,16 +396,22 @@ def export_csv_session(session: Session, directory: str | Path, *,
     for key in ("attribution", "start_utc"):
         if isinstance(meta.get(key), str):
             session_fields[key] = meta[key]
+    # Everything else (source, device, config, calibration, ...) rides along as one JSON string:
+    # TOML has no null, and a re-import must replay with the same config and calibration.
+    carried = {k: v for k, v in meta.items()
+               if k not in RESERVED_KEYS and k not in _NOT_CARRIED and k not in session_fields}
+    session_fields[METADATA_JSON_KEY] = json.dumps(carried, ensure_ascii=False)
     lines.append("[session]")
     lines += [f"{k} = {_toml_str(v)}" for k, v in session_fields.items()]
     lines.append("")
     for name, info in session.streams.items():
         file = csv_file_name(name)
-        ns_per_sample = NS_PER_S / info.fs_hz
+        fs = info.fs_hz
         lf = session.scan_stream(name)
+        # Same arithmetic as StreamTimeline.t_ns: (index · 1e9) / fs, rounded to int ns.
         grid = lf.select(
-            ((pl.col("t_ns").first() - (pl.col("index").first() * ns_per_sample).round()
-              .cast(pl.Int64) + (pl.col("index") * ns_per_sample).round().cast(pl.Int64))
+            ((pl.col("t_ns").first() - (pl.col("index").first() * NS_PER_S / fs).round()
+              .cast(pl.Int64) + (pl.col("index") * NS_PER_S / fs).round().cast(pl.Int64))
              / NS_PER_S).alias("t_s"),
             *[pl.col(c) for c in info.channels])
         write_atomically(out / file, functools.partial(_sink_csv, grid))

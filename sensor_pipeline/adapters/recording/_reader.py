@@ -290,22 +290,22 @@ class Session:
             files = self._files_of(name)
             if not files:
                 continue
-            ns_per_sample = NS_PER_S / info.fs_hz
+            fs = info.fs_hz
+
+            def grid(col: pl.Expr, fs: float = fs) -> pl.Expr:
+                # (index · 1e9) / fs rounded, exactly as StreamTimeline.t_ns
+                return (col * NS_PER_S / fs).round().cast(pl.Int64)
+
             lf = (pl.scan_parquet(files).select("index", "t_ns")
                   .with_columns(prev=pl.col("index").shift(1),
-                                origin=pl.col("t_ns").first()
-                                - (pl.col("index").first() * ns_per_sample).round()
-                                .cast(pl.Int64))
+                                origin=pl.col("t_ns").first() - grid(pl.col("index").first()))
                   .filter(pl.col("index") - pl.col("prev") > 1)
                   .select(
                       pl.lit(name, dtype=pl.String).alias("stream"),
                       (pl.col("prev") + 1).alias("first_missing_index"),
                       (pl.col("index") - pl.col("prev") - 1).alias("n_missing"),
-                      (pl.col("origin") + ((pl.col("prev") + 1) * ns_per_sample).round()
-                       .cast(pl.Int64)).alias("t_ns"),
-                      ((pl.col("index") * ns_per_sample).round().cast(pl.Int64)
-                       - ((pl.col("prev") + 1) * ns_per_sample).round().cast(pl.Int64))
-                      .alias("duration_ns"),
+                      (pl.col("origin") + grid(pl.col("prev") + 1)).alias("t_ns"),
+                      (grid(pl.col("index")) - grid(pl.col("prev") + 1)).alias("duration_ns"),
                   ))
             parts.append(_collect(lf, files[0].parent))
         if not parts:

@@ -89,8 +89,9 @@ def test_import_a_hand_written_session(tmp_path: Path) -> None:
     assert labels == [Label(0.001, 0.004, "risk")]
     assert metadata["attribution"] == "recorded in the lab, CC BY 4.0"
     assert metadata["start_utc"] == "2024-05-01T10:00:00Z"
-    assert metadata["source"]["format"] == "generic-csv"
-    assert metadata["source"]["files"] == {"emg": "emg.csv", "imu.thigh": "imu_thigh.csv"}
+    assert metadata["source"] == {"kind": "import", "format": "generic-csv"}
+    assert metadata["imported_from"]["files"] == {"emg": "emg.csv",
+                                                  "imu.thigh": "imu_thigh.csv"}
 
 
 def test_export_then_import_gives_the_same_samples_and_labels(tmp_path: Path) -> None:
@@ -106,8 +107,11 @@ def test_export_then_import_gives_the_same_samples_and_labels(tmp_path: Path) ->
         *blocks_of(GONIO, gonio, [1] * 80, origin_ns=origin),
     ]
     labels = [Label(0.5, 1.25, "risk", "first rep"), Label(1 / 3, 2 / 3, "cramp")]
+    meta = {"attribution": "synthetic", "source": {"kind": "simulated", "seed": 1},
+            "config": {"engine": {"hop-s": 0.25}, "x": None},
+            "calibration": {"rest_rms_mv": [0.01, 0.02]}, "start_utc": "2024-01-01T00:00:00Z"}
     original = write_session(tmp_path / "orig", [EMG, THIGH, SHANK, GONIO], blocks,
-                             metadata={"attribution": "synthetic"}, labels=labels)
+                             metadata=meta, labels=labels)
     exported = export_csv_session(open_session(original), tmp_path / "csv")
     assert (exported / "imu_thigh.csv").read_text(encoding="utf-8").startswith(
         "t_s,ax,ay,az,gx,gy,gz\n0.25,")
@@ -123,7 +127,9 @@ def test_export_then_import_gives_the_same_samples_and_labels(tmp_path: Path) ->
         assert same_bits(da.select(info.channels).to_numpy(), db.select(info.channels).to_numpy())
     assert b.label_objects() == a.label_objects()
     assert b.gaps().equals(a.gaps())
-    assert b.metadata["attribution"] == "synthetic"
+    for key, value in meta.items():  # config and calibration ride along: replays match
+        assert b.metadata[key] == value, key
+    assert b.metadata["imported_from"]["format"] == "generic-csv"
     # And the re-imported session iterates to the same blocks as the original.
     for x, y in zip(a.iter_items(block_s=0.02), b.iter_items(block_s=0.02), strict=True):
         assert isinstance(x, SampleBlock) and isinstance(y, SampleBlock)
