@@ -148,8 +148,9 @@ def bench_decoder(repeats: int) -> None:
         results[name] = fps
         print(f"  {name:<18} {fps:12.0f} {samples / best:12.0f} {fps / live_fps:8.0f}× "
               f"{1e6 / fps:9.2f} {n_frames / best_wall / live_fps:13.0f}×")
-    print(f"  FrameDecoder.feed vs parse only: {results['FrameDecoder.feed'] / results['parse only']:.2f}×;"
-          f" vs per-value struct: {results['FrameDecoder.feed'] / results['per-value struct']:.2f}×")
+    feed = results["FrameDecoder.feed"]
+    print(f"  FrameDecoder.feed vs parse only: {feed / results['parse only']:.2f}×;"
+          f" vs per-value struct: {feed / results['per-value struct']:.2f}×")
 
 
 async def latency_run(duration_s: float) -> None:

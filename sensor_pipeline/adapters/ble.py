@@ -626,11 +626,11 @@ class BleakSource:
         device = await BleakScanner.find_device_by_filter(
             accept, timeout=cfg.scan_timeout_s, **kwargs)
         if device is None:
-            seen = (f"; seen but not matching name/allow-list: "
+            seen = ("; seen but not matching name/allow-list: "
                     + ", ".join(f"{n or '?'} ({a})" for a, n in sorted(rejected.items()))
                     if rejected else "")
             raise DeviceNotFoundError(
-                f"no wearable advertising the sensor-pipeline service"
+                "no wearable advertising the sensor-pipeline service"
                 + (f" named {cfg.name!r}" if cfg.name else "")
                 + f" answered within {cfg.scan_timeout_s:g} s{seen}",
                 advice=(advice_for(ErrorKind.NOT_FOUND) if not rejected else ADVICE_ALLOW_LIST),

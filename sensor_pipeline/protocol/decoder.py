@@ -31,7 +31,7 @@ where a gap's length is not exact).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -114,8 +114,10 @@ class _Stream:
         self.fs_hz = info.fs_hz
         self.n_channels = desc.n_channels
         self.fmt = desc.sample_format
-        self.dtype = {SampleFormat.INT16: np.dtype("<i2"), SampleFormat.INT8: np.dtype("i1"),
-                      SampleFormat.INT24: None}[desc.sample_format]
+        dtypes: dict[SampleFormat, np.dtype[Any] | None] = {
+            SampleFormat.INT16: np.dtype("<i2"), SampleFormat.INT8: np.dtype("i1"),
+            SampleFormat.INT24: None}
+        self.dtype = dtypes[desc.sample_format]
         self.bytes_per_sample = desc.bytes_per_sample
         self.period_ns = 1e12 / desc.rate_mhz
         self.scale_col = desc.lsb_scale()[:, None]
@@ -316,7 +318,8 @@ class FrameDecoder:
             st.rebase_pending = False
         else:
             dev_expected = nxt - st.index_offset
-            first = dev_expected + ((idx32 - dev_expected + _HALF) % _WRAP - _HALF) + st.index_offset
+            step = (idx32 - dev_expected + _HALF) % _WRAP - _HALF  # signed u32 difference
+            first = dev_expected + step + st.index_offset
         items: list[SampleBlock | GapDetected] = []
         skip = 0
         if nxt is not None:

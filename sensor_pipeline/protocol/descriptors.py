@@ -17,13 +17,16 @@ import enum
 import math
 import struct
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
+from typing import Iterator, Sequence, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 
 from .. import model
 from ..errors import DecodeError
 from .gatt import MAX_CHANNELS, MAX_STREAMS, PROTOCOL_MAJOR, PROTOCOL_MINOR
+
+T = TypeVar("T")
 
 __all__ = [
     "BodyLocation", "DeviceDescription", "SampleFormat", "StreamDescriptor", "StreamKind",
@@ -230,7 +233,8 @@ class StreamDescriptor:
             )
         if self.kind in _KIND_UNITS:
             targets = self.pipeline_units()
-            allowed = _KIND_UNITS[self.kind] if self.kind != StreamKind.EMG else ("mV",) * len(targets)
+            allowed = (_KIND_UNITS[self.kind] if self.kind != StreamKind.EMG
+                       else ("mV",) * len(targets))
             for ch, (unit, want) in enumerate(zip(self.per_channel(self.units), allowed)):
                 conv = _UNIT_CONVERSIONS.get(unit.strip().lower())
                 if conv is None or conv[0] != want:
@@ -244,7 +248,7 @@ class StreamDescriptor:
     def fs_hz(self) -> float:
         return self.rate_mhz / 1000.0
 
-    def per_channel(self, values: tuple[object, ...]) -> tuple[object, ...]:
+    def per_channel(self, values: tuple[T, ...]) -> tuple[T, ...]:
         return values * self.n_channels if len(values) == 1 else values
 
     def pipeline_units(self) -> tuple[str, ...]:
@@ -291,15 +295,17 @@ class StreamDescriptor:
             names.append(name)
         return tuple(names)
 
-    def lsb_scale(self) -> np.ndarray:
+    def lsb_scale(self) -> npt.NDArray[np.float64]:
         """Per-channel pipeline units per LSB, shape (C,)."""
         s = np.array(self.per_channel(self.scale), dtype=np.float64)
-        return s * np.array(self.unit_factors())
+        out: npt.NDArray[np.float64] = s * np.array(self.unit_factors())
+        return out
 
-    def lsb_offset(self) -> np.ndarray:
+    def lsb_offset(self) -> npt.NDArray[np.float64]:
         """Per-channel offset in pipeline units, shape (C,)."""
         o = np.array(self.per_channel(self.offset), dtype=np.float64)
-        return o * np.array(self.unit_factors())
+        out: npt.NDArray[np.float64] = o * np.array(self.unit_factors())
+        return out
 
     def to_stream_info(self) -> model.StreamInfo:
         """The pipeline's view: names, pipeline units, fs, per-channel scale and ADC range."""
@@ -490,7 +496,8 @@ def _decode_stream(value: bytes) -> StreamDescriptor | int:
     rate = fields[StreamTag.RATE_MHZ]
     if len(rate) != 4:
         raise DecodeError(f"stream {sid} rate: expected 4 bytes (u32 mHz), got {len(rate)}")
-    fmt_code = _u8(fields.get(StreamTag.FORMAT, bytes([SampleFormat.INT16])), f"stream {sid} format")
+    fmt_code = _u8(fields.get(StreamTag.FORMAT, bytes([SampleFormat.INT16])),
+                   f"stream {sid} format")
     try:
         fmt = SampleFormat(fmt_code)
     except ValueError:
@@ -512,7 +519,8 @@ def _decode_stream(value: bytes) -> StreamDescriptor | int:
         rate_mhz=struct.unpack("<I", rate)[0],
         sample_format=fmt,
         scale=_floats(fields[StreamTag.SCALE], f"stream {sid} scale"),
-        offset=_floats(fields.get(StreamTag.OFFSET, struct.pack("<f", 0.0)), f"stream {sid} offset"),
+        offset=_floats(fields.get(StreamTag.OFFSET, struct.pack("<f", 0.0)),
+                       f"stream {sid} offset"),
         units=units,
         location=_u8(fields.get(StreamTag.LOCATION, b"\x00"), f"stream {sid} location"),
         channel_locations=locs,
@@ -653,7 +661,7 @@ def description_for(
     boot_id: int = 0, config_version: int = 1,
 ) -> DeviceDescription:
     """A description transmitting every stream of ``streams`` that has a wire kind."""
-    descs = []
+    descs: list[StreamDescriptor] = []
     for info in streams:
         try:
             descs.append(descriptor_for(info, len(descs)))

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import numpy.typing as npt
@@ -45,7 +45,9 @@ HEADER = struct.Struct("<BBBBII")
 HEADER_BYTES = HEADER.size
 MAX_SAMPLES_PER_FRAME = 255
 
-_DTYPES = {SampleFormat.INT16: np.dtype("<i2"), SampleFormat.INT8: np.dtype("i1")}
+_DTYPES: dict[SampleFormat, np.dtype[Any]] = {
+    SampleFormat.INT16: np.dtype("<i2"), SampleFormat.INT8: np.dtype("i1"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +89,7 @@ def raw_values(
         v = np.where(v >= 1 << 23, v - (1 << 24), v)
         return v.reshape(n_samples, c)
     out = np.frombuffer(payload, dtype=_DTYPES[fmt], count=n_samples * c, offset=HEADER_BYTES)
-    return out.reshape(n_samples, c)  # type: ignore[no-any-return]
+    return out.reshape(n_samples, c)
 
 
 def _pack_values(raw: npt.NDArray[np.integer], fmt: SampleFormat) -> bytes:
@@ -95,7 +97,8 @@ def _pack_values(raw: npt.NDArray[np.integer], fmt: SampleFormat) -> bytes:
         v = raw.astype(np.int64).ravel() & 0xFFFFFF
         b = np.stack([v & 0xFF, (v >> 8) & 0xFF, (v >> 16) & 0xFF], axis=1).astype(np.uint8)
         return b.tobytes()
-    return np.ascontiguousarray(raw, dtype=_DTYPES[fmt]).tobytes()
+    out: bytes = np.ascontiguousarray(raw, dtype=_DTYPES[fmt]).tobytes()
+    return out
 
 
 def encode_frame(

@@ -1,4 +1,4 @@
-"""GATT layout of the reference wearable: UUIDs, protocol version, size limits (docs/protocol.md §2)."""
+"""GATT layout of the reference wearable: UUIDs, protocol version, sizes (docs/protocol.md §2)."""
 
 from __future__ import annotations
 

@@ -228,7 +228,7 @@ class VirtualLink:
         if self.link is not None:
             return
         self._lock = asyncio.Lock()
-        self.link = LocalLink()
+        self.link = LocalLink()  # type: ignore[no-untyped-call]
         self.central = make_bumble_device(self.link, self.central_address, "host")
         self.central.on(self.central.EVENT_ADVERTISEMENT, self._on_advertisement)
         await self.central.power_on()
@@ -474,7 +474,7 @@ class VirtualBleakClient(BaseBleakClient):
         def on_value(value: bytes) -> None:
             callback(bytearray(value))
 
-        subscribers = [on_value]
+        subscribers: list[Callable[[bytes], None]] = [on_value]
         if self._link.duplicate_notifications_after_reconnect and self._link.connections > 1:
             # bleak#2002: after a reconnect the callback fires twice per notification.
             def again(value: bytes) -> None:

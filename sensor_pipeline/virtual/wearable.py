@@ -115,7 +115,8 @@ def quantize(block: SampleBlock, desc: StreamDescriptor) -> npt.NDArray[np.int64
     offset = desc.lsb_offset()[:, None]
     raw = np.rint((np.asarray(block.data) - offset) / scale)
     raw = np.clip(raw, desc.sample_format.raw_min, desc.sample_format.raw_max)
-    return raw.T.astype(np.int64)
+    out: npt.NDArray[np.int64] = raw.T.astype(np.int64)
+    return out
 
 
 def _malformed(kind: int, desc: StreamDescriptor, rng: random.Random) -> bytes:
@@ -217,9 +218,21 @@ class VirtualWearable:
         self.device: Device | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connection: Connection | None = None
-        self._data_char: gatt.Characteristic[bytes] | None = None
-        self._control_char: gatt.Characteristic[bytes] | None = None
-        self._status_char: gatt.Characteristic[bytes] | None = None
+        P = gatt.Characteristic.Properties
+        self._data_char: gatt.Characteristic[bytes] = gatt.Characteristic(
+            DATA_UUID, P.NOTIFY, gatt.Characteristic.READABLE, b"")
+        self._control_char: gatt.Characteristic[bytes] = gatt.Characteristic(
+            CONTROL_UUID, P.WRITE | P.INDICATE, gatt.Characteristic.WRITEABLE,
+            gatt.CharacteristicValue(write=self._on_control_write),
+        )
+        self._config_char: gatt.Characteristic[bytes] = gatt.Characteristic(
+            CONFIG_UUID, P.READ, gatt.Characteristic.READABLE,
+            gatt.CharacteristicValue(read=lambda _conn: self._config_value),
+        )
+        self._status_char: gatt.Characteristic[bytes] = gatt.Characteristic(
+            STATUS_UUID, P.READ | P.NOTIFY, gatt.Characteristic.READABLE,
+            gatt.CharacteristicValue(read=lambda _conn: self._status_value()),
+        )
         self._started_mask = 0
         self._ever_started = False
         self._power_on_s = 0.0
@@ -319,32 +332,17 @@ class VirtualWearable:
         assert self.link.link is not None, "open the VirtualLink first"
         device = make_bumble_device(self.link.link, self.address, self.name)
         device.gatt_server.max_mtu = self.faults.mtu_max
-        self._data_char = gatt.Characteristic(
-            DATA_UUID, gatt.Characteristic.Properties.NOTIFY, gatt.Characteristic.READABLE, b"")
-        self._control_char = gatt.Characteristic(
-            CONTROL_UUID,
-            gatt.Characteristic.Properties.WRITE | gatt.Characteristic.Properties.INDICATE,
-            gatt.Characteristic.WRITEABLE,
-            gatt.CharacteristicValue(write=self._on_control_write),
-        )
-        config_char = gatt.Characteristic(
-            CONFIG_UUID, gatt.Characteristic.Properties.READ, gatt.Characteristic.READABLE,
-            gatt.CharacteristicValue(read=lambda _conn: self._config_value),
-        )
-        self._status_char = gatt.Characteristic(
-            STATUS_UUID, gatt.Characteristic.Properties.READ | gatt.Characteristic.Properties.NOTIFY,
-            gatt.Characteristic.READABLE,
-            gatt.CharacteristicValue(read=lambda _conn: self._status_value()),
-        )
         device.add_service(gatt.Service(
-            SERVICE_UUID, [config_char, self._control_char, self._data_char, self._status_char]))
+            SERVICE_UUID,
+            [self._config_char, self._control_char, self._data_char, self._status_char]))
         device.on(device.EVENT_CONNECTION, self._on_connection)
         self.device = device
         await device.power_on()
         self._power_on_s = self._loop.time()
         if self.faults.advertise:
             await self._start_advertising()
-        self._stream_task = asyncio.create_task(self._stream(), name=f"virtual-wearable {self.name}")
+        self._stream_task = asyncio.create_task(self._stream(),
+                                                name=f"virtual-wearable {self.name}")
 
     async def close(self) -> None:
         task, self._stream_task = self._stream_task, None
@@ -416,7 +414,7 @@ class VirtualWearable:
         self._spawn(self._indicate(connection, resp))
 
     async def _indicate(self, connection: Connection, value: bytes) -> None:
-        assert self.device is not None and self._control_char is not None
+        assert self.device is not None
         if self._connection is connection:
             await self.device.indicate_subscriber(connection, self._control_char, value)
 

@@ -344,9 +344,11 @@ async def test_raw_payloads_re_decode_to_the_same_blocks() -> None:
 
 
 async def test_scan_lists_compatible_devices_with_rssi() -> None:
+    a = dict(name="AAA", address="F0:00:00:00:00:0A")
+    b = dict(name="BBB", address="F0:00:00:00:00:0B")
     async with VirtualLink() as link, \
-            VirtualWearable(demo_session(1.0), link=link, name="AAA", address="F0:00:00:00:00:0A"), \
-            VirtualWearable(demo_session(1.0), link=link, name="BBB", address="F0:00:00:00:00:0B"):
+            VirtualWearable(demo_session(1.0), link=link, **a), \
+            VirtualWearable(demo_session(1.0), link=link, **b):
         found = await scan_devices(1.0, allow_list=["BBB"], scanner_backend=link.scanner_backend)
     assert sorted((r.name, r.address, r.compatible, r.allowed) for r in found) == [
         ("AAA", "F0:00:00:00:00:0A", True, False), ("BBB", "F0:00:00:00:00:0B", True, True)]

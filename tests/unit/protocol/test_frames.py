@@ -20,7 +20,7 @@ from sensor_pipeline.protocol import (
 from sensor_pipeline.protocol.descriptors import description_for
 from sensor_pipeline.protocol.frames import parse_header
 
-from .strategies import descriptions, descriptors, raw_samples
+from .strategies import descriptors, raw_samples
 
 SETTINGS = settings(max_examples=60, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -80,7 +80,8 @@ def test_any_framing_gives_the_same_stream(data: Any) -> None:
     desc = emg_desc(fmt=data.draw(st.sampled_from(list(SampleFormat))))
     total = data.draw(st.integers(1, 600))
     raw = raw_samples(data.draw, desc, total)
-    cuts = sorted(set(data.draw(st.lists(st.integers(1, total - 1), max_size=20)))) if total > 1 else []
+    cuts = (sorted(set(data.draw(st.lists(st.integers(1, total - 1), max_size=20))))
+            if total > 1 else [])
     bounds = [0, *cuts, total]
     desc_all = DeviceDescription(device_id="x", streams=(desc,))
     dec = FrameDecoder(desc_all)
