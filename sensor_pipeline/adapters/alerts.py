@@ -415,6 +415,12 @@ class AlertDispatcher:
         self._closing = False
         self._closed = False
 
+    @classmethod
+    def from_config(cls, cfg: AlertsConfig,
+                    sinks: Sequence[AlertSink] | Mapping[str, AlertSink]) -> AlertDispatcher:
+        """A dispatcher with ``[alerts]`` queue-size and drain-timeout-s."""
+        return cls(sinks, queue_size=cfg.queue_size, drain_timeout_s=cfg.drain_timeout_s)
+
     @property
     def channel_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self._channels)

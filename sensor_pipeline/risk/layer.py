@@ -225,7 +225,7 @@ class RiskLayer:
         if end_set:
             message += (f" {n_recent} risk alerts in the last "
                         f"{cfg.repeat_window_s / 60:g} min.")
-        factors = ev.factors + (
+        factors = self.rules.factors(features, ev) + (
             Factor("held", held_s, cfg.hold_s, " s", ">=", True),
             Factor("alerts_in_window", float(n_recent), float(cfg.repeat_to_end_set), "", ">=",
                    end_set),

@@ -7,10 +7,10 @@ hovers around the threshold with noise smaller than the band toggles at most onc
 missing data never holds a factor up.
 
 ``FactorRules.evaluate(features, latches)`` turns one hop's ``Features`` into a
-``FactorEvaluation``: the three factors for the *driving channel*, the per-channel latches for
-the next hop, and the ``Factor`` records an alert quotes. Pure functions on plain values; the
-latches are owned by the caller (``RiskLayer``) and passed in and out explicitly, like
-``scipy.signal.sosfilt``'s ``zi``/``zf``.
+``FactorEvaluation``: the three factors for the *driving channel* and the per-channel latches
+for the next hop; ``FactorRules.factors`` gives the ``Factor`` records an alert quotes. Pure
+functions on plain values; the latches are owned by the caller (``RiskLayer``) and passed in and
+out explicitly, like ``scipy.signal.sosfilt``'s ``zi``/``zf``.
 
 Driving channel (judgment call): the EMG factors are evaluated per channel, and the AND-gate
 needs *one* muscle that is both active and fatigued. The driving channel is, in this order of
@@ -106,7 +106,8 @@ class FactorEvaluation:
     #: A required input was unavailable (NaN shortening, no finite EMG, missing stream).
     missing: bool
     latches: Latches
-    factors: tuple[Factor, ...]
+    #: The shortening value the rule used (NaN when unknown or implausible).
+    shortening_pct: float
 
     @property
     def count(self) -> int:
@@ -173,7 +174,6 @@ class FactorRules:
         missing = (math.isnan(short_pct) or not any_emg or bool(features.missing_streams))
         f_active = active[ch] if ch >= 0 else False
         f_fatigued = fatigued[ch] if ch >= 0 else False
-        factors = self._factors(features, ch, short_pct, shortened, f_active, f_fatigued)
         return FactorEvaluation(
             shortened=shortened,
             active=f_active,
@@ -181,7 +181,7 @@ class FactorRules:
             driving_channel=ch,
             missing=missing,
             latches=Latches(shortened, tuple(active), tuple(fatigued)),
-            factors=factors,
+            shortening_pct=short_pct,
         )
 
     @staticmethod
@@ -207,9 +207,11 @@ class FactorRules:
             return max(finite, key=lambda i: _channel_value(features.emg_rms_norm, i))
         return -1
 
-    def _factors(self, features: Features, ch: int, short_pct: float, shortened: bool,
-                 active: bool, fatigued: bool) -> tuple[Factor, ...]:
+    def factors(self, features: Features, ev: FactorEvaluation) -> tuple[Factor, ...]:
+        """The ``Factor`` records (value, threshold, fired) an alert quotes for ``ev``."""
         cfg = self.cfg
+        ch, short_pct = ev.driving_channel, ev.shortening_pct
+        shortened, active, fatigued = ev.shortened, ev.active, ev.fatigued
 
         def fin(x: float) -> float | None:
             return x if math.isfinite(x) else None
