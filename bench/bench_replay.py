@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 FS_EMG, FS_IMU = 2000.0, 100.0
 
@@ -37,9 +38,8 @@ def _rss_mb() -> float:
     return math.nan
 
 
-def generate(path: Path, duration_s: float) -> float:
-    """Write the session in 60 s blocks (as a long live recording would be). Returns the
-    in-memory size of its samples in MB."""
+def generate(path: Path, duration_s: float) -> None:
+    """Write the session in 60 s blocks (as a long live recording would be)."""
     import numpy as np
 
     from sensor_pipeline.adapters.recording import SessionWriter
@@ -52,7 +52,6 @@ def generate(path: Path, duration_s: float) -> float:
     ]
     rng = np.random.default_rng(0)
     chunk_s = 60.0
-    n_bytes = 0
     with SessionWriter(path, streams=streams, metadata={"source": {"kind": "benchmark"}},
                        merge_parts=8) as w:
         t = 0.0
@@ -63,12 +62,23 @@ def generate(path: Path, duration_s: float) -> float:
                 first = round(t * info.fs_hz)
                 data = rng.standard_normal((len(info.channels), n)) * (
                     0.05 if info.name == "emg" else 1.0)
-                n_bytes += data.nbytes
                 w.write_block(SampleBlock(info.name, info.channels, info.units, info.fs_hz,
                                           first, round(first * 1e9 / info.fs_hz), data))
             w.flush()
             t += span
-    return n_bytes / 1e6
+
+
+def prepare(rec: Path, duration_s: float) -> None:
+    """Generate the session unless it exists; print its sample size and duration as JSON."""
+    generated = not rec.exists()
+    if generated:
+        generate(rec, duration_s)
+    from sensor_pipeline.adapters.recording import open_session
+
+    s = open_session(rec)
+    sample_mb = sum(s.n_samples(n) * len(i.channels) * 8 for n, i in s.streams.items()) / 1e6
+    print(json.dumps({"sample_mb": sample_mb, "duration_s": s.duration_s,
+                      "generated": generated}))
 
 
 def child(mode: str, rec: str, block_s: float) -> None:
@@ -124,11 +134,11 @@ def child(mode: str, rec: str, block_s: float) -> None:
                       "rss_imports_mb": rss0, "peak_rss_mb": peak, "rss_marks_mb": rss_marks}))
 
 
-def measure(mode: str, rec: Path, block_s: float) -> dict[str, float]:
+def measure(mode: str, rec: Path, block_s: float) -> dict[str, Any]:
     out = subprocess.run(
         [sys.executable, __file__, "--child", mode, str(rec), repr(block_s)],
         check=True, capture_output=True, text=True)
-    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
 
@@ -140,24 +150,25 @@ def main() -> None:
                    help="runs per measurement; the fastest is reported (default 3: the machine "
                    "is shared, the minimum is the least disturbed)")
     p.add_argument("--child", nargs=3, metavar=("MODE", "REC", "BLOCK_S"), help=argparse.SUPPRESS)
+    p.add_argument("--prepare", nargs=2, metavar=("REC", "DURATION_S"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         child(args.child[0], args.child[1], float(args.child[2]))
         return
+    if args.prepare:
+        prepare(Path(args.prepare[0]), float(args.prepare[1]))
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
         rec = Path(args.keep) if args.keep else Path(tmp) / "session"
-        if rec.exists():
-            from sensor_pipeline.adapters.recording import open_session
-
-            s = open_session(rec)
-            sample_mb = sum(s.n_samples(n) * len(i.channels) * 8
-                            for n, i in s.streams.items()) / 1e6
-            duration_s = s.duration_s
-        else:
-            t0 = time.perf_counter()
-            sample_mb = generate(rec, args.duration_s)
-            duration_s = args.duration_s
+        # Generate (or inspect) in a subprocess: Linux keeps a process's peak RSS across
+        # fork+exec, so a big parent would inflate every measurement child's ru_maxrss.
+        t0 = time.perf_counter()
+        facts = json.loads(subprocess.run(
+            [sys.executable, __file__, "--prepare", str(rec), repr(args.duration_s)],
+            check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+        sample_mb, duration_s = facts["sample_mb"], facts["duration_s"]
+        if facts["generated"]:
             print(f"generated {duration_s:.0f} s session in {time.perf_counter() - t0:.1f} s "
                   f"({sum(f.stat().st_size for f in rec.rglob('*') if f.is_file()) / 1e6:.0f} MB "
                   "on disk)")
