@@ -353,3 +353,86 @@ async def test_scan_lists_compatible_devices_with_rssi() -> None:
     assert sorted((r.name, r.address, r.compatible, r.allowed) for r in found) == [
         ("AAA", "F0:00:00:00:00:0A", True, False), ("BBB", "F0:00:00:00:00:0B", True, True)]
     assert all(r.rssi == -50 for r in found)
+
+
+async def test_device_side_skips_are_gaps_and_show_in_the_status_counters() -> None:
+    session = demo_session(6.0, seed=12)
+    async with VirtualWearable(session, faults=Faults(skip_at_s=(2.005, 4.5))) as vw:
+        source = source_for(vw)
+        async with source:
+            items = await collect(source, vw)
+        stats = source.statistics()
+    for stream in STREAMS:
+        gaps = [(g.first_missing_index, g.n_missing) for g in items
+                if isinstance(g, GapDetected) and g.stream == stream]
+        assert gaps == expected_missing(vw, stream)
+        assert {r for _a, _n, r in vw.unsent[stream]} == {"device-skip"}
+    # 2 × 40 EMG + 2 × 2 × 2 IMU samples dropped on the device, reported by status.
+    assert stats.device_dropped_samples == 2 * 40 + 2 * 2 * 2
+    assert stats.lost_samples == stats.device_dropped_samples
+    assert stats.status_notifications >= 5 and stats.battery_pct == 87
+
+
+async def test_inbox_overflow_is_counted_and_surfaces_as_gaps_not_a_crash() -> None:
+    session = demo_session(4.0, seed=13)
+    async with VirtualWearable(session) as vw:
+        source = source_for(vw, config=fast_config(notification_queue_size=20))
+        async with source:
+            await asyncio.sleep(1.0)  # a stalled consumer: ~150 notifications arrive
+            items = await collect(source, vw)
+        stats = source.statistics()
+    assert stats.queue_drops > 100 and stats.queue_peak == 20
+    assert stats.gaps > 0 and stats.decode_errors == 0
+    blocks = blocks_of(items, STREAM_EMG)
+    assert_no_overlap_in_order(blocks)
+    delivered = sum(b.n_samples for b in blocks)
+    lost = sum(g.n_missing for g in items if isinstance(g, GapDetected) and g.stream == STREAM_EMG)
+    assert delivered + lost == blocks[-1].end_index - blocks[0].first_index
+
+
+async def test_a_device_that_never_comes_back_ends_with_connection_lost_and_advice() -> None:
+    session = demo_session(6.0, seed=14)
+    faults = Faults(drop_link_at_s=(1.0,), readvertise_after_s=1e6)
+    async with VirtualWearable(session, faults=faults) as vw:
+        source = source_for(vw, config=fast_config(reconnect_attempts=3, scan_timeout_s=1.0))
+        async with source:
+            with pytest.raises(Exception) as err:
+                await collect(source, vw)
+        stats = source.statistics()
+    from sensor_pipeline.errors import ConnectionLostError
+
+    assert isinstance(err.value, ConnectionLostError)
+    assert "lost and not re-established after 3 attempts" in str(err.value)
+    assert "closer" in err.value.advice
+    assert stats.link_losses == 1 and stats.reconnects == 0 and stats.failed_attempts == 3
+
+
+async def test_plain_item_iterable_name_filter_and_no_raw_payloads() -> None:
+    session = demo_session(2.0, seed=15)
+    items_in = list(session.iter_items(0.02))
+    async with VirtualLink() as link, \
+            VirtualWearable(demo_session(2.0), link=link, name="OTHER", device_id="other",
+                            address="F0:00:00:00:00:03") as other, \
+            VirtualWearable(items_in, streams=session.streams, link=link, name="WANTED",
+                            address="F0:00:00:00:00:04") as vw:
+        source = BleakSource(fast_config(name="WANTED"), scanner_backend=link.scanner_backend,
+                             client_backend=link.client_backend, clock=loop_clock_ns,
+                             emit_raw=False)
+        async with source:
+            items = await collect(source, vw)
+    assert other.connections == 0 and vw.connections == 1
+    assert not [i for i in items if isinstance(i, RawPayload)]
+    assert blocks_of(items, STREAM_EMG)[-1].end_index == 4000
+
+
+async def test_decode_warnings_are_rate_limited(caplog: pytest.LogCaptureFixture) -> None:
+    session = demo_session(8.0, seed=16)
+    times = tuple(0.5 + 0.5 * k for k in range(12))  # 12 bad frames within 6 s
+    async with VirtualWearable(session, faults=Faults(malformed_at_s=times)) as vw:
+        source = source_for(vw)
+        with caplog.at_level("WARNING", logger="sensor_pipeline.adapters.ble"):
+            async with source:
+                await collect(source, vw)
+    warnings = [r for r in caplog.records if "undecodable frame" in r.getMessage()]
+    assert source.statistics().decode_errors == 12
+    assert len(warnings) == 1  # one per 10 s, the rest counted

@@ -22,7 +22,7 @@ from sensor_pipeline.protocol.descriptors import Tag, _tlv, iter_tlv
 from .strategies import descriptions
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(desc=descriptions())
 def test_description_round_trip(desc: DeviceDescription) -> None:
     assert decode_description(encode_description(desc)) == desc
@@ -54,7 +54,7 @@ def test_arbitrary_bytes_give_a_description_or_decode_error(blob: bytes) -> None
         pass
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(desc=descriptions(), data=st.data())
 def test_mutated_descriptions_give_a_description_or_decode_error(desc: DeviceDescription,
                                                                   data: Any) -> None:
