@@ -234,6 +234,19 @@ async def scan_devices(
     return out
 
 
+def _effective_mtu(client: BleakClient) -> int:
+    """The ATT MTU as well as bleak can tell: ``mtu_size`` reads 23 on BlueZ whatever was
+    negotiated, ``max_write_without_response_size`` + 3 is better (bleak pitfall 8)."""
+    mtu = client.mtu_size
+    try:
+        char = client.services.get_characteristic(DATA_UUID)
+        if char is not None:
+            mtu = max(mtu, char.max_write_without_response_size + 3)
+    except Exception as exc:  # best effort: only used for messages and the truncation check
+        _LOGGER.debug("MTU lookup failed: %r", exc)
+    return int(mtu)
+
+
 class BleakSource:
     """Source of ``SampleBlock``/``Event`` items from one reference wearable (see module doc).
 
@@ -296,6 +309,8 @@ class BleakSource:
         self._control_waiters: dict[int, asyncio.Future[ctl.Response]] = {}
         self._request_id = 0
         self._mtu = 0
+        self._truncated_len = -1
+        self._truncations = 0
         self._has_status = False
         self._gen: AsyncIterator[SourceItem] | None = None
         # counters
@@ -447,14 +462,19 @@ class BleakSource:
         try:
             items: list[SampleBlock | Event] = list(decoder.feed(payload, t_ns))
         except TruncatedFrameError as exc:
-            if self._mtu and len(payload) >= self._mtu - 3:
-                # The stack cut the notification at ATT_MTU − 3: never silently truncate.
+            # A stack cuts a too-long notification at ATT_MTU − 3 without telling anyone: a
+            # frame cut at exactly that length, or the same cut length three times in a row
+            # (mtu_size is unreliable on BlueZ, bleak pitfall 8), is truncation, never data.
+            n = len(payload)
+            self._truncations = self._truncations + 1 if n == self._truncated_len else 1
+            self._truncated_len = n
+            if (self._mtu and n == self._mtu - 3) or self._truncations >= 3:
                 assert self._description is not None
                 need = max(min_att_mtu(s, 1) for s in self._description.streams)
                 raise DeviceProtocolError(
-                    f"{self._name} ({self._address}): data frames arrive cut at {len(payload)} "
-                    f"bytes, the limit of the negotiated ATT MTU {self._mtu}; the wearable sends "
-                    f"frames larger than the link allows ({exc})",
+                    f"{self._name} ({self._address}): data frames arrive cut at {n} bytes, the "
+                    f"limit of an ATT MTU of {n + 3}; the wearable sends frames larger than the "
+                    f"link allows ({exc})",
                     advice="update the firmware to size frames by the MTU (docs/protocol.md "
                     f"§5), or use a Bluetooth adapter/OS that negotiates an MTU >= {max(need, 64)}",
                 ) from exc
@@ -464,6 +484,7 @@ class BleakSource:
             self._on_decode_error(exc, t_ns)
             return []
         self._consecutive_errors = 0
+        self._truncations = 0
         return items
 
     def _on_decode_error(self, exc: DecodeError, t_ns: int) -> None:
@@ -662,7 +683,7 @@ class BleakSource:
             self._name = client.name or self._name
         except (NotImplementedError, AttributeError):
             pass
-        self._mtu = client.mtu_size
+        self._mtu = _effective_mtu(client)
         await self._configure(client)
         self.state = LinkState.STREAMING
         _LOGGER.info("%s (%s): streaming %s (ATT MTU %d)", self._name, self._address,
@@ -703,11 +724,11 @@ class BleakSource:
         self._description = desc
         need = max(min_att_mtu(s, 1) for s in desc.streams)
         if self._mtu and self._mtu < need:
-            raise DeviceProtocolError(
-                f"{self._name} ({self._address}): the negotiated ATT MTU {self._mtu} cannot carry "
-                f"even one sample of every stream (needs >= {need})",
-                advice=f"use a Bluetooth adapter/OS that negotiates an MTU >= {max(need, 64)}",
-            )
+            # Not fatal by itself: BlueZ may report 23 whatever was negotiated; the device
+            # knows its MTU and answers START with MTU_TOO_SMALL when it cannot stream.
+            _LOGGER.warning("%s (%s): the reported ATT MTU %d is below the %d the streams "
+                            "need; the wearable decides", self._name, self._address,
+                            self._mtu, need)
         await client.start_notify(CONTROL_UUID, self._on_control)
         await client.start_notify(DATA_UUID, self._on_data)
         try:
