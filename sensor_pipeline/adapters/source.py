@@ -37,6 +37,9 @@ def item_end_ns(item: SourceItem) -> int:
     return item.t_ns
 
 
+_YIELD_EVERY_NS = 5_000_000
+
+
 async def paced(
     items: Iterable[SourceItem],
     speed: float = 1.0,
@@ -53,9 +56,15 @@ async def paced(
         raise ValueError(f"speed must be > 0, got {speed!r}")
     start_wall: int | None = None
     start_data: int | None = None
+    last_yield = monotonic_ns()
     for item in items:
         if math.isinf(speed):
-            await sleep(0)
+            # As fast as possible, but let other tasks (sinks, status line, Ctrl-C) run every
+            # few milliseconds rather than after every item, which would cost most of the time.
+            now = monotonic_ns()
+            if now - last_yield >= _YIELD_EVERY_NS:
+                await sleep(0)
+                last_yield = monotonic_ns()
         else:
             t = item_end_ns(item)
             if start_wall is None or start_data is None:

@@ -130,8 +130,8 @@ async def _run(args: argparse.Namespace, config: Any) -> int:
         writer_factory = None
         if path is not None:
             def writer_factory(streams: Any) -> Any:
-                w = SessionWriter(path, streams=streams, metadata=metadata,
-                                  flush_interval_s=config.recording.flush_interval_s)
+                w = SessionWriter.from_config(path, config.recording, streams=streams,
+                                              metadata=metadata)
                 if labels:
                     w.write_labels(labels)
                 return w
@@ -195,7 +195,10 @@ class _open_source:
         if args.device == "ble":
             from ..adapters.ble import BleakSource
 
-            return BleakSource(config.device)
+            # Entering connects and reads the self-description, so the streams are known
+            # before the engine is built.
+            return await self._stack.enter_async_context(
+                BleakSource(config.device, emit_raw=config.recording.keep_raw))
         # Samples for the simulated or virtual device.
         if args.recording:
             session, streams, labels = _recorded_items(args.recording)
