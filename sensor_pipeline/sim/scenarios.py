@@ -72,7 +72,7 @@ def _fresh_bridge(s: Script, duration_s: float, cramp: bool) -> None:
         s.bridge_hold(10.0, effort=0.3)
         s.rest("supine-hook", 70.0)
     for _ in range(2):
-        s.bridge_reps(5, effort=0.3, top_s=2.0)
+        s.bridge_reps(5, effort=0.25, top_s=2.0)
         s.rest("supine-hook", 50.0)
     _cramp_here(s, cramp)
 
