@@ -1,4 +1,5 @@
-"""``SyntheticSource``: a simulated session delivered like a live wearable (``run --device simulated``).
+"""``SyntheticSource``: a simulated session delivered like a live wearable (``run --device
+simulated``).
 
 The session (``sim.simulate``) is computed up front except for the EMG, which is generated
 chunk by chunk while streaming; items come from ``SimulatedSession.iter_items`` and are paced

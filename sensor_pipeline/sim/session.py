@@ -161,7 +161,8 @@ def parse_options(options: Mapping[str, Any]) -> SimOptions:
     if "mains_hz" in o:
         v = _number("mains_hz", o["mains_hz"], 0.0, 60.0)
         if v not in (0.0, 50.0, 60.0):
-            raise UsageError(f"simulator option mains_hz must be 0, 50 or 60, got {o['mains_hz']!r}")
+            raise UsageError(
+                f"simulator option mains_hz must be 0, 50 or 60, got {o['mains_hz']!r}")
         kw["mains_hz"] = v
     if "mains_mv" in o:
         kw["mains_mv"] = _number("mains_mv", o["mains_mv"], 0.0, 1.0)

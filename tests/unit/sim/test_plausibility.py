@@ -32,8 +32,8 @@ def test_angles_and_speeds_are_physiological(mixed_pelvis: SimulatedSession) -> 
     for ch in ("knee_flexion_deg", "hip_flexion_deg", "pelvis_inclination_deg"):
         rate = np.abs(np.gradient(truth(s, ch), 1.0 / fs))
         assert rate.max() < 600.0  # deg/s; gait swing peaks ~350–400 deg/s
-    np.testing.assert_allclose(truth(s, "thigh_inclination_deg") - truth(s, "shank_inclination_deg"),
-                               knee, atol=1e-9)
+    thigh = truth(s, "thigh_inclination_deg")
+    np.testing.assert_allclose(thigh - truth(s, "shank_inclination_deg"), knee, atol=1e-9)
     np.testing.assert_allclose(truth(s, "thigh_inclination_deg")
                                - truth(s, "pelvis_inclination_deg"), hip, atol=1e-9)
 
@@ -54,7 +54,10 @@ def test_accelerometer_at_rest_reads_gravity_at_the_true_inclination(
     idx = idx[(idx % fs == 0) & (idx + fs <= len(theta))]
     idx = idx[np.array([still[i:i + fs].all() for i in idx])]
     assert len(idx) > 50
-    mean = lambda x: np.array([x[i:i + fs].mean() for i in idx])
+
+    def mean(x: np.ndarray) -> np.ndarray:
+        return np.array([x[i:i + fs].mean() for i in idx])
+
     ax_m, ay_m, az_m, th_m = mean(ax), mean(ay), mean(az), mean(theta)
     np.testing.assert_allclose(np.sqrt(ax_m**2 + ay_m**2 + az_m**2), 1.0, atol=0.01)
     # Roll about x moves part of a_y into a_z; undo it to read the sagittal inclination.
