@@ -20,7 +20,7 @@ EPILOG = """\
 examples:
   sensor-pipeline simulate --list
   sensor-pipeline simulate bridge-fatigue --seed 1 --out sessions/bridge
-  sensor-pipeline simulate mixed-workout --seed 7 --emg-fs-hz 1000 --pelvis-imu --out rec
+  sensor-pipeline simulate mixed-workout --seed 7 --emg-fs-hz 1000 --no-pelvis-imu --out rec
   sensor-pipeline simulate standing-walking --duration 3600 --packet-loss 0.01 --gaps 3 --out long
 """
 
@@ -43,7 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="EMG sampling rate, 1000–2000 Hz (default: 2000)")
     p.add_argument("--imu-fs-hz", type=float, default=None, metavar="HZ",
                    help="IMU (and truth) sampling rate, 50–200 Hz (default: 100)")
-    p.add_argument("--pelvis-imu", action="store_true", help="add a pelvis (sacrum) IMU")
+    p.add_argument("--pelvis-imu", action=argparse.BooleanOptionalAction, default=None,
+                   help="simulate the pelvis (sacrum) IMU (default: yes; without it a glute "
+                   "bridge has no valid hip angle)")
     p.add_argument("--mains-hz", type=float, default=None, choices=(0.0, 50.0, 60.0),
                    help="add mains hum at 50 or 60 Hz (default: 0 = none)")
     p.add_argument("--packet-loss", type=float, default=None, metavar="FRACTION",
@@ -64,8 +66,8 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         value = getattr(args, name)
         if value is not None:
             opts[name] = value
-    if args.pelvis_imu:
-        opts["pelvis_imu"] = True
+    if args.pelvis_imu is not None:
+        opts["pelvis_imu"] = args.pelvis_imu
     return opts
 
 

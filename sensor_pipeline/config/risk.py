@@ -38,8 +38,8 @@ class RiskConfig(Section, frozen=True):
         unit="fraction", source="judgment call", ge=0.0, tunable=True)] = 0.02
     require_jasa_fatigue: Annotated[bool, doc(
         "Also require the JASA trend to read 'fatigue' (amplitude up, spectrum down) when the "
-        "fatigued factor first rises.",
-        source="domain.md §1 / §4.4", tunable=True)] = False
+        "fatigued factor first rises (separates fatigue from a change of force).",
+        source="domain.md §1 / §4.4; issue #4", tunable=True)] = True
     hold_s: Annotated[float, doc(
         "All factors must hold this long before a risk alert fires.",
         unit="s", source="domain.md §7 (≥ 3 s; judgment call)", ge=0.0, tunable=True)] = 3.0

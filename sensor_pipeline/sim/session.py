@@ -104,7 +104,9 @@ class SimOptions:
 
     emg_fs_hz: float = 2000.0
     imu_fs_hz: float = 100.0
-    pelvis_imu: bool = False
+    #: The reference wearable has three IMU pods (thigh, shank, sacrum): without the pelvis
+    #: one a lying exercise (glute bridge, prone curl) has no valid hip angle (domain.md §3.2).
+    pelvis_imu: bool = True
     mains_hz: float = 0.0
     mains_mv: float = 0.02
     packet_loss: float = 0.0
@@ -307,7 +309,7 @@ class SimulatedSession:
     Attributes
     ----------
     streams : tuple of StreamInfo
-        ``emg``, ``imu.thigh``, ``imu.shank`` (``imu.pelvis`` with the ``pelvis_imu`` option)
+        ``emg``, ``imu.thigh``, ``imu.shank``, ``imu.pelvis`` (unless ``pelvis_imu=False``)
         and ``truth`` (ground truth at the IMU rate; not a device stream).
     labels : tuple of Label
         ``risk`` and ``cramp`` intervals (the truth the ``evaluate`` tool scores against).
@@ -649,7 +651,7 @@ def simulate(scenario: str, *, seed: int, duration_s: float | None = None, **opt
         scenarios keep going); shorter cuts the script.
     **options
         ``emg_fs_hz`` (1000–2000, default 2000), ``imu_fs_hz`` (50–200, default 100),
-        ``pelvis_imu`` (bool, default False), ``mains_hz`` (0, 50 or 60; default 0) and
+        ``pelvis_imu`` (bool, default True), ``mains_hz`` (0, 50 or 60; default 0) and
         ``mains_mv`` (hum RMS, default 0.02 mV), ``packet_loss`` (fraction of ``packet_s``
         packets lost per device stream, 0–0.5, default 0), ``packet_s`` (default 0.02 s),
         ``gaps`` (count of link gaps of 0.5–4 s, or a list of (start_s, duration_s)),

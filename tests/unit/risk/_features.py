@@ -38,7 +38,7 @@ def features(
     hip: float = 0.0,
     rms_norm: float | Sequence[float] = 0.05,
     fatigue: float | Sequence[float] = 0.0,
-    jasa: JasaClass | Sequence[JasaClass] = JasaClass.STABLE,
+    jasa: JasaClass | Sequence[JasaClass] | None = None,
     rms_mv: float | Sequence[float] | None = None,
     active: bool | Sequence[bool] | None = None,
     knee_speed: float = 0.0,
@@ -83,7 +83,9 @@ def features(
         mdf_baseline_hz=(100.0,) * n,
         fatigue_index=fi,
         mdf_slope_pct_per_min=(0.0,) * n,
-        jasa=per(jasa, JasaClass),
+        # Default: a fatigued channel also shows the JASA fatigue trend (risk.require-jasa-fatigue).
+        jasa=per(jasa, JasaClass) if jasa is not None else tuple(
+            JasaClass.FATIGUE if f >= 0.05 else JasaClass.STABLE for f in fi),
         mains_fraction=per(mains),
         emg_std_mv=per(std_mv),
         emg_saturation_fraction=per(saturation),

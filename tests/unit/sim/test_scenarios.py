@@ -38,13 +38,16 @@ def test_bridge_fatigue_has_risk_labels_with_a_clear_onset(seed: int) -> None:
     motion = truth(s, "motion")
     for lab in risk:
         assert lab.end_s - lab.start_s >= 3.0
-        # Each label starts as a held bridge rises into the shortened range, with the MDF
-        # already ≥ 10 % down: the onset is a posture change, not a slow drift.
+        # Each label starts during a held bridge, when the last factor arrives: the hold rises
+        # into the shortened range with the MDF already >= 10 % down, or the MDF crosses 10 %
+        # during a hold that is already shortened.
         i = int(round(lab.start_s * fs))
         assert MOTIONS[int(motion[i])] == "bridge-hold"
         fi = np.max([truth(s, f"fatigue_index.{m}")[i] for m in MUSCLES])
         assert fi >= 0.10
-        assert truth(s, "length_change_pct.shortest")[i - 20] > -10.0  # 0.2 s before: not yet
+        fi_before = np.max([truth(s, f"fatigue_index.{m}")[i - 20] for m in MUSCLES])
+        short_before = truth(s, "length_change_pct.shortest")[i - 20]
+        assert short_before > -10.0 or fi_before < 0.10  # 0.2 s before: not yet both
 
 
 @pytest.mark.parametrize("scenario", ["fresh-bridge", "seated-curl-fatigue", "standing-walking"])

@@ -58,14 +58,14 @@ async def test_source_paces_in_real_time_on_an_injected_clock() -> None:
     clock = FakeClock()
     src = SyntheticSource(s, speed=2.0, block_s=0.02, include_truth=False,
                           sleep=clock.sleep, monotonic_ns=clock.monotonic_ns)
-    assert [i.name for i in src.streams] == ["emg", "imu.thigh", "imu.shank"]
+    assert [i.name for i in src.streams] == ["emg", "imu.thigh", "imu.shank", "imu.pelvis"]
     n = 0
     async for item in src:
         assert not isinstance(item, SampleBlock) or item.stream != "truth"
         n += 1
     # 12 s of data at twice real time; time starts at the first item (its end, 20 ms).
     assert clock.now_ns / 1e9 == pytest.approx((12.0 - 0.02) / 2.0, abs=1e-6)
-    assert n == 3 * 600
+    assert n == 4 * 600  # emg + three IMUs, 600 blocks each
 
 
 def test_source_rejects_bad_arguments() -> None:
