@@ -52,6 +52,7 @@ from ..config import EmgConfig
 from ..errors import UsageError
 from ..model import SampleBlock, StreamInfo
 from .filters import EmgConditioning, SosFilter, design_emg_conditioning
+from .spectra import _ROWS as _SPECTRAL_ROW_ORDER
 from .spectra import SpectralEstimator
 
 FloatArray = npt.NDArray[np.float64]
@@ -384,19 +385,21 @@ class EmgProcessor:
         return out
 
     def _frames(self, hist: _History, ends: npt.NDArray[np.int64], length: int
-                ) -> tuple[int, FloatArray]:
+                ) -> tuple[int, FloatArray | None]:
         """Read-only view (C, B', length) of the spans ``[b − length, b)`` that are complete.
 
         Completeness is monotonic in ``b`` (spans must start at or after the contiguous stretch
-        and the buffer), so the complete spans are a suffix ``ends[j0:]``; returns ``j0`` too.
+        and the buffer), so the complete spans are a suffix ``ends[j0:]``; returns ``j0`` and
+        the view (None when no span is complete). ``ends`` are consecutive hop boundaries.
         """
         first_ok = max(self._seg_start, hist.start) + length
-        j0 = int(np.searchsorted(ends, first_ok, side="left"))
+        e0 = int(ends[0])
+        j0 = 0 if first_ok <= e0 else -((e0 - first_ok) // self._hop)   # ceil division
         nb = len(ends) - j0
-        buf = hist.buf
         if nb <= 0:
-            return len(ends), np.empty((buf.shape[0], 0, length))
-        off = int(ends[j0]) - length - hist.start
+            return len(ends), None
+        buf = hist.buf
+        off = e0 + j0 * self._hop - length - hist.start
         # A strided view straight on the buffer's memory: np.ndarray(buffer=...) costs ~1 µs,
         # np.lib.stride_tricks.as_strided ~10 µs. hist.buf is C-contiguous by construction.
         item = buf.itemsize
@@ -406,79 +409,73 @@ class EmgProcessor:
         view.flags.writeable = False
         return j0, view
 
-    def _rms(self, hist: _History, ends: npt.NDArray[np.int64], length: int) -> FloatArray:
-        """RMS over ``[b − length, b)`` per boundary and channel → (B, C); NaN if incomplete."""
-        out = np.full((len(ends), self._n_ch), np.nan)
-        j0, view = self._frames(hist, ends, length)
-        if view.shape[1]:
-            out[j0:] = np.sqrt(np.einsum("cbl,cbl->bc", view, view) / length)
-        return out
-
     def _windows(self, ends: npt.NDArray[np.int64]) -> list[EmgWindow]:
         c = self._n_ch
         nb = len(ends)
-        rms = self._rms(self._filt, ends, self._rms_len)                # (B, C)
-        with np.errstate(invalid="ignore"):
-            active = rms > self.thresholds_mv()[None, :]                  # NaN → False
-        # Reference for rms_norm.
-        if self._auto_ref:
-            peak_rms = self._rms(self._filt, ends, self._peak_len)
-            peak_rms[~active] = np.nan
-            running = np.fmax.accumulate(np.vstack([self._peak[None, :], peak_rms]), axis=0)
-            ref = running[1:]
-            self._peak = running[-1].copy()
-        else:
-            ref = np.full((nb, c), float(self._cfg.reference_rms_mv))
+        # One array for every float field: rows in _OUT_FIELDS order, (field, boundary, channel).
+        out = np.full((len(_OUT_FIELDS), nb, c), np.nan)
+        rms, rms_norm, std, sat = out[0], out[1], out[2], out[3]
         with np.errstate(invalid="ignore", divide="ignore"):
-            rms_norm = rms / ref
-        # Raw std / saturation over the last hop.
-        std = np.full((nb, c), np.nan)
-        sat = np.full((nb, c), np.nan)
-        j0, view = self._frames(self._raw, ends, self._hop)
-        if view.shape[1]:
-            std[j0:] = np.std(view, axis=2).T
-            if self._rail_lo is None and self._rail_hi is None:
-                sat[j0:] = 0.0
+            j0, view = self._frames(self._filt, ends, self._rms_len)
+            if view is not None:
+                rms[j0:] = np.sqrt(np.einsum("cbl,cbl->bc", view, view) / self._rms_len)
+            active = rms > self.thresholds_mv()                           # NaN → False
+            # Reference for rms_norm.
+            if self._auto_ref:
+                peak = np.full((nb + 1, c), np.nan)
+                peak[0] = self._peak
+                j0, view = self._frames(self._filt, ends, self._peak_len)
+                if view is not None:
+                    peak[j0 + 1:] = np.sqrt(np.einsum("cbl,cbl->bc", view, view)
+                                            / self._peak_len)
+                peak[1:][~active] = np.nan
+                np.fmax.accumulate(peak, axis=0, out=peak)
+                self._peak = peak[-1].copy()
+                np.divide(rms, peak[1:], out=rms_norm)
             else:
-                at_rail = np.zeros(view.shape, dtype=bool)
-                if self._rail_hi is not None:
-                    at_rail |= view >= np.reshape(self._rail_hi, (-1, 1, 1))
-                if self._rail_lo is not None:
-                    at_rail |= view <= np.reshape(self._rail_lo, (-1, 1, 1))
-                sat[j0:] = np.mean(at_rail, axis=2).T
+                np.divide(rms, self._cfg.reference_rms_mv, out=rms_norm)
+            # Raw std / saturation over the last hop.
+            j0, view = self._frames(self._raw, ends, self._hop)
+            if view is not None:
+                dev = view - np.einsum("cbl->cb", view)[:, :, None] / self._hop
+                std[j0:] = np.sqrt(np.einsum("cbl,cbl->bc", dev, dev) / self._hop)
+                if self._rail_lo is None and self._rail_hi is None:
+                    sat[j0:] = 0.0
+                else:
+                    at_rail = np.zeros(view.shape, dtype=bool)
+                    if self._rail_hi is not None:
+                        at_rail |= view >= np.reshape(self._rail_hi, (-1, 1, 1))
+                    if self._rail_lo is not None:
+                        at_rail |= view <= np.reshape(self._rail_lo, (-1, 1, 1))
+                    sat[j0:] = np.mean(at_rail, axis=2).T
         # Spectra on valid (boundary, channel) pairs, one batch.
         j0, view = self._frames(self._filt, ends, self._win)             # (C, B', win)
         valid = np.zeros((nb, c), dtype=bool)
-        valid[j0:] = active[j0:]
-        spec = np.full((7, nb, c), np.nan)
-        n_valid = int(np.count_nonzero(valid))
-        if n_valid:
+        if view is not None:
+            valid[j0:] = active[j0:]
+            n_valid = int(np.count_nonzero(valid))
             if n_valid == view.shape[0] * view.shape[1]:
-                feats = self._spectra.features(view)                       # (C, B')
-                block = np.stack([feats.mdf_hz, feats.mnf_hz, feats.fi_nsm5,
-                                  feats.mains_fraction, feats.mdf_var_hz2, feats.mnf_var_hz2,
-                                  feats.mdf_mnf_cov_hz2])
-                spec[:, j0:] = block.transpose(0, 2, 1)
-            else:
+                feats = self._spectra._feature_rows(view, detrend=False)    # (8, C, B')
+                out[4:, j0:] = feats[_SPECTRAL_ROWS].transpose(0, 2, 1)
+            elif n_valid:
                 bi, ci = np.nonzero(valid[j0:])
-                feats = self._spectra.features(view[ci, bi])               # (M, win)
-                for k, v in enumerate((feats.mdf_hz, feats.mnf_hz, feats.fi_nsm5,
-                                       feats.mains_fraction, feats.mdf_var_hz2,
-                                       feats.mnf_var_hz2, feats.mdf_mnf_cov_hz2)):
-                    spec[k, bi + j0, ci] = v
+                feats = self._spectra._feature_rows(view[ci, bi], detrend=False)  # (8, M)
+                out[4:, bi + j0, ci] = feats[_SPECTRAL_ROWS]
             self._n_spectra += n_valid
-        for arr in (rms, rms_norm, std, sat, active, valid, spec):
-            arr.flags.writeable = False
-        mdf, mnf, fi, mains, var, var_mnf, cov = spec
+        out.flags.writeable = False
+        active.flags.writeable = False
+        valid.flags.writeable = False
         return [
-            EmgWindow(
-                end_index=int(ends[i]), rms_mv=rms[i], rms_norm=rms_norm[i], std_mv=std[i],
-                saturation_fraction=sat[i], active=active[i], valid=valid[i], mdf_hz=mdf[i],
-                mnf_hz=mnf[i], fi_nsm5=fi[i], mains_fraction=mains[i], mdf_var_hz2=var[i],
-                mnf_var_hz2=var_mnf[i], mdf_mnf_cov_hz2=cov[i],
-            )
+            EmgWindow(int(ends[i]), *out[:4, i], active[i], valid[i], *out[4:, i])
             for i in range(nb)
         ]
+
+
+#: Float fields of EmgWindow in constructor order (around ``active`` and ``valid``).
+_OUT_FIELDS = ("rms_mv", "rms_norm", "std_mv", "saturation_fraction", "mdf_hz", "mnf_hz",
+               "fi_nsm5", "mains_fraction", "mdf_var_hz2", "mnf_var_hz2", "mdf_mnf_cov_hz2")
+#: Where those come from in SpectralEstimator._feature_rows (its _ROWS order).
+_SPECTRAL_ROWS = [_SPECTRAL_ROW_ORDER.index(f) for f in _OUT_FIELDS[4:]]
 
 
 __all__ = ["EmgProcessor", "EmgStatistics", "EmgWindow", "REFERENCE_PEAK_WINDOW_S"]

@@ -50,7 +50,7 @@ Band features use a piecewise-constant model of the density: bin ``j`` (frequenc
   influence functions on the band-normalised density ``q`` (MDF: ``ψ = (½ − 1[f < MDF]) /
   q(MDF)``; MNF: ``ψ = f − MNF``): ``Cov(a, b) ≈ c · ∫ ψ_a ψ_b q² df / T`` with ``T`` the
   segment length, ``∫q²`` debiased for the estimator's degrees of freedom, ``q(MDF)`` averaged
-  over ±15 Hz and ``c`` calibrated per estimator on the benchmark signal (``VAR_CALIBRATION``).
+  over the cells within ±15 Hz of the median's cell and ``c`` calibrated per estimator on the benchmark signal (``VAR_CALIBRATION``).
   For the MDF this is ``c · ∫q² / (4 q(MDF)² T)``. They feed the MDF tracker.
 
 Known conditioning filter (``conditioning_sos``): the density is divided by the *expected*
@@ -300,7 +300,8 @@ class SpectralEstimator:
             raise UsageError(f"mains_harmonics must be an int >= 0, got {mains_harmonics!r}")
         lines, self._family_offsets = self._mains_matrix(int(mains_harmonics))
         self._linear = np.ascontiguousarray(np.hstack([self._moments, lines]))
-        self._edges = np.concatenate([self._a, self._b[-1:]])
+        df_cell = fs / self.nfft
+        self._var_half_cells = max(1, int(round(VAR_DENSITY_HALF_WIDTH_HZ / df_cell)))
         # MDF variance: c / (4 T), and the debiasing of ∫q² for the estimator's dof.
         c_mdf, c_mnf, c_cov = VAR_CALIBRATION[estimator]
         self._var_c = c_mdf / (n / fs)
@@ -379,9 +380,10 @@ class SpectralEstimator:
         return mat, np.asarray(offsets, dtype=np.intp)
 
     # ---------------------------------------------------------------------------------------
-    def _spectra(self, x: FloatArray, cells_only: bool) -> FloatArray:
+    def _spectra(self, x: FloatArray, cells_only: bool, detrend: bool = True) -> FloatArray:
         """Density of segments ``x`` (..., N): all bins, or only the band's cells (compensated)."""
-        x = x - x.mean(axis=-1, keepdims=True)
+        if detrend:
+            x = x - x.mean(axis=-1, keepdims=True)
         if len(self._seg_starts) > 1:
             shape = x.shape[:-1] + (len(self._seg_starts), self._seg_len)
             step = x.strides[-1]
@@ -394,7 +396,8 @@ class SpectralEstimator:
             spec = sp_fft.rfft(x[..., None, :] * self._tapers, n=self.nfft, axis=-1)
         if cells_only:
             spec = spec[..., self._sel_slice]
-        p = (spec.real**2 + spec.imag**2).sum(axis=-2)
+        re, im = spec.real, spec.imag
+        p = np.einsum("...kf,...kf->...f", re, re) + np.einsum("...kf,...kf->...f", im, im)
         if cells_only:
             p *= self._band_scale
         else:
@@ -426,28 +429,34 @@ class SpectralEstimator:
         """
         return self._spectra(self._check_segments(segments), cells_only=False)
 
-    def features(self, segments: npt.ArrayLike) -> SpectralFeatures:
+    def features(self, segments: npt.ArrayLike, *, detrend: bool = True) -> SpectralFeatures:
         """MDF, MNF, FInsm5, mains fraction and MDF variance of each segment.
 
         Parameters
         ----------
         segments : array_like, shape (..., N)
             Any leading shape, e.g. (M, N) or (channels, windows, N); one batched FFT.
+        detrend : bool
+            Subtract each segment's mean first (the default). The streaming processor passes
+            False: its segments are band-passed, so their mean is already ≈ 0.
 
         Returns
         -------
         SpectralFeatures
             Arrays of the leading shape; NaN for a segment without band power.
         """
-        x = self._check_segments(segments)
-        lead = x.shape[:-1]
-        s = self._spectra(x, cells_only=True).reshape(-1, self._a.size)
-        f = self._band_features(s)
-        if lead == (s.shape[0],):
-            return f
-        return SpectralFeatures(*(getattr(f, k).reshape(lead) for k in SpectralFeatures.__slots__))
+        rows = self._feature_rows(self._check_segments(segments), detrend)
+        return SpectralFeatures(*rows[:6], mnf_var_hz2=rows[6], mdf_mnf_cov_hz2=rows[7])
 
-    def _band_features(self, s: FloatArray) -> SpectralFeatures:
+    def _feature_rows(self, x: FloatArray, detrend: bool = True) -> FloatArray:
+        """Features of segments ``x`` (..., N) as one array (8, ...) in ``_ROWS`` order."""
+        lead = x.shape[:-1]
+        s = self._spectra(x, cells_only=True, detrend=detrend).reshape(-1, self._a.size)
+        out: FloatArray = self._band_features(s).reshape((len(_ROWS),) + lead)
+        return out
+
+    def _band_features(self, s: FloatArray) -> FloatArray:
+        """Band features of densities ``s`` (M, n_cells) → (8, M) in ``_ROWS`` order."""
         m, n_cells = s.shape
         rows = np.arange(m)[:, None]
         pw = s * self._w                                    # power per cell
@@ -474,30 +483,31 @@ class SpectralEstimator:
             # MNF ψ_μ = f − μ; Var = c/T · ∫ψ² q² (∫q² debiased for the estimator's dof).
             q2w = pw * s * (self._sq_debias / total**2)[:, None]          # q² w per cell
             mom2 = q2w @ self._fpow                                       # Σ q²w · [1, f, f²]
-            lo, hi = self.band_hz
-            pts = np.minimum(np.maximum(mdf[:, None] + _PM_VAR_HALF_WIDTH, lo), hi)   # (M, 2)
-            j = np.minimum(np.searchsorted(self._edges, pts, side="right") - 1, n_cells - 1)
-            cval = cum[rows, j] + (pts - self._a[j]) / self._w[j] * pw[rows, j]
-            # q(MDF): mean density over MDF ± 15 Hz from the interpolated cumulative.
-            qm = (cval[:, 1] - cval[:, 0]) / (pts[:, 1] - pts[:, 0]) / total
+            # q(MDF): mean density over the cells within ±15 Hz of the median's cell.
+            jm = idx[:, 0]
+            j_lo = np.maximum(jm - self._var_half_cells, 0)
+            j_hi = np.minimum(jm + self._var_half_cells, n_cells - 1)
+            r0 = rows[:, 0]
+            qm = (cum[r0, j_hi + 1] - cum[r0, j_lo]) / (self._b[j_hi] - self._a[j_lo]) / total
             var = self._var_c * 0.25 * mom2[:, 0] / qm**2
             var_mnf = self._mnf_var_c * (mom2[:, 2] - 2 * mnf * mom2[:, 1] + mnf**2 * mom2[:, 0])
             # Σ_{f<m} q²w (f − μ): cumulative sums up to the median's cell (that cell counted
             # by the fraction of it below m).
-            jm = idx[:, 0]
             g = q2w * (self._fpow[:, 1][None, :] - mnf[:, None])
             cg = np.cumsum(g, axis=1)
-            part = cg[rows[:, 0], jm] - g[rows[:, 0], jm] * (1.0 - frac[:, 0])
+            part = cg[r0, jm] - g[r0, jm] * (1.0 - frac[:, 0])
             total_g = cg[:, -1]
             cov = self._cov_c * (0.5 * total_g - part) / qm
+        out = np.stack([mdf, mnf, fi, mains, var, total, var_mnf, cov])
         if not ok.all():
-            for arr in (mdf, mnf, fi, mains, var, var_mnf, cov):
-                arr[~ok] = np.nan
-        return SpectralFeatures(mdf_hz=mdf, mnf_hz=mnf, fi_nsm5=fi, mains_fraction=mains,
-                                mdf_var_hz2=var, band_power=total, mnf_var_hz2=var_mnf,
-                                mdf_mnf_cov_hz2=cov)
+            out[:, ~ok] = np.nan
+            out[5, ~ok] = total[~ok]
+        return out
 
 
+#: Row order of ``_band_features`` / ``_feature_rows`` (SpectralFeatures' field order).
+_ROWS = ("mdf_hz", "mnf_hz", "fi_nsm5", "mains_fraction", "mdf_var_hz2", "band_power",
+         "mnf_var_hz2", "mdf_mnf_cov_hz2")
 _HALF_PM_TOL = np.array([0.5 - MEDIAN_TIE_TOL, 0.5 + MEDIAN_TIE_TOL])
 _PM_VAR_HALF_WIDTH = np.array([-VAR_DENSITY_HALF_WIDTH_HZ, VAR_DENSITY_HALF_WIDTH_HZ])
 
