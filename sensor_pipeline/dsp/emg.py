@@ -185,10 +185,10 @@ class EmgProcessor:
         self._fs = float(info.fs_hz)
         self._n_ch = len(info.channels)
         self._hop = int(hop_samples)
-        self._win = int(round(cfg.window_s * self._fs))
-        self._rms_len = max(1, int(round(cfg.rms_window_s * self._fs)))
+        self._win = round(cfg.window_s * self._fs)
+        self._rms_len = max(1, round(cfg.rms_window_s * self._fs))
         self._auto_ref = not cfg.reference_rms_mv > 0
-        self._peak_len = max(1, int(round(REFERENCE_PEAK_WINDOW_S * self._fs)))
+        self._peak_len = max(1, round(REFERENCE_PEAK_WINDOW_S * self._fs))
         self.conditioning: EmgConditioning = design_emg_conditioning(
             self._fs, cfg.bandpass_low_hz, cfg.bandpass_high_hz, cfg.bandpass_order,
             notch_hz=cfg.notch_hz, notch_harmonics=cfg.notch_harmonics, notch_q=cfg.notch_q,
@@ -466,7 +466,9 @@ class EmgProcessor:
         active.flags.writeable = False
         valid.flags.writeable = False
         return [
-            EmgWindow(int(ends[i]), *out[:4, i], active[i], valid[i], *out[4:, i])
+            EmgWindow(int(ends[i]), out[0, i], out[1, i], out[2, i], out[3, i], active[i],
+                      valid[i], out[4, i], out[5, i], out[6, i], out[7, i], out[8, i],
+                      out[9, i], out[10, i])
             for i in range(nb)
         ]
 
@@ -478,4 +480,4 @@ _OUT_FIELDS = ("rms_mv", "rms_norm", "std_mv", "saturation_fraction", "mdf_hz", 
 _SPECTRAL_ROWS = [_SPECTRAL_ROW_ORDER.index(f) for f in _OUT_FIELDS[4:]]
 
 
-__all__ = ["EmgProcessor", "EmgStatistics", "EmgWindow", "REFERENCE_PEAK_WINDOW_S"]
+__all__ = ["REFERENCE_PEAK_WINDOW_S", "EmgProcessor", "EmgStatistics", "EmgWindow"]

@@ -85,7 +85,7 @@ def jasa_class(rms_slope_pct_per_min: float, mdf_slope_pct_per_min: float,
     A trend inside ``±dead_band_pct_per_min`` (or NaN) counts as zero; any zero → STABLE.
     """
     def sign(v: float) -> int:
-        if not v == v or abs(v) <= dead_band_pct_per_min:
+        if math.isnan(v) or abs(v) <= dead_band_pct_per_min:
             return 0
         return 1 if v > 0 else -1
 
@@ -118,7 +118,7 @@ class FatigueTracker:
         self._cfg = cfg
         self._n = n_channels
         self._hop_s = float(hop_s)
-        self._cap = int(math.ceil(cfg.slope_window_s / self._hop_s)) + 2
+        self._cap = math.ceil(cfg.slope_window_s / self._hop_s) + 2
         self._tracker = MdfTracker(
             n_channels, level_noise_pct2_per_s=cfg.tracker_level_noise_pct2_per_s,
             slope_noise_pct2_per_s3=cfg.tracker_slope_noise_pct2_per_s3,
@@ -147,7 +147,7 @@ class FatigueTracker:
     def statistics(self) -> FatigueStatistics:
         return FatigueStatistics(
             windows=self._windows, valid_windows=self._valid,
-            baselines_set=sum(1 for b in self._baseline if b == b),
+            baselines_set=sum(1 for b in self._baseline if not math.isnan(b)),
             tracker=self._tracker.statistics(),
         )
 
@@ -204,11 +204,11 @@ class FatigueTracker:
         dead = cfg.jasa_dead_band_pct_per_min
         for c in range(self._n):
             z = mdf[c]
-            ok = valid[c] and z == z
+            ok = valid[c] and not math.isnan(z)
             if not ok:
                 z = math.nan
             r = var[c]
-            if ok and not (r == r and r > 0):
+            if ok and not r > 0:  # NaN or not positive
                 r = (FALLBACK_MDF_CV * z) ** 2
             level = self._tracker.step(c, dt, active[c], z, r, mnf[c], var_mnf[c], cov[c])
             tracked[c] = level
@@ -216,7 +216,7 @@ class FatigueTracker:
             if ok:
                 any_valid = True
                 self._mdf_trend[c].add(t, z)
-                if baseline_allowed and base != base:
+                if baseline_allowed and math.isnan(base):
                     vals = self._base_vals[c]
                     vals.append(z)
                     if len(vals) >= cfg.baseline_windows:
@@ -224,10 +224,10 @@ class FatigueTracker:
                         baseline[c] = base
                         vals.clear()
             a = rms[c]
-            if active[c] and a == a:
+            if active[c] and not math.isnan(a):
                 self._rms_trend[c].add(t, a)
             slope, mean = self._mdf_trend[c].fit(t, min_n)
-            ref = base if base == base else mean
+            ref = mean if math.isnan(base) else base
             if ref > 0:
                 mdf_pct[c] = slope * 6000.0 / ref
             slope, mean = self._rms_trend[c].fit(t, min_n)
@@ -266,7 +266,7 @@ class _Trend:
     accumulates and the cost per point is O(1).
     """
 
-    __slots__ = ("span", "pts", "anchor", "s0", "st", "sy", "stt", "sty")
+    __slots__ = ("anchor", "pts", "s0", "span", "st", "stt", "sty", "sy")
 
     def __init__(self, span_s: float) -> None:
         self.span = span_s

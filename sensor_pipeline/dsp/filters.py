@@ -262,6 +262,11 @@ def power_response(sos: npt.ArrayLike, f_hz: npt.ArrayLike, fs_hz: float) -> Flo
 
 
 __all__ = [
-    "EmgConditioning", "MAX_HIGH_EDGE_FRACTION_OF_NYQUIST", "SosFilter", "SosFilterStatistics",
-    "design_emg_conditioning", "effective_high_edge_hz", "power_response",
+    "MAX_HIGH_EDGE_FRACTION_OF_NYQUIST",
+    "EmgConditioning",
+    "SosFilter",
+    "SosFilterStatistics",
+    "design_emg_conditioning",
+    "effective_high_edge_hz",
+    "power_response",
 ]

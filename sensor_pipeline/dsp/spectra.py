@@ -216,7 +216,7 @@ class SpectralEstimator:
         if estimator == "multitaper":
             if not (isinstance(nw, (int, float)) and math.isfinite(nw) and 0.5 <= nw < n / 2):
                 raise UsageError(f"nw must be a number in [0.5, N/2 = {n / 2:g}), got {nw!r}")
-            k = max(1, int(math.floor(2 * nw)) - 1) if n_tapers is None else n_tapers
+            k = max(1, math.floor(2 * nw) - 1) if n_tapers is None else n_tapers
             if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
                 raise UsageError(f"n_tapers must be an int in 1..N={n}, got {n_tapers!r}")
             tapers = np.atleast_2d(dpss(n, float(nw), int(k)))
@@ -301,7 +301,7 @@ class SpectralEstimator:
         lines, self._family_offsets = self._mains_matrix(int(mains_harmonics))
         self._linear = np.ascontiguousarray(np.hstack([self._moments, lines]))
         df_cell = fs / self.nfft
-        self._var_half_cells = max(1, int(round(VAR_DENSITY_HALF_WIDTH_HZ / df_cell)))
+        self._var_half_cells = max(1, round(VAR_DENSITY_HALF_WIDTH_HZ / df_cell))
         # MDF variance: c / (4 T), and the debiasing of ∫q² for the estimator's dof.
         c_mdf, c_mnf, c_cov = VAR_CALIBRATION[estimator]
         self._var_c = c_mdf / (n / fs)
@@ -322,7 +322,7 @@ class SpectralEstimator:
         autocorrelation and ``r_u`` the taper's (averaged over tapers), for ``|m| < L``.
         """
         seg = self._seg_len
-        big = 1 << max(16, int(math.ceil(math.log2(16 * seg))))
+        big = 1 << max(16, math.ceil(math.log2(16 * seg)))
         fgrid = np.arange(big // 2 + 1) * self.fs_hz / big
         _, h = signal.sosfreqz(sos, worN=fgrid, fs=self.fs_hz)
         r_h = np.fft.irfft(np.abs(h) ** 2, n=big)  # autocorrelation, lags 0..big-1 (circular)
@@ -446,7 +446,8 @@ class SpectralEstimator:
             Arrays of the leading shape; NaN for a segment without band power.
         """
         rows = self._feature_rows(self._check_segments(segments), detrend)
-        return SpectralFeatures(*rows[:6], mnf_var_hz2=rows[6], mdf_mnf_cov_hz2=rows[7])
+        return SpectralFeatures(rows[0], rows[1], rows[2], rows[3], rows[4], rows[5],
+                                mnf_var_hz2=rows[6], mdf_mnf_cov_hz2=rows[7])
 
     def _feature_rows(self, x: FloatArray, detrend: bool = True) -> FloatArray:
         """Features of segments ``x`` (..., N) as one array (8, ...) in ``_ROWS`` order."""

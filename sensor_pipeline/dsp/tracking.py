@@ -152,7 +152,7 @@ class MdfTracker:
         """
         has_z = mdf_hz > 0 and mdf_var_hz2 > 0   # False for NaN
         use2 = (has_z and self._use_mnf and mnf_hz > 0 and mnf_var_hz2 > 0
-                and cov_hz2 == cov_hz2)
+                and not math.isnan(cov_hz2))
         r11 = mdf_var_hz2
         if use2:
             r22 = mnf_var_hz2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 
 import msgspec
 import numpy as np
@@ -38,7 +39,7 @@ def run(proc: EmgProcessor, x: np.ndarray, cuts: list[int], first: int = 0,
     n = x.shape[-1]
     edges = sorted({0, n, *(c for c in cuts if 0 < c < n)})
     out: list[EmgWindow] = []
-    for a, b in zip(edges[:-1], edges[1:]):
+    for a, b in pairwise(edges):
         out += proc.process(block(x[..., a:b], first + a, fs))
     return out
 
@@ -112,7 +113,7 @@ def test_split_invariance_with_gaps_and_duplicates(cuts: list[int], seed: int,
     def feed(p: EmgProcessor, pieces: list[int], with_dup: bool) -> list[EmgWindow]:
         out: list[EmgWindow] = []
         edges = sorted({0, 3000, g0, g1, *(c for c in pieces if 0 < c < 3000)})
-        for a, b in zip(edges[:-1], edges[1:]):
+        for a, b in pairwise(edges):
             if g0 <= a < g1:
                 continue                        # the gap: never delivered
             out += p.process(block(x[:, a:b], a, fs))
@@ -200,7 +201,6 @@ def test_oracle5_gain_invariance_through_the_chain() -> None:
 
 
 def test_activity_thresholds() -> None:
-    fs = 2000.0
     x = np.concatenate([emg(4_000, gain=0.005), emg(4_000, seed=1, gain=0.5),
                         emg(4_000, seed=2, gain=0.2)])
     p = EmgProcessor(EmgConfig(), info(), 500)
@@ -218,12 +218,10 @@ def test_activity_thresholds() -> None:
         p.set_rest_rms([0.1, 0.2])
     with pytest.raises(UsageError, match="rest_rms_mv"):
         p.set_rest_rms([-1.0])
-    assert fs == 2000.0
 
 
 def test_envelope_std_and_saturation_against_numpy() -> None:
     from sensor_pipeline.dsp.filters import SosFilter
-    fs = 2000.0
     x = np.clip(emg(6_000, gain=0.6), -0.9, 0.9)
     inf = info(range_min=-0.9, range_max=0.9, scale=(0.0005,))
     p = EmgProcessor(EmgConfig(), inf, 500)

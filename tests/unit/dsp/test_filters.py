@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -9,7 +11,10 @@ from hypothesis import strategies as st
 from scipy import signal
 
 from sensor_pipeline.dsp.filters import (
-    SosFilter, design_emg_conditioning, effective_high_edge_hz, power_response,
+    SosFilter,
+    design_emg_conditioning,
+    effective_high_edge_hz,
+    power_response,
 )
 from sensor_pipeline.errors import UsageError
 
@@ -18,7 +23,7 @@ FS = 2000.0
 
 def _split_points(n: int, cuts: list[int]) -> list[tuple[int, int]]:
     edges = sorted({0, n, *(c % (n + 1) for c in cuts)})
-    return list(zip(edges[:-1], edges[1:]))
+    return list(pairwise(edges))
 
 
 @settings(max_examples=40, deadline=None)

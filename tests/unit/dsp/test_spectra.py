@@ -214,7 +214,7 @@ def test_mains_fraction() -> None:
 
 def test_predicted_variances_match_the_observed_spread() -> None:
     fs, n = 2000.0, 1000
-    x, truth = synthesize_semg(300 * n, fs, 90.0, seed=11)
+    x, _ = synthesize_semg(300 * n, fs, 90.0, seed=11)
     segs = x.reshape(-1, n)                      # independent-ish 0.5 s windows, true MDF 90
     f = SpectralEstimator(n, fs).features(segs)
     assert np.mean((f.mdf_hz - 90.0) ** 2) / np.mean(f.mdf_var_hz2) == pytest.approx(1.0, abs=0.3)
@@ -266,8 +266,8 @@ def test_no_band_power_gives_nan() -> None:
         (np.zeros(100), 0.0, (20.0, 450.0), {}, "fs_hz must be a finite number > 0, got 0.0"),
         (np.zeros(100), float("nan"), (20.0, 450.0), {}, "fs_hz must be a finite number > 0"),
         (np.zeros(100), -5.0, (20.0, 450.0), {}, "fs_hz"),
-        (np.zeros(100), 800.0, (20.0, 450.0), {}, r"band_hz must satisfy 0 < low < high < "
-                                                    r"fs_hz/2 = 400 Hz, got \(20.0, 450.0\)"),
+        (np.zeros(100), 800.0, (20.0, 450.0), {},
+         r"band_hz must satisfy 0 < low < high < fs_hz/2 = 400 Hz, got \(20.0, 450.0\)"),
         (np.zeros(100), 1000.0, (200.0, 100.0), {}, "band_hz must satisfy"),
         (np.zeros(100), 1000.0, (0.0, 100.0), {}, "band_hz must satisfy"),
         (np.zeros(100), 1000.0, (20.0,), {}, "band_hz must be a pair"),
@@ -293,7 +293,7 @@ def test_prefilter_option() -> None:
     # Without filtering a large DC offset and slow drift are ignored by the band anyway; with
     # ``bandpass_order`` the conditioning filter runs and its response is compensated, so a
     # band-limited sEMG keeps its MDF.
-    x, truth = synthesize_semg(20_000, 2000.0, 100.0, seed=13)
+    x, _ = synthesize_semg(20_000, 2000.0, 100.0, seed=13)
     a = median_frequency(x, 2000.0)
     b = median_frequency(x + 5.0, 2000.0, bandpass_order=4)
     assert b == pytest.approx(a, abs=1.0)

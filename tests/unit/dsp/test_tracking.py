@@ -16,10 +16,10 @@ DT = 0.25
 
 def tracker(use_mnf: bool = True, n: int = 1, **kw: float) -> MdfTracker:
     cfg = FatigueConfig()
-    args = dict(level_noise_pct2_per_s=cfg.tracker_level_noise_pct2_per_s,
-                slope_noise_pct2_per_s3=cfg.tracker_slope_noise_pct2_per_s3,
-                ratio_noise_pct2_per_s=cfg.tracker_ratio_noise_pct2_per_s,
-                gate_sigma=cfg.tracker_gate_sigma)
+    args = {"level_noise_pct2_per_s": cfg.tracker_level_noise_pct2_per_s,
+            "slope_noise_pct2_per_s3": cfg.tracker_slope_noise_pct2_per_s3,
+            "ratio_noise_pct2_per_s": cfg.tracker_ratio_noise_pct2_per_s,
+            "gate_sigma": cfg.tracker_gate_sigma}
     args.update(kw)
     return MdfTracker(n, use_mnf=use_mnf, **args)
 
