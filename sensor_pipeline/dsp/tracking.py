@@ -27,8 +27,9 @@ spectral estimator reports for that window (influence-function formulas,
 Why MNF: fatigue mainly *compresses* the sEMG spectrum (conduction velocity falls, Lindström &
 Magnusson 1977), which moves MDF and MNF together; their ratio is a slowly varying shape
 parameter. A 0.5 s window's MNF is a much less noisy estimate of that common scale (4.7 vs
-7.9 Hz on the benchmark, correlation 0.79), so tracking the ratio slowly (``g``) and the scale
-from both cuts the tracked-MDF error by about a third. MDF stays the anchor: if the shape drifts,
+7.9 Hz on the benchmark, correlation 0.8), so tracking the ratio slowly (``g``) and the scale
+from both cuts the tracked-MDF error by about a quarter (benchmark: 2.5 → 1.8 Hz after the first
+5 s). MDF stays the anchor: if the shape drifts,
 ``g`` follows it and the MDF measurement keeps the level right. ``use_mnf=False`` gives the plain
 MDF tracker.
 
@@ -43,8 +44,9 @@ the tracker re-acquires quickly when work resumes (MDF recovers at rest at an un
 While the channel is active but has no valid spectrum (e.g. right after a gap) the full model
 predicts.
 
-The first measurement initialises ``ℓ`` (variance: its measurement variance), ``s = 0`` with
-standard deviation ``INITIAL_SLOPE_SD_PER_S`` and ``g`` from the window's MNF/MDF. The algebra is
+The first measurement initialises ``L`` (variance: its measurement variance), ``S = 0`` with
+standard deviation ``INITIAL_SLOPE_SD_PER_S × L`` and ``g`` from the window's MNF/MDF (variance
+from the window's own (co)variances). The algebra is
 written out in Python floats: with one or two channels a 3×3 filter in scalars costs a few µs,
 far below numpy's per-call overhead.
 """
@@ -57,9 +59,10 @@ from dataclasses import dataclass
 from ..errors import UsageError
 
 #: Prior standard deviation of the slope at initialisation, as a fraction of the first MDF per
-#: second. Judgment call: 0.02/s (120 %/min) is effectively flat, far above the steepest
-#: declines reported (domain.md §4.5: 11–32 % over a whole protocol), so the data decide.
-INITIAL_SLOPE_SD_PER_S = 0.02
+#: second. Judgment call: 0.005/s = 30 %/min at 1σ, above the declines reported over whole
+#: fatiguing protocols (domain.md §4.5: 11–32 %), so the data decide within seconds; a flat
+#: prior (0.02/s) costs 0.1 Hz of tracked-MDF error on the benchmark's start-up.
+INITIAL_SLOPE_SD_PER_S = 0.005
 #: Prior standard deviation of log(MNF/MDF) beyond the first window's own value.
 INITIAL_RATIO_SD = 0.05
 
