@@ -177,21 +177,29 @@ def quantised(v: np.ndarray) -> str:
     return "no"
 
 
-def step_response(cfg: Config, seeds: list[int]) -> tuple[float, float]:
-    """Mean time (s) for the tracked MDF to cover 90 % of a 100 → 90 Hz step, and its spread."""
-    times = []
+def step_response(cfg: Config, seeds: list[int]) -> tuple[float, float, float]:
+    """Time (s) for the tracked MDF to cover 90 % of a 100 → 90 Hz step at t = 40 s.
+
+    Returns the crossing of the seed-averaged trajectory (the deterministic response), and the
+    mean and standard deviation over seeds of each trajectory's first crossing (noisy).
+    """
     t_step = 40.0
+    trajectories = []
+    firsts = []
     for s in seeds:
         x, _ = synthesize_semg(int(80 * FS_HZ), FS_HZ,
                                lambda t: np.where(t < t_step, 100.0, 90.0), seed=1000 + s)
         _, states = run_chain(blocks_of(x, 2000), cfg)
-        t = np.array([(k + 1) * HOP / FS_HZ for k in range(len(states))])
         trk = np.array([st.mdf_tracked_hz[0] for st in states])
-        after = (t > t_step + 0.5) & (trk <= 91.0)  # windows fully after the step start at +0.5 s
-        # First time the tracked level stays within the 90 % line for the rest of a 5 s span.
-        idx = np.flatnonzero(after)
-        times.append(float(t[idx[0]] - t_step) if len(idx) else float("nan"))
-    return statistics.mean(times), statistics.pstdev(times)
+        trajectories.append(trk)
+        t = (np.arange(len(states)) + 1) * HOP / FS_HZ
+        idx = np.flatnonzero((t > t_step) & (trk <= 91.0))
+        firsts.append(float(t[idx[0]] - t_step) if len(idx) else float("nan"))
+    mean_trk = np.mean(trajectories, axis=0)
+    t = (np.arange(len(mean_trk)) + 1) * HOP / FS_HZ
+    idx = np.flatnonzero((t > t_step) & (mean_trk <= 91.0))
+    t_mean = float(t[idx[0]] - t_step) if len(idx) else float("nan")
+    return t_mean, statistics.mean(firsts), statistics.pstdev(firsts)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -335,9 +343,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  per-window latency (one 0.25 s hop per block): median {1e6 * np.median(lat):.0f} µs, "
           f"p99 {1e6 * np.percentile(lat, 99):.0f} µs")
     print(f"  construction (filter design, DPSS, compensation): {1e3 * construct:.1f} ms once")
-    mean_t, sd_t = step_response(cfg, seeds)
-    print(f"\ntracker step response (MDF 100 → 90 Hz): 90 % reached after {mean_t:.1f} s "
-          f"(sd {sd_t:.1f} s over {len(seeds)} seeds)")
+    t_avg, mean_t, sd_t = step_response(cfg, seeds)
+    print(f"\ntracker step response (MDF 100 → 90 Hz at t = 40 s): the seed-averaged tracked MDF "
+          f"reaches 91 Hz (90 % of the step) after {t_avg:.1f} s; single runs first cross it "
+          f"after {mean_t:.1f} s (sd {sd_t:.1f} s, {len(seeds)} seeds)")
     return 0
 
 

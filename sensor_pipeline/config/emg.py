@@ -35,8 +35,8 @@ class EmgConfig(Section, frozen=True):
         "Spectral analysis window (ending at each frame; hop = engine.hop-s).",
         unit="s", source="issue #2; domain.md §4.2 (0.5 s epochs)", gt=0.0, le=4.0)] = 0.5
     estimator: Annotated[Literal["multitaper", "welch", "periodogram"], doc(
-        "Spectral estimator for MDF/MNF: multitaper (DPSS, lowest variance), welch (Hann, 50 % "
-        "overlap), periodogram (untapered, the LibEMG baseline).",
+        "Spectral estimator for MDF/MNF: multitaper (DPSS, lowest error), welch (Hann segments "
+        "of half the window, 50 % overlap), periodogram (untapered, as LibEMG).",
         source="docs/dsp.md")] = "multitaper"
     multitaper_nw: Annotated[float, doc(
         "Time-half-bandwidth product of the DPSS tapers (K = floor(2·NW) − 1 tapers; "
@@ -56,6 +56,6 @@ class EmgConfig(Section, frozen=True):
         "Absolute floor for activity when no rest level is known yet.",
         unit="mV", source="judgment call", ge=0.0)] = 0.02
     reference_rms_mv: Annotated[float, doc(
-        "Activation reference (100 %) per channel; 0 = automatic (running peak of the 1 s RMS, "
-        "Athos-style 'highest personal signal').",
+        "Activation reference (100 %) per channel; 0 = automatic (running peak of the 1 s RMS "
+        "over active windows, Athos-style 'highest personal signal').",
         unit="mV", source="domain.md §4.5", ge=0.0)] = 0.0

@@ -11,7 +11,8 @@ class FatigueConfig(Section, frozen=True):
     """Fatigue tracking on active windows (domain.md §4.3–4.5)."""
 
     baseline_windows: Annotated[int, doc(
-        "Valid active windows (after calibration) whose tracked MDF sets the personal baseline.",
+        "The personal MDF baseline is the median MDF of the first this-many valid windows "
+        "after calibration.",
         source="domain.md §4.5 (first 10 bursts; judgment call)", ge=1)] = 20
     slope_window_s: Annotated[float, doc(
         "Span of active-window history used for the MDF and RMS trends (%/min) and JASA.",
