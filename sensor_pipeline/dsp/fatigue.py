@@ -184,15 +184,15 @@ class FatigueTracker:
         cfg = self._cfg
         # Plain Python floats per channel: with 1–2 channels this is several times faster than
         # numpy's per-call overhead (the whole update is ~20 µs per channel).
-        mdf = np.asarray(window.mdf_hz, dtype=np.float64).tolist()
-        valid = np.asarray(window.valid, dtype=bool).tolist()
-        active = np.asarray(window.active, dtype=bool).tolist()
+        mdf = _floats(window.mdf_hz, [])
+        valid = _bools(window.valid)
+        active = _bools(window.active)
         nans = [math.nan] * self._n
         var = _floats(window.mdf_var_hz2, nans)
         mnf = _floats(window.mnf_hz, nans)
         var_mnf = _floats(window.mnf_var_hz2, nans)
         cov = _floats(window.mdf_mnf_cov_hz2, nans)
-        rms = np.asarray(window.rms_mv, dtype=np.float64).tolist()
+        rms = _floats(window.rms_mv, [])
         baseline = self._baseline
         tracked = [math.nan] * self._n
         fatigue = [math.nan] * self._n
@@ -248,7 +248,18 @@ class FatigueTracker:
 def _floats(values: npt.ArrayLike | None, default: list[float]) -> list[float]:
     if values is None:
         return default
+    if isinstance(values, np.ndarray) and values.dtype == np.float64:
+        fast: list[float] = values.tolist()      # the usual case, without a conversion
+        return fast
     out: list[float] = np.asarray(values, dtype=np.float64).tolist()
+    return out
+
+
+def _bools(values: npt.ArrayLike) -> list[bool]:
+    if isinstance(values, np.ndarray) and values.dtype == np.bool_:
+        fast: list[bool] = values.tolist()
+        return fast
+    out: list[bool] = np.asarray(values, dtype=bool).tolist()
     return out
 
 
