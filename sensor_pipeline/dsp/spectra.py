@@ -18,8 +18,8 @@ Estimators (``estimator=``):
     8.22 / 8.06 / 7.94 / 7.85 Hz RMS) while the spectral smoothing bias grows with ``W²`` (on
     unfiltered input −0.01 / +0.13 / +0.29 / +0.48 Hz). ``K = 2·NW − 1`` keeps every taper's
     energy concentration >= 0.93. What leakage is left moves a *pure tone's* MNF by up to
-    ≈ 0.14 Hz × (1 s / T) (worst phase; the tone oracles are tested on 2 s records); the
-    2·NW-th taper (concentration ≈ 0.7) would make that 0.3 Hz at 1 s. Thomson's adaptive
+    ≈ 0.16 Hz × (1 s / T) (worst phase; the tone oracles are tested on 2 s records); the
+    2·NW-th taper (concentration ≈ 0.7) would make that 0.55 Hz at 1 s. Thomson's adaptive
     weighting was tried and left out: no change for sEMG (< 0.01 Hz), but unequal two-tone
     MNFs off by up to 1.1 Hz.
 ``"welch"``

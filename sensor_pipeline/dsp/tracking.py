@@ -26,7 +26,7 @@ spectral estimator reports for that window (influence-function formulas,
 
 Why MNF: fatigue mainly *compresses* the sEMG spectrum (conduction velocity falls, Lindström &
 Magnusson 1977), which moves MDF and MNF together; their ratio is a slowly varying shape
-parameter. A 0.5 s window's MNF is a much less noisy estimate of that common scale (4.7 vs
+parameter. A 0.5 s window's MNF is a much less noisy estimate of that common scale (4.8 vs
 7.9 Hz on the benchmark, correlation 0.8), so tracking the ratio slowly (``g``) and the scale
 from both cuts the tracked-MDF error by about a quarter (benchmark: 2.5 → 1.8 Hz after the first
 5 s). MDF stays the anchor: if the shape drifts,

@@ -30,7 +30,7 @@ def _tone(f0: float, fs: float, n: int, phase: float = 0.3, amp: float = 1.0) ->
        estimator=st.sampled_from(["multitaper", "welch"]))
 def test_oracle1_sinusoid(f0: float, phase: float, estimator: str) -> None:
     # 2 s at 1 kHz: one bin = 0.5 Hz. The multitaper's 9th taper (concentration 0.93) leaks a
-    # pure tone's power; the MNF error this causes scales as 1/T (worst ≈ 0.14 Hz at 1 s,
+    # pure tone's power; the MNF error this causes scales as 1/T (worst ≈ 0.16 Hz at 1 s,
     # 0.07 Hz at 2 s, docs/dsp.md), so the 0.1 Hz oracle is checked on a 2 s record, with f0
     # at least 15 Hz inside the band (closer, the band edge cuts the tone's spectral line).
     fs, n = 1000.0, 2000
