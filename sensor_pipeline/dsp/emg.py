@@ -15,7 +15,8 @@ Per block:
    every boundary inside the gap (up to and including ``first_index``) still yields a window,
    all NaN and ``valid = False``, so the caller keeps its frame rhythm; the filter restarts and
    the histories are cleared, so no window after the gap spans it. The stream is expected to
-   start at index 0; a first block starting later is treated as a gap from 0.
+   start at index 0; a first block starting later is treated as a gap from 0. Samples that
+   are NaN or infinite in any channel are treated as never received (gaps), and counted.
 2. *Conditioning.* :class:`~sensor_pipeline.dsp.filters.SosFilter` with the band-pass (and
    optional notches) of ``design_emg_conditioning``, started in the steady state of the first
    sample (no offset transient).
@@ -34,7 +35,7 @@ Per block:
      is NaN until the first active window; it depends on boundaries only, so it is chunk
      invariant. ``reset()`` clears it;
    - ``valid``: active and the spectral window ``[b − round(window_s·fs), b)`` is complete and
-     gap-free. Spectra (MDF, MNF, FInsm5, mains fraction, MDF variance) are computed for valid
+     gap-free. Spectra (MDF, MNF, FInsm5, mains fraction, (co)variances) are computed for valid
      (window, channel) pairs only, in one batched call of
      :class:`~sensor_pipeline.dsp.spectra.SpectralEstimator`, which compensates the conditioning
      filter's response (``cfg.compensate_filter``). NaN elsewhere.
