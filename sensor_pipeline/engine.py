@@ -36,7 +36,7 @@ import numpy as np
 from .config import Config
 from .dsp.emg import EmgProcessor, EmgWindow
 from .dsp.fatigue import FatigueTracker
-from .dsp.hamstring import hamstring_length_change_pct
+from .dsp.hamstring import hamstring_length_change_pct_array
 from .dsp.imu import KinematicsCalibration, KinematicsTracker
 from .errors import UsageError
 from .model import (
@@ -122,10 +122,14 @@ class FeaturePipeline:
         ``knee.goniometer`` are used; others (e.g. ``truth``) are ignored.
     calibration : Calibration, optional
         A stored calibration to apply at the calibration boundary instead of computing one.
+    batch_s : float
+        0 (live): release each frame as soon as its inputs are complete. > 0 (offline replay):
+        let the primary stream run this far ahead before computing frames, so every stage
+        works on long batches. The frames are identical either way.
     """
 
     def __init__(self, config: Config, streams: Sequence[StreamInfo], *,
-                 calibration: Calibration | None = None) -> None:
+                 calibration: Calibration | None = None, batch_s: float = 0.0) -> None:
         self._config = config
         self._infos = {s.name: s for s in streams}
         hop_s = config.engine.hop_s
@@ -190,6 +194,8 @@ class FeaturePipeline:
         self._pending_windows: deque[tuple[int, EmgWindow]] = deque()
         self._primary_received: int = 0       # primary index received so far
         self._queued: dict[str, deque[SampleBlock]] = {n: deque() for n in self._gating}
+        self._runs: dict[str, list[tuple[int, int]]] = {n: [] for n in self._gating}
+        self._batch_ns = round(batch_s * NS_PER_S)
 
         # --- calibration -----------------------------------------------------------------
         self._stored_cal = calibration
@@ -325,6 +331,7 @@ class FeaturePipeline:
         if block.n_samples == 0:
             return
         self._queued[block.stream].append(block)
+        self._note_run(block.stream, block.first_index, block.end_index)
         if block.stream == self._primary:
             self._primary_received = max(self._primary_received, block.end_index)
 
@@ -430,10 +437,17 @@ class FeaturePipeline:
 
     # ------------------------------------------------------------------------------------
     def _release(self, *, final: bool = False) -> list[Features]:
-        out: list[Features] = []
+        """Emit every frame whose inputs are complete (see the module docstring)."""
         primary_tl = self._timelines.get(self._primary)
         if primary_tl is None:
-            return out
+            return []
+        if self._batch_ns and not final and not self._cal_pending:
+            # Offline: let the primary stream run ahead so each stage processes a long batch.
+            last = primary_tl.t_ns((self._next_tick - 1) * self._primary_hop)
+            if primary_tl.t_ns(self._primary_received) - last < self._batch_ns:
+                return []
+        ticks: list[tuple[int, EmgWindow | None]] = []
+        drained = False
         while True:
             end_index = self._next_tick * self._primary_hop
             if end_index > self._primary_received:
@@ -448,42 +462,109 @@ class FeaturePipeline:
                 wt, window = self._pending_windows[0]
                 if wt != t_ns:  # windows and ticks share the grid; guard against drift
                     raise AssertionError(f"EMG window at {wt} ns, frame tick at {t_ns} ns")
-            missing: list[str] = []
-            ready = True
-            newest = max(self._latest_ns.values())
-            for name in self._gating:
-                if name == self._primary:
-                    continue
-                latest = self._latest_ns.get(name)
-                # Angles are read at the latest sample <= the tick, so wait until a sample at or
-                # after the tick exists: then that choice no longer depends on arrival order.
-                if latest is not None and latest >= t_ns:
-                    continue
-                lag_ref = latest if latest is not None else (self._first_ns or 0)
-                if final or newest - lag_ref > self._max_lag_ns:
-                    missing.append(name)
-                    continue
-                ready = False
-                break
-            if not ready:
+            if not final and not self._inputs_ready(t_ns):
                 break
             if self._cal_pending and self._cal_end_ns is not None and t_ns > self._cal_end_ns:
                 break  # the calibration boundary must be crossed first
-            for name in self._gating:
-                if name != STREAM_EMG:
-                    self._drain(name)  # angles at t_ns need every sample received so far
+            if not drained:
+                for name in self._gating:
+                    if name != STREAM_EMG:
+                        self._drain(name)  # angles need every sample received so far
+                drained = True
             if window is not None:
                 self._pending_windows.popleft()
             self._next_tick += 1
-            if missing:
-                self._stale_frames += 1
-            out.append(self._assemble(t_ns, window, tuple(missing)))
-        return out
+            ticks.append((t_ns, window))
+        return self._assemble_many(ticks) if ticks else []
 
-    def _assemble(self, t_ns: int, w: EmgWindow | None, missing: tuple[str, ...]) -> Features:
+    def _inputs_ready(self, t_ns: int) -> bool:
+        """Every other stream has data at or after ``t_ns``, or is too far behind to wait for."""
+        newest = max(self._latest_ns.values())
+        for name in self._gating:
+            if name == self._primary:
+                continue
+            latest = self._latest_ns.get(name)
+            # Angles are read at the latest sample <= the tick, so wait until a sample at or
+            # after the tick exists: then that choice no longer depends on arrival order.
+            if latest is not None and latest >= t_ns:
+                continue
+            lag_ref = latest if latest is not None else (self._first_ns or 0)
+            if newest - lag_ref > self._max_lag_ns:
+                continue
+            return False
+        return True
+
+    def _note_run(self, name: str, first: int, end: int) -> None:
+        runs = self._runs[name]
+        if runs and runs[-1][1] == first:
+            runs[-1] = (runs[-1][0], end)
+        else:
+            runs.append((first, end))
+        if len(runs) > 64:  # keep a bounded history (old runs are never asked about)
+            del runs[:32]
+
+    def _missing(self, t_ns: int) -> tuple[str, ...]:
+        """Streams without a single sample in the hop ``(t − hop, t]`` (data-based, so it does
+        not depend on when the frame was computed)."""
+        out = []
+        for name in self._gating:
+            tl = self._timelines.get(name)
+            if tl is None:
+                out.append(name)
+                continue
+            hi = tl.index_at_or_before(t_ns)
+            lo = tl.index_at_or_before(t_ns - self._hop_ns) + 1
+            if not any(a <= hi and b > lo for a, b in reversed(self._runs[name])):
+                out.append(name)
+        return tuple(out)
+
+    def _assemble_many(self, ticks: list[tuple[int, EmgWindow | None]]) -> list[Features]:
+        n = len(ticks)
+        t_arr = np.fromiter((t for t, _ in ticks), dtype=np.int64, count=n)
+        knee = np.full(n, math.nan)
+        hip = np.full(n, math.nan)
+        speed = np.full(n, math.nan)
+        source = "none"
+        if self._kin is not None:
+            many = getattr(self._kin, "angles_at_many", None)
+            if many is not None:
+                a = many(t_arr, self._hop_ns)
+                source = a.source
+                ok = np.asarray(a.valid, dtype=bool)
+                knee = np.where(ok, a.knee_flexion_deg, math.nan)
+                hip = np.where(ok, a.hip_flexion_deg, math.nan)
+                speed = np.where(ok, a.knee_speed_dps, math.nan)
+            else:
+                for i, t in enumerate(t_arr):
+                    s = self._kin.angles_at(int(t), self._hop_ns)
+                    source = s.source
+                    if s.valid:
+                        knee[i], hip[i], speed[i] = (s.knee_flexion_deg, s.hip_flexion_deg,
+                                                     s.knee_speed_dps)
+        ok = np.isfinite(knee) & np.isfinite(hip)
+        length = np.full((4, n), math.nan)
+        if ok.any():
+            length[:, ok] = hamstring_length_change_pct_array(hip[ok], knee[ok])
+        in_range = ((hip >= _HIP_RANGE_DEG[0]) & (hip <= _HIP_RANGE_DEG[1])
+                    & (knee >= _KNEE_RANGE_DEG[0]) & (knee <= _KNEE_RANGE_DEG[1]))
+        out_of_range = ok & ~in_range
+        return [
+            self._assemble(int(t_arr[i]), w, float(knee[i]), float(hip[i]), float(speed[i]),
+                           source, bool(out_of_range[i]),
+                           (float(length[0, i]), float(length[1, i]), float(length[2, i]),
+                            float(length[3, i])))
+            for i, (_t, w) in enumerate(ticks)
+        ]
+
+    def _assemble(self, t_ns: int, w: EmgWindow | None, knee: float, hip: float, speed: float,
+                  source: str, out_of_range: bool,
+                  length: tuple[float, float, float, float]) -> Features:
         calibrating = self._calibration is None and (
             self._cal_end_ns is not None and t_ns <= self._cal_end_ns
         )
+        missing = self._missing(t_ns)
+        if missing:
+            self._stale_frames += 1
         # --- EMG ---
         n = len(self._emg_channels)
         if w is not None and self._fatigue is not None:
@@ -510,29 +591,12 @@ class FeaturePipeline:
                 jasa=tuple([JasaClass.STABLE] * n), mains_fraction=nan, emg_std_mv=nan,
                 emg_saturation_fraction=nan,
             )
-        # --- angles ---
-        knee = hip = speed = math.nan
-        source = "none"
-        if self._kin is not None:
-            a = self._kin.angles_at(t_ns, self._hop_ns)
-            source = a.source
-            if a.valid:
-                knee, hip, speed = a.knee_flexion_deg, a.hip_flexion_deg, a.knee_speed_dps
-        if math.isfinite(knee) and math.isfinite(hip):
-            pct = hamstring_length_change_pct(hip, knee)
-            length = tuple(float(pct[h]) for h in HAMSTRING_HEADS)
-            out_of_range = not (
-                _HIP_RANGE_DEG[0] <= hip <= _HIP_RANGE_DEG[1]
-                and _KNEE_RANGE_DEG[0] <= knee <= _KNEE_RANGE_DEG[1]
-            )
-        else:
-            length, out_of_range = _NAN4, False
         self._frames += 1
         return Features(
-            t_ns=t_ns, calibrating=calibrating, knee_flexion_deg=float(knee),
-            hip_flexion_deg=float(hip), knee_speed_dps=float(speed), angle_source=source,
-            angles_out_of_range=out_of_range, length_change_pct=length,  # type: ignore[arg-type]
-            emg_channels=self._emg_channels, missing_streams=missing, **emg,  # type: ignore[arg-type]
+            t_ns=t_ns, calibrating=calibrating, knee_flexion_deg=knee, hip_flexion_deg=hip,
+            knee_speed_dps=speed, angle_source=source, angles_out_of_range=out_of_range,
+            length_change_pct=length, emg_channels=self._emg_channels, missing_streams=missing,
+            **emg,  # type: ignore[arg-type]
         )
 
 
@@ -562,10 +626,11 @@ class Engine:
     """
 
     def __init__(self, config: Config, streams: Sequence[StreamInfo], *,
-                 calibration: Calibration | None = None) -> None:
+                 calibration: Calibration | None = None, batch_s: float = 0.0) -> None:
         self.config = config
         self.streams = tuple(streams)
-        self.pipeline = FeaturePipeline(config, streams, calibration=calibration)
+        self.pipeline = FeaturePipeline(config, streams, calibration=calibration,
+                                        batch_s=batch_s)
         self.risk = RiskLayer(config)
 
     @property

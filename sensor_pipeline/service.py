@@ -162,6 +162,7 @@ class Service:
         status: Callable[[LiveState], None] | None = None,
         install_signal_handlers: bool = False,
         metadata: dict[str, Any] | None = None,
+        batch_s: float = 0.0,
     ) -> None:
         self.config = config
         self.source = source
@@ -175,6 +176,7 @@ class Service:
         self._status = status
         self._install_signals = install_signal_handlers
         self._metadata = dict(metadata or {})
+        self._batch_s = batch_s
         self.stop_event = asyncio.Event()
         self.state = LiveState()
         self.summary = RunSummary()
@@ -255,7 +257,8 @@ class Service:
                        frames_w: FramesFileWriter | None, alerts_w: AlertsFileWriter | None,
                        tg: asyncio.TaskGroup) -> Recorder | None:
         streams = list(self._streams) if self._streams is not None else list(self.source.streams)
-        engine = self.engine = Engine(self.config, streams, calibration=self._calibration)
+        engine = self.engine = Engine(self.config, streams, calibration=self._calibration,
+                                      batch_s=self._batch_s)
         recorder: Recorder | None = None
         if self._writer_factory is not None:
             writer = await asyncio.to_thread(self._writer_factory, streams)

@@ -67,6 +67,8 @@ def main(args: argparse.Namespace) -> int:
         frames_out=Path(args.frames_out) if args.frames_out else None,
         alerts_out=Path(args.alerts_out) if args.alerts_out else None,
         alert_sinks=sinks, install_signal_handlers=True,
+        # As fast as possible: frames may be computed in long batches (identical results).
+        batch_s=0.0 if math.isfinite(args.speed) else 5.0,
     )
     t0 = time.perf_counter()
     summary = asyncio.run(service.run())

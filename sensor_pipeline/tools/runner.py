@@ -26,8 +26,13 @@ from ..model import (
 )
 from ..risk import RiskLayer
 
-#: Block size for offline runs: large for speed, well below engine.max-stream-lag-s.
+#: Offline runs let the frame computation lag this far behind the data (identical frames,
+#: long batches for every stage).
+OFFLINE_BATCH_S = 5.0
+
+
 def offline_block_s(config: Config) -> float:
+    """Block size for offline runs: large for speed, well below engine.max-stream-lag-s."""
     return min(0.25, config.engine.max_stream_lag_s / 4)
 
 
@@ -73,7 +78,7 @@ def run_session(
 ) -> SessionRun:
     """Replay ``session`` through a fresh Engine as fast as possible, synchronously."""
     streams: Sequence[StreamInfo] = list(session.streams.values())
-    engine = Engine(config, streams, calibration=calibration)
+    engine = Engine(config, streams, calibration=calibration, batch_s=OFFLINE_BATCH_S)
     run = SessionRun()
     hop_s = config.engine.hop_s
     counts = {s.value: 0 for s in RiskState}
@@ -115,7 +120,8 @@ class FeatureCache:
     def build(cls, name: str, session: Any, config: Config, labels: Sequence[Label],
               calibration: Calibration | None = None) -> FeatureCache:
         streams = list(session.streams.values())
-        pipeline = FeaturePipeline(config, streams, calibration=calibration)
+        pipeline = FeaturePipeline(config, streams, calibration=calibration,
+                                   batch_s=OFFLINE_BATCH_S)
         calls: list[Features | Event] = []
         end_ns = 0
         for item in _items(session, config):

@@ -171,3 +171,19 @@ def test_block_that_contradicts_the_declared_stream_is_refused(session: Any) -> 
                       0, np.zeros((2, 10)))
     with pytest.raises(UsageError, match="declared fs_hz=2000.0"):
         eng.push(bad)
+
+
+@pytest.mark.parametrize("batch_s", [2.0, 7.5])
+def test_offline_batching_gives_the_live_frames(session: Any, batch_s: float) -> None:
+    cfg = Config()
+    live, live_alerts, _ = run(cfg, session.streams, session.iter_items(block_s=0.02))
+    eng = Engine(cfg, list(session.streams), batch_s=batch_s)
+    frames: list[FeatureFrame] = []
+    alerts: list[Any] = []
+    for it in session.iter_items(block_s=0.25):
+        out = eng.push(it)
+        frames += out.frames
+        alerts += out.alerts
+    out = eng.finish()
+    same_rows(live, frames + list(out.frames))
+    assert [a.to_json() for a in live_alerts] == [a.to_json() for a in alerts + list(out.alerts)]
