@@ -53,7 +53,8 @@ class EmgConfig(Section, frozen=True):
         "RMS measured during calibration.",
         source="domain.md §4.2 (rest + 3 SD, judgment call)", gt=1.0)] = 3.0
     activation_min_rms_mv: Annotated[float, doc(
-        "Absolute floor for activity when no rest level is known yet.",
+        "Activity threshold until a rest level is known (before or without calibration); "
+        "after calibration the threshold is the rest level × activation-rest-factor.",
         unit="mV", source="judgment call", ge=0.0)] = 0.02
     reference_rms_mv: Annotated[float, doc(
         "Activation reference (100 %) per channel; 0 = automatic (running peak of the 1 s RMS "

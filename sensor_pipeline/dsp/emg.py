@@ -272,10 +272,12 @@ class EmgProcessor:
 
     def thresholds_mv(self) -> FloatArray:
         """The current activation threshold per channel (mV RMS)."""
-        floor = np.full(self._n_ch, float(self._cfg.activation_min_rms_mv))
         if self._rest is None:
-            return floor
-        out: FloatArray = np.maximum(self._rest * self._cfg.activation_rest_factor, floor)
+            return np.full(self._n_ch, float(self._cfg.activation_min_rms_mv))
+        # Once calibrated, the rest level alone sets the threshold: amplifier gains differ by
+        # orders of magnitude between devices (the UCI DataLOG reads ~2 µV at rest), so an
+        # absolute floor would silence a quiet but valid device.
+        out: FloatArray = self._rest * self._cfg.activation_rest_factor
         return out
 
     def reset(self) -> None:
