@@ -1,39 +1,54 @@
 """The asyncio service: source → bounded queue → engine → sinks, in one TaskGroup.
 
-Tasks (all owned by one ``asyncio.TaskGroup``, nothing fire-and-forget):
+Theory of operation
+-------------------
+``Service.run()`` first builds everything that can fail on bad input (the engine, the output
+files, the recording writer), so a bad path or config fails before anything streams. Then one
+``asyncio.TaskGroup`` owns every task (nothing is fire-and-forget):
 
-- **acquire**: iterates the source and puts items on a bounded queue (``service.queue-size``).
+- **acquire** iterates the source and puts items on a bounded queue (``service.queue-size``).
   The source's own edge (the BLE notification callback) never waits; this task applies
-  back-pressure to the source only, so samples are never dropped here.
-- **process**: takes items, runs the engine inline (its benchmarked cost is ~1 % of the block
-  period, ``bench/bench_engine.py``), hands frames and alerts to the sinks without waiting:
-  alerts go to the ``AlertDispatcher`` (per-channel bounded queues; a slow or failing channel
-  drops *its own* oldest alerts and says so), recording batches go to the recorder.
-- **record**: every ``recording.flush-interval-s`` hands the batch collected so far to a worker
-  thread that appends it to the ``SessionWriter`` and writes complete part files. The recording
-  batch is unbounded on purpose: samples bound for the recording are never dropped.
-- **status**: refreshes the one-line live status.
-
-Ctrl-C / SIGTERM set the stop event: acquisition ends, the queue drains through the engine,
-``engine.finish()`` flushes the last frames, and every sink is flushed and closed in ``finally``.
+  back-pressure to the source only, so samples are never dropped here. A source that raises
+  (``DeviceError``, a truncated recording...) ends acquisition like the end of the data does:
+  everything already received still goes through the engine and into the recording, then
+  ``run()`` re-raises the error.
+- **process** (the body of the group) takes items, runs the engine inline (its benchmarked
+  cost is ~1 % of the block period, ``bench/bench_engine.py``) and hands frames and alerts to
+  the sinks without waiting: alerts go to the ``AlertDispatcher`` (per-channel bounded queues; a
+  slow or failing channel drops *its own* oldest alerts and counts them in
+  ``RunSummary.alert_statistics``), everything bound for the recording goes to the ``Recorder``.
+- **record** hands the batch collected so far to the recorder every
+  ``recording.flush-interval-s``. The batch is unbounded on purpose: samples bound for the
+  recording are never dropped. Writes run on one dedicated worker thread, in submission order,
+  so a slow disk delays the recording but never acquisition, and a cancelled wait can never
+  reorder two batches.
+- **status** refreshes the one-line live status (best effort: a failing status callback is
+  logged once and switched off).
+- **stop watch**: Ctrl-C / SIGTERM (``install_signal_handlers``), ``stop()`` or the end of a
+  source that never ends by itself (``end_of_source``, e.g. the virtual wearable) end
+  acquisition; the queue drains through the engine, ``engine.finish()`` flushes the last
+  frames, and every sink is flushed and closed in ``finally``: the recording is closed
+  (``complete`` in ``session.json``) even when the run ends with an error.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import dataclasses
 import logging
 import math
 import signal
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Awaitable, Callable, Sequence
 
 from .adapters.outputs import AlertsFileWriter, FramesFileWriter
 from .adapters.source import Source
 from .config import Config, config_to_dict
 from .engine import Calibration, CalibrationDone, Engine
+from .errors import SensorPipelineError
 from .model import (
     NS_PER_S, Alert, AlertKind, EngineOutput, Event, FeatureFrame, GapDetected, LinkLost,
     LinkRestored, RawPayload, SampleBlock, SourceItem, StreamInfo,
@@ -42,23 +57,39 @@ from .model import (
 _LOGGER = logging.getLogger(__name__)
 
 _DONE = object()
+#: Items processed between two explicit yields to the event loop when the source runs as fast
+#: as possible (lets sinks, the recorder and the status line run during fast replays).
+_YIELD_EVERY_ITEMS = 64
+
+__all__ = ["LiveState", "Recorder", "RecorderStatistics", "RunSummary", "Service"]
 
 
 @dataclass
 class RunSummary:
     """What a run did, for the CLI's closing line and for tests."""
 
+    #: Session time (s) of the end of the last sample block processed.
     duration_s: float = 0.0
     blocks: int = 0
+    #: Samples (per channel) of every block handed to the engine, all streams.
+    samples: int = 0
+    events: int = 0
     frames: int = 0
     alerts: list[Alert] = field(default_factory=list)
     gaps: int = 0
     link_losses: int = 0
     recording: Path | None = None
+    #: True when Ctrl-C / SIGTERM ended the run.
     stopped_by_signal: bool = False
+    #: Why acquisition ended: "end of source", "duration", "signal", "stop", "end of
+    #: source (device finished)" or "error: ...".
+    end_reason: str = ""
     calibration: Calibration | None = None
     source_statistics: Any = None
+    #: ``AlertDispatcher.statistics()``: per channel sent, failed, dropped (never silent).
     alert_statistics: Any = None
+    #: ``RecorderStatistics`` (None without a recording).
+    recorder_statistics: Any = None
 
     def alerts_by_kind(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -66,21 +97,58 @@ class RunSummary:
             out[a.kind.value] = out.get(a.kind.value, 0) + 1
         return out
 
+    def dropped_alerts(self) -> dict[str, int]:
+        """Alerts each channel dropped (queue full, or still queued at shutdown)."""
+        stats = self.alert_statistics
+        if stats is None:
+            return {}
+        return {c.name: c.dropped for c in stats.channels if c.dropped}
+
+    def failed_alerts(self) -> dict[str, int]:
+        """Deliveries each channel failed (after its own retries)."""
+        stats = self.alert_statistics
+        if stats is None:
+            return {}
+        return {c.name: c.failed for c in stats.channels if c.failed}
+
 
 @dataclass
 class LiveState:
-    """The latest values the status line shows."""
+    """The latest values the status line shows (updated by the service)."""
 
     t_s: float = 0.0
     frame: FeatureFrame | None = None
+    #: "ok", "lost", "reconnecting", ... plus detail such as lost samples; "—" before data.
     link: str = "—"
+    #: The source's ``statistics()`` at the last refresh (None if it has none).
+    link_stats: Any = None
     alerts: int = 0
     last_alert: Alert | None = None
     calibrating: bool = True
+    frames: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RecorderStatistics:
+    """What the recorder handed to the writer (all of it: nothing is ever dropped)."""
+
+    blocks: int
+    samples: int
+    events: int
+    frames: int
+    alerts: int
+    flushes: int
+    #: Largest batch (blocks) handed over at once: how far the disk lagged behind.
+    peak_batch_blocks: int
 
 
 class Recorder:
-    """Collects items in memory and appends them to a SessionWriter from a worker thread."""
+    """Collects items in memory and appends them to a ``SessionWriter`` on one worker thread.
+
+    ``add_*`` are synchronous and never wait (the batch is unbounded: nothing bound for the
+    recording is dropped). ``flush()`` hands the batch over; batches are written strictly in
+    order because a single-thread executor runs them, even if a caller stops waiting.
+    """
 
     def __init__(self, writer: Any, keep_raw: bool) -> None:
         self._writer = writer
@@ -90,20 +158,34 @@ class Recorder:
         self._frames: list[FeatureFrame] = []
         self._alerts: list[Alert] = []
         self._meta: dict[str, Any] = {}
-        self._lock = asyncio.Lock()
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="recorder")
+        self._closed = False
+        self._n_blocks = self._n_samples = self._n_events = self._n_frames = 0
+        self._n_alerts = self._n_flushes = self._peak_batch = 0
+
+    @property
+    def writer(self) -> Any:
+        return self._writer
 
     def add_item(self, item: SourceItem) -> None:
         if isinstance(item, SampleBlock):
             self._blocks.append(item)
+            self._n_blocks += 1
+            self._n_samples += item.n_samples
         elif isinstance(item, RawPayload):
             if self._keep_raw:
                 self._events.append(item)
+                self._n_events += 1
         else:
             self._events.append(item)
+            self._n_events += 1
 
     def add_output(self, out: EngineOutput) -> None:
         self._frames.extend(out.frames)
         self._alerts.extend(out.alerts)
+        self._n_frames += len(out.frames)
+        self._n_alerts += len(out.alerts)
         for ev in out.events:
             if isinstance(ev, CalibrationDone):
                 self._meta["calibration"] = ev.calibration.to_json()
@@ -111,10 +193,16 @@ class Recorder:
     def update_metadata(self, **fields: Any) -> None:
         self._meta.update(fields)
 
+    def statistics(self) -> RecorderStatistics:
+        return RecorderStatistics(self._n_blocks, self._n_samples, self._n_events,
+                                  self._n_frames, self._n_alerts, self._n_flushes,
+                                  self._peak_batch)
+
     def _take(self) -> tuple[list[SampleBlock], list[Event], list[FeatureFrame], list[Alert],
                              dict[str, Any]]:
         batch = (self._blocks, self._events, self._frames, self._alerts, self._meta)
         self._blocks, self._events, self._frames, self._alerts, self._meta = [], [], [], [], {}
+        self._peak_batch = max(self._peak_batch, len(batch[0]))
         return batch
 
     def _write(self, blocks: list[SampleBlock], events: list[Event], frames: list[FeatureFrame],
@@ -132,20 +220,75 @@ class Recorder:
             w.update_metadata(**meta)
         w.flush()
 
-    async def flush(self) -> None:
-        async with self._lock:  # one writer thread at a time, in order
-            batch = self._take()
-            await asyncio.to_thread(self._write, *batch)
+    async def _submit(self, fn: Callable[..., Any], *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, *args)
 
-    async def close(self, **final_meta: Any) -> None:
+    async def flush(self) -> None:
+        """Write what was collected so far (complete part files on disk when it returns)."""
+        if self._closed:
+            return
+        self._n_flushes += 1
+        await self._submit(self._write, *self._take())
+
+    async def close(self, *, error: str | None = None, **final_meta: Any) -> None:
+        """Write the rest, then close the writer (``complete`` = true, ``closed_after_error``)."""
+        if self._closed:
+            return
         self._meta.update(final_meta)
-        await self.flush()
-        async with self._lock:
-            await asyncio.to_thread(self._writer.close)
+        batch = self._take()
+        self._closed = True
+        self._n_flushes += 1
+
+        def finish() -> None:
+            try:
+                self._write(*batch)
+            finally:
+                self._writer.close(error=error)
+
+        done = False
+        try:
+            await self._submit(finish)
+            done = True
+        finally:
+            # After the last job the worker is idle: joining it is immediate. If this wait was
+            # cancelled, the job still completes on the worker; do not block the loop for it.
+            self._executor.shutdown(wait=done)
 
 
 class Service:
-    """One run of the pipeline: wire a source, the engine and the sinks, then ``await run()``."""
+    """One run of the pipeline: wire a source, the engine and the sinks, then ``await run()``.
+
+    Parameters
+    ----------
+    config : Config
+    source : Source
+        Started already if it needs starting (``BleakSource``: its streams are known).
+    streams : sequence of StreamInfo, optional
+        The streams to build the engine for (default: ``source.streams``).
+    calibration : Calibration, optional
+        A stored calibration to apply instead of computing one (replay, reuse).
+    writer_factory : callable(streams) -> SessionWriter, optional
+        Makes the recording writer; None: no recording. Called (in a thread) before streaming.
+    frames_out, alerts_out : Path, optional
+        interchange.md §3 outputs (``.parquet``/``.csv``; ``.jsonl``).
+    alert_sinks : sequence of AlertSink
+        Alert channels (``adapters.alerts.build_sinks``), fed by an ``AlertDispatcher``.
+    duration_s : float, optional
+        Stop once a sample block reaches this session time (s).
+    status : callable(LiveState), optional
+        Called every ``service.status-interval-s`` (``adapters.status.StatusLine``).
+    install_signal_handlers : bool
+        SIGINT / SIGTERM stop the run cleanly (main thread only).
+    metadata : dict
+        Extra ``session.json`` fields for the recording.
+    batch_s : float
+        Engine batching for offline replays (0 = live; see ``FeaturePipeline``).
+    end_of_source : callable() -> awaitable, optional
+        For a source that never ends by itself: called once streaming starts, its awaitable
+        completes when the source has nothing more to send (e.g.
+        ``VirtualWearable.wait_finished``); the run then stops after ``settle_s`` (s).
+    """
 
     def __init__(
         self,
@@ -163,6 +306,8 @@ class Service:
         install_signal_handlers: bool = False,
         metadata: dict[str, Any] | None = None,
         batch_s: float = 0.0,
+        end_of_source: Callable[[], Awaitable[Any]] | None = None,
+        settle_s: float = 0.5,
     ) -> None:
         self.config = config
         self.source = source
@@ -177,134 +322,253 @@ class Service:
         self._install_signals = install_signal_handlers
         self._metadata = dict(metadata or {})
         self._batch_s = batch_s
+        self._end_of_source = end_of_source
+        self._settle_s = settle_s
         self.stop_event = asyncio.Event()
         self.state = LiveState()
         self.summary = RunSummary()
         self.engine: Engine | None = None
+        self.recorder: Recorder | None = None
+        self._stop_reason = ""
+        self._source_error: BaseException | None = None
+        self._awaiting_source = False
+        self._status_failed = False
+        self._ran = False
 
+    # -- control --------------------------------------------------------------------------
     def request_stop(self) -> None:
-        """Ask the run to finish cleanly (what Ctrl-C and SIGTERM do)."""
+        """Ask the run to finish cleanly as Ctrl-C and SIGTERM do (``stopped_by_signal``)."""
         self.summary.stopped_by_signal = True
-        self.stop_event.set()
+        self.stop("signal")
 
+    def stop(self, reason: str = "stop") -> None:
+        """End acquisition; what was received is still processed, recorded and flushed."""
+        if not self.stop_event.is_set():
+            self._stop_reason = reason
+            self.stop_event.set()
+
+    # -- the run --------------------------------------------------------------------------
     async def run(self) -> RunSummary:
+        """Stream until the source ends, ``duration_s``, a signal or ``stop()``.
+
+        Returns the ``RunSummary``. Raises the error that ended the run (a source's
+        ``DeviceError``, a ``RecordingError``...) as itself, never wrapped in an
+        ``ExceptionGroup``, after every sink was flushed and closed; ``self.summary`` then
+        holds what was done up to the error.
+        """
+        if self._ran:
+            raise SensorPipelineError("a Service runs once; build a new one for another run")
+        self._ran = True
         from .adapters.alerts import AlertDispatcher
+
+        streams = list(self._streams) if self._streams is not None else list(self.source.streams)
+        # Everything that can fail on bad input, before anything streams.
+        self.engine = Engine(self.config, streams, calibration=self._calibration,
+                             batch_s=self._batch_s)
+        frames_w = alerts_w = None
+        recorder: Recorder | None = None
+        dispatcher = AlertDispatcher.from_config(self.config.alerts, self._alert_sinks)
+        try:
+            frames_w = FramesFileWriter(self._frames_out) if self._frames_out else None
+            alerts_w = AlertsFileWriter(self._alerts_out) if self._alerts_out else None
+            if self._writer_factory is not None:
+                writer = await asyncio.to_thread(self._writer_factory, streams)
+                recorder = self.recorder = Recorder(writer,
+                                                    keep_raw=self.config.recording.keep_raw)
+                path = getattr(writer, "path", None)
+                self.summary.recording = Path(path) if path else None
+                recorder.update_metadata(config=config_to_dict(self.config), **self._metadata)
+        except BaseException:
+            if alerts_w is not None:
+                alerts_w.close()
+            if frames_w is not None:
+                frames_w.discard()
+            raise
 
         loop = asyncio.get_running_loop()
         installed: list[int] = []
         if self._install_signals:
             for sig in (signal.SIGINT, signal.SIGTERM):
-                with contextlib.suppress(NotImplementedError, RuntimeError):
+                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                     loop.add_signal_handler(sig, self.request_stop)
                     installed.append(sig)
         queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=self.config.service.queue_size)
-        dispatcher = AlertDispatcher(self._alert_sinks, queue_size=self.config.alerts.queue_size)
-        frames_w = FramesFileWriter(self._frames_out) if self._frames_out else None
-        alerts_w = AlertsFileWriter(self._alerts_out) if self._alerts_out else None
-        recorder: Recorder | None = None
+        failure: BaseException | None = None
         try:
+            await dispatcher.start()
             async with asyncio.TaskGroup() as tg:
-                tg.create_task(self._acquire(queue), name="acquire")
-                status_task = None
+                acquire = tg.create_task(self._acquire(queue), name="acquire")
+                helpers: list[asyncio.Task[None]] = []
                 if self._status is not None:
-                    status_task = tg.create_task(self._status_loop(), name="status")
-                recorder = await self._process(queue, dispatcher, frames_w, alerts_w, tg)
-                if status_task is not None:
-                    status_task.cancel()
+                    helpers.append(tg.create_task(self._status_loop(), name="status"))
+                if self._end_of_source is not None:
+                    helpers.append(tg.create_task(self._watch_end(), name="end-of-source"))
+                record_done = asyncio.Event()
+                record_task = None
+                if recorder is not None:
+                    record_task = tg.create_task(self._record_loop(recorder, record_done),
+                                                 name="record")
+                await self._process(queue, dispatcher, recorder, frames_w, alerts_w)
+                await acquire
+                for t in helpers:
+                    t.cancel()
+                record_done.set()
+                if record_task is not None:
+                    await record_task
+        except BaseExceptionGroup as eg:
+            failure = _first_error(eg)
         finally:
             for sig in installed:
                 loop.remove_signal_handler(sig)
-            try:
-                if recorder is not None:
-                    await recorder.close(**self._final_metadata())
-            finally:
-                if frames_w is not None:
-                    await asyncio.to_thread(frames_w.close)
-                if alerts_w is not None:
-                    alerts_w.close()
-                await dispatcher.aclose()
-                self.summary.alert_statistics = dispatcher.statistics()
+            err = failure or self._source_error
+            if not self.summary.end_reason:
+                self.summary.end_reason = (f"error: {type(err).__name__}" if err is not None
+                                           else self._stop_reason or "end of source")
+            await self._close_sinks(recorder, dispatcher, frames_w, alerts_w, err)
+        if failure is not None:
+            raise failure  # the leaf itself (its traceback is intact), not the group
+        if self._source_error is not None:
+            raise self._source_error
+        return self.summary
+
+    async def _close_sinks(self, recorder: Recorder | None, dispatcher: Any,
+                           frames_w: FramesFileWriter | None, alerts_w: AlertsFileWriter | None,
+                           err: BaseException | None) -> None:
+        """Flush and close everything, each step independent of the others' failures."""
         self.summary.source_statistics = _stats(self.source)
         if self.engine is not None:
             self.summary.calibration = self.engine.calibration
-        return self.summary
+        errors: list[BaseException] = []
+        try:
+            if recorder is not None:
+                try:
+                    await recorder.close(
+                        error=None if err is None else f"{type(err).__name__}: {err}",
+                        **self._final_metadata())
+                finally:
+                    self.summary.recorder_statistics = recorder.statistics()
+        except Exception as exc:  # noqa: BLE001 - the others must still close
+            errors.append(exc)
+        try:
+            if frames_w is not None:
+                await asyncio.to_thread(frames_w.close)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+        if alerts_w is not None:
+            alerts_w.close()
+        try:
+            await dispatcher.aclose()
+        finally:
+            self.summary.alert_statistics = dispatcher.statistics()
+        if errors and err is None:
+            raise errors[0]
+        for exc in errors:
+            _LOGGER.error("while closing after %s: %s", type(err).__name__, exc)
 
     def _final_metadata(self) -> dict[str, Any]:
         stats = _stats(self.source)
-        out: dict[str, Any] = {"complete": True, "duration_s": self.summary.duration_s}
+        out: dict[str, Any] = {"duration_s": self.summary.duration_s,
+                               "end_reason": self.summary.end_reason}
         if stats is not None:
             out["link_statistics"] = _jsonable(stats)
         return out
 
+    # -- tasks ----------------------------------------------------------------------------
     async def _acquire(self, queue: asyncio.Queue[Any]) -> None:
+        """Pump the source into the queue until it ends or a stop is requested."""
+        pump = asyncio.create_task(self._pump(queue), name="acquire-pump")
+        stop = asyncio.create_task(self.stop_event.wait(), name="acquire-stop")
         try:
-            async for item in self.source:
-                if self.stop_event.is_set():
-                    break
-                await queue.put(item)
-                if self._duration_ns is not None and isinstance(item, SampleBlock):
-                    end = item.t0_ns + item.duration_ns
-                    if end >= self._duration_ns:
-                        break
+            await asyncio.wait({pump, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if not pump.done() and self._awaiting_source:
+                # Waiting on the source (e.g. a BLE link that is down): nothing in hand is lost.
+                pump.cancel()
+            await asyncio.wait({pump})  # never raises; our own cancellation still propagates
+            if not pump.cancelled() and pump.exception() is not None:
+                raise pump.exception()  # type: ignore[misc]  # a bug in the service itself
         finally:
-            with contextlib.suppress(Exception):
-                aclose = getattr(self.source, "aclose", None)
-                if aclose is not None:
-                    await aclose()
+            for t in (pump, stop):
+                if not t.done():
+                    t.cancel()
+            await asyncio.gather(pump, stop, return_exceptions=True)
             await queue.put(_DONE)
 
+    async def _pump(self, queue: asyncio.Queue[Any]) -> None:
+        it = aiter(self.source)
+        try:
+            while not self.stop_event.is_set():
+                self._awaiting_source = True
+                try:
+                    item = await anext(it)
+                except StopAsyncIteration:
+                    self._stop_reason = self._stop_reason or "end of source"
+                    return
+                except Exception as exc:  # noqa: BLE001 - re-raised by run() after the cleanup
+                    self._source_error = exc
+                    _LOGGER.error("the source failed: %s: %s", type(exc).__name__, exc)
+                    return
+                finally:
+                    self._awaiting_source = False
+                await queue.put(item)
+                if self._duration_ns is not None and isinstance(item, SampleBlock):
+                    if item.t0_ns + item.duration_ns >= self._duration_ns:
+                        self.stop("duration")
+        finally:
+            aclose = getattr(it, "aclose", None)
+            if aclose is not None and it is not self.source:
+                with contextlib.suppress(Exception):
+                    await aclose()
+
+    async def _watch_end(self) -> None:
+        assert self._end_of_source is not None
+        await self._end_of_source()
+        await asyncio.sleep(self._settle_s)  # let the last notifications arrive
+        self.stop("end of source (device finished)")
+
+    async def _record_loop(self, recorder: Recorder, done: asyncio.Event) -> None:
+        interval = self.config.recording.flush_interval_s
+        while not done.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), interval)
+            if not done.is_set():
+                await recorder.flush()
+
     async def _process(self, queue: asyncio.Queue[Any], dispatcher: Any,
-                       frames_w: FramesFileWriter | None, alerts_w: AlertsFileWriter | None,
-                       tg: asyncio.TaskGroup) -> Recorder | None:
-        streams = list(self._streams) if self._streams is not None else list(self.source.streams)
-        engine = self.engine = Engine(self.config, streams, calibration=self._calibration,
-                                      batch_s=self._batch_s)
-        recorder: Recorder | None = None
-        if self._writer_factory is not None:
-            writer = await asyncio.to_thread(self._writer_factory, streams)
-            recorder = Recorder(writer, keep_raw=self.config.recording.keep_raw)
-            self.summary.recording = Path(getattr(writer, "path", "")) or None
-            recorder.update_metadata(config=config_to_dict(self.config), **self._metadata)
-        flush_ns = round(self.config.recording.flush_interval_s * NS_PER_S)
-        last_flush = time.monotonic_ns()
-        flush_task: asyncio.Task[None] | None = None
+                       recorder: Recorder | None, frames_w: FramesFileWriter | None,
+                       alerts_w: AlertsFileWriter | None) -> None:
+        engine = self.engine
+        assert engine is not None
         n_items = 0
         while True:
-            if recorder is not None and time.monotonic_ns() - last_flush >= flush_ns:
-                if flush_task is None or flush_task.done():
-                    if flush_task is not None:
-                        flush_task.result()
-                    flush_task = tg.create_task(recorder.flush(), name="record")
-                    last_flush = time.monotonic_ns()
             try:
                 item = queue.get_nowait()
             except asyncio.QueueEmpty:
                 item = await queue.get()
+            else:
+                n_items += 1
+                if n_items % _YIELD_EVERY_ITEMS == 0:
+                    await asyncio.sleep(0)
             if item is _DONE:
                 break
-            n_items += 1
-            if n_items % 64 == 0:
-                await asyncio.sleep(0)  # let sinks and the status line run during fast replays
             if recorder is not None:
                 recorder.add_item(item)
             if isinstance(item, RawPayload):
                 continue
             self._observe_item(item)
-            out = engine.push(item)
-            self._deliver(out, recorder, dispatcher, frames_w, alerts_w)
-        out = engine.finish()
-        self._deliver(out, recorder, dispatcher, frames_w, alerts_w)
-        if flush_task is not None:
-            await flush_task
-        self.summary.frames = self.summary.frames
-        return recorder
+            self._deliver(engine.push(item), recorder, dispatcher, frames_w, alerts_w)
+        self._deliver(engine.finish(), recorder, dispatcher, frames_w, alerts_w)
 
     def _observe_item(self, item: SourceItem) -> None:
         if isinstance(item, SampleBlock):
             self.summary.blocks += 1
+            self.summary.samples += item.n_samples
             end_s = (item.t0_ns + item.duration_ns) / NS_PER_S
             self.summary.duration_s = max(self.summary.duration_s, end_s)
-        elif isinstance(item, GapDetected):
+            if self.state.link == "—":
+                self.state.link = "ok"
+            return
+        self.summary.events += 1
+        if isinstance(item, GapDetected):
             self.summary.gaps += 1
         elif isinstance(item, LinkLost):
             self.summary.link_losses += 1
@@ -320,6 +584,7 @@ class Service:
             self.summary.frames += len(out.frames)
             last = out.frames[-1]
             self.state.frame = last
+            self.state.frames = self.summary.frames
             self.state.t_s = last.t_ns / NS_PER_S
             self.state.calibrating = last.features.calibrating
             if frames_w is not None:
@@ -338,21 +603,57 @@ class Service:
         assert self._status is not None
         interval = self.config.service.status_interval_s
         while True:
-            self.state.link = self._link_text()
-            self._status(self.state)
+            self.state.link_stats = _stats(self.source)
+            self.state.link = self._link_text(self.state.link_stats)
+            try:
+                self._status(self.state)
+            except Exception as exc:  # noqa: BLE001 - the status line is never worth a run
+                if not self._status_failed:
+                    self._status_failed = True
+                    _LOGGER.warning("status line failed (%s: %s); it is switched off",
+                                    type(exc).__name__, exc)
+                return
             await asyncio.sleep(interval)
 
-    def _link_text(self) -> str:
-        stats = _stats(self.source)
+    def _link_text(self, stats: Any) -> str:
+        """"ok" / "lost" / "reconnecting" / ..., plus what went missing, for the status line."""
+        base = "lost" if self.state.link == "lost" else self.state.link
+        link_state = getattr(stats, "state", None)
+        if isinstance(link_state, str) and link_state not in ("streaming", "idle"):
+            base = link_state
+        elif link_state == "streaming":
+            base = "ok"
         if stats is None:
-            return self.state.link
+            return base
         parts = []
-        for name in ("lost_samples", "gaps", "reconnects", "decode_errors"):
+        for name, label in (("lost_samples", "lost"), ("missing_samples", "missing"),
+                            ("gaps", "gaps"), ("reconnects", "reconnects"),
+                            ("decode_errors", "bad frames"), ("queue_drops", "host drops")):
             v = getattr(stats, name, None)
             if v:
-                parts.append(f"{name.replace('_', ' ')} {v}")
-        base = "lost" if self.state.link == "lost" else "ok"
+                parts.append(f"{label} {v}")
+        battery = getattr(stats, "battery_pct", None)
+        if battery is not None:
+            parts.append(f"battery {battery}%")
         return base + (f" ({', '.join(parts)})" if parts else "")
+
+
+def _first_error(eg: BaseExceptionGroup) -> BaseException:  # type: ignore[type-arg]
+    """The error to surface from a TaskGroup: a project error first, else the first one."""
+    leaves: list[BaseException] = []
+
+    def walk(g: BaseExceptionGroup) -> None:  # type: ignore[type-arg]
+        for e in g.exceptions:
+            if isinstance(e, BaseExceptionGroup):
+                walk(e)
+            else:
+                leaves.append(e)
+
+    walk(eg)
+    for e in leaves:
+        if isinstance(e, SensorPipelineError):
+            return e
+    return leaves[0] if leaves else eg
 
 
 def _stats(source: Any) -> Any:
@@ -361,13 +662,11 @@ def _stats(source: Any) -> Any:
         return None
     try:
         return fn()
-    except Exception:  # statistics are best effort, never a reason to fail a run
+    except Exception:  # noqa: BLE001 - statistics are best effort, never a reason to fail a run
         return None
 
 
 def _jsonable(obj: Any) -> Any:
-    import dataclasses
-
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {k: _jsonable(v) for k, v in dataclasses.asdict(obj).items()}
     if isinstance(obj, dict):

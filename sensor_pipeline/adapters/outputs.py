@@ -39,6 +39,28 @@ def frames_to_dataframe(frames: Iterable[FeatureFrame]) -> pl.DataFrame:
     return pl.DataFrame(rows, infer_schema_length=None)
 
 
+#: Text columns of ``FeatureFrame.to_row()``; every other column that has no value in the first
+#: chunk is a float column (angles, MDF, fatigue... are None until they are available).
+_TEXT_COLUMNS = frozenset({"risk_state", "angle_source", "emg_channel", "jasa",
+                           "missing_streams"})
+_INT_COLUMNS = frozenset({"t_ns"})
+
+
+def _column_type(name: str, values: Iterable[Any]) -> Any:
+    """Polars type of one frames column, from its first non-null value (or its name)."""
+    for v in values:
+        if v is None:
+            continue
+        if isinstance(v, bool):
+            return pl.Boolean
+        if isinstance(v, (int, float)):
+            # Only the timestamp is an integer column; a number that happens to be whole in
+            # the first chunk (a score of 0) is still a float column.
+            return pl.Int64 if name in _INT_COLUMNS else pl.Float64
+        return pl.String
+    return pl.String if name in _TEXT_COLUMNS else pl.Float64
+
+
 class FramesFileWriter:
     """Writes frames to ``.parquet`` or ``.csv`` incrementally."""
 
@@ -50,7 +72,7 @@ class FramesFileWriter:
         self._parts: list[Path] = []
         self._tmpdir: Path | None = None
         self._csv_started = False
-        self._schema: dict[str, pl.DataType] | None = None
+        self._schema: dict[str, Any] | None = None
         self.rows_written = 0
 
     def add(self, frames: Iterable[FeatureFrame]) -> None:
@@ -59,13 +81,13 @@ class FramesFileWriter:
             self._flush_rows()
 
     def _frame(self) -> pl.DataFrame:
-        df = pl.DataFrame(self._rows, infer_schema_length=None)
         if self._schema is None:
-            # Nullable float columns can be all-null in the first chunk: fix the schema once.
-            self._schema = {
-                k: (pl.Float64 if v == pl.Null else v) for k, v in df.schema.items()
-            }
-        return df.cast(self._schema, strict=False)  # type: ignore[arg-type]
+            # Fix the schema from the first chunk, column by column: a column that is all-null
+            # there (MDF before the first valid window) must not become Null or a wrong type,
+            # or a later chunk's values would be cast away.
+            keys = list(self._rows[0])
+            self._schema = {k: _column_type(k, (r.get(k) for r in self._rows)) for k in keys}
+        return pl.DataFrame(self._rows, schema=self._schema, strict=False)
 
     def _flush_rows(self) -> None:
         if not self._rows:
@@ -83,6 +105,14 @@ class FramesFileWriter:
             part = self._tmpdir / f"part-{len(self._parts):06d}.parquet"
             df.write_parquet(part)
             self._parts.append(part)
+
+    def discard(self) -> None:
+        """Abandon the output (nothing was written yet, or it is not wanted): no file left."""
+        self._rows = []
+        if self._tmpdir is not None:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None
+        self._parts = []
 
     def close(self) -> None:
         self._flush_rows()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
-import sys
 import time
 from pathlib import Path
 
+from ..errors import UsageError
 from ._common import (
     EXIT_OK, add_config_options, add_output_options, err_console, session_config,
 )
@@ -19,9 +19,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "replay",
         help="replay a recording through the pipeline (frames, alerts)",
         description="Replay a recorded session through exactly the engine a live run uses. "
-        "By default the config and calibration stored in the session are reused, so the "
-        "replay reproduces the live frames and alerts; pass --config/--set to try other "
-        "thresholds on an old session.",
+        "By default the config and calibration stored in the session are reused (the "
+        "defaults for a session without one, e.g. an imported dataset), so the replay "
+        "reproduces the live frames and alerts; pass --config/--set to try other thresholds "
+        "on an old session. Webhooks, bells and desktop notifications stay off: alerts are "
+        "printed and, with --alerts-out, written as JSON Lines.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
         "  sensor-pipeline replay recordings/mixed-workout --alerts-out alerts.jsonl\n"
@@ -30,6 +32,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("recording", help="session directory (from run --record, simulate, import)")
     add_config_options(p)
+    for action in p._actions:  # the replay default differs from the other subcommands'
+        if action.dest == "config":
+            action.help = ("TOML config file to replay with instead of the config stored in "
+                           "the session (default: the stored one)")
     add_output_options(p)
     p.add_argument("--speed", type=float, default=math.inf, metavar="X",
                    help="pace: 1 = real time, 10 = ten times faster (default: as fast as possible)")
@@ -37,8 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="compute the calibration from the recorded samples instead of reusing "
                    "the stored one (identical unless the engine changed)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="progress bar (default: on when stderr is a terminal)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no alert printing, no summary")
+                   help="progress bar on stderr (default: for long replays run as fast as "
+                   "possible on a terminal; a paced replay shows the status line instead)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no alert printing, no status line, no summary")
     p.set_defaults(func=main)
 
 
@@ -49,16 +56,26 @@ def main(args: argparse.Namespace) -> int:
     from ..engine import Calibration
     from ..service import Service
 
+    if not args.speed > 0:
+        raise UsageError(f"--speed must be > 0 (1 = real time; omit it for as fast as "
+                         f"possible), got {args.speed!r}")
     session = open_session(args.recording)
     config = session_config(session.config, args)
     calibration = None
     if session.calibration and not args.recalibrate:
         calibration = Calibration.from_json(session.calibration)
+    paced = math.isfinite(args.speed)
     progress = args.progress
-    if progress is None:
-        progress = sys.stderr.isatty() and not args.quiet
+    if progress is None and (args.quiet or paced):
+        # A paced replay shows the live status line instead (rich allows one live display).
+        progress = False
+    status = None
+    if paced and not args.quiet and not progress:
+        from ..adapters.status import StatusLine
+
+        status = StatusLine(err_console())
     # Blocks well below the stream-lag tolerance keep the frame assembly identical to live.
-    block_s = 0.02 if math.isfinite(args.speed) else min(0.25, config.engine.max_stream_lag_s / 4)
+    block_s = 0.02 if paced else min(0.25, config.engine.max_stream_lag_s / 4)
     source = ReplaySource(session, speed=args.speed, block_s=block_s, progress=progress)
     sinks = [] if args.quiet else build_sinks(
         _console_only(config), console=err_console())
@@ -66,19 +83,24 @@ def main(args: argparse.Namespace) -> int:
         config, source, streams=list(session.streams.values()), calibration=calibration,
         frames_out=Path(args.frames_out) if args.frames_out else None,
         alerts_out=Path(args.alerts_out) if args.alerts_out else None,
-        alert_sinks=sinks, install_signal_handlers=True,
+        alert_sinks=sinks, install_signal_handlers=True, status=status,
         # As fast as possible: frames may be computed in long batches (identical results).
-        batch_s=0.0 if math.isfinite(args.speed) else 5.0,
+        batch_s=0.0 if paced else 5.0,
     )
     t0 = time.perf_counter()
-    summary = asyncio.run(service.run())
+    try:
+        summary = asyncio.run(service.run())
+    finally:
+        if status is not None:
+            status.close()
     wall = time.perf_counter() - t0
     if not args.quiet:
         by_kind = summary.alerts_by_kind()
         kinds = ", ".join(f"{n} {k}" for k, n in sorted(by_kind.items())) or "none"
         speed = summary.duration_s / wall if wall > 0 else math.inf
+        how = "stopped after" if summary.stopped_by_signal else "replayed"
         err_console().print(
-            f"replayed {summary.duration_s:.1f} s in {wall:.2f} s ({speed:,.0f}× real time): "
+            f"{how} {summary.duration_s:.1f} s in {wall:.2f} s ({speed:,.0f}× real time): "
             f"{summary.frames} frames, alerts: {kinds}"
             + (f"; frames → {args.frames_out}" if args.frames_out else "")
             + (f"; alerts → {args.alerts_out}" if args.alerts_out else ""),

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..errors import SensorPipelineError, UsageError
+from ..errors import RecordingError, SensorPipelineError, UsageError
 from ._common import (
     EXIT_OK, add_config_options, add_output_options, config_from_args, err_console,
 )
@@ -59,6 +59,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     rec.add_argument("--record", metavar="PATH",
                      help="record the session here (default: recording.directory/<timestamp>)")
     rec.add_argument("--no-record", action="store_true", help="do not record")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing recording at --record PATH (only a recording is "
+                   "ever deleted)")
     add_output_options(p)
     p.add_argument("--calibration", metavar="REC",
                    help="reuse the calibration stored in this earlier recording (then standing "
@@ -122,61 +125,67 @@ async def _run(args: argparse.Namespace, config: Any) -> int:
         cal = open_session(args.calibration).calibration
         if not cal:
             raise UsageError(f"--calibration {args.calibration!r}: that recording holds no "
-                             "calibration (was it recorded with engine.calibration-s = 0?)")
+                             "calibration (was it recorded with engine.calibration-s = 0?); "
+                             "use a recording made with the default start-up calibration")
         calibration = Calibration.from_json(cal)
+    path = _session_path(args, config)
+    if path is not None and (path.exists() or path.is_symlink()) and not args.overwrite:
+        # Fail before connecting to anything (the writer checks again, atomically).
+        raise RecordingError("already exists; choose a new path for the recording, or pass "
+                             "--overwrite to replace an earlier recording", path=str(path))
+    sinks = build_sinks(config.alerts, console=console)
 
     async with _open_source(args, config, metadata, labels) as source:
-        path = _session_path(args, config)
         writer_factory = None
         if path is not None:
             def writer_factory(streams: Any) -> Any:
                 w = SessionWriter.from_config(path, config.recording, streams=streams,
-                                              metadata=metadata)
+                                              metadata=metadata, overwrite=args.overwrite)
                 if labels:
                     w.write_labels(labels)
                 return w
 
+        wearable = getattr(source, "wearable", None)
         status = None if args.quiet else StatusLine(console)
-        sinks = build_sinks(config.alerts, console=console)
         service = Service(
             config, source, calibration=calibration, writer_factory=writer_factory,
             frames_out=Path(args.frames_out) if args.frames_out else None,
             alerts_out=Path(args.alerts_out) if args.alerts_out else None,
             alert_sinks=sinks, duration_s=args.duration, status=status,
             install_signal_handlers=True, metadata=metadata,
+            # The virtual wearable keeps the link up after its last sample: end there.
+            end_of_source=None if wearable is None else wearable.wait_finished,
         )
         try:
-            summary = await _unwrap(service.run())
+            summary = await service.run()
+        except SensorPipelineError:
+            if service.summary.recording is not None:
+                console.print(
+                    f"the recording so far is readable: {service.summary.recording} "
+                    f"({service.summary.duration_s:.1f} s)", highlight=False)
+            raise
         finally:
             if status is not None:
                 status.close()
-    kinds = ", ".join(f"{n} {k}" for k, n in sorted(summary.alerts_by_kind().items())) or "none"
-    how = "stopped" if summary.stopped_by_signal else "finished"
-    console.print(
-        f"{how} after {summary.duration_s:.1f} s: {summary.frames} frames, alerts: {kinds}"
-        + (f", {summary.gaps} gaps" if summary.gaps else "")
-        + (f"; recording → {summary.recording}" if summary.recording else ""),
-        highlight=False,
-    )
+    console.print(_closing_line(summary), highlight=False)
     return EXIT_OK
 
 
-async def _unwrap(coro: Any) -> Any:
-    """Surface the first project error out of a TaskGroup's ExceptionGroup (clear message)."""
-    try:
-        return await coro
-    except BaseExceptionGroup as eg:
-        for exc in _leaves(eg):
-            if isinstance(exc, SensorPipelineError):
-                raise exc from eg
-        raise
-
-
-def _leaves(eg: BaseExceptionGroup) -> list[BaseException]:  # type: ignore[type-arg]
-    out: list[BaseException] = []
-    for e in eg.exceptions:
-        out.extend(_leaves(e) if isinstance(e, BaseExceptionGroup) else [e])
-    return out
+def _closing_line(summary: Any) -> str:
+    kinds = ", ".join(f"{n} {k}" for k, n in sorted(summary.alerts_by_kind().items())) or "none"
+    how = "stopped" if summary.stopped_by_signal else "finished"
+    line = (f"{how} after {summary.duration_s:.1f} s: {summary.frames} frames, alerts: {kinds}"
+            + (f", {summary.gaps} gaps" if summary.gaps else ""))
+    trouble = []
+    for name, n in summary.failed_alerts().items():
+        trouble.append(f"{name} failed {n}")
+    for name, n in summary.dropped_alerts().items():
+        trouble.append(f"{name} dropped {n}")
+    if trouble:
+        line += f" (alert channels: {', '.join(trouble)})"
+    if summary.recording:
+        line += f"; recording → {summary.recording}"
+    return line
 
 
 class _open_source:
@@ -216,8 +225,12 @@ class _open_source:
             return SyntheticSource(items_source, speed=args.speed)
         from ..virtual import open_virtual_source
 
+        streams = getattr(items_source, "streams", None)
+        if isinstance(streams, dict):  # a recording: name → StreamInfo
+            streams = list(streams.values())
         return await self._stack.enter_async_context(
-            open_virtual_source(items_source, config.device, speed=args.speed))
+            open_virtual_source(items_source, config.device, speed=args.speed,
+                                streams=streams, emit_raw=config.recording.keep_raw))
 
     async def __aexit__(self, *exc: Any) -> None:
         await self._stack.aclose()
