@@ -6,7 +6,22 @@ import argparse
 import json
 from pathlib import Path
 
+from typing import Any
+
 from ._common import EXIT_OK, add_config_options, err_console, out_console, session_config
+
+#: Width of tables written to a pipe or file (rich would cut them at 80 columns).
+PIPE_WIDTH = 160
+
+
+def table_console() -> Any:
+    """The stdout console; when stdout is not a terminal, one wide enough for our tables."""
+    out = out_console()
+    if out.is_terminal:
+        return out
+    from rich.console import Console
+
+    return Console(width=PIPE_WIDTH)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -25,22 +40,33 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--json", metavar="PATH", help="also write the scores as JSON")
     p.add_argument("--max-false-alerts-per-hour", type=float, default=2.0, metavar="N",
                    help="cap used by the objective line (default: 2)")
+    p.add_argument("--early-s", type=float, default=2.0, metavar="S",
+                   help="an alert up to S seconds before a label's start still counts "
+                   "(default: 2)")
+    p.add_argument("--late-s", type=float, default=5.0, metavar="S",
+                   help="an alert up to S seconds after a label's end still counts (default: 5)")
     p.add_argument("--recalibrate", action="store_true",
                    help="recompute each session's calibration instead of reusing the stored one")
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
+    from ..errors import UsageError
     from ..tools.evaluate import evaluate_sessions, evaluation_table, state_table
 
+    for name in ("early_s", "late_s", "max_false_alerts_per_hour"):
+        v = getattr(args, name)
+        if not v >= 0:
+            raise UsageError(f"--{name.replace('_', '-')} must be >= 0, got {v!r}")
     ev = evaluate_sessions(
         args.recordings, lambda s: session_config(s.config, args),
         max_false_alerts_per_hour=args.max_false_alerts_per_hour, recalibrate=args.recalibrate,
+        early_s=args.early_s, late_s=args.late_s,
     )
-    console = out_console()
+    console = table_console()
     console.print(evaluation_table(ev))
     console.print(state_table(ev))
-    console.print(f"objective (mean F1 of labelled kinds, penalised above "
+    console.print(f"objective (mean F1 of the labelled kinds; below 0 when above "
                   f"{args.max_false_alerts_per_hour:g} false alerts/h): {ev.objective:.3f}",
                   highlight=False)
     if args.json:

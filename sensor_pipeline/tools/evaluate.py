@@ -12,20 +12,30 @@ from rich.table import Table
 from ..config import Config
 from ..model import Label
 from .runner import SessionRun, run_session, stored_calibration
-from .scoring import KindScore, SessionScore, combine, objective, score_session
+from .scoring import (
+    DEFAULT_EARLY_S, DEFAULT_LATE_S, DEFAULT_MAX_FALSE_ALERTS_PER_HOUR, SCORED_KINDS, KindScore,
+    SessionScore, combine, objective, score_session,
+)
 
-KINDS = ("risk", "cramp")
+KINDS = SCORED_KINDS
 
 
 @dataclass(frozen=True)
 class Evaluation:
+    """Per-session and pooled scores (docs/tuning.md §1) and the tuning objective (§3)."""
+
     sessions: tuple[SessionScore, ...]
     combined: dict[str, KindScore]
     objective: float
+    max_false_alerts_per_hour: float = DEFAULT_MAX_FALSE_ALERTS_PER_HOUR
+    early_s: float = DEFAULT_EARLY_S
+    late_s: float = DEFAULT_LATE_S
 
     def to_json(self) -> dict[str, Any]:
         return {
             "objective": self.objective,
+            "max_false_alerts_per_hour": self.max_false_alerts_per_hour,
+            "tolerance_s": {"early": self.early_s, "late": self.late_s},
             "combined": {k: v.to_json() for k, v in self.combined.items()},
             "sessions": [
                 {
@@ -48,15 +58,35 @@ def evaluate_sessions(
     paths: Sequence[str | Path],
     config_for: Callable[[Any], Config],
     *,
-    max_false_alerts_per_hour: float = 2.0,
+    max_false_alerts_per_hour: float = DEFAULT_MAX_FALSE_ALERTS_PER_HOUR,
     recalibrate: bool = False,
+    early_s: float = DEFAULT_EARLY_S,
+    late_s: float = DEFAULT_LATE_S,
     on_session: Callable[[str, SessionRun], None] | None = None,
 ) -> Evaluation:
-    """Replay each recording with ``config_for(session)`` and score it."""
+    """Replay each recording with ``config_for(session)`` and score its alerts.
+
+    Parameters
+    ----------
+    paths : sequence of path
+        Recordings (``open_session``); their labels come from the recording's ``labels`` table
+        and any ``labels.csv`` inside or beside it.
+    config_for : callable
+        ``config_for(session) -> Config`` (e.g. the stored config with ``--set`` overrides).
+    max_false_alerts_per_hour : float
+        Cap of the objective (``scoring.objective``).
+    recalibrate : bool
+        Recompute each session's calibration instead of applying the stored one.
+    early_s, late_s : float
+        Matching tolerance (s) before a label's start and after its end.
+    on_session : callable, optional
+        ``on_session(path, run)`` after each replay (progress, or keeping the alerts).
+    """
     from ..adapters.recording import open_session
 
     scores = []
-    for p in paths:
+    names = _unique_names(paths)
+    for p, name in zip(paths, names):
         session = open_session(p)
         config = config_for(session)
         cal = None if recalibrate else stored_calibration(session)
@@ -64,14 +94,21 @@ def evaluate_sessions(
         if on_session is not None:
             on_session(str(p), run)
         scores.append(score_session(
-            Path(p).name, session_labels(session), run.alerts, run.duration_s, kinds=KINDS,
-            time_in_state_s=run.time_in_state_s,
+            name, session_labels(session), run.alerts, run.duration_s, kinds=KINDS,
+            time_in_state_s=run.time_in_state_s, early_s=early_s, late_s=late_s,
         ))
     combined = combine(scores)
     return Evaluation(
         sessions=tuple(scores), combined=combined,
         objective=objective(combined, max_false_alerts_per_hour=max_false_alerts_per_hour),
+        max_false_alerts_per_hour=max_false_alerts_per_hour, early_s=early_s, late_s=late_s,
     )
+
+
+def _unique_names(paths: Sequence[str | Path]) -> list[str]:
+    """Session names for tables: the directory name, or the whole path when names repeat."""
+    names = [Path(p).name or str(p) for p in paths]
+    return names if len(set(names)) == len(names) else [str(p) for p in paths]
 
 
 def _f(x: float, spec: str = ".2f") -> str:
@@ -79,12 +116,14 @@ def _f(x: float, spec: str = ".2f") -> str:
 
 
 def evaluation_table(ev: Evaluation) -> Table:
-    """Readable table: one row per session and kind, then the combined rows."""
-    t = Table(title="alerts vs labels (event level)", show_lines=False)
+    """Readable table: one row per session and kind, then the pooled rows."""
+    t = Table(title=f"alerts vs labels (event level; an alert counts from {ev.early_s:g} s "
+                    f"before a label to {ev.late_s:g} s after it)", show_lines=False)
     for col, just in (("session", "left"), ("kind", "left"), ("labels", "right"),
                       ("detected", "right"), ("alerts", "right"), ("false", "right"),
                       ("precision", "right"), ("recall", "right"), ("F1", "right"),
-                      ("false/h", "right"), ("latency med", "right"), ("p90", "right")):
+                      ("false/h", "right"), ("latency median (s)", "right"),
+                      ("p90 (s)", "right")):
         t.add_column(col, justify=just)  # type: ignore[arg-type]
 
     def row(name: str, s: KindScore, style: str = "") -> None:
@@ -96,7 +135,9 @@ def evaluation_table(ev: Evaluation) -> Table:
 
     for s in ev.sessions:
         for k in KINDS:
-            row(s.name, s.kinds[k])
+            sk = s.kinds[k]
+            if sk.labels or sk.alerts or k == "risk":
+                row(s.name, sk)
     if len(ev.sessions) > 1:
         for k in KINDS:
             row("ALL", ev.combined[k], style="bold")
@@ -104,14 +145,16 @@ def evaluation_table(ev: Evaluation) -> Table:
 
 
 def state_table(ev: Evaluation) -> Table:
+    """Seconds (and share) of each session spent in each risk state."""
     t = Table(title="time in each risk state")
     t.add_column("session")
     for state in ("normal", "elevated", "high"):
         t.add_column(state, justify="right")
     for s in ev.sessions:
         total = sum(s.time_in_state_s.values()) or 1.0
-        t.add_row(s.name, *(
-            f"{s.time_in_state_s.get(k, 0.0):.0f} s ({100 * s.time_in_state_s.get(k, 0.0) / total:.0f} %)"
-            for k in ("normal", "elevated", "high")
-        ))
+        cells = []
+        for k in ("normal", "elevated", "high"):
+            v = s.time_in_state_s.get(k, 0.0)
+            cells.append(f"{v:.0f} s ({100 * v / total:.0f} %)")
+        t.add_row(s.name, *cells)
     return t

@@ -20,6 +20,7 @@ import msgspec
 
 from ..config import Config
 from ..engine import Calibration, Engine, FeaturePipeline
+from ..errors import UsageError
 from ..model import (
     NS_PER_S, Alert, Event, FeatureFrame, Features, Label, RawPayload, RiskState, SampleBlock,
     StreamInfo,
@@ -82,19 +83,41 @@ def run_session(
     run = SessionRun()
     hop_s = config.engine.hop_s
     counts = {s.value: 0 for s in RiskState}
-    end_ns = 0
+    span = _Span()
     for item in _items(session, config):
         if isinstance(item, RawPayload):
             continue
         if isinstance(item, SampleBlock):
-            end_ns = max(end_ns, item.t0_ns + item.duration_ns)
+            span.add(item)
         out = engine.push(item)
         _collect(out, run, counts, keep_frames)
     _collect(engine.finish(), run, counts, keep_frames)
-    run.duration_s = end_ns / NS_PER_S
+    run.duration_s = span.duration_s
     run.calibration = engine.calibration
     run.time_in_state_s = {k: v * hop_s for k, v in counts.items()}
     return run
+
+
+class _Span:
+    """First sample to one period after the last sample, over all streams (as
+    ``Session.duration_s``)."""
+
+    def __init__(self) -> None:
+        self.start_ns: int | None = None
+        self.end_ns: int | None = None
+
+    def add(self, block: SampleBlock) -> None:
+        if block.n_samples == 0:
+            return
+        end = block.t0_ns + block.duration_ns
+        self.start_ns = block.t0_ns if self.start_ns is None else min(self.start_ns, block.t0_ns)
+        self.end_ns = end if self.end_ns is None else max(self.end_ns, end)
+
+    @property
+    def duration_s(self) -> float:
+        if self.start_ns is None or self.end_ns is None:
+            return 0.0
+        return (self.end_ns - self.start_ns) / NS_PER_S
 
 
 def _collect(out: Any, run: SessionRun, counts: dict[str, int], keep_frames: bool) -> None:
@@ -107,38 +130,62 @@ def _collect(out: Any, run: SessionRun, counts: dict[str, int], keep_frames: boo
 
 @dataclass
 class FeatureCache:
-    """The risk layer's input for one session, computed once."""
+    """The risk layer's input for one session, computed once (``FeatureCache.build``).
+
+    ``calls`` is exactly the sequence of risk-layer calls ``run_session`` makes with the
+    config the cache was built with: ``Features`` for ``RiskLayer.step``, an ``Event`` for
+    ``RiskLayer.on_event``. ``run_risk(config)`` replays it through a fresh ``RiskLayer``.
+    """
 
     name: str
-    #: In call order: ``Features`` for ``RiskLayer.step``, ``Event`` for ``on_event``.
     calls: list[Features | Event]
     duration_s: float
     labels: list[Label]
     hop_s: float
+    #: ``dsp_fingerprint`` of the config the features were computed with.
+    fingerprint: bytes = b""
 
     @classmethod
     def build(cls, name: str, session: Any, config: Config, labels: Sequence[Label],
               calibration: Calibration | None = None) -> FeatureCache:
+        """Run the signal processing of ``session`` once (what ``run_session`` does, minus the
+        risk layer) and keep the risk layer's input.
+
+        ``session`` is anything with ``.streams`` (name → StreamInfo) and
+        ``.iter_items(block_s=...)``: a recording (``open_session``) or a ``SimulatedSession``.
+        """
         streams = list(session.streams.values())
         pipeline = FeaturePipeline(config, streams, calibration=calibration,
                                    batch_s=OFFLINE_BATCH_S)
         calls: list[Features | Event] = []
-        end_ns = 0
+        span = _Span()
         for item in _items(session, config):
             if isinstance(item, RawPayload):
                 continue
             if isinstance(item, SampleBlock):
-                end_ns = max(end_ns, item.t0_ns + item.duration_ns)
+                span.add(item)
                 calls.extend(pipeline.push(item))
                 pipeline.take_events()
             else:
-                calls.append(item)
+                calls.append(item)  # Engine.push hands events to RiskLayer.on_event at once
         calls.extend(pipeline.finish())
-        return cls(name=name, calls=calls, duration_s=end_ns / NS_PER_S, labels=list(labels),
-                   hop_s=config.engine.hop_s)
+        return cls(name=name, calls=calls, duration_s=span.duration_s, labels=list(labels),
+                   hop_s=config.engine.hop_s, fingerprint=dsp_fingerprint(config))
 
     def run_risk(self, config: Config) -> tuple[list[Alert], dict[str, float]]:
-        """Alerts and time per risk state for ``config`` (risk-layer keys may differ)."""
+        """Alerts and time per risk state (s) for ``config``.
+
+        Raises
+        ------
+        UsageError
+            ``config`` differs from the one the cache was built with outside the risk-layer
+            tables (``risk_sections()``): the cached features would not be what it computes.
+        """
+        if self.fingerprint and dsp_fingerprint(config) != self.fingerprint:
+            raise UsageError(
+                f"FeatureCache {self.name!r}: config differs from the one the features were "
+                f"computed with outside [{'], ['.join(risk_sections())}]; build a new cache "
+                "for it (FeatureCache.build)")
         layer = RiskLayer(config)
         alerts: list[Alert] = []
         counts = {s.value: 0 for s in RiskState}

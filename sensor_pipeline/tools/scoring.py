@@ -1,19 +1,29 @@
 """Scoring alerts against labelled intervals (event level). Pure functions, no I/O.
 
-Definitions (docs/tuning.md):
+Definitions (docs/tuning.md §1):
 
-- A label is an interval ``[start_s, end_s]`` of one kind (``risk``, ``cramp``, …).
-- An alert of the same kind *matches* a label when it fires inside
-  ``[start_s − early_s, end_s + late_s]``: a little early is allowed because estimates are
-  noisy, a little late because alerts need a hold time.
-- **Recall** = labels with at least one matching alert / labels.
-- **Precision** = alerts matching some label / alerts. Several alerts inside one long label all
-  count as correct (the cooldown re-arms during a long risky hold).
-- **F1** = harmonic mean. With no labels and no alerts, precision = recall = F1 = 1 (nothing to
-  find, nothing false); with labels but no alerts, precision is 1 and recall 0.
-- **False alerts per hour** = unmatched alerts / session hours.
-- **Latency** = first matching alert − label start, per detected label (seconds; may be
-  slightly negative within ``early_s``).
+- A label is an interval ``[start_s, end_s]`` of one kind (``risk``, ``cramp``, …); alerts of
+  the same kind are scored against it, other kinds are ignored.
+- Its *tolerance window* is ``[start_s − early_s, end_s + late_s]`` (bounds included): a little
+  early is allowed because the estimates are noisy, a little late because an alert needs its
+  hold time. Defaults: ``early_s`` = 2 s, ``late_s`` = 5 s (judgment call: the risk hold is
+  3 s by default and the alert must come while the athlete can still act).
+- Each alert is *assigned* to at most one label: among the labels whose window contains it,
+  the one nearest to it (distance 0 inside the interval; ties go to the earlier label). So one
+  alert never detects two labels.
+- A label is *detected* when at least one alert is assigned to it. **Recall** = detected
+  labels / labels (1 when there are no labels).
+- An alert is *true* when it is assigned to a label, otherwise *false*. **Precision** = true
+  alerts / alerts (1 when there are no alerts). Several alerts inside one long label are all
+  true (the cooldown re-arms during a long risky hold).
+- **F1** = 2·P·R / (P + R) (0 when both are 0). So: no labels and no alerts → F1 = 1; labels
+  but no alerts → recall 0, precision 1, F1 0; alerts but no labels → precision 0, F1 0.
+- **False alerts per hour** = false alerts / session hours (NaN for a zero-length session).
+- **Latency** of a detected label = its first assigned alert − its start (s; between
+  −``early_s`` and duration + ``late_s``). Median and 90th percentile (linear interpolation,
+  numpy's default) over detected labels.
+
+Scores over several sessions are *micro-averaged*: counts, hours and latencies are pooled.
 """
 
 from __future__ import annotations
@@ -26,15 +36,35 @@ import numpy as np
 
 from ..model import Alert, Label
 
-#: Alerts may precede a labelled onset by this much and still count (estimator noise).
+#: Alerts may precede a labelled onset by this much and still count (estimator noise;
+#: judgment call).
 DEFAULT_EARLY_S = 2.0
-#: Alerts may follow a label's end by this much and still count (hold time + smoothing).
+#: Alerts may follow a label's end by this much and still count (hold time + smoothing;
+#: judgment call).
 DEFAULT_LATE_S = 5.0
+#: The alert kinds scored against labels (sensor alerts have no ground truth).
+SCORED_KINDS = ("risk", "cramp")
+#: Default cap of the objective (false alerts per hour; judgment call: about one needless
+#: warning per half hour of training is what an athlete may still tolerate).
+DEFAULT_MAX_FALSE_ALERTS_PER_HOUR = 2.0
 
 
 @dataclass(frozen=True, slots=True)
 class KindScore:
-    """Event-level scores of one alert kind (over one or several sessions)."""
+    """Event-level scores of one alert kind (over one or several sessions).
+
+    Attributes
+    ----------
+    kind : str
+    labels, detected : int
+        Labels of this kind, and how many of them have an assigned alert.
+    alerts, true_alerts : int
+        Alerts of this kind, and how many of them are assigned to a label.
+    hours : float
+        Session time scored (h).
+    latencies_s : tuple of float
+        First assigned alert − label start, one per detected label (s).
+    """
 
     kind: str
     labels: int
@@ -75,7 +105,7 @@ class KindScore:
 
     def __add__(self, other: KindScore) -> KindScore:
         if other.kind != self.kind:
-            raise ValueError(f"cannot add scores of {self.kind!r} and {other.kind!r}")
+            raise ValueError(f"cannot add scores of kind {self.kind!r} and {other.kind!r}")
         return KindScore(
             kind=self.kind, labels=self.labels + other.labels,
             detected=self.detected + other.detected, alerts=self.alerts + other.alerts,
@@ -84,6 +114,7 @@ class KindScore:
         )
 
     def to_json(self) -> dict[str, float | int | str | None]:
+        """Plain dict; non-finite numbers become ``None`` (JSON has no NaN)."""
         def f(x: float) -> float | None:
             return None if not math.isfinite(x) else round(x, 6)
 
@@ -97,6 +128,35 @@ class KindScore:
         }
 
 
+def assign_alerts(
+    intervals: Sequence[tuple[float, float]],
+    alert_times_s: Sequence[float],
+    *,
+    early_s: float = DEFAULT_EARLY_S,
+    late_s: float = DEFAULT_LATE_S,
+) -> list[int | None]:
+    """For each alert time, the index of the label interval it is assigned to (or None).
+
+    ``intervals`` are ``(start_s, end_s)``; an alert may be assigned to interval ``i`` only
+    inside ``[start − early_s, end + late_s]``; among several such intervals the nearest one
+    wins (distance 0 inside ``[start, end]``), ties to the lower index.
+    """
+    if early_s < 0 or late_s < 0:
+        raise ValueError(f"early_s and late_s must be >= 0, got {early_s!r}, {late_s!r}")
+    out: list[int | None] = []
+    for t in alert_times_s:
+        best: int | None = None
+        best_d = math.inf
+        for i, (start, end) in enumerate(intervals):
+            if not start - early_s <= t <= end + late_s:
+                continue
+            d = start - t if t < start else (t - end if t > end else 0.0)
+            if d < best_d:
+                best, best_d = i, d
+        out.append(best)
+    return out
+
+
 def score_kind(
     kind: str,
     labels: Iterable[Label],
@@ -106,28 +166,37 @@ def score_kind(
     early_s: float = DEFAULT_EARLY_S,
     late_s: float = DEFAULT_LATE_S,
 ) -> KindScore:
-    """Score the alerts of ``kind`` against the labels of ``kind`` in one session."""
+    """Score the alerts of ``kind`` against the labels of ``kind`` in one session.
+
+    Parameters
+    ----------
+    kind : str
+        ``"risk"`` or ``"cramp"`` (any string: labels and alerts of other kinds are ignored).
+    labels, alerts
+        The session's labels and alerts (all kinds).
+    duration_s : float
+        Session length (s), for false alerts per hour.
+    early_s, late_s : float
+        Tolerance before a label's start and after its end (s).
+    """
     ivs = sorted((lb.start_s, lb.end_s) for lb in labels if lb.kind == kind)
     times = sorted(a.t_s for a in alerts if a.kind.value == kind)
-    detected = 0
-    latencies: list[float] = []
-    for start, end in ivs:
-        hits = [t for t in times if start - early_s <= t <= end + late_s]
-        if hits:
-            detected += 1
-            latencies.append(hits[0] - start)
-    true_alerts = sum(
-        1 for t in times if any(start - early_s <= t <= end + late_s for start, end in ivs)
-    )
+    owner = assign_alerts(ivs, times, early_s=early_s, late_s=late_s)
+    first: dict[int, float] = {}
+    for t, i in zip(times, owner):
+        if i is not None and i not in first:
+            first[i] = t
+    latencies = tuple(first[i] - ivs[i][0] for i in sorted(first))
     return KindScore(
-        kind=kind, labels=len(ivs), detected=detected, alerts=len(times),
-        true_alerts=true_alerts, hours=duration_s / 3600.0, latencies_s=tuple(latencies),
+        kind=kind, labels=len(ivs), detected=len(first), alerts=len(times),
+        true_alerts=sum(1 for i in owner if i is not None), hours=duration_s / 3600.0,
+        latencies_s=latencies,
     )
 
 
 @dataclass(frozen=True, slots=True)
 class SessionScore:
-    """All kinds of one session, plus time spent in each risk state."""
+    """All scored kinds of one session, plus time spent in each risk state (s)."""
 
     name: str
     duration_s: float
@@ -141,11 +210,12 @@ def score_session(
     alerts: Sequence[Alert],
     duration_s: float,
     *,
-    kinds: Sequence[str] = ("risk", "cramp"),
+    kinds: Sequence[str] = SCORED_KINDS,
     time_in_state_s: Mapping[str, float] | None = None,
     early_s: float = DEFAULT_EARLY_S,
     late_s: float = DEFAULT_LATE_S,
 ) -> SessionScore:
+    """``score_kind`` for each of ``kinds``."""
     return SessionScore(
         name=name, duration_s=duration_s,
         kinds={k: score_kind(k, labels, alerts, duration_s, early_s=early_s, late_s=late_s)
@@ -155,7 +225,7 @@ def score_session(
 
 
 def combine(scores: Sequence[SessionScore]) -> dict[str, KindScore]:
-    """Micro-average over sessions: counts and hours add up."""
+    """Micro-average over sessions: counts, hours and latencies are pooled."""
     out: dict[str, KindScore] = {}
     for s in scores:
         for k, v in s.kinds.items():
@@ -164,20 +234,28 @@ def combine(scores: Sequence[SessionScore]) -> dict[str, KindScore]:
 
 
 def objective(
-    combined: Mapping[str, KindScore], *, max_false_alerts_per_hour: float = 2.0,
-    kinds: Sequence[str] = ("risk", "cramp"),
+    combined: Mapping[str, KindScore],
+    *,
+    max_false_alerts_per_hour: float = DEFAULT_MAX_FALSE_ALERTS_PER_HOUR,
+    kinds: Sequence[str] = SCORED_KINDS,
 ) -> float:
-    """What tuning maximises: mean F1 over the kinds that have labels, minus a penalty of 1 per
-    false alert per hour above the cap (so a config over the cap always ranks below one under it).
+    """What tuning maximises (docs/tuning.md §3).
+
+    ``F`` = mean F1 over the kinds in ``kinds`` that have at least one label (over all kinds
+    in ``kinds`` when none has labels). ``r`` = false alerts of all ``kinds`` per hour.
+    Objective = ``F`` when ``r`` ≤ ``max_false_alerts_per_hour``, else
+    ``F − 1 − (r − max_false_alerts_per_hour)``: every candidate over the cap ranks below
+    every candidate within it (objective < 0 versus ≥ 0), and among those over the cap fewer
+    false alerts rank higher.
     """
-    present = [combined[k] for k in kinds if k in combined and combined[k].labels > 0]
-    if not present:
-        present = [combined[k] for k in kinds if k in combined]
-    if not present:
+    scored = [combined[k] for k in kinds if k in combined]
+    if not scored:
         return 0.0
+    present = [s for s in scored if s.labels > 0] or scored
     f1 = float(np.mean([s.f1 for s in present]))
-    fa = sum(s.false_alerts for s in present)
-    hours = max(s.hours for s in present)
-    fa_h = fa / hours if hours > 0 else 0.0
-    penalty = max(0.0, fa_h - max_false_alerts_per_hour)
-    return f1 - penalty
+    hours = max(s.hours for s in scored)
+    fa = sum(s.false_alerts for s in scored)
+    rate = fa / hours if hours > 0 else 0.0
+    if rate <= max_false_alerts_per_hour:
+        return f1
+    return f1 - 1.0 - (rate - max_false_alerts_per_hour)

@@ -1,28 +1,35 @@
-"""``tune``: search risk thresholds against labelled sessions.
+"""``tune``: search risk-layer thresholds against labelled sessions.
 
-The search space is a TOML file (docs/tuning.md)::
+The search space is a TOML file (docs/tuning.md §2)::
 
     [search]
     method = "random"              # "random" or "grid"
-    samples = 200                  # random: number of candidates (grid: all combinations)
-    seed = 0
-    max-false-alerts-per-hour = 2.0
+    samples = 200                  # random: number of distinct candidates
+    seed = 0                       # random: the same seed gives the same candidates
+    max-false-alerts-per-hour = 2.0   # the objective's cap (docs/tuning.md §3)
 
     [space]
-    "risk.fatigue-threshold" = { min = 0.04, max = 0.20 }          # uniform range
-    "risk.hold-s" = [1.0, 2.0, 3.0, 5.0]                            # list of values
-    "risk.shortening-threshold-pct" = { min = -15, max = -5, step = 1 }   # grid range
+    "risk.fatigue-threshold" = { min = 0.04, max = 0.20 }               # uniform range
+    "risk.hold-s" = [1.0, 2.0, 3.0, 5.0]                                # list of values
+    "risk.shortening-threshold-pct" = { min = -15, max = -5, step = 1 } # stepped range
+    "risk.cooldown-s" = { min = 10, max = 60, points = 6 }              # evenly spaced
 
-Signal processing runs once per session (``FeatureCache``); each candidate only re-runs the risk
-layer, in parallel across CPU cores. Keys outside the risk layer are allowed but each distinct
-value of them costs a full feature computation (said in a warning).
+Grid search takes every combination (a range without ``step`` gives ``points`` values, default
+5); random search draws ``samples`` distinct candidates (a stepped range or list is drawn
+from its values, a plain range uniformly).
+
+Signal processing runs once per session (``FeatureCache``); each candidate only re-runs the
+risk layer, in parallel across CPU cores. Only keys of the risk layer's tables ([risk],
+[cramp], [sensor-checks]) can be searched: any other key changes the features themselves.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import itertools
 import math
 import os
+import textwrap
 import tomllib
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -31,142 +38,226 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from ..config import Config, apply_overrides, config_from_dict, config_to_dict, iter_keys
-from ..errors import ConfigError, did_you_mean
-from .runner import FeatureCache, dsp_fingerprint
-from .scoring import KindScore, combine, objective, score_session
+from ..config import (
+    Config, apply_overrides, config_from_dict, config_to_dict, iter_keys, load_config,
+)
+from ..errors import ConfigError, UsageError, did_you_mean
+from .runner import FeatureCache, risk_sections
+from .scoring import (
+    DEFAULT_MAX_FALSE_ALERTS_PER_HOUR, SCORED_KINDS, KindScore, combine, objective,
+    score_session,
+)
 
-KINDS = ("risk", "cramp")
+#: Values a range without ``step`` is split into for grid search.
+DEFAULT_GRID_POINTS = 5
+_SEARCH_KEYS = ("method", "samples", "seed", "max-false-alerts-per-hour")
+_RANGE_KEYS = ("min", "max", "step", "points")
 
 
+# ---------------------------------------------------------------------------------------------
+# Search space
+# ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Param:
+    """One searched config key: an explicit list of values, or a range ``[low, high]``."""
+
     key: str
-    values: tuple[Any, ...] | None = None     # explicit list
-    low: float | None = None                  # range
+    values: tuple[Any, ...] | None = None
+    low: float | None = None
     high: float | None = None
     step: float | None = None
+    points: int = DEFAULT_GRID_POINTS
     integer: bool = False
 
-    def grid(self, default_points: int = 5) -> list[Any]:
+    def grid(self) -> list[Any]:
+        """The values grid search tries (and random search draws from a stepped range)."""
         if self.values is not None:
             return list(self.values)
         assert self.low is not None and self.high is not None
         if self.step:
             n = int(math.floor((self.high - self.low) / self.step + 1e-9)) + 1
             vals = [self.low + i * self.step for i in range(n)]
+        elif self.high == self.low:
+            vals = [self.low]
         else:
-            vals = list(np.linspace(self.low, self.high, default_points))
-        return [int(round(v)) if self.integer else round(float(v), 10) for v in vals]
+            vals = list(np.linspace(self.low, self.high, self.points))
+        out = [self._cast(v) for v in vals]
+        return list(dict.fromkeys(out))  # integer rounding may repeat values
 
     def sample(self, rng: np.random.Generator) -> Any:
-        if self.values is not None:
-            return self.values[int(rng.integers(len(self.values)))]
+        """One random value."""
+        if self.values is not None or self.step:
+            g = self.grid()
+            return g[int(rng.integers(len(g)))]
         assert self.low is not None and self.high is not None
-        if self.step:
-            return self.grid()[int(rng.integers(len(self.grid())))]
-        v = float(rng.uniform(self.low, self.high))
-        return int(round(v)) if self.integer else round(v, 6)
+        return self._cast(float(rng.uniform(self.low, self.high)))
+
+    def _cast(self, v: float) -> Any:
+        # Rounded so the written TOML stays readable; 6 significant decimals are far below any
+        # threshold's meaningful resolution.
+        return int(round(v)) if self.integer else round(float(v), 6)
 
 
 @dataclass(frozen=True)
 class SearchSpace:
+    """A parsed search-space file (``load_space``)."""
+
     params: tuple[Param, ...]
     method: str = "random"
     samples: int = 200
     seed: int = 0
-    max_false_alerts_per_hour: float = 2.0
+    max_false_alerts_per_hour: float = DEFAULT_MAX_FALSE_ALERTS_PER_HOUR
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(p.key for p in self.params)
 
     def candidates(self) -> list[dict[str, Any]]:
+        """The candidates' overrides (dotted key → value), in a reproducible order."""
         if self.method == "grid":
             grids = [p.grid() for p in self.params]
-            return [dict(zip((p.key for p in self.params), combo))
-                    for combo in itertools.product(*grids)]
+            return [dict(zip(self.keys, combo)) for combo in itertools.product(*grids)]
         rng = np.random.default_rng(self.seed)
-        out = []
-        seen = set()
+        out: list[dict[str, Any]] = []
+        seen: set[tuple[Any, ...]] = set()
         attempts = 0
-        while len(out) < self.samples and attempts < self.samples * 20:
+        # A small discrete space may hold fewer than `samples` distinct candidates.
+        while len(out) < self.samples and attempts < self.samples * 50:
             attempts += 1
             cand = {p.key: p.sample(rng) for p in self.params}
-            key = tuple(sorted(cand.items()))
-            if key in seen:
+            ident = tuple(cand.values())
+            if ident in seen:
                 continue
-            seen.add(key)
+            seen.add(ident)
             out.append(cand)
         return out
 
 
-_SEARCH_KEYS = {"method", "samples", "seed", "max-false-alerts-per-hour"}
-
-
 def load_space(path: str | Path) -> SearchSpace:
-    """Parse and validate a search-space file; errors name the file, key and what is allowed."""
+    """Parse and validate a search-space file.
+
+    Every value (list entries, range ends) is checked against the config schema, so a bad
+    value fails here, naming the file and key, not in the middle of a search.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file, the key, the value and what is allowed.
+    """
     file = str(path)
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError("search-space file not found", file=file) from None
+        raise ConfigError("search-space file not found; see configs/search-space.toml for an "
+                          "example", file=file) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"not valid TOML: {exc}", file=file) from exc
-    unknown = set(data) - {"search", "space"}
-    if unknown:
-        k = sorted(unknown)[0]
-        raise ConfigError("unknown table; allowed: [search], [space]" +
-                          did_you_mean(k, ["search", "space"]), file=file, key=k)
+    for k in data:
+        if k not in ("search", "space"):
+            raise ConfigError("unknown table; allowed: [search], [space]"
+                              + did_you_mean(k, ["search", "space"]), file=file, key=k)
     search = data.get("search", {})
+    if not isinstance(search, Mapping):
+        raise ConfigError(f"expected a table, got {search!r}", file=file, key="search")
     for k in search:
         if k not in _SEARCH_KEYS:
-            raise ConfigError(f"unknown key; allowed: {', '.join(sorted(_SEARCH_KEYS))}"
+            raise ConfigError(f"unknown key; allowed: {', '.join(_SEARCH_KEYS)}"
                               + did_you_mean(k, _SEARCH_KEYS), file=file, key=f"search.{k}")
     method = search.get("method", "random")
     if method not in ("random", "grid"):
-        raise ConfigError(f"must be 'random' or 'grid', got {method!r}", file=file,
-                          key="search.method")
+        raise ConfigError(f"must be 'random' or 'grid', got {method!r}"
+                          + did_you_mean(str(method), ["random", "grid"]),
+                          file=file, key="search.method")
     samples = search.get("samples", 200)
-    if not isinstance(samples, int) or samples < 1:
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
         raise ConfigError(f"must be an integer >= 1, got {samples!r}", file=file,
                           key="search.samples")
-    known = {path: (base, meta) for path, base, meta, _d in iter_keys()}
-    params = []
+    seed = search.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"must be an integer >= 0, got {seed!r}", file=file, key="search.seed")
+    cap = search.get("max-false-alerts-per-hour", DEFAULT_MAX_FALSE_ALERTS_PER_HOUR)
+    if isinstance(cap, bool) or not isinstance(cap, (int, float)) or not cap >= 0:
+        raise ConfigError(f"must be a number >= 0, got {cap!r}", file=file,
+                          key="search.max-false-alerts-per-hour")
+
     space = data.get("space", {})
-    if not space:
-        raise ConfigError("no parameters: add a [space] table with at least one config key",
-                          file=file, key="space")
+    if not isinstance(space, Mapping) or not space:
+        raise ConfigError("no parameters: add a [space] table with at least one config key, "
+                          "e.g. \"risk.hold-s\" = [2.0, 3.0, 5.0]", file=file, key="space")
+    known = {p: base for p, base, _meta, _d in iter_keys()}
+    default = config_to_dict(Config())
+    params = []
     for key, spec in space.items():
+        where = f"space.{key}"
         if key not in known:
-            raise ConfigError("not a config key" + did_you_mean(key, known), file=file,
-                              key=f"space.{key}")
-        base, _meta = known[key]
+            raise ConfigError("not a config key (quote dotted keys: \"risk.hold-s\" = ...)"
+                              + did_you_mean(key, known), file=file, key=where)
+        if not is_risk_key(key):
+            raise ConfigError(
+                "not a risk-layer key: changing it changes the features themselves, so every "
+                "candidate would need the signal processing recomputed; search keys of "
+                f"[{'], ['.join(risk_sections())}] (those marked 'tunable' in "
+                "configs/default.toml), and compare signal-processing settings with separate "
+                "`tune`/`evaluate` runs using --set", file=file, key=where)
+        base = known[key]
         integer = base is int
         if isinstance(spec, list):
             if not spec:
-                raise ConfigError("empty list of values", file=file, key=f"space.{key}")
-            params.append(Param(key=key, values=tuple(spec), integer=integer))
+                raise ConfigError("empty list of values", file=file, key=where)
+            values = tuple(float(v) if base is float and type(v) is int else v for v in spec)
+            param = Param(key=key, values=values, integer=integer)
         elif isinstance(spec, Mapping):
-            extra = set(spec) - {"min", "max", "step"}
+            extra = [k for k in spec if k not in _RANGE_KEYS]
             if extra or "min" not in spec or "max" not in spec:
                 raise ConfigError(
-                    f"a range needs min and max (optional step), got {dict(spec)!r}",
-                    file=file, key=f"space.{key}")
-            lo, hi = float(spec["min"]), float(spec["max"])
-            if not lo <= hi:
-                raise ConfigError(f"min {lo} must not exceed max {hi}", file=file,
-                                  key=f"space.{key}")
-            step = spec.get("step")
-            params.append(Param(key=key, low=lo, high=hi,
-                                step=None if step is None else float(step), integer=integer))
+                    f"a range is {{ min = .., max = .. }} with optional step or points, got "
+                    f"{dict(spec)!r}", file=file, key=where)
+            if base not in (int, float):
+                raise ConfigError(f"a range needs a numeric key; this one is "
+                                  f"{getattr(base, '__name__', base)}: give a list of values",
+                                  file=file, key=where)
+            nums = {k: spec[k] for k in spec}
+            for k, v in nums.items():
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                    raise ConfigError(f"{k} must be a finite number, got {v!r}", file=file,
+                                      key=where)
+            lo, hi = float(nums["min"]), float(nums["max"])
+            if lo > hi:
+                raise ConfigError(f"min {lo!r} must not exceed max {hi!r}", file=file, key=where)
+            step = nums.get("step")
+            if step is not None and not step > 0:
+                raise ConfigError(f"step must be > 0, got {step!r}", file=file, key=where)
+            points = nums.get("points", DEFAULT_GRID_POINTS)
+            if not isinstance(points, int) or points < 1:
+                raise ConfigError(f"points must be an integer >= 1, got {points!r}", file=file,
+                                  key=where)
+            if step is not None and "points" in nums:
+                raise ConfigError("give step or points, not both", file=file, key=where)
+            param = Param(key=key, low=lo, high=hi, step=None if step is None else float(step),
+                          points=points, integer=integer)
         else:
             raise ConfigError(
-                f"expected a list of values or a {{min, max[, step]}} table, got {spec!r}",
-                file=file, key=f"space.{key}")
-    return SearchSpace(
-        params=tuple(params), method=method, samples=samples, seed=int(search.get("seed", 0)),
-        max_false_alerts_per_hour=float(search.get("max-false-alerts-per-hour", 2.0)),
-    )
+                f"expected a list of values or a {{ min, max[, step | points] }} table, "
+                f"got {spec!r}", file=file, key=where)
+        check = param.grid() if param.values is not None else [param.low, param.high]
+        for v in check:
+            try:
+                candidate_config(default, {key: param._cast(v) if param.values is None else v})
+            except ConfigError as exc:
+                raise ConfigError(f"value {v!r} is not allowed: {exc.detail}", file=file,
+                                  key=where) from exc
+        params.append(param)
+    return SearchSpace(params=tuple(params), method=method, samples=samples, seed=seed,
+                       max_false_alerts_per_hour=float(cap))
+
+
+def is_risk_key(key: str) -> bool:
+    """Whether a dotted config key belongs to a risk-layer table (cache-compatible)."""
+    return any(key.startswith(s + ".") for s in risk_sections())
 
 
 def candidate_config(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> Config:
+    """``base`` (a ``config_to_dict``) with ``overrides`` (dotted key → value), validated."""
     data = apply_overrides(dict(base), [f"{k}={_toml_literal(v)}" for k, v in overrides.items()])
     return config_from_dict(data, file="(tuning candidate)")
 
@@ -177,19 +268,40 @@ def _toml_literal(v: Any) -> str:
     return tomlkit.item(v).as_string()
 
 
+# ---------------------------------------------------------------------------------------------
+# Scoring candidates
+# ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class CandidateResult:
+    """One candidate's overrides and its scores pooled over all sessions.
+
+    ``index`` is the candidate's position in ``SearchSpace.candidates()`` (−1: the starting
+    config itself). ``error`` is set (and ``objective`` is −inf) when the combination is not a
+    valid config (e.g. a cross-field rule).
+    """
+
     index: int
     overrides: dict[str, Any]
     objective: float
     combined: dict[str, KindScore]
     error: str = ""
 
+    @property
+    def false_alerts(self) -> int:
+        return sum(s.false_alerts for s in self.combined.values())
 
-# --- worker side (module globals set once per process by the initializer) --------------------
+    def to_json(self) -> dict[str, Any]:
+        return {"index": self.index, "overrides": self.overrides,
+                "objective": self.objective if math.isfinite(self.objective) else None,
+                "scores": {k: v.to_json() for k, v in self.combined.items()},
+                "error": self.error}
+
+
+# Worker side: module globals set once per process by the initializer (inherited through fork
+# or passed once per worker), so candidates travel as small dicts.
 _CACHES: list[FeatureCache] = []
 _BASE: dict[str, Any] = {}
-_FA_CAP = 2.0
+_FA_CAP = DEFAULT_MAX_FALSE_ALERTS_PER_HOUR
 
 
 def _init_worker(caches: list[FeatureCache], base: dict[str, Any], fa_cap: float) -> None:
@@ -197,30 +309,38 @@ def _init_worker(caches: list[FeatureCache], base: dict[str, Any], fa_cap: float
     _CACHES, _BASE, _FA_CAP = caches, base, fa_cap
 
 
-def score_candidate(index: int, overrides: dict[str, Any]) -> CandidateResult:
+def score_config(caches: Sequence[FeatureCache], config: Config, *,
+                 max_false_alerts_per_hour: float = DEFAULT_MAX_FALSE_ALERTS_PER_HOUR,
+                 ) -> tuple[float, dict[str, KindScore]]:
+    """Objective and pooled scores of ``config`` over the cached sessions."""
+    scores = []
+    for cache in caches:
+        alerts, states = cache.run_risk(config)
+        scores.append(score_session(cache.name, cache.labels, alerts, cache.duration_s,
+                                    kinds=SCORED_KINDS, time_in_state_s=states))
+    comb = combine(scores)
+    return objective(comb, max_false_alerts_per_hour=max_false_alerts_per_hour), comb
+
+
+def _score_candidate(index: int, overrides: dict[str, Any]) -> CandidateResult:
     try:
         config = candidate_config(_BASE, overrides)
     except ConfigError as exc:
         return CandidateResult(index, overrides, -math.inf, {}, error=str(exc))
-    scores = []
-    for cache in _CACHES:
-        alerts, states = cache.run_risk(config)
-        scores.append(score_session(cache.name, cache.labels, alerts, cache.duration_s,
-                                    kinds=KINDS, time_in_state_s=states))
-    comb = combine(scores)
-    return CandidateResult(index, overrides,
-                           objective(comb, max_false_alerts_per_hour=_FA_CAP), comb)
+    obj, comb = score_config(_CACHES, config, max_false_alerts_per_hour=_FA_CAP)
+    return CandidateResult(index, overrides, obj, comb)
 
 
 def _score_chunk(chunk: list[tuple[int, dict[str, Any]]]) -> list[CandidateResult]:
-    return [score_candidate(i, o) for i, o in chunk]
+    return [_score_candidate(i, o) for i, o in chunk]
 
 
 def build_caches(sessions: Sequence[tuple[str, Any, Sequence[Any]]], config: Config,
                  calibrations: Sequence[Any] | None = None) -> list[FeatureCache]:
-    cals = calibrations or [None] * len(sessions)
+    """One ``FeatureCache`` per ``(name, session, labels)`` (signal processing, once each)."""
+    cals = list(calibrations) if calibrations is not None else [None] * len(sessions)
     return [FeatureCache.build(name, s, config, labels, calibration=cal)
-            for (name, s, labels), cal in zip(sessions, cals)]
+            for (name, s, labels), cal in zip(sessions, cals, strict=True)]
 
 
 def run_search(
@@ -231,71 +351,208 @@ def run_search(
     workers: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> list[CandidateResult]:
-    """Score every candidate; results sorted best first."""
+    """Score every candidate of ``space`` on every cached session; best first.
+
+    Parameters
+    ----------
+    caches : list of FeatureCache
+        Built with ``base_config`` (or a config equal to it outside the risk-layer tables).
+    base_config : Config
+        The starting config; candidates override the keys of ``space``.
+    workers : int, optional
+        Processes (default: all CPU cores). 1 scores in this process. Workers are forked
+        where the platform can (the caches are then shared, not copied), spawned otherwise.
+    progress : callable, optional
+        ``progress(done, total)`` after each chunk of candidates.
+
+    Returns
+    -------
+    list of CandidateResult
+        Sorted by objective (descending), then fewer false alerts, then lower median
+        latency, then candidate order.
+    """
     for p in space.params:
-        if not any(p.key.startswith(s + ".") for s in ("risk", "cramp", "sensor-checks")):
-            raise ConfigError(
-                f"{p.key!r} is not a risk-layer key: tuning it would need the signal processing "
-                "recomputed per candidate; tune risk.*, cramp.* or sensor-checks.* keys "
-                "(the 'tunable' ones in configs/default.toml)", key=p.key)
+        if not is_risk_key(p.key):
+            raise UsageError(f"search key {p.key!r} is outside the risk layer "
+                             f"({', '.join(risk_sections())}); cached features cannot serve it")
     cands = list(enumerate(space.candidates()))
     base = config_to_dict(base_config)
-    workers = workers or os.cpu_count() or 1
+    workers = max(1, workers or os.cpu_count() or 1)
     results: list[CandidateResult] = []
-    if workers <= 1 or len(cands) < 4:
+    if workers == 1 or len(cands) < 2 * workers:
         _init_worker(caches, base, space.max_false_alerts_per_hour)
         for i, o in cands:
-            results.append(score_candidate(i, o))
-            if progress:
+            results.append(_score_candidate(i, o))
+            if progress is not None and (len(results) % 8 == 0 or len(results) == len(cands)):
                 progress(len(results), len(cands))
     else:
-        n_chunks = max(workers * 4, 1)
-        chunks = [cands[i::n_chunks] for i in range(n_chunks)]
-        chunks = [c for c in chunks if c]
         import multiprocessing
 
-        ctx = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
+        # Small chunks keep the progress bar moving and the cores evenly loaded; interleaving
+        # spreads slow regions of the space (long holds, many alerts) over all chunks.
+        n_chunks = min(len(cands), workers * 8)
+        chunks = [c for c in (cands[i::n_chunks] for i in range(n_chunks)) if c]
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        ctx = multiprocessing.get_context(method)
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
                                  initargs=(caches, base, space.max_false_alerts_per_hour)) as ex:
             for chunk_result in ex.map(_score_chunk, chunks):
                 results.extend(chunk_result)
-                if progress:
+                if progress is not None:
                     progress(len(results), len(cands))
-    results.sort(key=_rank_key)
+    results.sort(key=rank_key)
     return results
 
 
-def _rank_key(r: CandidateResult) -> tuple[float, float, float, int]:
-    fa = sum(s.false_alerts for s in r.combined.values())
+def score_start(caches: list[FeatureCache], base_config: Config,
+                space: SearchSpace) -> CandidateResult:
+    """The starting config scored like a candidate (index −1, no overrides)."""
+    obj, comb = score_config(caches, base_config,
+                             max_false_alerts_per_hour=space.max_false_alerts_per_hour)
+    return CandidateResult(-1, {}, obj, comb)
+
+
+def rank_key(r: CandidateResult) -> tuple[float, float, float, int]:
+    """Sort key: objective (higher first), false alerts, mean of median latencies, index."""
     lat = [s.latency_median_s for s in r.combined.values() if math.isfinite(s.latency_median_s)]
-    return (-r.objective, fa, float(np.mean(lat)) if lat else math.inf, r.index)
+    return (-r.objective, r.false_alerts, float(np.mean(lat)) if lat else math.inf, r.index)
 
 
-def write_tuned_toml(out: str | Path, best: Mapping[str, Any], *, base_file: str | Path | None,
-                     note: str = "") -> None:
-    """Write the complete config with ``best`` applied, keeping the original's comments.
+# ---------------------------------------------------------------------------------------------
+# Writing the tuned config
+# ---------------------------------------------------------------------------------------------
+def write_tuned_toml(
+    out: str | Path,
+    final: Config,
+    *,
+    base_file: str | Path | None,
+    tuned_keys: Sequence[str],
+    header: Sequence[str] = (),
+) -> list[str]:
+    """Write ``final`` as a complete TOML config that keeps ``base_file``'s comments.
 
-    Starts from ``base_file`` (or the generated default template, so every key is present and
-    commented) and marks each changed key with ``# tuned: was X``.
+    Starts from ``base_file`` (or the generated template ``configs/default.toml`` when None),
+    so its comments and layout survive. Each key whose value differs from the base file's is
+    set and marked with an end-of-line comment ``# tuned: was X`` (``tuned_keys``) or
+    ``# --set: was X`` (anything else, e.g. ``--set`` overrides given to ``tune``); a comment
+    already on that line is kept after a ``|``. Keys the base file leaves out are appended to
+    their table with their documentation, so the file is complete. The written file is read
+    back and must give exactly ``final``.
+
+    Returns
+    -------
+    list of str
+        The changed keys, in schema order.
+
+    Raises
+    ------
+    ConfigError
+        ``base_file`` cannot be read or parsed.
     """
     import tomlkit
+    from tomlkit.items import Table
 
     from ..config import render_template
 
-    text = Path(base_file).read_text(encoding="utf-8") if base_file else render_template()
+    if base_file is not None:
+        try:
+            text = Path(base_file).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read: {exc.strerror}", file=str(base_file)) from exc
+        start = load_config(base_file)
+    else:
+        text = render_template()
+        start = Config()
     doc = tomlkit.parse(text)
-    for key, value in best.items():
-        section, _, leaf = key.rpartition(".")
+    old_flat = _flatten(config_to_dict(start))
+    new_flat = _flatten(config_to_dict(final))
+    tuned = set(tuned_keys)
+    changed: list[str] = []
+    for key, _base, meta, _default in iter_keys():
+        parts = key.split(".")
         table: Any = doc
-        for part in section.split(".") if section else []:
+        for part in parts[:-1]:
             if part not in table:
-                table[part] = tomlkit.table()
+                table.add(part, tomlkit.table())
             table = table[part]
-        old = table.get(leaf)
-        old_text = "unset (default)" if old is None else _toml_literal(
-            old.unwrap() if hasattr(old, "unwrap") else old)
-        item = tomlkit.item(value)
-        item.comment(f"tuned: was {old_text}")
-        table[leaf] = item
-    header = "# Tuned by `sensor-pipeline tune`" + (f": {note}" if note else "") + "\n"
-    Path(out).write_text(header + tomlkit.dumps(doc), encoding="utf-8")
+        leaf = parts[-1]
+        new = new_flat[key]
+        old = old_flat[key]
+        differs = not _same(old, new)
+        if leaf in table and not differs:
+            continue
+        item = tomlkit.item(new)
+        if differs:
+            changed.append(key)
+            why = "tuned" if key in tuned else "--set"
+            note = f"{why}: was {_toml_literal(old)}" + ("" if leaf in table else " (default)")
+            if leaf in table:
+                prev = table.item(leaf) if isinstance(table, Table) else table[leaf]
+                prev_comment = getattr(getattr(prev, "trivia", None), "comment", "")
+                if prev_comment:
+                    note += " | " + prev_comment.lstrip("#").strip()
+            item.comment(note)
+            item.trivia.comment_ws = "  "
+        if leaf in table:
+            table[leaf] = item
+        elif table is doc:
+            # A top-level key must precede every table: rebuild the document with it first.
+            top = tomlkit.document()
+            for line in _doc_lines(meta):
+                top.add(tomlkit.comment(line))
+            top.add(leaf, item)
+            top.add(tomlkit.nl())
+            for k, v in doc.body:
+                if k is None:
+                    top.add(v)
+                else:
+                    top.add(k, v)
+            doc = top
+        else:
+            table.add(tomlkit.nl())
+            for line in _doc_lines(meta):
+                table.add(tomlkit.comment(line))
+            table.add(leaf, item)
+    lines = [
+        f"Tuned by `sensor-pipeline tune` on {_dt.date.today().isoformat()}"
+        + (f", starting from {base_file}" if base_file else ", starting from the defaults") + ".",
+        *header,
+        "Changed keys are marked '# tuned: was <old value>' (or '# --set: was ...').",
+    ]
+    head = [f"# {w}" for line in lines for w in textwrap.wrap(line, width=94)] + [""]
+    body = tomlkit.dumps(doc)
+    Path(out).write_text("\n".join(head) + "\n" + body, encoding="utf-8")
+    back = load_config(out)
+    if back != final:  # pragma: no cover - a bug in this writer, not a user error
+        raise AssertionError(f"{out}: the written config does not read back as the tuned one")
+    return changed
+
+
+def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, Mapping):
+            out.update(_flatten(v, prefix + k + "."))
+        else:
+            out[prefix + k] = v
+    return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return float(a) == float(b)
+    return bool(a == b)
+
+
+def _doc_lines(meta: Any) -> list[str]:
+    if meta is None or not meta.description:
+        return []
+    extra = meta.extra or {}
+    facts = [meta.description]
+    if extra.get("unit"):
+        facts.append(f"unit: {extra['unit']}.")
+    if extra.get("source"):
+        facts.append(f"source: {extra['source']}.")
+    return textwrap.wrap(" ".join(facts), width=92)
