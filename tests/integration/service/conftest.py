@@ -36,8 +36,10 @@ def writer_factory_for(path: Path, config: Config, labels: tuple[Label, ...] = (
     """A ``Service(writer_factory=...)`` making a SessionWriter at ``path`` as the CLI does."""
 
     def make(streams: Any) -> SessionWriter:
-        w = SessionWriter.from_config(path, config.recording, streams=streams,
-                                      metadata={"test": True})
+        # Fast compression: the tests are about content, not size.
+        w = SessionWriter(path, streams=streams, metadata={"test": True},
+                          flush_interval_s=config.recording.flush_interval_s,
+                          compression_level=1)
         if labels:
             w.write_labels(labels)
         return w
@@ -105,23 +107,10 @@ def config() -> Config:
 
 
 @pytest.fixture(autouse=True)
-def no_lingering_threads() -> Iterator[None]:
-    """Fail a test that leaves threads running (the recorder's worker, HTTP handlers...)."""
+async def no_lingering_tasks_or_threads() -> AsyncIterator[None]:
+    """Fail a test that leaves tasks or threads running (cf. aioesphomeapi's conftest): the
+    recorder's worker thread, HTTP handler threads, alert channel workers..."""
     before = set(threading.enumerate())
-    yield
-    left = []
-    for t in threading.enumerate():
-        if t in before or not t.is_alive():
-            continue
-        t.join(2.0)  # an executor worker exits right after its shutdown sentinel
-        if t.is_alive():
-            left.append(t)
-    assert not left, f"threads left running: {left}"
-
-
-@pytest.fixture(autouse=True)
-async def no_lingering_tasks() -> AsyncIterator[None]:
-    """Fail an async test that leaves tasks running (cf. aioesphomeapi's conftest)."""
     yield
     loop = asyncio.get_running_loop()
     await asyncio.sleep(0)
@@ -130,7 +119,15 @@ async def no_lingering_tasks() -> AsyncIterator[None]:
     for t in lingering:
         t.cancel()
     assert not lingering, f"tasks left running: {lingering}"
-    await loop.shutdown_default_executor()
+    await loop.shutdown_default_executor()  # asyncio.to_thread workers of this loop
+    left = []
+    for t in threading.enumerate():
+        if t in before or not t.is_alive():
+            continue
+        t.join(2.0)  # an executor worker exits right after its shutdown sentinel
+        if t.is_alive():
+            left.append(t)
+    assert not left, f"threads left running: {left}"
 
 
 @pytest.fixture(scope="package")

