@@ -23,7 +23,7 @@ from ._common import (
 
 #: Subcommand modules, in the order `--help` lists them.
 COMMANDS = (
-    "run", "replay", "simulate", "import_", "info", "check_config", "scan",
+    "run", "replay", "simulate", "import_", "export", "info", "check_config", "scan",
     "evaluate", "tune", "report",
 )
 

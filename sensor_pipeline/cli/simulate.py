@@ -52,6 +52,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="fraction of 20 ms packets lost per device stream, 0–0.5 (default: 0)")
     p.add_argument("--gaps", type=int, default=None, metavar="N",
                    help="number of simulated link dropouts of 0.5–4 s (default: 0)")
+    p.add_argument("--adc", action=argparse.BooleanOptionalAction, default=None,
+                   help="quantise EMG and IMU samples like the wearable's ADCs and declare the "
+                   "LSB as the stream scale (default: yes; recordings then store counts)")
+    p.add_argument("--truth-fs-hz", type=float, default=None, metavar="HZ",
+                   help="rate of the ground-truth stream, a whole divisor of the IMU rate "
+                   "(default: the IMU rate)")
+    p.add_argument("--truth-lsb", type=float, default=None, metavar="X",
+                   help="round the ground truth to multiples of X (in each channel's unit) so it "
+                   "is stored as integers (default: 0 = float64)")
     cramp = p.add_mutually_exclusive_group()
     cramp.add_argument("--cramp", dest="cramp", action="store_true", default=None,
                        help="add a cramp episode (default: only the `cramp` scenario has one)")
@@ -62,7 +71,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
     opts: dict[str, Any] = {}
-    for name in ("emg_fs_hz", "imu_fs_hz", "mains_hz", "packet_loss", "gaps", "cramp"):
+    for name in ("emg_fs_hz", "imu_fs_hz", "mains_hz", "packet_loss", "gaps", "cramp",
+                 "adc", "truth_fs_hz", "truth_lsb"):
         value = getattr(args, name)
         if value is not None:
             opts[name] = value

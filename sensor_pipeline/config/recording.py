@@ -34,6 +34,16 @@ class RecordingConfig(Section, frozen=True):
         "fsync every file and its directory when written: survives power loss, not only a "
         "killed process, at the cost of a disk sync per part file.",
         source="judgment call (a killed process loses nothing written without it)")] = False
+    quantise: Annotated[bool, doc(
+        "Store a channel as integer ADC counts when its stream declares a scale and every "
+        "sample is an exact multiple of it (lossless: read back bit for bit); false keeps "
+        "float64.",
+        source="issue #3 (demo recordings ≤ 2 MB); docs/recording-format.md §3")] = True
+    compression_level: Annotated[int, doc(
+        "zstd level of the recording's Parquet files; higher is smaller and slower to write "
+        "(reading speed barely changes).",
+        source="judgment call, measured in bench/bench_recording_size.py "
+        "(docs/recording-format.md §11)", ge=1, le=22)] = 19
 
 
 class ServiceConfig(Section, frozen=True):

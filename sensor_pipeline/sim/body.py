@@ -48,6 +48,14 @@ MOUNT_ROLL_MAX_DEG = 3.0       # sensor rotated about its x axis (around the seg
 #: Heel-strike transient added to the axial (x) acceleration while walking (g): peak, decay.
 IMPACT_G = {"imu.shank": 0.8, "imu.thigh": 0.3, "imu.pelvis": 0.2}
 IMPACT_TAU_S = 0.015
+#: IMU ADC (``simulate(adc=True)``): int16 counts at the ±8 g and ±2000 °/s full-scale ranges
+#: common for movement tracking (BMI270 / LSM6DSO datasheets list ±2/4/8/16 g and up to
+#: ±2000 °/s; 4096 LSB/g at ±8 g, 16.4 LSB/(°/s) at ±2000 °/s). The gyro LSB is taken as
+#: 2000/32768 °/s (16.384 LSB/(°/s)) and both are powers of two times small integers, so the
+#: float32 scale of the wearable protocol is exact (protocol.DEFAULT_LSB does the same).
+ACCEL_LSB_G = 2.0**-12
+GYRO_LSB_DPS = 2000.0 / 32768.0
+IMU_COUNTS_MIN, IMU_COUNTS_MAX = -32768, 32767
 
 
 def segment_direction(theta_deg: FloatArray) -> FloatArray:
@@ -236,4 +244,13 @@ def imu_signals(
     out[3:] += np.asarray(mount.gyro_bias_dps)[:, None]
     out[:3] += rng.normal(0.0, ACCEL_NOISE_G, (3, n))
     out[3:] += rng.normal(0.0, GYRO_NOISE_DPS, (3, n))
+    return out
+
+
+def imu_adc(x: FloatArray) -> FloatArray:
+    """IMU signals (6, n) as the int16 ADC delivers them: counts × LSB, saturating at
+    ±8 g / ±2000 °/s (``ACCEL_LSB_G``, ``GYRO_LSB_DPS``)."""
+    lsb = np.array([ACCEL_LSB_G] * 3 + [GYRO_LSB_DPS] * 3)[:, None]
+    counts = np.clip(np.round(x / lsb), IMU_COUNTS_MIN, IMU_COUNTS_MAX) + 0.0  # no -0.0
+    out: FloatArray = counts * lsb
     return out

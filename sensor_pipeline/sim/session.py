@@ -46,7 +46,15 @@ from ..model import (
     StreamInfo,
 )
 from . import physiology as phys
-from .body import MUSCLES, Subject, imu_signals, segment_direction
+from .body import (
+    ACCEL_LSB_G,
+    GYRO_LSB_DPS,
+    MUSCLES,
+    Subject,
+    imu_adc,
+    imu_signals,
+    segment_direction,
+)
 from .motions import MOTIONS, Script
 from .scenarios import SCENARIOS
 from .semg import FRAME_SAMPLES, HOP_SAMPLES, SynthesisTruth, scale_for_mdf, synthesize_semg
@@ -54,7 +62,14 @@ from .semg import FRAME_SAMPLES, HOP_SAMPLES, SynthesisTruth, scale_for_mdf, syn
 FloatArray = npt.NDArray[np.float64]
 
 #: Version of the simulator's models: bump when the same seed gives different signals.
-SIM_VERSION = 1
+#: 2: device streams are quantised by the modelled ADCs (``adc=True``).
+SIM_VERSION = 2
+
+#: EMG ADC LSB (``adc=True``): 2⁻¹¹ mV ≈ 0.49 µV, an int16 converter spanning ±16 mV (the
+#: wearable protocol's default EMG scale, protocol.DEFAULT_LSB), well below the 2–3 µV RMS
+#: amplifier noise, so the noise dithers it (judgment call; 16-bit sEMG front ends resolve
+#: 0.15–0.5 µV, e.g. ±5 mV or ±16 mV ranges).
+EMG_LSB_MV = 2.0**-11
 
 # SeedSequence keys, one per purpose (never reuse one: streams must stay independent).
 _KEY_SUBJECT = 1
@@ -115,6 +130,14 @@ class SimOptions:
     cramp: bool | None = None
     artefacts: bool = True
     emg_range_mv: float = 5.0
+    #: Quantise device streams like their ADCs (EMG_LSB_MV; body.ACCEL_LSB_G, GYRO_LSB_DPS)
+    #: and declare the LSB as StreamInfo.scale.
+    adc: bool = True
+    #: Rate of the ``truth`` stream (a divisor of imu_fs_hz; None: the IMU rate).
+    truth_fs_hz: float | None = None
+    #: Round the truth to multiples of this (in each channel's unit) and declare it as the
+    #: truth stream's scale, so recordings store it as integers; 0 keeps float64.
+    truth_lsb: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -123,6 +146,7 @@ class SimOptions:
             "packet_loss": self.packet_loss, "packet_s": self.packet_s,
             "gaps": self.gaps if isinstance(self.gaps, int) else [list(g) for g in self.gaps],
             "cramp": self.cramp, "artefacts": self.artefacts, "emg_range_mv": self.emg_range_mv,
+            "adc": self.adc, "truth_fs_hz": self.truth_fs_hz, "truth_lsb": self.truth_lsb,
         }
 
 
@@ -150,7 +174,7 @@ def parse_options(options: Mapping[str, Any]) -> SimOptions:
         kw["emg_fs_hz"] = _number("emg_fs_hz", o["emg_fs_hz"], 1000.0, 2000.0)
     if "imu_fs_hz" in o:
         kw["imu_fs_hz"] = _number("imu_fs_hz", o["imu_fs_hz"], 50.0, 200.0)
-    for name in ("pelvis_imu", "artefacts"):
+    for name in ("pelvis_imu", "artefacts", "adc"):
         if name in o:
             if not isinstance(o[name], bool):
                 raise UsageError(f"simulator option {name} must be True or False, got {o[name]!r}")
@@ -174,6 +198,16 @@ def parse_options(options: Mapping[str, Any]) -> SimOptions:
         kw["packet_s"] = _number("packet_s", o["packet_s"], 0.005, 1.0)
     if "emg_range_mv" in o:
         kw["emg_range_mv"] = _number("emg_range_mv", o["emg_range_mv"], 0.5, 100.0)
+    if "truth_lsb" in o:
+        kw["truth_lsb"] = _number("truth_lsb", o["truth_lsb"], 0.0, 1.0)
+    if o.get("truth_fs_hz") is not None:
+        imu_fs = kw.get("imu_fs_hz", SimOptions().imu_fs_hz)
+        v = _number("truth_fs_hz", o["truth_fs_hz"], 0.5, imu_fs)
+        k = imu_fs / v
+        if abs(k - round(k)) > 1e-9:
+            raise UsageError(f"simulator option truth_fs_hz must divide imu_fs_hz ({imu_fs:g} Hz) "
+                             f"by a whole number (e.g. {imu_fs / 10:g}), got {o['truth_fs_hz']!r}")
+        kw["truth_fs_hz"] = v
     if "gaps" in o:
         g = o["gaps"]
         if isinstance(g, (int, np.integer)) and not isinstance(g, bool):
@@ -214,6 +248,8 @@ class _EmgModel:
     mains_mv: float
     mains_phase: tuple[float, ...]
     rail_mv: float
+    #: ADC LSB (mV), or 0 for float output.
+    lsb_mv: float = 0.0
 
     @property
     def n_channels(self) -> int:
@@ -250,6 +286,9 @@ class _EmgModel:
                 w = 2.0 * np.pi * self.mains_hz * t + self.mains_phase[c]
                 x += math.sqrt(2.0) * self.mains_mv * (np.sin(w) + 0.3 * np.sin(3.0 * w))
             np.clip(x, -self.rail_mv, self.rail_mv, out=x)
+            if self.lsb_mv > 0:  # the ADC: whole counts (the rails are whole counts too);
+                # "+ 0.0" turns the -0.0 of small negative values into the +0.0 of count 0
+                x = (np.round(x / self.lsb_mv) + 0.0) * self.lsb_mv
             out[c] = x
         return out
 
@@ -657,7 +696,11 @@ def simulate(scenario: str, *, seed: int, duration_s: float | None = None, **opt
         ``gaps`` (count of link gaps of 0.5–4 s, or a list of (start_s, duration_s)),
         ``cramp`` (bool: add or suppress the scenario's cramp episode; default: the scenario's
         choice), ``artefacts`` (EMG motion artefacts and IMU heel-strike transients, default
-        True), ``emg_range_mv`` (ADC rails ±, default 5 mV).
+        True), ``emg_range_mv`` (ADC rails ±, default 5 mV), ``adc`` (quantise the EMG to
+        ``EMG_LSB_MV`` and the IMUs to int16 at ±8 g / ±2000 °/s, declared as
+        ``StreamInfo.scale``; default True), ``truth_fs_hz`` (rate of the ``truth`` stream, a
+        whole divisor of ``imu_fs_hz``; default the IMU rate) and ``truth_lsb`` (round the truth
+        to multiples of this and declare it as its scale; default 0: float64).
 
     Returns
     -------
@@ -709,6 +752,8 @@ def simulate(scenario: str, *, seed: int, duration_s: float | None = None, **opt
             pos = plan.hip_xy - mount.distance_m * segment_direction(plan.pelvis_deg)
         arrays[name] = imu_signals(theta[seg], pos, fs_p, mount, _rng(seed, _KEY_IMU, i),
                                    impact_times_s=impacts)
+        if opts.adc:
+            arrays[name] = imu_adc(arrays[name])
 
     # --- truth and labels --------------------------------------------------------------------
     lengths = _length_change(plan.hip_deg, plan.knee_deg)
@@ -747,8 +792,12 @@ def simulate(scenario: str, *, seed: int, duration_s: float | None = None, **opt
         "motion": plan.motion.astype(np.float64),
     }
     assert list(truth_rows) == list(TRUTH_CHANNELS)
-    arrays[STREAM_TRUTH] = np.stack([np.asarray(v, dtype=np.float64) for v in
-                                     truth_rows.values()])
+    truth = np.stack([np.asarray(v, dtype=np.float64) for v in truth_rows.values()])
+    fs_truth = fs_p if opts.truth_fs_hz is None else opts.truth_fs_hz
+    truth = truth[:, ::round(fs_p / fs_truth)]
+    if opts.truth_lsb > 0:
+        truth = (np.round(truth / opts.truth_lsb) + 0.0) * opts.truth_lsb  # no -0.0
+    arrays[STREAM_TRUTH] = np.ascontiguousarray(truth)
 
     # --- EMG -----------------------------------------------------------------------------------
     art_rows: list[list[float]] = []
@@ -767,21 +816,27 @@ def simulate(scenario: str, *, seed: int, duration_s: float | None = None, **opt
         mains_hz=opts.mains_hz, mains_mv=opts.mains_mv,
         mains_phase=tuple(float(v) for v in _rng(seed, _KEY_MAINS).uniform(
             0, 2 * np.pi, len(MUSCLES))),
-        rail_mv=opts.emg_range_mv,
+        rail_mv=opts.emg_range_mv, lsb_mv=EMG_LSB_MV if opts.adc else 0.0,
     )
 
     # --- stream descriptions -----------------------------------------------------------------
     streams: list[StreamInfo] = [StreamInfo(
         name=STREAM_EMG, channels=MUSCLES, units=(EMG_UNIT,) * len(MUSCLES),
         fs_hz=opts.emg_fs_hz, body_location="posterior thigh (SENIAM BF and ST sites)",
+        scale=(EMG_LSB_MV,) * len(MUSCLES) if opts.adc else None,
         range_min=-opts.emg_range_mv, range_max=opts.emg_range_mv)]
     for name in imu_names:
+        # One range_min/range_max cannot describe g and °/s together (as the protocol's
+        # to_stream_info): the IMU ranges are left unknown.
         streams.append(StreamInfo(name=name, channels=IMU_CHANNELS, units=IMU_UNITS, fs_hz=fs_p,
-                                  body_location=subject.mount(name).segment))
+                                  body_location=subject.mount(name).segment,
+                                  scale=((ACCEL_LSB_G,) * 3 + (GYRO_LSB_DPS,) * 3
+                                         if opts.adc else None)))
     streams.append(StreamInfo(
         name=STREAM_TRUTH, channels=tuple(TRUTH_CHANNELS),
-        units=tuple(u for u, _ in TRUTH_CHANNELS.values()), fs_hz=fs_p,
-        body_location="simulator ground truth"))
+        units=tuple(u for u, _ in TRUTH_CHANNELS.values()), fs_hz=fs_truth,
+        body_location="simulator ground truth",
+        scale=(opts.truth_lsb,) * len(TRUTH_CHANNELS) if opts.truth_lsb > 0 else None))
 
     # --- losses --------------------------------------------------------------------------------
     link_s = _link_gaps(opts, duration_s, seed)
@@ -818,7 +873,8 @@ def simulate(scenario: str, *, seed: int, duration_s: float | None = None, **opt
         "subject": subject.to_json(),
         "truth": {
             "stream": STREAM_TRUTH,
-            "fs_hz": fs_p,
+            "fs_hz": fs_truth,
+            "lsb": opts.truth_lsb or None,
             "channels": {k: {"unit": u, "description": d} for k, (u, d) in TRUTH_CHANNELS.items()},
         },
         "motions": list(MOTIONS),

@@ -35,11 +35,17 @@ import numpy as np
 import polars as pl
 
 from ...errors import RecordingError, UsageError
-from ...model import NS_PER_S
+from ._codec import GRID_ORIGIN_KEY, StreamPartLayout, parse_layout
 
 FORMAT_NAME = "sensor-pipeline-session"
-#: Bumped on any change a version-1 reader could misread; readers refuse newer versions.
-FORMAT_VERSION = 1
+#: Bumped on any change an older reader could misread; readers refuse newer versions.
+#: Version 2 (stream parts without ``index``/``t_ns`` columns, channels as ADC counts) is read
+#: alongside version 1.
+FORMAT_VERSION = 2
+
+#: zstd level of every Parquet file (measured in bench/bench_recording_size.py: level 3 → 19
+#: shrinks quantised sEMG ~5 % and IMU ~15 %; see docs/recording-format.md §11).
+DEFAULT_COMPRESSION_LEVEL = 19
 
 METADATA_FILE = "session.json"
 STREAMS_DIR = "streams"
@@ -260,42 +266,31 @@ def write_atomically(final: Path, write: Callable[[Path], None], *, fsync: bool 
 
 
 def write_parquet_atomically(df: pl.DataFrame, final: Path, *, fsync: bool = False,
-                             metadata: dict[str, str] | None = None) -> int:
+                             metadata: dict[str, str] | None = None,
+                             compression_level: int = DEFAULT_COMPRESSION_LEVEL) -> int:
     return write_atomically(
         final,
-        lambda tmp: df.write_parquet(tmp, compression="zstd", row_group_size=ROW_GROUP_ROWS,
-                                     metadata=metadata),
+        lambda tmp: df.write_parquet(tmp, compression="zstd", compression_level=compression_level,
+                                     row_group_size=ROW_GROUP_ROWS, metadata=metadata),
         fsync=fsync,
     )
 
 
 # ---------------------------------------------------------------------------------------------
-# Sample times on the index grid
+# Stream part metadata
 # ---------------------------------------------------------------------------------------------
-#: Parquet key-value metadata of a stream part whose every ``t_ns`` equals
-#: ``origin + round(index · 1e9 / fs_hz)``; the value is the origin (decimal ns). Readers may
-#: then compute block times from the index instead of decoding the ``t_ns`` column.
-GRID_ORIGIN_KEY = "sensor_pipeline.t_ns_grid_origin"
-
-
-def grid_t_ns(origin_ns: int, index: np.ndarray, fs_hz: float) -> np.ndarray:
-    """``origin + round(index · 1e9 / fs_hz)`` element-wise, bit-for-bit as
-    ``StreamTimeline.t_ns`` computes it for one index (int product, one float division)."""
-    return origin_ns + np.round((index * NS_PER_S) / fs_hz).astype(np.int64)
-
-
-def grid_metadata(origin_ns: int | None) -> dict[str, str] | None:
-    return None if origin_ns is None else {GRID_ORIGIN_KEY: str(origin_ns)}
+def read_kv_metadata(f: Path) -> dict[str, str]:
+    """A Parquet file's key-value metadata (RecordingError if it is not readable Parquet)."""
+    try:
+        return dict(pl.read_parquet_metadata(f))
+    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+        raise RecordingError(f"not a readable Parquet file ({exc}); the file is truncated or "
+                             "corrupt; restore the recording from a backup", path=str(f)) from exc
 
 
 def read_grid_origin(f: Path) -> int | None:
     """The grid origin a stream part declares, or None (then read its ``t_ns`` column)."""
-    try:
-        kv = pl.read_parquet_metadata(f)
-    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
-        raise RecordingError(f"not a readable Parquet file ({exc}); the file is truncated or "
-                             "corrupt; restore the recording from a backup", path=str(f)) from exc
-    value = kv.get(GRID_ORIGIN_KEY)
+    value = read_kv_metadata(f).get(GRID_ORIGIN_KEY)
     if value is None:
         return None
     try:
@@ -303,6 +298,18 @@ def read_grid_origin(f: Path) -> int | None:
     except ValueError:
         raise RecordingError(f"Parquet metadata {GRID_ORIGIN_KEY}={value!r} is not an integer; "
                              "a damaged or foreign file", path=str(f)) from None
+
+
+def read_stream_layout(f: Path, channels: tuple[str, ...]) -> StreamPartLayout:
+    """Validate a stream part's footer (schema, row count, metadata) and say how to decode it."""
+    kv = read_kv_metadata(f)
+    try:
+        schema = pl.read_parquet_schema(f)
+        n_rows = int(pl.scan_parquet(f).select(pl.len()).collect().item())
+    except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
+        raise RecordingError(f"not a readable Parquet file ({exc}); the file is truncated or "
+                             "corrupt; restore the recording from a backup", path=str(f)) from exc
+    return parse_layout(f, kv, schema, n_rows, channels)
 
 
 def write_json_atomically(obj: Mapping[str, Any], final: Path, *, fsync: bool = False) -> int:

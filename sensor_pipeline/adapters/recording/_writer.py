@@ -28,7 +28,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -54,8 +54,20 @@ from ...model import (
     StreamInfo,
     StreamTimeline,
 )
+from ._codec import (
+    CHANNEL_CODECS_KEY,
+    GRID_ORIGIN_KEY,
+    INDEX_RUNS_KEY,
+    encode_stream_part,
+    iter_merged,
+    join_runs,
+    merged_codecs,
+    merged_origin,
+    part_runs,
+)
 from ._format import (
     ALERTS_SCHEMA,
+    DEFAULT_COMPRESSION_LEVEL,
     DERIVED_TABLES,
     DIR_MODE,
     EVENT_DEVICE_CONNECTED,
@@ -80,14 +92,11 @@ from ._format import (
     check_channels,
     check_stream_name,
     frame_column_dtype,
-    grid_metadata,
-    grid_t_ns,
     jsonable,
     list_parts,
     make_private_dir,
     part_name,
-    read_grid_origin,
-    stream_schema,
+    read_stream_layout,
     utc_now_iso,
     write_atomically,
     write_json_atomically,
@@ -129,34 +138,35 @@ class WriterStatistics:
     max_flush_s: float
 
 
-class _StreamBuffer:
-    """Pending samples of one stream plus the parts written since the last merge."""
+_Samples = tuple[np.ndarray, np.ndarray, np.ndarray]   # index (n,), t_ns (n,), data (C, n)
 
-    def __init__(self, info: StreamInfo, directory: Path) -> None:
+
+class _StreamBuffer:
+    """Pending samples of one stream plus the samples of the parts since the last merge."""
+
+    def __init__(self, info: StreamInfo, directory: Path, quantise: bool) -> None:
         self.info = info
         self.dir = directory
-        self.schema = stream_schema(info.channels)
-        self.pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.quantise = quantise
+        self.pending: list[_Samples] = []
         self.pending_rows = 0
         #: Index one past the last accepted sample (None before the first block).
         self.next_index: int | None = None
         self.seq = 0
-        self.level0: list[tuple[int, Path, pl.DataFrame, dict[str, str] | None]] = []
+        #: (flush number, file, its samples) of the parts written since the last merge.
+        self.level0: list[tuple[int, Path, _Samples]] = []
         #: The stream's time origin, fixed by its first block (StreamTimeline).
         self.origin_ns: int | None = None
 
-    def take_frame(self) -> tuple[pl.DataFrame, dict[str, str] | None]:
-        """The pending rows as a table, and the grid metadata if every t_ns is on the grid."""
+    def take_samples(self) -> _Samples:
         idx = np.concatenate([p[0] for p in self.pending])
         t = np.concatenate([p[1] for p in self.pending])
         data = np.concatenate([p[2] for p in self.pending], axis=1)
-        cols: dict[str, Any] = {"index": idx, "t_ns": t}
-        for i, ch in enumerate(self.info.channels):
-            cols[ch] = data[i]
-        on_grid = self.origin_ns is not None and bool(
-            np.array_equal(t, grid_t_ns(self.origin_ns, idx, self.info.fs_hz)))
-        return (pl.DataFrame(cols, schema=self.schema),
-                grid_metadata(self.origin_ns) if on_grid else None)
+        return idx, t, data
+
+    def encode(self, samples: _Samples) -> tuple[pl.DataFrame, dict[str, str]]:
+        """The part table (format version 2: index runs, grid times, ADC counts)."""
+        return encode_stream_part(self.info, *samples, self.origin_ns, quantise=self.quantise)
 
 
 class _RowBuffer:
@@ -171,16 +181,16 @@ class _RowBuffer:
         self.pending: list[dict[str, Any]] = []
         self.pending_rows = 0
         self.seq = 0
-        self.level0: list[tuple[int, Path, pl.DataFrame, dict[str, str] | None]] = []
+        self.level0: list[tuple[int, Path, pl.DataFrame]] = []
 
-    def take_frame(self) -> tuple[pl.DataFrame, dict[str, str] | None]:
+    def take_frame(self) -> pl.DataFrame:
         if self.schema is not None:
-            return pl.DataFrame(self.pending, schema=self.schema), None
+            return pl.DataFrame(self.pending, schema=self.schema)
         for row in self.pending:
             for key in row:
                 if key not in self.frame_columns:
                     self.frame_columns[key] = frame_column_dtype(key)
-        return pl.DataFrame(self.pending, schema=self.frame_columns), None
+        return pl.DataFrame(self.pending, schema=self.frame_columns)
 
 
 class SessionWriter:
@@ -208,6 +218,12 @@ class SessionWriter:
         Merge every this many part files of a table while recording (bounds the file count).
     fsync : bool
         fsync each file and its directory (survives power loss, not only a killed process).
+    compression_level : int
+        zstd level of the Parquet files (1–22).
+    quantise : bool
+        Store a channel as ADC counts when its stream has a ``scale`` and every sample of the
+        part is an exact multiple of it (lossless; docs/recording-format.md §3). False keeps
+        every channel as Float64.
 
     Notes
     -----
@@ -225,6 +241,8 @@ class SessionWriter:
         compact_on_close: bool = True,
         merge_parts: int = 64,
         fsync: bool = False,
+        compression_level: int = DEFAULT_COMPRESSION_LEVEL,
+        quantise: bool = True,
     ) -> None:
         infos = list(streams.values()) if isinstance(streams, Mapping) else list(streams)
         if not infos:
@@ -244,6 +262,12 @@ class SessionWriter:
                              f"{flush_interval_s!r}")
         if not isinstance(merge_parts, int) or merge_parts < 2:
             raise UsageError(f"merge_parts must be an int >= 2, got {merge_parts!r}")
+        if isinstance(compression_level, bool) or not isinstance(compression_level, int) \
+                or not 1 <= compression_level <= 22:
+            raise UsageError(f"compression_level must be a zstd level, an int in 1..22, got "
+                             f"{compression_level!r}")
+        self._compression_level = compression_level
+        self._quantise = bool(quantise)
         self.path = Path(path)
         self.flush_interval_s = float(flush_interval_s)
         self._flush_interval_ns = round(flush_interval_s * NS_PER_S)
@@ -266,7 +290,7 @@ class SessionWriter:
 
         self._prepare_directory(overwrite)
         self._stream_bufs = {
-            name: _StreamBuffer(info, self.path / STREAMS_DIR / name)
+            name: _StreamBuffer(info, self.path / STREAMS_DIR / name, self._quantise)
             for name, info in self._streams.items()
         }
         schemas: dict[str, Mapping[str, Any] | None] = {
@@ -290,11 +314,13 @@ class SessionWriter:
         streams: Sequence[StreamInfo] | Mapping[str, StreamInfo],
         metadata: Mapping[str, Any] | None = None, overwrite: bool = False,
     ) -> SessionWriter:
-        """A writer set up from a ``RecordingConfig`` (flush interval, compaction, fsync)."""
+        """A writer set up from a ``RecordingConfig`` (flush interval, compaction, fsync,
+        compression level, quantisation)."""
         return cls(
             path, streams=streams, metadata=metadata, overwrite=overwrite,
             flush_interval_s=config.flush_interval_s, compact_on_close=config.compact_on_close,
             merge_parts=config.merge_parts, fsync=config.fsync,
+            compression_level=config.compression_level, quantise=config.quantise,
         )
 
     # -----------------------------------------------------------------------------------------
@@ -524,11 +550,11 @@ class SessionWriter:
         t0 = time.perf_counter()
         for sbuf in self._stream_bufs.values():
             if sbuf.pending_rows:
-                self._write_part(sbuf, *sbuf.take_frame())
+                self._write_stream_part(sbuf, sbuf.take_samples())
                 sbuf.pending, sbuf.pending_rows = [], 0
         for rbuf in self._row_bufs.values():
             if rbuf.pending_rows:
-                self._write_part(rbuf, *rbuf.take_frame())
+                self._write_table_part(rbuf, rbuf.take_frame())
                 rbuf.pending, rbuf.pending_rows = [], 0
         if self._meta_dirty:
             try:
@@ -539,41 +565,60 @@ class SessionWriter:
         self._counts["flushes"] += 1
         self._max_flush_s = max(self._max_flush_s, time.perf_counter() - t0)
 
-    def _write_part(self, buf: _StreamBuffer | _RowBuffer, df: pl.DataFrame,
-                    meta: dict[str, str] | None) -> None:
-        seq = buf.seq + 1
-        final = buf.dir / part_name(seq, seq)
+    def _write_parquet(self, df: pl.DataFrame, final: Path,
+                       meta: dict[str, str] | None = None) -> None:
         try:
             self._counts["bytes_written"] += write_parquet_atomically(
-                df, final, fsync=self._fsync, metadata=meta)
+                df, final, fsync=self._fsync, metadata=meta,
+                compression_level=self._compression_level)
         except OSError as exc:
             raise RecordingError(f"cannot write part file: {exc.strerror}; {_DISK_ADVICE}",
                                  path=str(final)) from exc
+
+    def _write_stream_part(self, buf: _StreamBuffer, samples: _Samples) -> None:
+        seq = buf.seq + 1
+        final = buf.dir / part_name(seq, seq)
+        df, meta = buf.encode(samples)
+        self._write_parquet(df, final, meta)
         buf.seq = seq
         self._counts["parts_written"] += 1
-        buf.level0.append((seq, final, df, meta))
+        buf.level0.append((seq, final, samples))
         if len(buf.level0) >= self._merge_parts:
-            self._merge_level0(buf)
+            first, last = buf.level0[0][0], buf.level0[-1][0]
+            merged: _Samples = (
+                np.concatenate([smp[0] for _q, _p, smp in buf.level0]),
+                np.concatenate([smp[1] for _q, _p, smp in buf.level0]),
+                np.concatenate([smp[2] for _q, _p, smp in buf.level0], axis=1))
+            self._write_merged(buf.level0, buf.dir / part_name(first, last), buf.encode(merged))
+            buf.level0 = []
 
-    def _merge_level0(self, buf: _StreamBuffer | _RowBuffer) -> None:
-        first, last = buf.level0[0][0], buf.level0[-1][0]
-        merged = pl.concat([df for _s, _p, df, _m in buf.level0], how="diagonal_relaxed")
-        metas = {None if m is None else tuple(m.items()) for _s, _p, _df, m in buf.level0}
-        meta = buf.level0[0][3] if len(metas) == 1 else None
-        final = buf.dir / part_name(first, last)
+    def _write_table_part(self, buf: _RowBuffer, df: pl.DataFrame) -> None:
+        seq = buf.seq + 1
+        final = buf.dir / part_name(seq, seq)
+        self._write_parquet(df, final)
+        buf.seq = seq
+        self._counts["parts_written"] += 1
+        buf.level0.append((seq, final, df))
+        if len(buf.level0) >= self._merge_parts:
+            first, last = buf.level0[0][0], buf.level0[-1][0]
+            merged = pl.concat([d for _s, _p, d in buf.level0], how="diagonal_relaxed")
+            self._write_merged(buf.level0, buf.dir / part_name(first, last), (merged, None))
+            buf.level0 = []
+
+    def _write_merged(self, level0: Sequence[tuple[int, Path, Any]], final: Path,
+                      table: tuple[pl.DataFrame, dict[str, str] | None]) -> None:
+        """Write the merged part, then delete the parts it contains (crash-safe order)."""
+        self._write_parquet(table[0], final, table[1])
         try:
-            self._counts["bytes_written"] += write_parquet_atomically(
-                merged, final, fsync=self._fsync, metadata=meta)
-            for _s, p, _df, _m in buf.level0:
+            for _s, p, _d in level0:
                 p.unlink()
         except OSError as exc:
             raise RecordingError(f"cannot merge part files: {exc.strerror}; {_DISK_ADVICE}",
                                  path=str(final)) from exc
-        buf.level0 = []
         self._counts["merges"] += 1
 
-    def _compact_table(self, buf: _StreamBuffer | _RowBuffer, streaming: bool) -> None:
-        """Merge every file of a table into one (streamed from disk for sample tables)."""
+    def _compact_table(self, buf: _StreamBuffer | _RowBuffer) -> None:
+        """Merge every file of a table into one, streamed from disk."""
         buf.level0 = []
         files, leftovers = list_parts(buf.dir)
         if len(files) <= 1:
@@ -581,18 +626,18 @@ class SessionWriter:
         first = int(files[0].name.split("-")[1])
         last = int(files[-1].name.split("-")[2].split(".")[0])
         final = buf.dir / part_name(first, last)
-        meta = None
-        if streaming:  # sample tables: the merged file is on the grid if every part is
-            origins = {read_grid_origin(f) for f in files}
-            meta = grid_metadata(origins.pop()) if len(origins) == 1 else None
+        level = self._compression_level
+        if isinstance(buf, _StreamBuffer):
+            lf, meta = _merged_stream(buf.info, files)
 
-        def write(tmp: Path) -> None:
-            if streaming:
-                pl.scan_parquet(files).sink_parquet(
-                    tmp, compression="zstd", row_group_size=ROW_GROUP_ROWS, metadata=meta)
-            else:
+            def write(tmp: Path) -> None:
+                lf.sink_parquet(tmp, compression="zstd", compression_level=level,
+                                row_group_size=ROW_GROUP_ROWS, metadata=meta)
+        else:
+            def write(tmp: Path) -> None:
                 pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed") \
-                    .write_parquet(tmp, compression="zstd", row_group_size=ROW_GROUP_ROWS)
+                    .write_parquet(tmp, compression="zstd", compression_level=level,
+                                   row_group_size=ROW_GROUP_ROWS)
 
         self._counts["bytes_written"] += write_atomically(final, write, fsync=self._fsync)
         for f in [*files, *leftovers]:
@@ -610,9 +655,9 @@ class SessionWriter:
             if self._compact_on_close:
                 try:
                     for sbuf in self._stream_bufs.values():
-                        self._compact_table(sbuf, streaming=True)
+                        self._compact_table(sbuf)
                     for rbuf in self._row_bufs.values():
-                        self._compact_table(rbuf, streaming=False)
+                        self._compact_table(rbuf)
                     compacted = True
                 except OSError as exc:
                     raise RecordingError(f"cannot compact part files: {exc.strerror}; "
@@ -650,6 +695,33 @@ class SessionWriter:
     def __repr__(self) -> str:
         return (f"SessionWriter({str(self.path)!r}, streams={list(self._streams)!r}, "
                 f"closed={self._closed})")
+
+
+def _merged_stream(info: StreamInfo, files: Sequence[Path]
+                   ) -> tuple[pl.LazyFrame, dict[str, str]]:
+    """A stream's part files as one lazily generated table (re-encoded: one delta sequence per
+    channel, t_ns only if some part needs it) and its Parquet metadata."""
+    from polars.io.plugins import register_io_source
+
+    layouts = [read_stream_layout(f, info.channels) for f in files]
+    codecs = merged_codecs(layouts, info.channels)
+    origin = merged_origin(layouts)
+    keep_t_ns = origin is None or not info.channels
+    runs = join_runs([r for lay in layouts for r in part_runs(lay)])
+    meta = {INDEX_RUNS_KEY: json.dumps(runs)}
+    if origin is not None:
+        meta[GRID_ORIGIN_KEY] = str(origin)
+    if codecs:
+        meta[CHANNEL_CODECS_KEY] = json.dumps({ch: c.to_json() for ch, c in codecs.items()})
+    schema: dict[str, Any] = {"t_ns": pl.Int64} if keep_t_ns else {}
+    for ch in info.channels:
+        schema[ch] = codecs[ch].dtype if ch in codecs else pl.Float64
+
+    def source(with_columns: list[str] | None, predicate: Any, n_rows: int | None,
+               batch_size: int | None) -> Iterator[pl.DataFrame]:
+        yield from iter_merged(layouts, info, codecs, keep_t_ns, ROW_GROUP_ROWS)
+
+    return register_io_source(source, schema=schema), meta
 
 
 def _is_recording(path: Path) -> bool:

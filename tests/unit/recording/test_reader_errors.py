@@ -54,6 +54,24 @@ def _rewrite_json(path: Path, **changes: object) -> None:
 _DELETE = object()
 
 
+def _rewrite_part(p: Path, edit: Callable[[pl.DataFrame], pl.DataFrame] = lambda df: df,
+                  **meta: str | None) -> None:
+    """Rewrite a Parquet part through ``edit``, keeping its key-value metadata except the keys
+    given (a value of None deletes the key)."""
+    kv = {k: v for k, v in pl.read_parquet_metadata(p).items() if k != "ARROW:schema"}
+    for k, v in meta.items():
+        if v is None:
+            kv.pop(k, None)
+        else:
+            kv[k] = v
+    edit(pl.read_parquet(p)).write_parquet(p, metadata=kv)
+
+
+RUNS = "sensor_pipeline.index_runs"
+CODECS = "sensor_pipeline.channel_codecs"
+ORIGIN = "sensor_pipeline.t_ns_grid_origin"
+
+
 def _truncate(p: Path, keep: float = 0.5) -> None:
     data = p.read_bytes()
     p.write_bytes(data[: int(len(data) * keep)])
@@ -73,8 +91,8 @@ DAMAGES: dict[str, tuple[Callable[[Path], None], str, str]] = {
                        "foreign file: 'format' is 'other-tool'"),
     "no format": (lambda r: _rewrite_json(r, format=_DELETE), "session.json",
                   "'format' is None"),
-    "newer version": (lambda r: _rewrite_json(r, format_version=2), "session.json",
-                      "format version 2.*reads up to version 1; upgrade sensor-pipeline"),
+    "newer version": (lambda r: _rewrite_json(r, format_version=3), "session.json",
+                      "format version 3.*reads up to version 2; upgrade sensor-pipeline"),
     "bad version": (lambda r: _rewrite_json(r, format_version="1"), "session.json",
                     "'format_version' is '1'"),
     "bad streams": (lambda r: _rewrite_json(r, streams=[{"name": "emg"}]), "session.json",
@@ -90,11 +108,42 @@ DAMAGES: dict[str, tuple[Callable[[Path], None], str, str]] = {
                           "not a readable Parquet file"),
     "foreign parquet in a stream": (
         lambda r: pl.DataFrame({"x": [1.0]}).write_parquet(_emg_part(r)),
-        "part-00000001-00000001", "column 'index' is missing"),
+        "part-00000001-00000001", "column 'index' is missing.*no 'sensor_pipeline.index_runs'"),
     "wrong dtype": (
-        lambda r: pl.read_parquet(_emg_part(r)).with_columns(pl.col("t_ns").cast(pl.Float64))
-        .write_parquet(_emg_part(r)), "part-00000001-00000001",
+        lambda r: _rewrite_part(_emg_part(r), lambda df: df.with_columns(
+            pl.col("biceps_femoris").cast(pl.Float32))), "part-00000001-00000001",
+        "column 'biceps_femoris' has type Float32, expected Float64"),
+    "wrong t_ns dtype": (
+        lambda r: _rewrite_part(_emg_part(r), lambda df: df.with_columns(
+            t_ns=pl.lit(0.5, pl.Float64))), "part-00000001-00000001",
         "column 't_ns' has type Float64, expected Int64"),
+    "no t_ns and no grid": (
+        lambda r: _rewrite_part(_emg_part(r), **{ORIGIN: None}), "part-00000001-00000001",
+        "column 't_ns' is missing.*no 'sensor_pipeline.t_ns_grid_origin'"),
+    "runs cover too few rows": (
+        lambda r: _rewrite_part(_emg_part(r), **{RUNS: "[[0, 1999]]"}), "part-00000001-00000001",
+        "index_runs covers 1999 rows but the file has 2000"),
+    "runs not JSON": (
+        lambda r: _rewrite_part(_emg_part(r), **{RUNS: "[[0, 2000"}), "part-00000001-00000001",
+        "index_runs is not a list of \\[first, n\\] integer pairs"),
+    "runs not integers": (
+        lambda r: _rewrite_part(_emg_part(r), **{RUNS: "[[0.5, 2000]]"}),
+        "part-00000001-00000001", "index_runs is not a list"),
+    "bad grid origin": (
+        lambda r: _rewrite_part(_emg_part(r), **{ORIGIN: "soon"}), "part-00000001-00000001",
+        "t_ns_grid_origin='soon' is not an integer"),
+    "codec for an unknown channel": (
+        lambda r: _rewrite_part(_emg_part(r), **{CODECS: json.dumps(
+            {"quadriceps": {"scale": 0.5, "delta": False, "min": 0, "max": 1}})}),
+        "part-00000001-00000001", "channel_codecs is invalid.*unknown channel 'quadriceps'"),
+    "codec but float column": (
+        lambda r: _rewrite_part(_emg_part(r), **{CODECS: json.dumps(
+            {"biceps_femoris": {"scale": 0.5, "delta": False, "min": 0, "max": 1}})}),
+        "part-00000001-00000001", "column 'biceps_femoris' has type Float64, expected Int16"),
+    "codec with zero scale": (
+        lambda r: _rewrite_part(_emg_part(r), **{CODECS: json.dumps(
+            {"biceps_femoris": {"scale": 0.0, "delta": False, "min": 0, "max": 1}})}),
+        "part-00000001-00000001", "channel_codecs is invalid"),
     "missing part": (
         lambda r: _emg_part(r).rename(_emg_part(r).with_name("part-00000002-00000002.parquet")),
         "streams/emg", "flushes 1..1 are missing.*Copy the whole session directory"),
@@ -108,9 +157,13 @@ DAMAGES: dict[str, tuple[Callable[[Path], None], str, str]] = {
     "frames part truncated": (
         lambda r: _truncate(next((r / "frames").glob("part-*.parquet"))),
         "frames/part-00000001-00000001", "not a readable Parquet file"),
-    "index goes backwards": (
-        lambda r: pl.read_parquet(_emg_part(r)).reverse().write_parquet(_emg_part(r)),
-        "part-00000001-00000001", "sample index does not increase"),
+    "index runs go backwards": (
+        lambda r: _rewrite_part(_emg_part(r), **{RUNS: "[[1000, 1000], [0, 1000]]"}),
+        "part-00000001-00000001", "run \\[0, 1000\\] is empty or does not follow"),
+    "index goes backwards across parts": (
+        lambda r: shutil.copy(_emg_part(r), _emg_part(r).with_name("part-00000002-00000002."
+                                                                    "parquet")),
+        "part-00000002-00000002", "sample index does not increase"),
 }
 
 
