@@ -48,7 +48,7 @@ from .adapters.outputs import AlertsFileWriter, FramesFileWriter
 from .adapters.source import Source
 from .config import Config, config_to_dict
 from .engine import Calibration, CalibrationDone, Engine
-from .errors import SensorPipelineError
+from .errors import SensorPipelineError, UsageError
 from .model import (
     NS_PER_S, Alert, AlertKind, EngineOutput, Event, FeatureFrame, GapDetected, LinkLost,
     LinkRestored, RawPayload, SampleBlock, SourceItem, StreamInfo,
@@ -140,6 +140,8 @@ class RecorderStatistics:
     flushes: int
     #: Largest batch (blocks) handed over at once: how far the disk lagged behind.
     peak_batch_blocks: int
+    #: Items the writer refused (a block contradicting its declared stream); logged.
+    rejected: int = 0
 
 
 class Recorder:
@@ -163,6 +165,7 @@ class Recorder:
         self._closed = False
         self._n_blocks = self._n_samples = self._n_events = self._n_frames = 0
         self._n_alerts = self._n_flushes = self._peak_batch = 0
+        self._n_rejected = 0  # written from the worker thread only
 
     @property
     def writer(self) -> Any:
@@ -196,7 +199,7 @@ class Recorder:
     def statistics(self) -> RecorderStatistics:
         return RecorderStatistics(self._n_blocks, self._n_samples, self._n_events,
                                   self._n_frames, self._n_alerts, self._n_flushes,
-                                  self._peak_batch)
+                                  self._peak_batch, self._n_rejected)
 
     def _take(self) -> tuple[list[SampleBlock], list[Event], list[FeatureFrame], list[Alert],
                              dict[str, Any]]:
@@ -208,10 +211,15 @@ class Recorder:
     def _write(self, blocks: list[SampleBlock], events: list[Event], frames: list[FeatureFrame],
                alerts: list[Alert], meta: dict[str, Any]) -> None:
         w = self._writer
-        for b in blocks:
-            w.write_block(b)
-        for e in events:
-            w.write_event(e)
+        for item, write in [*((b, w.write_block) for b in blocks),
+                            *((e, w.write_event) for e in events)]:
+            try:
+                write(item)
+            except UsageError as exc:
+                # An item that contradicts the recording's streams (the engine refuses it
+                # too, ending the run): keep everything else of the batch.
+                self._n_rejected += 1
+                _LOGGER.error("%s: not recorded: %s", getattr(w, "path", "recording"), exc)
         if frames:
             w.write_frames(frames)
         if alerts:
