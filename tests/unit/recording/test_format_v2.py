@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 from sensor_pipeline.adapters.recording import (
     FORMAT_VERSION,
     SessionWriter,
+    _reader,
     open_session,
     write_session,
 )
-from sensor_pipeline.adapters.recording import _reader
 from sensor_pipeline.adapters.recording._codec import (
     CHANNEL_CODECS_KEY,
     GRID_ORIGIN_KEY,
