@@ -215,12 +215,14 @@ def render_png(d: ReportData, out: str | Path | None = None, *, dpi: int = 100) 
     return png
 
 
-def panel_boxes(d: ReportData, *, dpi: int = 100) -> dict[str, tuple[int, int, int, int]]:
+def panel_boxes(*, dpi: int = 100) -> dict[str, tuple[int, int, int, int]]:
     """Pixel boxes ``(x0, y0, x1, y1)`` (origin top left, as in the PNG) of each time panel's
-    plot area, keyed by ``PANEL_TITLES``; for tests that check every panel has content."""
+    plot area, keyed by ``PANEL_TITLES``. The layout is fixed (no tight bounding box), so the
+    boxes do not depend on the data; tests use them to check every panel has content."""
     import matplotlib.pyplot as plt
 
-    fig = _figure(d)
+    fig = _figure(ReportData(title="", frames=[], alerts=[], labels=[], duration_s=1.0,
+                             config=Config()))
     w, h = fig.get_size_inches() * dpi
     out = {}
     for ax in fig.axes:

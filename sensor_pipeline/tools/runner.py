@@ -65,6 +65,12 @@ def _items(session: Any, config: Config) -> Iterable[SampleBlock | Event]:
     return session.iter_items(block_s=offline_block_s(config))
 
 
+def stream_infos(session: Any) -> list[StreamInfo]:
+    """A session's streams: ``Session.streams`` is a dict, ``SimulatedSession.streams`` a tuple."""
+    streams = session.streams
+    return list(streams.values()) if isinstance(streams, dict) else list(streams)
+
+
 def stored_calibration(session: Any) -> Calibration | None:
     cal = getattr(session, "calibration", None)
     return Calibration.from_json(cal) if cal else None
@@ -77,8 +83,23 @@ def run_session(
     calibration: Calibration | None = None,
     keep_frames: bool = True,
 ) -> SessionRun:
-    """Replay ``session`` through a fresh Engine as fast as possible, synchronously."""
-    streams: Sequence[StreamInfo] = list(session.streams.values())
+    """Replay ``session`` through a fresh Engine as fast as possible, synchronously.
+
+    Exactly what ``sensor-pipeline replay REC --speed inf`` computes: blocks of
+    ``offline_block_s(config)``, frames computed in batches of ``OFFLINE_BATCH_S``.
+
+    Parameters
+    ----------
+    session
+        A recording (``open_session``) or a ``SimulatedSession``: anything with ``streams``
+        and ``iter_items(block_s=...)``.
+    config : Config
+    calibration : Calibration, optional
+        Apply this calibration instead of computing one (``stored_calibration(session)``).
+    keep_frames : bool
+        Keep every ``FeatureFrame`` (reports); False keeps only alerts and state times.
+    """
+    streams = stream_infos(session)
     engine = Engine(config, streams, calibration=calibration, batch_s=OFFLINE_BATCH_S)
     run = SessionRun()
     hop_s = config.engine.hop_s
@@ -154,7 +175,7 @@ class FeatureCache:
         ``session`` is anything with ``.streams`` (name → StreamInfo) and
         ``.iter_items(block_s=...)``: a recording (``open_session``) or a ``SimulatedSession``.
         """
-        streams = list(session.streams.values())
+        streams = stream_infos(session)
         pipeline = FeaturePipeline(config, streams, calibration=calibration,
                                    batch_s=OFFLINE_BATCH_S)
         calls: list[Features | Event] = []
