@@ -79,6 +79,19 @@ def _session_path(args: argparse.Namespace, config: Any) -> Path | None:
     return Path(config.recording.directory) / f"session-{stamp}"
 
 
+def _check_record_path(path: Path, overwrite: bool) -> None:
+    """Fail before connecting to anything (the writer checks again, atomically)."""
+    if (path.exists() or path.is_symlink()) and not overwrite:
+        raise RecordingError("already exists; choose a new path for the recording, or pass "
+                             "--overwrite to replace an earlier recording", path=str(path))
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if parent.exists() and not parent.is_dir():
+        raise RecordingError(f"cannot create the recording: {str(parent)!r} is not a "
+                             "directory; choose a path inside a directory", path=str(path))
+
+
 def _simulated_session(args: argparse.Namespace, duration: float | None) -> Any:
     from ..sim import simulate
 
@@ -129,10 +142,8 @@ async def _run(args: argparse.Namespace, config: Any) -> int:
                              "use a recording made with the default start-up calibration")
         calibration = Calibration.from_json(cal)
     path = _session_path(args, config)
-    if path is not None and (path.exists() or path.is_symlink()) and not args.overwrite:
-        # Fail before connecting to anything (the writer checks again, atomically).
-        raise RecordingError("already exists; choose a new path for the recording, or pass "
-                             "--overwrite to replace an earlier recording", path=str(path))
+    if path is not None:
+        _check_record_path(path, args.overwrite)
     sinks = build_sinks(config.alerts, console=console)
 
     async with _open_source(args, config, metadata, labels) as source:
