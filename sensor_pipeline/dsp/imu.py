@@ -610,6 +610,42 @@ class AngleSample:
     pelvis_inclination_deg: float = math.nan
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class AngleSeries:
+    """Joint angles at many frame times (:meth:`KinematicsTracker.angles_at_many`).
+
+    Element ``i`` of every array equals the matching field of
+    ``angles_at(int(t_ns[i]), hop_ns)`` bit for bit (NaN where that is NaN).
+    """
+
+    t_ns: IntArray
+    knee_flexion_deg: FloatArray
+    hip_flexion_deg: FloatArray
+    knee_speed_dps: FloatArray
+    #: "imu" | "goniometer" | "shank-only" | "none" (fixed by the streams present).
+    source: str
+    valid: npt.NDArray[np.bool_]
+    thigh_inclination_deg: FloatArray
+    shank_inclination_deg: FloatArray
+    pelvis_inclination_deg: FloatArray
+
+    def __len__(self) -> int:
+        return int(self.t_ns.shape[0])
+
+    def sample(self, i: int) -> AngleSample:
+        """Element ``i`` as the :class:`AngleSample` that ``angles_at`` returns."""
+        return AngleSample(
+            knee_flexion_deg=float(self.knee_flexion_deg[i]),
+            hip_flexion_deg=float(self.hip_flexion_deg[i]),
+            knee_speed_dps=float(self.knee_speed_dps[i]),
+            source=self.source,
+            valid=bool(self.valid[i]),
+            thigh_inclination_deg=float(self.thigh_inclination_deg[i]),
+            shank_inclination_deg=float(self.shank_inclination_deg[i]),
+            pelvis_inclination_deg=float(self.pelvis_inclination_deg[i]),
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class KinematicsStatistics:
     """Counters of a :class:`KinematicsTracker`."""
@@ -686,6 +722,35 @@ class _StreamState:
         assert self.timeline is not None
         return self.timeline.index_at_or_before(t_ns - 1) + 1
 
+    def indices_at_or_before(self, t_ns: IntArray) -> IntArray:
+        """``timeline.index_at_or_before`` of every element of ``t_ns`` (exactly the same ints).
+
+        A float estimate corrected by the same guards as the scalar method: both end at the
+        largest index whose (rounded) time is <= t, which is unique.
+        """
+        tl = self.timeline
+        assert tl is not None
+        origin, fs = tl.origin_ns, tl.fs_hz
+        i = np.floor((t_ns - origin) * fs / NS_PER_S).astype(np.int64)
+        while True:
+            up = origin + np.rint((i + 1) * NS_PER_S / fs).astype(np.int64) <= t_ns
+            if not up.any():
+                break
+            i += up
+        while True:
+            down = origin + np.rint(i * NS_PER_S / fs).astype(np.int64) > t_ns
+            if not down.any():
+                break
+            i -= down
+        return i
+
+    def times_ns(self, index: IntArray) -> IntArray:
+        """``timeline.t_ns`` of every element of ``index`` (same rounding: half to even)."""
+        assert self.timeline is not None
+        out: IntArray = self.timeline.origin_ns + np.rint(
+            index * NS_PER_S / self.timeline.fs_hz).astype(np.int64)
+        return out
+
     def value_at(self, index: int) -> float:
         if index < 0 or index > self.newest or index <= self.newest - self.capacity:
             return math.nan
@@ -693,12 +758,24 @@ class _StreamState:
         return float(self.out[pos]) if self.present[pos] else math.nan
 
     def values(self, lo: int, hi: int) -> FloatArray:
-        """Outputs for indices lo..hi inclusive (NaN where missing or not kept)."""
-        idx = np.arange(lo, hi + 1, dtype=np.int64)
-        ok = (idx >= 0) & (idx <= self.newest) & (idx > self.newest - self.capacity)
-        pos = np.mod(idx, self.capacity)
-        vals = np.where(ok & self.present[pos], self.out[pos], np.nan)
-        result: FloatArray = vals.astype(np.float64)
+        """Outputs for indices lo..hi inclusive (NaN where missing or not kept).
+
+        Reads the ring with at most two slices: ``out`` holds NaN wherever ``present`` is
+        False (``run``/``store``/``refilter_from`` keep that invariant).
+        """
+        result: FloatArray = np.full(hi - lo + 1, np.nan)
+        a = max(lo, self.newest - self.capacity + 1, 0)
+        b = min(hi, self.newest)  # inclusive
+        if b < a:
+            return result
+        cap = self.capacity
+        pa, pb = a % cap, b % cap
+        if pa <= pb:
+            result[a - lo:b - lo + 1] = self.out[pa:pb + 1]
+        else:
+            k = cap - pa
+            result[a - lo:a - lo + k] = self.out[pa:]
+            result[a - lo + k:b - lo + 1] = self.out[:pb + 1]
         return result
 
     def in_history(self, index: int) -> bool:
@@ -768,7 +845,9 @@ class _StreamState:
         if first_index > self.newest + 1 and self.newest >= 0:
             # Missing indices between the old newest and this run.
             miss_lo = max(self.newest + 1, first_index - self.capacity)
-            self.present[np.mod(np.arange(miss_lo, first_index), self.capacity)] = False
+            miss = np.mod(np.arange(miss_lo, first_index), self.capacity)
+            self.present[miss] = False
+            self.out[miss] = np.nan  # keep "not present => NaN" (values() relies on it)
         keep = min(n, self.capacity)
         p0 = (last - keep + 1) % self.capacity
         if p0 + keep <= self.capacity:  # contiguous in the ring: plain slices (cheap)
@@ -1046,7 +1125,9 @@ class KinematicsTracker:
     @staticmethod
     def _knee_series(thigh: _StreamState, shank: _StreamState, lo: int, hi: int) -> FloatArray:
         """K = θ_thigh − θ_shank on the shank's samples lo..hi (thigh at its latest <= time)."""
-        assert thigh.timeline is not None and shank.timeline is not None
+        assert shank.timeline is not None
+        if thigh.timeline is None:  # no thigh sample yet: K unknown everywhere
+            return np.full(hi - lo + 1, np.nan)
         idx = np.arange(lo, hi + 1, dtype=np.int64)
         t = shank.timeline.origin_ns + np.round(idx * NS_PER_S / shank.fs_hz).astype(np.int64)
         if (thigh.fs_hz == shank.fs_hz and thigh.timeline.origin_ns == shank.timeline.origin_ns):
@@ -1125,6 +1206,131 @@ class KinematicsTracker:
             pelvis_inclination_deg=th_p if pelvis is not None else (
                 cfg.pelvis_inclination_deg if thigh is not None else math.nan),
         )
+
+    def angles_at_many(self, t_ns: npt.ArrayLike, hop_ns: int) -> AngleSeries:
+        """:meth:`angles_at` for many frame times in one call (vectorised).
+
+        Parameters
+        ----------
+        t_ns : array_like of int, shape (n,)
+            Frame times on the session clock, ns (any order; the engine passes consecutive
+            hops).
+        hop_ns : int
+            Frame hop, ns (> 0), as for :meth:`angles_at`.
+
+        Returns
+        -------
+        AngleSeries
+            Element ``i`` equals ``angles_at(int(t_ns[i]), hop_ns)`` bit for bit (NaN where it
+            is NaN); the statistics advance exactly as those n calls would advance them.
+
+        Notes
+        -----
+        Index lookups are done on whole arrays; the knee series for the speed is built once
+        over the union of the frames' hops and every frame's mean |dK/dt| is summed over its
+        own slice with the same numpy reduction ``angles_at`` uses, so the rounding is the same.
+        """
+        if isinstance(hop_ns, bool) or not isinstance(hop_ns, (int, np.integer)) or hop_ns <= 0:
+            raise UsageError(f"hop_ns must be an int > 0 (ns), got {hop_ns!r}")
+        t = np.asarray(t_ns)
+        if t.ndim != 1 or not (t.dtype.kind in "iu" or t.size == 0):
+            raise UsageError(f"t_ns must be a 1-D array of int (ns), got {t_ns!r}")
+        t = t.astype(np.int64, copy=False)
+        hop = int(hop_ns)
+        n = t.size
+        cfg = self.cfg
+        thigh = self._states.get(STREAM_IMU_THIGH)
+        shank = self._states.get(STREAM_IMU_SHANK)
+        pelvis = self._states.get(STREAM_IMU_PELVIS)
+        gonio = self._states.get(STREAM_KNEE_GONIOMETER)
+        th_t, _i_t, _h_t = (self._lookup_many(thigh, t, hop) if thigh
+                            else (np.full(n, np.nan), None, None))
+        th_s, i_s, h_s = (self._lookup_many(shank, t, hop) if shank
+                          else (np.full(n, np.nan), None, None))
+        th_p = self._lookup_many(pelvis, t, hop)[0] if pelvis else np.full(n, np.nan)
+
+        knee, speed = np.full(n, np.nan), np.full(n, np.nan)
+        if self.source == SOURCE_GONIOMETER:
+            assert gonio is not None
+            knee, i_g, h_g = self._lookup_many(gonio, t, hop)
+            speed = self._speed_many(gonio, i_g, h_g, t, hop)
+        elif self.source == SOURCE_IMU:
+            assert thigh is not None and shank is not None
+            knee = np.asarray(wrap_deg(th_t - th_s), dtype=np.float64)
+            speed = self._speed_many(shank, i_s, h_s, t, hop, thigh=thigh)
+        elif self.source == SOURCE_SHANK_ONLY:
+            assert shank is not None
+            knee = np.asarray(wrap_deg(cfg.assumed_thigh_inclination_deg - th_s),
+                              dtype=np.float64)
+            speed = self._speed_many(shank, i_s, h_s, t, hop)
+
+        if thigh is None:
+            hip = np.zeros(n)  # conservative (domain.md §3.2(c)); see docs/kinematics.md
+        else:
+            pel = th_p if pelvis is not None else cfg.pelvis_inclination_deg
+            hip = np.asarray(wrap_deg(th_t - pel), dtype=np.float64)
+        if pelvis is not None:
+            pel_diag = th_p
+        else:
+            pel_diag = np.full(n, cfg.pelvis_inclination_deg if thigh is not None else np.nan)
+        valid = np.isfinite(knee) & np.isfinite(hip)
+        return AngleSeries(
+            t_ns=t, knee_flexion_deg=knee, hip_flexion_deg=hip, knee_speed_dps=speed,
+            source=self.source, valid=valid, thigh_inclination_deg=th_t,
+            shank_inclination_deg=th_s, pelvis_inclination_deg=pel_diag,
+        )
+
+    def _lookup_many(self, st: _StreamState, t: IntArray, hop_ns: int
+                     ) -> tuple[FloatArray, IntArray | None, npt.NDArray[np.bool_] | None]:
+        """:meth:`_lookup` for every element of ``t``: values, indices and where they exist."""
+        n = t.size
+        if st.timeline is None or st.newest < 0 or n == 0:
+            return np.full(n, np.nan), None, None
+        i = np.minimum(st.indices_at_or_before(t), st.newest)
+        ok = i >= 0
+        in_hist = ok & (i > st.newest - st.capacity)
+        self._history_misses += int(np.count_nonzero(ok & ~in_hist))
+        limit = max(hop_ns, round(NS_PER_S / st.fs_hz))
+        has = in_hist & (t - st.times_ns(i) <= limit)
+        pos = np.mod(i, st.capacity)
+        # Not present => out is NaN (see _StreamState.values), so no second mask is needed.
+        vals = np.where(has, st.out[pos], np.nan)
+        return vals, i, has
+
+    def _speed_many(self, st: _StreamState, i: IntArray | None,
+                    has: npt.NDArray[np.bool_] | None, t: IntArray, hop_ns: int,
+                    thigh: _StreamState | None = None) -> FloatArray:
+        """:meth:`_speed` for every frame (NaN where the frame has no index)."""
+        n = t.size
+        out = np.full(n, np.nan)
+        if i is None or has is None or st.timeline is None or not has.any():
+            return out
+        lo = st.indices_at_or_before(t - hop_ns)
+        lo = np.maximum(np.maximum(lo, i - st.capacity + 1), 0)
+        use = has & (lo < i)
+        frames = np.flatnonzero(use)
+        if frames.size == 0:
+            return out
+        u0 = int(lo[frames].min())
+        u1 = int(i[frames].max())
+        series = (st.values(u0, u1) if thigh is None
+                  else self._knee_series(thigh, st, u0, u1))
+        steps = np.atleast_1d(np.abs(wrap_deg(np.diff(series))))
+        finite = np.isfinite(steps)
+        all_finite = bool(finite.all())
+        fs = st.fs_hz
+        lo_l = (lo[frames] - u0).tolist()
+        hi_l = (i[frames] - u0).tolist()
+        for f, a, b in zip(frames.tolist(), lo_l, hi_l):
+            # Same data, same reduction as _speed (a 1-D contiguous array): same rounding.
+            if all_finite:
+                out[f] = steps[a:b].sum() / ((b - a) / fs)
+                continue
+            ok = finite[a:b]
+            k = int(np.count_nonzero(ok))
+            if k:
+                out[f] = steps[a:b][ok].sum() / (k / fs)
+        return out
 
     # -- calibration ---------------------------------------------------------------------
     def begin_calibration(self, *, start_t_ns: int | None = None,
@@ -1264,6 +1470,7 @@ __all__ = [
     "SOURCE_NONE",
     "SOURCE_SHANK_ONLY",
     "AngleSample",
+    "AngleSeries",
     "InclinationFilter",
     "InclinationFilterState",
     "KinematicsCalibration",
