@@ -43,7 +43,7 @@ class RecordingConfig(Section, frozen=True):
         "zstd level of the recording's Parquet files; higher is smaller and slower to write "
         "(reading speed barely changes).",
         source="judgment call, measured in bench/bench_recording_size.py "
-        "(docs/recording-format.md §11)", ge=1, le=22)] = 19
+        "(docs/recording-format.md §11)", ge=1, le=22)] = 15
 
 
 class ServiceConfig(Section, frozen=True):

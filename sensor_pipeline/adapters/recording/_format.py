@@ -43,9 +43,10 @@ FORMAT_NAME = "sensor-pipeline-session"
 #: alongside version 1.
 FORMAT_VERSION = 2
 
-#: zstd level of every Parquet file (measured in bench/bench_recording_size.py: level 3 → 19
-#: shrinks quantised sEMG ~5 % and IMU ~15 %; see docs/recording-format.md §11).
-DEFAULT_COMPRESSION_LEVEL = 19
+#: zstd level of every Parquet file. Measured in bench/bench_recording_size.py (docs/recording-
+#: format.md §11): on ADC counts level 15 is 4-8 % smaller than level 3 and within 1-3 % of
+#: level 19 at about half of level 19's time (~4 M samples/s); judgment call.
+DEFAULT_COMPRESSION_LEVEL = 15
 
 METADATA_FILE = "session.json"
 STREAMS_DIR = "streams"
