@@ -83,10 +83,12 @@ def test_uci_demo_is_the_original_trial_with_attribution() -> None:
 def test_readme_and_script_agree() -> None:
     readme = (DEMOS / "README.md").read_text(encoding="utf-8")
     script = (DEMOS / "make_demos.sh").read_text(encoding="utf-8")
-    for command in ("sensor-pipeline simulate mixed-workout --seed 7 --duration 485 "
-                    "--emg-fs-hz 1000", "--truth-fs-hz 5 --truth-lsb 0.00390625 --out "
-                    "recordings/mixed-workout --overwrite",
-                    "sensor-pipeline import uci-lower-limb tests/data/uci_emg_lower_limb/N_TXT/"
-                    "3Npie.txt", "--out recordings/uci-3Npie --overwrite"):
+    commands = [
+        "sensor-pipeline simulate mixed-workout --seed 7 --duration 485 --emg-fs-hz 1000",
+        "--truth-fs-hz 5 --truth-lsb 0.00390625 --out recordings/mixed-workout --overwrite",
+        "sensor-pipeline import uci-lower-limb tests/data/uci_emg_lower_limb/N_TXT/3Npie.txt",
+        "--out recordings/uci-3Npie --overwrite",
+    ]
+    for command in commands:
         assert command in readme and command in script
     assert "CC BY 4.0" in readme and "https://doi.org/10.24432/C5ZW3P" in readme
