@@ -341,6 +341,8 @@ class Service:
         self._source_error: BaseException | None = None
         self._awaiting_source = False
         self._status_failed = False
+        #: "—" before data, then "ok" / "lost" from the items (the status adds detail).
+        self._link = "—"
         self._ran = False
 
     # -- control --------------------------------------------------------------------------
@@ -572,17 +574,17 @@ class Service:
             self.summary.samples += item.n_samples
             end_s = (item.t0_ns + item.duration_ns) / NS_PER_S
             self.summary.duration_s = max(self.summary.duration_s, end_s)
-            if self.state.link == "—":
-                self.state.link = "ok"
+            if self._link == "—":
+                self._link = self.state.link = "ok"
             return
         self.summary.events += 1
         if isinstance(item, GapDetected):
             self.summary.gaps += 1
         elif isinstance(item, LinkLost):
             self.summary.link_losses += 1
-            self.state.link = "lost"
+            self._link = self.state.link = "lost"
         elif isinstance(item, LinkRestored):
-            self.state.link = "ok"
+            self._link = self.state.link = "ok"
 
     def _deliver(self, out: EngineOutput, recorder: Recorder | None, dispatcher: Any,
                  frames_w: FramesFileWriter | None, alerts_w: AlertsFileWriter | None) -> None:
@@ -605,7 +607,7 @@ class Service:
             if alerts_w is not None:
                 alerts_w.add(alert)
             if alert.kind is AlertKind.SENSOR and alert.code == "sensor.link-lost":
-                self.state.link = "lost"
+                self._link = self.state.link = "lost"
 
     async def _status_loop(self) -> None:
         assert self._status is not None
@@ -625,7 +627,7 @@ class Service:
 
     def _link_text(self, stats: Any) -> str:
         """"ok" / "lost" / "reconnecting" / ..., plus what went missing, for the status line."""
-        base = "lost" if self.state.link == "lost" else self.state.link
+        base = self._link
         link_state = getattr(stats, "state", None)
         if isinstance(link_state, str) and link_state not in ("streaming", "idle"):
             base = link_state

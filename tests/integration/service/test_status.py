@@ -119,4 +119,6 @@ async def test_the_service_refreshes_the_status_with_link_health(config: Config)
     assert ts == sorted(ts)
     # The simulated source reports its gaps; the status says what went missing.
     assert any("gaps" in link and "missing" in link for _, link, _ in seen), seen[-3:]
+    for _, link, _ in seen:  # one detail part, never accumulated across refreshes
+        assert link.count("(") <= 1 and link.split(" ")[0] in ("—", "ok", "lost"), link
     assert summary.gaps == 24
