@@ -12,8 +12,9 @@ files, the recording writer), so a bad path or config fails before anything stre
   (``DeviceError``, a truncated recording...) ends acquisition like the end of the data does:
   everything already received still goes through the engine and into the recording, then
   ``run()`` re-raises the error.
-- **process** (the body of the group) takes items, runs the engine inline (its benchmarked
-  cost is ~1 % of the block period, ``bench/bench_engine.py``) and hands frames and alerts to
+- **process** (the body of the group) takes items, runs the engine inline (a few % of one
+  core per second of signal; the Service adds ~5 % to a bare engine loop,
+  ``bench/bench_service.py``) and hands frames and alerts to
   the sinks without waiting: alerts go to the ``AlertDispatcher`` (per-channel bounded queues; a
   slow or failing channel drops *its own* oldest alerts and counts them in
   ``RunSummary.alert_statistics``), everything bound for the recording goes to the ``Recorder``.
