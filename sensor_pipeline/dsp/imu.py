@@ -48,8 +48,9 @@ them from the raw history.
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,6 +84,12 @@ FILTER_METHODS = ("complementary", "madgwick")
 _KNOWN_IMU_STREAMS = (STREAM_IMU_THIGH, STREAM_IMU_SHANK, STREAM_IMU_PELVIS)
 _GYRO_UNIT_TO_DPS = {"deg/s": 1.0, "dps": 1.0, "°/s": 1.0, "rad/s": 180.0 / math.pi}
 _CALIBRATION_JSON_VERSION = 1
+#: Gating runs at least this long are filtered by lfilter, shorter ones by the same recursion in
+#: Python (cheaper below ~50 samples than lfilter's per-call overhead). Performance only.
+_LFILTER_MIN_RUN = 48
+_LFILTER_B = np.array([1.0])
+#: angles_at_many answers up to this many times with scalar angles_at calls (cheaper there).
+_ANGLES_SCALAR_MAX = 3
 
 
 # ---------------------------------------------------------------------------------------------
@@ -90,9 +97,13 @@ _CALIBRATION_JSON_VERSION = 1
 # ---------------------------------------------------------------------------------------------
 def wrap_deg(angle_deg: Any) -> Any:
     """Wrap angles to (−180°, 180°]; values already inside are returned unchanged (bit-exact)."""
+    kind = type(angle_deg)
+    if (kind is float or kind is np.float64) and not (angle_deg > 180.0
+                                                      or angle_deg <= -180.0):
+        return float(angle_deg)  # scalar inside the range (or NaN): no numpy round trip
     a = np.asarray(angle_deg, dtype=np.float64)
     outside = (a > 180.0) | (a <= -180.0)
-    if not np.any(outside):
+    if not outside.any():
         return float(a) if a.ndim == 0 else a
     wrapped = 180.0 - np.mod(180.0 - a, 360.0)
     out = np.where(outside, wrapped, a)
@@ -247,13 +258,14 @@ class InclinationFilter:
 
     def _accel_usable(self, acc: FloatArray, omega_dps: FloatArray) -> npt.NDArray[np.bool_]:
         """Samples whose accelerometer may correct the angle (quasi-static), per the gates."""
-        ok = np.ones(acc.shape[1], dtype=bool)
+        ok: npt.NDArray[np.bool_] | None = None
         if self.accel_gate_g > 0.0:
             norm = np.sqrt(acc[0] * acc[0] + acc[1] * acc[1] + acc[2] * acc[2])
-            ok &= np.abs(norm - 1.0) <= self.accel_gate_g
+            ok = np.abs(norm - 1.0) <= self.accel_gate_g
         if self.accel_gate_dps > 0.0:
-            ok &= np.abs(omega_dps) <= self.accel_gate_dps
-        return ok
+            still = np.abs(omega_dps) <= self.accel_gate_dps
+            ok = still if ok is None else ok & still
+        return np.ones(acc.shape[1], dtype=bool) if ok is None else ok
 
     # -- control -------------------------------------------------------------------------
     def reset(self) -> None:
@@ -345,8 +357,13 @@ class InclinationFilter:
         np.subtract(raw[1:], raw[:-1], out=steps[1:])
         jumps = np.rint(steps / 360.0).astype(np.int64)
         start_turns = 0 if self._restart_pending else self._acc_turns
-        turns = start_turns - np.cumsum(jumps)
         self._prev_acc_deg = float(raw[-1])
+        if not jumps.any():  # the usual case: no ±360° jump in this run
+            self._acc_turns = start_turns
+            # 360.0 · int is the same double whether computed per element or once.
+            same: FloatArray = raw + 360.0 * start_turns
+            return same
+        turns = start_turns - np.cumsum(jumps)
         self._acc_turns = int(turns[-1])
         result: FloatArray = raw + 360.0 * turns
         return result
@@ -369,17 +386,36 @@ class InclinationFilter:
             self._restarts += 1
             start = 1
         n = drive.size
-        while start < n:
-            # One lfilter call per run of equal gating: a first-order IIR with state.
-            gate = bool(usable[start])
-            flips = np.flatnonzero(usable[start:] != gate)
-            stop = start + int(flips[0]) if flips.size else n
-            pole = alpha if gate else 1.0
-            zi = np.array([pole * self._theta_raw_deg])
-            y, _ = lfilter([1.0], [1.0, -pole], drive[start:stop], zi=zi)
-            theta[start:stop] = y
-            self._theta_raw_deg = float(y[-1])
-            start = stop
+        if start >= n:
+            return theta
+        # Runs of equal gating; each is a first-order IIR θ[k] = pole·θ[k−1] + drive[k] with
+        # state. Long runs go to lfilter; short ones (live blocks) run the same recursion in
+        # Python, written exactly as lfilter's direct form II transposed evaluates it
+        # (y = z + b0·x with b0 = 1, z = b1·x − a1·y with b1 = 0, a1 = −pole), so the output is
+        # bit-identical whichever path a run takes (tests/unit/dsp/test_imu_many.py).
+        gates = usable[start:]
+        bounds = [start, *(np.flatnonzero(gates[1:] != gates[:-1]) + (start + 1)).tolist(), n]
+        gate_list = usable.tolist()
+        th = self._theta_raw_deg
+        drive_list: list[float] | None = None
+        for a, b in itertools.pairwise(bounds):
+            pole = alpha if gate_list[a] else 1.0
+            if b - a >= _LFILTER_MIN_RUN:
+                y, _ = lfilter(_LFILTER_B, [1.0, -pole], drive[a:b], zi=np.array([pole * th]))
+                theta[a:b] = y
+                th = float(y[-1])
+                continue
+            if drive_list is None:
+                drive_list = drive.tolist()
+            z = pole * th
+            a1 = -pole
+            out = drive_list[a:b]
+            for k, x in enumerate(out):
+                th = z + x
+                z = x * 0.0 - th * a1
+                out[k] = th
+            theta[a:b] = out
+        self._theta_raw_deg = th
         return theta
 
     @staticmethod
@@ -691,6 +727,10 @@ class _StreamState:
                 scales.append(scale)
             self.gyro_scale = (scales[0], scales[1], scales[2])
         self.goniometer_offset_deg = 0.0
+        # Row lookup cache of extract(): the channels tuple it was computed for.
+        self._rows_for: tuple[str, ...] | None = None
+        self._rows: list[int] = []
+        self._identity_rows = list(range(self.n_raw))
         self.reset()
 
     def reset(self) -> None:
@@ -791,15 +831,21 @@ class _StreamState:
     # -- processing ----------------------------------------------------------------------
     def extract(self, block: SampleBlock) -> FloatArray:
         """Raw rows in canonical order: IMU (ax, ay, az, gx, gy, gz in deg/s) or (K,)."""
-        names = IMU_CHANNELS if self.is_imu else ("knee_flexion_deg",)
-        try:
-            rows = [block.channels.index(c) for c in names]
-        except ValueError:
-            raise UsageError(
-                f"block of stream {block.stream!r} has channels {block.channels!r}; it needs "
-                f"{names!r}"
-            ) from None
-        data = block.data[rows]
+        if block.channels is self._rows_for:
+            rows = self._rows
+        else:
+            names = IMU_CHANNELS if self.is_imu else ("knee_flexion_deg",)
+            try:
+                rows = [block.channels.index(c) for c in names]
+            except ValueError:
+                raise UsageError(
+                    f"block of stream {block.stream!r} has channels {block.channels!r}; it "
+                    f"needs {names!r}"
+                ) from None
+            self._rows_for, self._rows = block.channels, rows
+        # Canonical order already (the usual case): a view, no copy. Blocks are immutable and
+        # nothing here writes into raw samples.
+        data = block.data if rows == self._identity_rows else block.data[rows]
         if self.is_imu and self.gyro_scale != (1.0, 1.0, 1.0):
             data = data.copy()
             data[3:] *= np.asarray(self.gyro_scale)[:, None]
@@ -821,11 +867,11 @@ class _StreamState:
         n = raw.shape[1]
         if n == 0:
             return
-        finite: npt.NDArray[np.bool_] = np.asarray(np.isfinite(raw).all(axis=0))
-        out = np.full(n, np.nan)
+        finite: npt.NDArray[np.bool_] = np.isfinite(raw).all(axis=0)
         if finite.all():
             out = self.compute(raw)
         else:
+            out = np.full(n, np.nan)
             self.nonfinite += int((~finite).sum())
             # Runs of finite samples; the filter restarts after every non-finite stretch.
             edges = np.flatnonzero(np.diff(np.concatenate(([False], finite, [False])).astype(
@@ -1118,6 +1164,8 @@ class KinematicsTracker:
         steps = np.abs(wrap_deg(np.diff(series)))
         steps = np.atleast_1d(steps)
         ok = np.isfinite(steps)
+        if ok.all():  # steps[ok] would be a copy of steps: same data, same sum
+            return float(steps.sum() / (steps.size / st.fs_hz))
         if not ok.any():
             return math.nan
         return float(steps[ok].sum() / (ok.sum() / st.fs_hz))
@@ -1238,31 +1286,47 @@ class KinematicsTracker:
         t = t.astype(np.int64, copy=False)
         hop = int(hop_ns)
         n = t.size
+        if n <= _ANGLES_SCALAR_MAX:
+            # A live frame or two: the fixed cost of the array path exceeds n scalar calls.
+            return self._angles_scalar(t, hop)
         cfg = self.cfg
         thigh = self._states.get(STREAM_IMU_THIGH)
         shank = self._states.get(STREAM_IMU_SHANK)
         pelvis = self._states.get(STREAM_IMU_PELVIS)
         gonio = self._states.get(STREAM_KNEE_GONIOMETER)
-        th_t, _i_t, _h_t = (self._lookup_many(thigh, t, hop) if thigh
+        # Indices of every stream at t and at t − hop (the speed's lower end), computed once
+        # per distinct timeline (IMUs of one device usually share theirs).
+        t_both = np.concatenate([t, t - hop])
+        cache: dict[tuple[int, float], IntArray] = {}
+
+        def at(st: _StreamState) -> IntArray:
+            assert st.timeline is not None
+            key = (st.timeline.origin_ns, st.timeline.fs_hz)
+            found = cache.get(key)
+            if found is None:
+                found = cache[key] = st.indices_at_or_before(t_both)
+            return found
+
+        th_t, _i_t, _h_t = (self._lookup_many(thigh, t, hop, at) if thigh
                             else (np.full(n, np.nan), None, None))
-        th_s, i_s, h_s = (self._lookup_many(shank, t, hop) if shank
+        th_s, i_s, h_s = (self._lookup_many(shank, t, hop, at) if shank
                           else (np.full(n, np.nan), None, None))
-        th_p = self._lookup_many(pelvis, t, hop)[0] if pelvis else np.full(n, np.nan)
+        th_p = self._lookup_many(pelvis, t, hop, at)[0] if pelvis else np.full(n, np.nan)
 
         knee, speed = np.full(n, np.nan), np.full(n, np.nan)
         if self.source == SOURCE_GONIOMETER:
             assert gonio is not None
-            knee, i_g, h_g = self._lookup_many(gonio, t, hop)
-            speed = self._speed_many(gonio, i_g, h_g, t, hop)
+            knee, i_g, h_g = self._lookup_many(gonio, t, hop, at)
+            speed = self._speed_many(gonio, i_g, h_g, t, hop, at)
         elif self.source == SOURCE_IMU:
             assert thigh is not None and shank is not None
             knee = np.asarray(wrap_deg(th_t - th_s), dtype=np.float64)
-            speed = self._speed_many(shank, i_s, h_s, t, hop, thigh=thigh)
+            speed = self._speed_many(shank, i_s, h_s, t, hop, at, thigh=thigh)
         elif self.source == SOURCE_SHANK_ONLY:
             assert shank is not None
             knee = np.asarray(wrap_deg(cfg.assumed_thigh_inclination_deg - th_s),
                               dtype=np.float64)
-            speed = self._speed_many(shank, i_s, h_s, t, hop)
+            speed = self._speed_many(shank, i_s, h_s, t, hop, at)
 
         if thigh is None:
             hip = np.zeros(n)  # conservative (domain.md §3.2(c)); see docs/kinematics.md
@@ -1280,13 +1344,33 @@ class KinematicsTracker:
             shank_inclination_deg=th_s, pelvis_inclination_deg=pel_diag,
         )
 
-    def _lookup_many(self, st: _StreamState, t: IntArray, hop_ns: int
+    def _angles_scalar(self, t: IntArray, hop_ns: int) -> AngleSeries:
+        """angles_many for a handful of times: one :meth:`angles_at` call each."""
+        samples = [self.angles_at(ti, hop_ns) for ti in t.tolist()]
+
+        def col(name: str) -> FloatArray:
+            return np.array([getattr(a, name) for a in samples], dtype=np.float64)
+
+        return AngleSeries(
+            t_ns=t, knee_flexion_deg=col("knee_flexion_deg"),
+            hip_flexion_deg=col("hip_flexion_deg"), knee_speed_dps=col("knee_speed_dps"),
+            source=self.source, valid=np.array([a.valid for a in samples], dtype=bool),
+            thigh_inclination_deg=col("thigh_inclination_deg"),
+            shank_inclination_deg=col("shank_inclination_deg"),
+            pelvis_inclination_deg=col("pelvis_inclination_deg"),
+        )
+
+    def _lookup_many(self, st: _StreamState, t: IntArray, hop_ns: int,
+                     at: Callable[[_StreamState], IntArray]
                      ) -> tuple[FloatArray, IntArray | None, npt.NDArray[np.bool_] | None]:
-        """:meth:`_lookup` for every element of ``t``: values, indices and where they exist."""
+        """:meth:`_lookup` for every element of ``t``: values, indices and where they exist.
+
+        ``at(st)`` gives the stream's indices at or before ``t`` and then ``t − hop``.
+        """
         n = t.size
         if st.timeline is None or st.newest < 0 or n == 0:
             return np.full(n, np.nan), None, None
-        i = np.minimum(st.indices_at_or_before(t), st.newest)
+        i = np.minimum(at(st)[:n], st.newest)
         ok = i >= 0
         in_hist = ok & (i > st.newest - st.capacity)
         self._history_misses += int(np.count_nonzero(ok & ~in_hist))
@@ -1299,13 +1383,14 @@ class KinematicsTracker:
 
     def _speed_many(self, st: _StreamState, i: IntArray | None,
                     has: npt.NDArray[np.bool_] | None, t: IntArray, hop_ns: int,
+                    at: Callable[[_StreamState], IntArray],
                     thigh: _StreamState | None = None) -> FloatArray:
         """:meth:`_speed` for every frame (NaN where the frame has no index)."""
         n = t.size
         out = np.full(n, np.nan)
         if i is None or has is None or st.timeline is None or not has.any():
             return out
-        lo = st.indices_at_or_before(t - hop_ns)
+        lo = at(st)[n:]
         lo = np.maximum(np.maximum(lo, i - st.capacity + 1), 0)
         use = has & (lo < i)
         frames = np.flatnonzero(use)
