@@ -37,7 +37,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "examples:\n"
         "  sensor-pipeline run --device virtual --scenario bridge-fatigue --duration 120\n"
         "  sensor-pipeline run --device virtual --recording recordings/mixed-workout\n"
-        "  sensor-pipeline run --device ble --config configs/bridge-session.toml\n",
+        "  sensor-pipeline run --device simulated --scenario cramp --speed 10 --record rec/c1\n"
+        "  sensor-pipeline run --device ble --config configs/bridge-session.toml\n\n"
+        "stopping: Ctrl-C or SIGTERM stop cleanly (the queue drains through the engine, every\n"
+        "output is flushed, the recording is marked complete) and exit with 0. A device or\n"
+        "recording error also leaves the recording so far readable.\n"
+        "exit codes: 0 ok, 2 bad option or config, 3 device or Bluetooth trouble, 4 recording\n"
+        "path or disk trouble.\n",
     )
     p.add_argument("--device", choices=DEVICES, default="ble",
                    help="where samples come from (default: ble)")
@@ -48,7 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="stream this recording instead of a scenario (--device virtual/simulated)")
     p.add_argument("--seed", type=int, default=1, help="simulator seed (default: 1)")
     p.add_argument("--speed", type=float, default=1.0,
-                   help="simulated/virtual pace: 1 = real time (default), 10 = ten times faster")
+                   help="pace of --device simulated/virtual: 1 = real time (default), 10 = ten "
+                   "times faster")
     p.add_argument("--duration", type=float, metavar="S",
                    help="stop after this many seconds of data (default: until Ctrl-C or the end "
                    "of a scenario/recording)")
@@ -57,7 +64,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--name", help="BLE device name to look for (overrides device.name)")
     rec = p.add_mutually_exclusive_group()
     rec.add_argument("--record", metavar="PATH",
-                     help="record the session here (default: recording.directory/<timestamp>)")
+                     help="record the session to this new directory (default: "
+                     "recording.directory/session-YYYYmmdd-HHMMSS when recording.enabled)")
     rec.add_argument("--no-record", action="store_true", help="do not record")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing recording at --record PATH (only a recording is "
@@ -66,7 +74,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--calibration", metavar="REC",
                    help="reuse the calibration stored in this earlier recording (then standing "
                    "still at the start is not needed: set engine.calibration-s = 0)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no status line")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no status line (alerts are still printed if alerts.console)")
     p.set_defaults(func=main)
 
 
