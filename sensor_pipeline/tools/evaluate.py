@@ -14,7 +14,7 @@ from ..model import Label
 from .runner import SessionRun, run_session, stored_calibration
 from .scoring import (
     DEFAULT_EARLY_S, DEFAULT_LATE_S, DEFAULT_MAX_FALSE_ALERTS_PER_HOUR, SCORED_KINDS, KindScore,
-    SessionScore, combine, objective, score_session,
+    SessionScore, StateOverlap, combine, combine_states, objective, score_session, state_overlap,
 )
 
 KINDS = SCORED_KINDS
@@ -30,6 +30,8 @@ class Evaluation:
     max_false_alerts_per_hour: float = DEFAULT_MAX_FALSE_ALERTS_PER_HOUR
     early_s: float = DEFAULT_EARLY_S
     late_s: float = DEFAULT_LATE_S
+    #: Pooled time-level overlap of the HIGH state with the risk labels.
+    high_state: StateOverlap = StateOverlap()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -37,12 +39,14 @@ class Evaluation:
             "max_false_alerts_per_hour": self.max_false_alerts_per_hour,
             "tolerance_s": {"early": self.early_s, "late": self.late_s},
             "combined": {k: v.to_json() for k, v in self.combined.items()},
+            "high_state": self.high_state.to_json(),
             "sessions": [
                 {
                     "name": s.name,
                     "duration_s": s.duration_s,
                     "kinds": {k: v.to_json() for k, v in s.kinds.items()},
                     "time_in_state_s": dict(s.time_in_state_s),
+                    "high_state": s.high_state.to_json(),
                 }
                 for s in self.sessions
             ],
@@ -93,15 +97,18 @@ def evaluate_sessions(
         run = run_session(session, config, calibration=cal, keep_frames=False)
         if on_session is not None:
             on_session(str(p), run)
+        labels = session_labels(session)
         scores.append(score_session(
-            name, session_labels(session), run.alerts, run.duration_s, kinds=KINDS,
+            name, labels, run.alerts, run.duration_s, kinds=KINDS,
             time_in_state_s=run.time_in_state_s, early_s=early_s, late_s=late_s,
+            high_state=state_overlap(run.frame_t_s, run.high, config.engine.hop_s, labels),
         ))
     combined = combine(scores)
     return Evaluation(
         sessions=tuple(scores), combined=combined,
         objective=objective(combined, max_false_alerts_per_hour=max_false_alerts_per_hour),
         max_false_alerts_per_hour=max_false_alerts_per_hour, early_s=early_s, late_s=late_s,
+        high_state=combine_states(scores),
     )
 
 
@@ -145,16 +152,22 @@ def evaluation_table(ev: Evaluation) -> Table:
 
 
 def state_table(ev: Evaluation) -> Table:
-    """Seconds (and share) of each session spent in each risk state."""
-    t = Table(title="time in each risk state")
+    """Seconds (and share) of each session spent in each risk state, and how much of the
+    labelled risk time the HIGH state covers."""
+    t = Table(title="time in each risk state; HIGH state vs risk labels (time level)")
     t.add_column("session")
     for state in ("normal", "elevated", "high"):
         t.add_column(state, justify="right")
+    for col in ("labelled", "HIGH in labels", "HIGH outside"):
+        t.add_column(col, justify="right")
     for s in ev.sessions:
         total = sum(s.time_in_state_s.values()) or 1.0
         cells = []
         for k in ("normal", "elevated", "high"):
             v = s.time_in_state_s.get(k, 0.0)
             cells.append(f"{v:.0f} s ({100 * v / total:.0f} %)")
+        h = s.high_state
+        cells += [f"{h.labelled_s:.0f} s", f"{h.high_in_labels_s:.0f} s",
+                  f"{h.high_outside_labels_s:.0f} s"]
         t.add_row(s.name, *cells)
     return t

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 import msgspec
+import numpy as np
 
 from ..config import Config
 from ..engine import Calibration, Engine, FeaturePipeline
@@ -52,13 +53,26 @@ def dsp_fingerprint(config: Config) -> bytes:
 
 @dataclass
 class SessionRun:
-    """Result of one offline run."""
+    """Result of one offline run (``run_session``)."""
 
     frames: list[FeatureFrame] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
     duration_s: float = 0.0
     calibration: Calibration | None = None
     time_in_state_s: dict[str, float] = field(default_factory=dict)
+    #: Frame times (s) and whether the risk state was HIGH there (kept even without frames).
+    frame_t_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    high: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+
+
+@dataclass(frozen=True)
+class RiskRun:
+    """Result of ``FeatureCache.run_risk``: what a full replay would give, minus the frames."""
+
+    alerts: list[Alert]
+    time_in_state_s: dict[str, float]
+    #: Per frame (``FeatureCache.frame_t_s``): risk state HIGH.
+    high: np.ndarray
 
 
 def _items(session: Any, config: Config) -> Iterable[SampleBlock | Event]:
@@ -105,17 +119,30 @@ def run_session(
     hop_s = config.engine.hop_s
     counts = {s.value: 0 for s in RiskState}
     span = _Span()
+    t_ns: list[int] = []
+    high: list[bool] = []
+
+    def collect(out: Any) -> None:
+        for f in out.frames:
+            counts[f.risk.state.value] += 1
+            t_ns.append(f.t_ns)
+            high.append(f.risk.state is RiskState.HIGH)
+            if keep_frames:
+                run.frames.append(f)
+        run.alerts.extend(out.alerts)
+
     for item in _items(session, config):
         if isinstance(item, RawPayload):
             continue
         if isinstance(item, SampleBlock):
             span.add(item)
-        out = engine.push(item)
-        _collect(out, run, counts, keep_frames)
-    _collect(engine.finish(), run, counts, keep_frames)
+        collect(engine.push(item))
+    collect(engine.finish())
     run.duration_s = span.duration_s
     run.calibration = engine.calibration
     run.time_in_state_s = {k: v * hop_s for k, v in counts.items()}
+    run.frame_t_s = np.asarray(t_ns, dtype=np.int64) / NS_PER_S
+    run.high = np.asarray(high, dtype=bool)
     return run
 
 
@@ -141,14 +168,6 @@ class _Span:
         return (self.end_ns - self.start_ns) / NS_PER_S
 
 
-def _collect(out: Any, run: SessionRun, counts: dict[str, int], keep_frames: bool) -> None:
-    for f in out.frames:
-        counts[f.risk.state.value] += 1
-        if keep_frames:
-            run.frames.append(f)
-    run.alerts.extend(out.alerts)
-
-
 @dataclass
 class FeatureCache:
     """The risk layer's input for one session, computed once (``FeatureCache.build``).
@@ -165,6 +184,8 @@ class FeatureCache:
     hop_s: float
     #: ``dsp_fingerprint`` of the config the features were computed with.
     fingerprint: bytes = b""
+    #: Time (s) of each ``Features`` in ``calls``, in order.
+    frame_t_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @classmethod
     def build(cls, name: str, session: Any, config: Config, labels: Sequence[Label],
@@ -190,11 +211,13 @@ class FeatureCache:
             else:
                 calls.append(item)  # Engine.push hands events to RiskLayer.on_event at once
         calls.extend(pipeline.finish())
+        t = np.array([c.t_ns for c in calls if isinstance(c, Features)], dtype=np.int64)
         return cls(name=name, calls=calls, duration_s=span.duration_s, labels=list(labels),
-                   hop_s=config.engine.hop_s, fingerprint=dsp_fingerprint(config))
+                   hop_s=config.engine.hop_s, fingerprint=dsp_fingerprint(config),
+                   frame_t_s=t / NS_PER_S)
 
-    def run_risk(self, config: Config) -> tuple[list[Alert], dict[str, float]]:
-        """Alerts and time per risk state (s) for ``config``.
+    def run_risk(self, config: Config) -> RiskRun:
+        """Alerts, time per risk state (s) and the per-frame HIGH state for ``config``.
 
         Raises
         ------
@@ -209,15 +232,17 @@ class FeatureCache:
                 "for it (FeatureCache.build)")
         layer = RiskLayer(config)
         alerts: list[Alert] = []
-        counts = {s.value: 0 for s in RiskState}
+        states: list[RiskState] = []
         for call in self.calls:
             if isinstance(call, Features):
                 snap, new = layer.step(call)
-                counts[snap.state.value] += 1
+                states.append(snap.state)
                 alerts.extend(new)
             else:
                 alerts.extend(layer.on_event(call))
-        return alerts, {k: v * self.hop_s for k, v in counts.items()}
+        time_in_state = {s.value: states.count(s) * self.hop_s for s in RiskState}
+        high = np.fromiter((s is RiskState.HIGH for s in states), dtype=bool, count=len(states))
+        return RiskRun(alerts, time_in_state, high)
 
 
 def fmt_s(x: float) -> str:

@@ -24,6 +24,11 @@ Definitions (docs/tuning.md §1):
   numpy's default) over detected labels.
 
 Scores over several sessions are *micro-averaged*: counts, hours and latencies are pooled.
+
+Besides these event scores, ``state_overlap`` measures at *time* level how well the HIGH risk
+state covers the ``risk`` labels: precision = HIGH time inside labels / HIGH time, recall =
+HIGH time inside labels / labelled time. ``tune`` uses its F1 only to break ties between
+candidates with the same objective (docs/tuning.md §3).
 """
 
 from __future__ import annotations
@@ -195,13 +200,68 @@ def score_kind(
 
 
 @dataclass(frozen=True, slots=True)
+class StateOverlap:
+    """Time-level agreement of the HIGH risk state with the ``risk`` labels (seconds)."""
+
+    high_in_labels_s: float = 0.0
+    high_outside_labels_s: float = 0.0
+    labelled_s: float = 0.0
+
+    @property
+    def precision(self) -> float:
+        high = self.high_in_labels_s + self.high_outside_labels_s
+        return self.high_in_labels_s / high if high > 0 else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.high_in_labels_s / self.labelled_s if self.labelled_s > 0 else 1.0
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / (p + r) if p + r > 0 else 0.0
+
+    def __add__(self, other: StateOverlap) -> StateOverlap:
+        return StateOverlap(self.high_in_labels_s + other.high_in_labels_s,
+                            self.high_outside_labels_s + other.high_outside_labels_s,
+                            self.labelled_s + other.labelled_s)
+
+    def to_json(self) -> dict[str, float]:
+        return {"high_in_labels_s": round(self.high_in_labels_s, 6),
+                "high_outside_labels_s": round(self.high_outside_labels_s, 6),
+                "labelled_s": round(self.labelled_s, 6), "precision": round(self.precision, 6),
+                "recall": round(self.recall, 6), "f1": round(self.f1, 6)}
+
+
+def state_overlap(frame_t_s: np.ndarray, high: np.ndarray, hop_s: float,
+                  labels: Iterable[Label], *, kind: str = "risk") -> StateOverlap:
+    """HIGH time inside and outside the labels of ``kind``, and the labelled time.
+
+    Frame ``i`` stands for the hop ending at ``frame_t_s[i]`` (``hop_s`` long); it is inside a
+    label when its time lies in ``[start_s, end_s]``.
+    """
+    t = np.asarray(frame_t_s, dtype=np.float64)
+    hi = np.asarray(high, dtype=bool)
+    if t.shape != hi.shape:
+        raise ValueError(f"frame_t_s {t.shape} and high {hi.shape} must have the same shape")
+    inside = np.zeros(t.shape, dtype=bool)
+    for lb in labels:
+        if lb.kind == kind:
+            inside |= (t >= lb.start_s) & (t <= lb.end_s)
+    return StateOverlap(float(np.sum(hi & inside)) * hop_s, float(np.sum(hi & ~inside)) * hop_s,
+                        float(np.sum(inside)) * hop_s)
+
+
+@dataclass(frozen=True, slots=True)
 class SessionScore:
-    """All scored kinds of one session, plus time spent in each risk state (s)."""
+    """All scored kinds of one session, time spent in each risk state (s), and how the HIGH
+    state overlaps the risk labels."""
 
     name: str
     duration_s: float
     kinds: Mapping[str, KindScore]
     time_in_state_s: Mapping[str, float] = field(default_factory=dict)
+    high_state: StateOverlap = field(default_factory=StateOverlap)
 
 
 def score_session(
@@ -212,6 +272,7 @@ def score_session(
     *,
     kinds: Sequence[str] = SCORED_KINDS,
     time_in_state_s: Mapping[str, float] | None = None,
+    high_state: StateOverlap | None = None,
     early_s: float = DEFAULT_EARLY_S,
     late_s: float = DEFAULT_LATE_S,
 ) -> SessionScore:
@@ -221,6 +282,7 @@ def score_session(
         kinds={k: score_kind(k, labels, alerts, duration_s, early_s=early_s, late_s=late_s)
                for k in kinds},
         time_in_state_s=dict(time_in_state_s or {}),
+        high_state=high_state if high_state is not None else StateOverlap(),
     )
 
 
@@ -230,6 +292,14 @@ def combine(scores: Sequence[SessionScore]) -> dict[str, KindScore]:
     for s in scores:
         for k, v in s.kinds.items():
             out[k] = out[k] + v if k in out else v
+    return out
+
+
+def combine_states(scores: Sequence[SessionScore]) -> StateOverlap:
+    """Pooled ``StateOverlap`` over sessions."""
+    out = StateOverlap()
+    for s in scores:
+        out = out + s.high_state
     return out
 
 

@@ -44,8 +44,8 @@ from ..config import (
 from ..errors import ConfigError, UsageError, did_you_mean
 from .runner import FeatureCache, risk_sections
 from .scoring import (
-    DEFAULT_MAX_FALSE_ALERTS_PER_HOUR, SCORED_KINDS, KindScore, combine, objective,
-    score_session,
+    DEFAULT_MAX_FALSE_ALERTS_PER_HOUR, SCORED_KINDS, KindScore, StateOverlap, combine,
+    combine_states, objective, score_session, state_overlap,
 )
 
 #: Values a range without ``step`` is split into for grid search.
@@ -285,6 +285,8 @@ class CandidateResult:
     objective: float
     combined: dict[str, KindScore]
     error: str = ""
+    #: Pooled time-level overlap of the HIGH state with the risk labels (tie-breaker).
+    high_state: StateOverlap = StateOverlap()
 
     @property
     def false_alerts(self) -> int:
@@ -294,7 +296,7 @@ class CandidateResult:
         return {"index": self.index, "overrides": self.overrides,
                 "objective": self.objective if math.isfinite(self.objective) else None,
                 "scores": {k: v.to_json() for k, v in self.combined.items()},
-                "error": self.error}
+                "high_state": self.high_state.to_json(), "error": self.error}
 
 
 # Worker side: module globals set once per process by the initializer (inherited through fork
@@ -311,15 +313,19 @@ def _init_worker(caches: list[FeatureCache], base: dict[str, Any], fa_cap: float
 
 def score_config(caches: Sequence[FeatureCache], config: Config, *,
                  max_false_alerts_per_hour: float = DEFAULT_MAX_FALSE_ALERTS_PER_HOUR,
-                 ) -> tuple[float, dict[str, KindScore]]:
-    """Objective and pooled scores of ``config`` over the cached sessions."""
+                 ) -> tuple[float, dict[str, KindScore], StateOverlap]:
+    """Objective, pooled event scores and pooled HIGH-state overlap of ``config`` over the
+    cached sessions."""
     scores = []
     for cache in caches:
-        alerts, states = cache.run_risk(config)
-        scores.append(score_session(cache.name, cache.labels, alerts, cache.duration_s,
-                                    kinds=SCORED_KINDS, time_in_state_s=states))
+        run = cache.run_risk(config)
+        scores.append(score_session(
+            cache.name, cache.labels, run.alerts, cache.duration_s, kinds=SCORED_KINDS,
+            time_in_state_s=run.time_in_state_s,
+            high_state=state_overlap(cache.frame_t_s, run.high, cache.hop_s, cache.labels)))
     comb = combine(scores)
-    return objective(comb, max_false_alerts_per_hour=max_false_alerts_per_hour), comb
+    return (objective(comb, max_false_alerts_per_hour=max_false_alerts_per_hour), comb,
+            combine_states(scores))
 
 
 def _score_candidate(index: int, overrides: dict[str, Any]) -> CandidateResult:
@@ -327,8 +333,8 @@ def _score_candidate(index: int, overrides: dict[str, Any]) -> CandidateResult:
         config = candidate_config(_BASE, overrides)
     except ConfigError as exc:
         return CandidateResult(index, overrides, -math.inf, {}, error=str(exc))
-    obj, comb = score_config(_CACHES, config, max_false_alerts_per_hour=_FA_CAP)
-    return CandidateResult(index, overrides, obj, comb)
+    obj, comb, high = score_config(_CACHES, config, max_false_alerts_per_hour=_FA_CAP)
+    return CandidateResult(index, overrides, obj, comb, high_state=high)
 
 
 def _score_chunk(chunk: list[tuple[int, dict[str, Any]]]) -> list[CandidateResult]:
@@ -407,15 +413,19 @@ def run_search(
 def score_start(caches: list[FeatureCache], base_config: Config,
                 space: SearchSpace) -> CandidateResult:
     """The starting config scored like a candidate (index −1, no overrides)."""
-    obj, comb = score_config(caches, base_config,
-                             max_false_alerts_per_hour=space.max_false_alerts_per_hour)
-    return CandidateResult(-1, {}, obj, comb)
+    obj, comb, high = score_config(caches, base_config,
+                                   max_false_alerts_per_hour=space.max_false_alerts_per_hour)
+    return CandidateResult(-1, {}, obj, comb, high_state=high)
 
 
-def rank_key(r: CandidateResult) -> tuple[float, float, float, int]:
-    """Sort key: objective (higher first), false alerts, mean of median latencies, index."""
+def rank_key(r: CandidateResult) -> tuple[float, float, int, float, int]:
+    """Sort key (docs/tuning.md §3): objective (higher first); then the time-level F1 of the
+    HIGH state against the risk labels (higher first: the state agrees with the labels over
+    their whole length, not only at the alert); then fewer false alerts; then the mean of the
+    median latencies; then candidate order."""
     lat = [s.latency_median_s for s in r.combined.values() if math.isfinite(s.latency_median_s)]
-    return (-r.objective, r.false_alerts, float(np.mean(lat)) if lat else math.inf, r.index)
+    return (-r.objective, -round(r.high_state.f1, 9), r.false_alerts,
+            float(np.mean(lat)) if lat else math.inf, r.index)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 
 from sensor_pipeline.config import Config, config_from_dict, config_to_dict
@@ -33,17 +34,19 @@ CONFIGS = {
 def test_cache_gives_exactly_the_alerts_of_a_full_replay(name: str, sim_bridge: Any,
                                                          bridge_cache: FeatureCache) -> None:
     config = CONFIGS[name]
-    full = run_session(sim_bridge, config)
-    alerts, states = bridge_cache.run_risk(config)
-    assert alerts == full.alerts  # every field: time, kind, message, factors
-    assert states == pytest.approx(full.time_in_state_s, abs=1e-9)
+    full = run_session(sim_bridge, config, keep_frames=False)
+    run = bridge_cache.run_risk(config)
+    assert run.alerts == full.alerts  # every field: time, kind, message, factors
+    assert run.time_in_state_s == pytest.approx(full.time_in_state_s, abs=1e-9)
+    assert np.array_equal(run.high, full.high)
+    assert np.array_equal(bridge_cache.frame_t_s, full.frame_t_s)
     assert bridge_cache.duration_s == full.duration_s == pytest.approx(200.0, abs=0.01)
 
 
 def test_configs_really_differ(bridge_cache: FeatureCache) -> None:
     """The equality test above is only worth something if the configs change the alerts."""
-    counts = {n: len(bridge_cache.run_risk(c)[0]) for n, c in CONFIGS.items()}
-    risk = {n: sum(a.kind.value == "risk" for a in bridge_cache.run_risk(c)[0])
+    counts = {n: len(bridge_cache.run_risk(c).alerts) for n, c in CONFIGS.items()}
+    risk = {n: sum(a.kind.value == "risk" for a in bridge_cache.run_risk(c).alerts)
             for n, c in CONFIGS.items()}
     assert risk["default"] == 1  # one hold with a label, one alert ~3 s into it
     assert risk["lenient"] > risk["default"]

@@ -197,3 +197,21 @@ def test_score_invariants(labels: list[Label], ts: list[float], early: float, la
         full = score_kind("risk", labels, [alert(lb.start_s) for lb in labels], 1200,
                           early_s=early, late_s=late)
         assert full.recall == 1.0 and full.precision == 1.0
+
+
+def test_state_overlap_known_answer() -> None:
+    import numpy as np
+
+    from sensor_pipeline.tools.scoring import state_overlap
+
+    t = np.arange(1, 41) * 0.25  # frames at 0.25 … 10 s
+    high = (t > 3.0) & (t <= 6.0)  # 12 frames HIGH: 3.25 … 6.0 s
+    ov = state_overlap(t, high, 0.25, [label(4.0, 8.0), label(1.0, 2.0, "cramp")])
+    # labelled frames 4.0 … 8.0 s: 17; HIGH inside: 4.0 … 6.0 s = 9 frames; outside: 3
+    assert (ov.labelled_s, ov.high_in_labels_s, ov.high_outside_labels_s) == (4.25, 2.25, 0.75)
+    assert ov.precision == pytest.approx(0.75) and ov.recall == pytest.approx(9 / 17)
+    assert (ov + ov).f1 == pytest.approx(ov.f1)
+    empty = state_overlap(t, np.zeros(40, dtype=bool), 0.25, [])
+    assert (empty.precision, empty.recall, empty.f1) == (1.0, 1.0, 1.0)
+    with pytest.raises(ValueError, match="same shape"):
+        state_overlap(t, high[:3], 0.25, [])
