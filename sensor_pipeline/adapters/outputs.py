@@ -31,6 +31,19 @@ def _check_suffix(path: Path, allowed: Sequence[str], what: str) -> str:
     return suffix
 
 
+FRAMES_SUFFIXES = (".parquet", ".csv")
+ALERTS_SUFFIXES = (".jsonl", ".json", ".ndjson")
+
+
+def check_output_paths(frames_out: str | Path | None, alerts_out: str | Path | None) -> None:
+    """Raise UsageError for an unsupported ``--frames-out`` / ``--alerts-out`` extension (call
+    before connecting to anything; the writers check again)."""
+    if frames_out:
+        _check_suffix(Path(frames_out), FRAMES_SUFFIXES, "--frames-out")
+    if alerts_out:
+        _check_suffix(Path(alerts_out), ALERTS_SUFFIXES, "--alerts-out")
+
+
 def frames_to_dataframe(frames: Iterable[FeatureFrame]) -> pl.DataFrame:
     """Frames as a table with the interchange.md §3 columns first."""
     rows = [f.to_row() for f in frames]
@@ -66,7 +79,7 @@ class FramesFileWriter:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._suffix = _check_suffix(self.path, (".parquet", ".csv"), "--frames-out")
+        self._suffix = _check_suffix(self.path, FRAMES_SUFFIXES, "--frames-out")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._rows: list[dict[str, Any]] = []
         self._parts: list[Path] = []
@@ -135,7 +148,7 @@ class AlertsFileWriter:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        _check_suffix(self.path, (".jsonl", ".json", ".ndjson"), "--alerts-out")
+        _check_suffix(self.path, ALERTS_SUFFIXES, "--alerts-out")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fh = self.path.open("w", encoding="utf-8")
         self.count = 0

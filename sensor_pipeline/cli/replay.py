@@ -59,6 +59,9 @@ def main(args: argparse.Namespace) -> int:
     if not args.speed > 0:
         raise UsageError(f"--speed must be > 0 (1 = real time; omit it for as fast as "
                          f"possible), got {args.speed!r}")
+    from ..adapters.outputs import check_output_paths
+
+    check_output_paths(args.frames_out, args.alerts_out)
     session = open_session(args.recording)
     config = session_config(session.config, args)
     calibration = None

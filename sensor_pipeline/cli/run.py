@@ -120,6 +120,9 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError(f"--speed must be a positive number, got {args.speed!r}")
     if args.duration is not None and args.duration <= 0:
         raise UsageError(f"--duration must be > 0 seconds, got {args.duration!r}")
+    from ..adapters.outputs import check_output_paths
+
+    check_output_paths(args.frames_out, args.alerts_out)
     if args.address or args.name:
         import msgspec
 

@@ -249,8 +249,10 @@ def test_bad_arguments_and_overrides_fail_before_anything_starts(tmp_path: Path)
         (["run", "--device", "simulated", "--duration", "-1"], EXIT_USAGE,
          ["--duration must be > 0"]),
         (["replay", str(tmp_path), "--speed", "0"], EXIT_USAGE, ["--speed must be > 0"]),
-        (["replay", str(tmp_path), "--frames-out", "f.txt"], EXIT_RECORDING,
-         [str(tmp_path)]),  # the recording is checked first: it is not one
+        (["replay", str(tmp_path), "--frames-out", "f.txt"], EXIT_USAGE,
+         ["--frames-out 'f.txt'", ".parquet, .csv"]),
+        (["run", "--device", "ble", "--alerts-out", "a.txt"], EXIT_USAGE,
+         ["--alerts-out 'a.txt'", ".jsonl"]),  # before any Bluetooth is touched
     ]
     results = cli_many([argv for argv, _, _ in cases])
     for (argv, want_code, pieces), (code, _out, err) in zip(cases, results):
