@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-
 from typing import Any
 
 from ._common import EXIT_OK, add_config_options, err_console, out_console, session_config

@@ -65,15 +65,26 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def main(args: argparse.Namespace) -> int:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-    from rich.progress import TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from ..adapters.recording import open_session
     from ..errors import UsageError
     from ..tools.evaluate import session_labels
     from ..tools.runner import stored_calibration
     from ..tools.tune import (
-        build_caches, candidate_config, load_space, rank_key, run_search, score_start,
+        build_caches,
+        candidate_config,
+        load_space,
+        rank_key,
+        run_search,
+        score_start,
         write_tuned_toml,
     )
 
@@ -128,11 +139,11 @@ def main(args: argparse.Namespace) -> int:
               highlight=False)
     final = candidate_config(_config_dict(base), best.overrides)
     header = [
-        f"Objective {best.objective:.3f} (start {start.objective:.3f}) over {len(sessions)} "
-        f"sessions ({sum(c.duration_s for c in caches) / 3600:.2f} h); {len(results)} "
-        f"{space.method} candidates over {', '.join(space.keys)}.",
-        f"Objective: mean F1 of the labelled kinds; above {space.max_false_alerts_per_hour:g} "
-        "false alerts/h a candidate ranks below all others (docs/tuning.md).",
+        (f"Objective {best.objective:.3f} (start {start.objective:.3f}) over {len(sessions)} "
+         f"sessions ({sum(c.duration_s for c in caches) / 3600:.2f} h); {len(results)} "
+         f"{space.method} candidates over {', '.join(space.keys)}."),
+        (f"Objective: mean F1 of the labelled kinds; above {space.max_false_alerts_per_hour:g} "
+         "false alerts/h a candidate ranks below all others (docs/tuning.md)."),
         "Sessions: " + ", ".join(name for name, _s, _l in sessions),
     ]
     changed = write_tuned_toml(args.out, final, base_file=args.config,

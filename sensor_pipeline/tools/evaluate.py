@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from rich.table import Table
 
@@ -13,8 +14,18 @@ from ..config import Config
 from ..model import Label
 from .runner import SessionRun, run_session, stored_calibration
 from .scoring import (
-    DEFAULT_EARLY_S, DEFAULT_LATE_S, DEFAULT_MAX_FALSE_ALERTS_PER_HOUR, SCORED_KINDS, KindScore,
-    SessionScore, StateOverlap, combine, combine_states, objective, score_session, state_overlap,
+    DEFAULT_EARLY_S,
+    DEFAULT_LATE_S,
+    DEFAULT_MAX_FALSE_ALERTS_PER_HOUR,
+    SCORED_KINDS,
+    KindScore,
+    SessionScore,
+    StateOverlap,
+    combine,
+    combine_states,
+    objective,
+    score_session,
+    state_overlap,
 )
 
 KINDS = SCORED_KINDS
@@ -31,7 +42,7 @@ class Evaluation:
     early_s: float = DEFAULT_EARLY_S
     late_s: float = DEFAULT_LATE_S
     #: Pooled time-level overlap of the HIGH state with the risk labels.
-    high_state: StateOverlap = StateOverlap()
+    high_state: StateOverlap = field(default_factory=StateOverlap)
 
     def to_json(self) -> dict[str, Any]:
         return {

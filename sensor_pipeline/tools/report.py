@@ -24,9 +24,10 @@ import base64
 import html
 import io
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -126,6 +127,12 @@ def _col(frames: Sequence[FeatureFrame], fn: Callable[[FeatureFrame], float]) ->
     return np.fromiter((fn(f) for f in frames), dtype=np.float64, count=len(frames))
 
 
+def _chan(frames: Sequence[FeatureFrame], name: str, index: int) -> np.ndarray:
+    """``Features.<name>[index]`` over the frames (a per-channel or per-head field)."""
+    return np.fromiter((getattr(f.features, name)[index] for f in frames), dtype=np.float64,
+                       count=len(frames))
+
+
 def _pct(x: float, total: float) -> str:
     return f"{100 * x / total:.0f} %" if total > 0 else "—"
 
@@ -135,8 +142,8 @@ def mdf_trend_pct_per_min(d: ReportData, channel: int) -> tuple[float, float]:
     NaN when fewer than 10 active windows or no baseline."""
     fr = d.frames
     t = np.array([f.t_ns / NS_PER_S for f in fr])
-    m = _col(fr, lambda f: f.features.mdf_tracked_hz[channel])
-    base = _col(fr, lambda f: f.features.mdf_baseline_hz[channel])
+    m = _chan(fr, "mdf_tracked_hz", channel)
+    base = _chan(fr, "mdf_baseline_hz", channel)
     active = np.array([f.features.emg_active[channel] and not f.features.calibrating
                        for f in fr], dtype=bool)
     ok = active & np.isfinite(m)
@@ -229,8 +236,8 @@ def panel_boxes(*, dpi: int = 100) -> dict[str, tuple[int, int, int, int]]:
         title = ax.get_label()
         if title in PANEL_TITLES:
             x0, y0, x1, y1 = ax.get_position().extents
-            out[title] = (int(round(x0 * w)), int(round((1 - y1) * h)),
-                          int(round(x1 * w)), int(round((1 - y0) * h)))
+            out[title] = (round(x0 * w), round((1 - y1) * h), round(x1 * w),
+                          round((1 - y0) * h))
     plt.close(fig)
     return out
 
@@ -263,7 +270,7 @@ def _figure(d: ReportData) -> Any:
     half = (len(rows) + 1) // 2
     cells = [[*rows[i], *(rows[i + half] if i + half < len(rows) else ("", ""))]
              for i in range(half)]
-    table = ax0.table(cellText=cells, cellLoc="left", bbox=(0.0, 0.0, 1.0, 1.0),
+    table = ax0.table(cellText=cells, cellLoc="left", bbox=(0.0, 0.0, 1.0, 1.0),  # type: ignore[arg-type]
                       colWidths=[0.19, 0.31, 0.19, 0.31])
     table.auto_set_font_size(False)
     table.set_fontsize(10)
@@ -281,8 +288,8 @@ def _figure(d: ReportData) -> Any:
         ax.grid(True, axis="y", color="#eeeeee", lw=0.8)
         ax.set_axisbelow(True)
     ax_ang, ax_len, ax_emg, ax_mdf, ax_fi, ax_risk = axes
-    legend_kw = dict(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8.5,
-                     frameon=False, borderaxespad=0.0)
+    legend_kw: dict[str, Any] = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0),
+                                 "fontsize": 8.5, "frameon": False, "borderaxespad": 0.0}
     chans = fr[0].features.emg_channels if fr else ()
     risk_state = [f.risk for f in fr]
 
@@ -314,7 +321,7 @@ def _figure(d: ReportData) -> Any:
     if fr:
         shade(ax_len, np.array([r.shortened for r in risk_state]), "#f4a582", 0.25)
         for i, head in enumerate(HAMSTRING_HEADS):
-            ax_len.plot(t, _col(fr, lambda f, i=i: f.features.length_change_pct[i]), lw=0.8,
+            ax_len.plot(t, _chan(fr, "length_change_pct", i), lw=0.8,
                         alpha=0.75, label=f"{head.replace('_', ' ')} ({_HEAD_NAMES.get(head, '')})")
         ax_len.plot(t, _col(fr, lambda f: f.features.shortest_biarticular_pct), color="k",
                     lw=1.5, label="shortest biarticular head")
@@ -331,7 +338,7 @@ def _figure(d: ReportData) -> Any:
         ax_emg.plot([], [], color="#bdbdbd", alpha=0.6, lw=6, label="active (any channel)")
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, name in enumerate(chans):
-        ax_emg.plot(t, _col(fr, lambda f, i=i: f.features.emg_rms_mv[i]), lw=0.9,
+        ax_emg.plot(t, _chan(fr, "emg_rms_mv", i), lw=0.9,
                     color=colours[i % len(colours)], label=f"{name.replace('_', ' ')}")
     ax_emg.set_ylabel("RMS (mV)")
     ax_emg.set_ylim(bottom=0)
@@ -342,12 +349,12 @@ def _figure(d: ReportData) -> Any:
     dots_all = []
     for i, name in enumerate(chans):
         c = colours[i % len(colours)]
-        mdf = _col(fr, lambda f, i=i: f.features.mdf_hz[i])
+        mdf = _chan(fr, "mdf_hz", i)
         dots_all.append(mdf[np.isfinite(mdf)])
         ax_mdf.plot(t, mdf, ".", ms=2.5, alpha=0.3, color=c)
-        ax_mdf.plot(t, _col(fr, lambda f, i=i: f.features.mdf_tracked_hz[i]), color=c, lw=1.5,
+        ax_mdf.plot(t, _chan(fr, "mdf_tracked_hz", i), color=c, lw=1.5,
                     label=f"{name.replace('_', ' ')} tracked")
-        ax_mdf.plot(t, _col(fr, lambda f, i=i: f.features.mdf_baseline_hz[i]), color=c, lw=1.1,
+        ax_mdf.plot(t, _chan(fr, "mdf_baseline_hz", i), color=c, lw=1.1,
                     ls="--", label=f"{name.replace('_', ' ')} baseline")
     if chans:
         ax_mdf.plot([], [], ".", color="#777777", ms=5, label="per window")
@@ -366,7 +373,7 @@ def _figure(d: ReportData) -> Any:
         shade(ax_fi, np.array([r.fatigued for r in risk_state]), "#f4a582", 0.25)
     any_fi = False
     for i, name in enumerate(chans):
-        fi = 100 * _col(fr, lambda f, i=i: f.features.fatigue_index[i])
+        fi = 100 * _chan(fr, "fatigue_index", i)
         any_fi |= bool(np.isfinite(fi).any())
         ax_fi.plot(t, fi, color=colours[i % len(colours)], lw=1.3,
                    label=f"{name.replace('_', ' ')}")
@@ -406,7 +413,7 @@ def _figure(d: ReportData) -> Any:
     ax_risk.grid(False)
     ax_risk.set_xlabel("time (s)")
     ax_risk.set_title(PANEL_TITLES[5], loc="left", fontsize=10)
-    band = [Patch(color=c, label=s) for s, c in STATE_COLOURS.items()]
+    band: list[Any] = [Patch(color=c, label=s) for s, c in STATE_COLOURS.items()]
     band += [Patch(color=c, label=f"{k} label") for k, c in LABEL_COLOURS.items()]
     band += [Line2D([], [], color=ALERT_COLOURS["risk"], lw=2.2, label="risk alert"),
              Line2D([], [], color=ALERT_COLOURS["cramp"], lw=2.2, label="cramp alert"),
@@ -418,8 +425,8 @@ def _figure(d: ReportData) -> Any:
 
     # --- gaps on every panel, legends, shared axis -----------------------------------------
     for ax in axes:
-        for a, b in d.gaps_s:
-            ax.axvspan(a, b, color=GAP_COLOUR, alpha=0.45, lw=0, zorder=0.5)
+        for g0, g1 in d.gaps_s:
+            ax.axvspan(g0, g1, color=GAP_COLOUR, alpha=0.45, lw=0, zorder=0.5)
     for ax in axes[:-1]:
         handles, _ = ax.get_legend_handles_labels()
         if handles:

@@ -13,8 +13,9 @@ differs only in risk-layer keys (``tunable`` in the schema; see ``dsp_fingerprin
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -23,7 +24,15 @@ from ..config import Config
 from ..engine import Calibration, Engine, FeaturePipeline
 from ..errors import UsageError
 from ..model import (
-    NS_PER_S, Alert, Event, FeatureFrame, Features, Label, RawPayload, RiskState, SampleBlock,
+    NS_PER_S,
+    Alert,
+    Event,
+    FeatureFrame,
+    Features,
+    Label,
+    RawPayload,
+    RiskState,
+    SampleBlock,
     StreamInfo,
 )
 from ..risk import RiskLayer
@@ -76,7 +85,8 @@ class RiskRun:
 
 
 def _items(session: Any, config: Config) -> Iterable[SampleBlock | Event]:
-    return session.iter_items(block_s=offline_block_s(config))
+    items: Iterable[SampleBlock | Event] = session.iter_items(block_s=offline_block_s(config))
+    return items
 
 
 def stream_infos(session: Any) -> list[StreamInfo]:

@@ -31,21 +31,34 @@ import math
 import os
 import textwrap
 import tomllib
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..config import (
-    Config, apply_overrides, config_from_dict, config_to_dict, iter_keys, load_config,
+    Config,
+    apply_overrides,
+    config_from_dict,
+    config_to_dict,
+    iter_keys,
+    load_config,
 )
 from ..errors import ConfigError, UsageError, did_you_mean
 from .runner import FeatureCache, risk_sections
 from .scoring import (
-    DEFAULT_MAX_FALSE_ALERTS_PER_HOUR, SCORED_KINDS, KindScore, StateOverlap, combine,
-    combine_states, objective, score_session, state_overlap,
+    DEFAULT_MAX_FALSE_ALERTS_PER_HOUR,
+    SCORED_KINDS,
+    KindScore,
+    StateOverlap,
+    combine,
+    combine_states,
+    objective,
+    score_session,
+    state_overlap,
 )
 
 #: Values a range without ``step`` is split into for grid search.
@@ -75,7 +88,7 @@ class Param:
             return list(self.values)
         assert self.low is not None and self.high is not None
         if self.step:
-            n = int(math.floor((self.high - self.low) / self.step + 1e-9)) + 1
+            n = math.floor((self.high - self.low) / self.step + 1e-9) + 1
             vals = [self.low + i * self.step for i in range(n)]
         elif self.high == self.low:
             vals = [self.low]
@@ -95,7 +108,7 @@ class Param:
     def _cast(self, v: float) -> Any:
         # Rounded so the written TOML stays readable; 6 significant decimals are far below any
         # threshold's meaningful resolution.
-        return int(round(v)) if self.integer else round(float(v), 6)
+        return round(v) if self.integer else round(float(v), 6)
 
 
 @dataclass(frozen=True)
@@ -239,7 +252,8 @@ def load_space(path: str | Path) -> SearchSpace:
             raise ConfigError(
                 f"expected a list of values or a {{ min, max[, step | points] }} table, "
                 f"got {spec!r}", file=file, key=where)
-        check = param.grid() if param.values is not None else [param.low, param.high]
+        check: list[Any] = (param.grid() if param.values is not None
+                            else [param.low, param.high])
         for v in check:
             try:
                 candidate_config(default, {key: param._cast(v) if param.values is None else v})
@@ -265,7 +279,7 @@ def candidate_config(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> C
 def _toml_literal(v: Any) -> str:
     import tomlkit
 
-    return tomlkit.item(v).as_string()
+    return str(tomlkit.item(v).as_string())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -286,7 +300,7 @@ class CandidateResult:
     combined: dict[str, KindScore]
     error: str = ""
     #: Pooled time-level overlap of the HIGH state with the risk labels (tie-breaker).
-    high_state: StateOverlap = StateOverlap()
+    high_state: StateOverlap = field(default_factory=StateOverlap)
 
     @property
     def false_alerts(self) -> int:

@@ -11,7 +11,13 @@ import pytest
 
 from sensor_pipeline.config import Config
 from sensor_pipeline.tools.report import (
-    FIG_SIZE_IN, PANEL_TITLES, ReportData, merge_gaps, panel_boxes, render_html, render_png,
+    FIG_SIZE_IN,
+    PANEL_TITLES,
+    ReportData,
+    merge_gaps,
+    panel_boxes,
+    render_html,
+    render_png,
     summary_rows,
 )
 from sensor_pipeline.tools.runner import run_session

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -10,7 +11,12 @@ from hypothesis import strategies as st
 
 from sensor_pipeline.model import NS_PER_S, Alert, AlertKind, Label, Severity
 from sensor_pipeline.tools.scoring import (
-    KindScore, assign_alerts, combine, objective, score_kind, score_session,
+    KindScore,
+    assign_alerts,
+    combine,
+    objective,
+    score_kind,
+    score_session,
 )
 
 
@@ -193,7 +199,7 @@ def test_score_invariants(labels: list[Label], ts: list[float], early: float, la
         assert -early - 1e-6 <= lat
     # An alert at every label's start detects every label when labels do not overlap.
     disjoint = sorted(labels, key=lambda lb: lb.start_s)
-    if all(b.start_s - a.end_s > early + late for a, b in zip(disjoint, disjoint[1:])):
+    if all(b.start_s - a.end_s > early + late for a, b in itertools.pairwise(disjoint)):
         full = score_kind("risk", labels, [alert(lb.start_s) for lb in labels], 1200,
                           early_s=early, late_s=late)
         assert full.recall == 1.0 and full.precision == 1.0

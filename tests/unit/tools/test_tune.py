@@ -13,7 +13,13 @@ from sensor_pipeline.config import Config, config_to_dict, load_config
 from sensor_pipeline.errors import ConfigError
 from sensor_pipeline.tools.runner import FeatureCache
 from sensor_pipeline.tools.tune import (
-    Param, SearchSpace, candidate_config, load_space, rank_key, run_search, score_start,
+    Param,
+    SearchSpace,
+    candidate_config,
+    load_space,
+    rank_key,
+    run_search,
+    score_start,
     write_tuned_toml,
 )
 
