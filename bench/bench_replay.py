@@ -12,6 +12,7 @@ importing numpy, polars and sensor_pipeline. Baseline: reading every stream eage
 
     python bench/bench_replay.py                 # 1 h session
     python bench/bench_replay.py --duration-s 600 --keep /tmp/session-10min
+    python bench/bench_replay.py --quantised     # ADC counts (StreamInfo.scale), as a device
 """
 
 from __future__ import annotations
@@ -38,17 +39,22 @@ def _rss_mb() -> float:
     return math.nan
 
 
-def generate(path: Path, duration_s: float) -> None:
-    """Write the session in 60 s blocks (as a long live recording would be)."""
+def generate(path: Path, duration_s: float, quantised: bool = False) -> None:
+    """Write the session in 60 s blocks (as a long live recording would be). ``quantised``:
+    the samples are whole counts of a declared scale (2⁻¹¹ mV, 2⁻¹² g, 2000/32768 °/s), as a
+    device's decoder delivers them, so the recording stores integer counts."""
     import numpy as np
 
     from sensor_pipeline.adapters.recording import SessionWriter
     from sensor_pipeline.model import IMU_CHANNELS, IMU_UNITS, SampleBlock, StreamInfo
 
+    emg_scale = (2.0**-11,) * 2 if quantised else None
+    imu_scale = (2.0**-12,) * 3 + (2000 / 32768,) * 3 if quantised else None
     streams = [
-        StreamInfo("emg", ("biceps_femoris", "semitendinosus"), ("mV", "mV"), FS_EMG),
-        StreamInfo("imu.thigh", IMU_CHANNELS, IMU_UNITS, FS_IMU),
-        StreamInfo("imu.shank", IMU_CHANNELS, IMU_UNITS, FS_IMU),
+        StreamInfo("emg", ("biceps_femoris", "semitendinosus"), ("mV", "mV"), FS_EMG,
+                   scale=emg_scale),
+        StreamInfo("imu.thigh", IMU_CHANNELS, IMU_UNITS, FS_IMU, scale=imu_scale),
+        StreamInfo("imu.shank", IMU_CHANNELS, IMU_UNITS, FS_IMU, scale=imu_scale),
     ]
     rng = np.random.default_rng(0)
     chunk_s = 60.0
@@ -62,17 +68,20 @@ def generate(path: Path, duration_s: float) -> None:
                 first = round(t * info.fs_hz)
                 data = rng.standard_normal((len(info.channels), n)) * (
                     0.05 if info.name == "emg" else 1.0)
+                if info.scale is not None:
+                    lsb = np.asarray(info.scale)[:, None]
+                    data = (np.round(data / lsb) + 0.0) * lsb
                 w.write_block(SampleBlock(info.name, info.channels, info.units, info.fs_hz,
                                           first, round(first * 1e9 / info.fs_hz), data))
             w.flush()
             t += span
 
 
-def prepare(rec: Path, duration_s: float) -> None:
+def prepare(rec: Path, duration_s: float, quantised: bool) -> None:
     """Generate the session unless it exists; print its sample size and duration as JSON."""
     generated = not rec.exists()
     if generated:
-        generate(rec, duration_s)
+        generate(rec, duration_s, quantised)
     from sensor_pipeline.adapters.recording import open_session
 
     s = open_session(rec)
@@ -146,17 +155,20 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--duration-s", type=float, default=3600.0)
     p.add_argument("--keep", metavar="DIR", help="write the session here and keep it")
+    p.add_argument("--quantised", action="store_true",
+                   help="samples are ADC counts × a declared scale (stored as integers)")
     p.add_argument("--repeat", type=int, default=3,
                    help="runs per measurement; the fastest is reported (default 3: the machine "
                    "is shared, the minimum is the least disturbed)")
     p.add_argument("--child", nargs=3, metavar=("MODE", "REC", "BLOCK_S"), help=argparse.SUPPRESS)
-    p.add_argument("--prepare", nargs=2, metavar=("REC", "DURATION_S"), help=argparse.SUPPRESS)
+    p.add_argument("--prepare", nargs=3, metavar=("REC", "DURATION_S", "QUANTISED"),
+                   help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         child(args.child[0], args.child[1], float(args.child[2]))
         return
     if args.prepare:
-        prepare(Path(args.prepare[0]), float(args.prepare[1]))
+        prepare(Path(args.prepare[0]), float(args.prepare[1]), args.prepare[2] == "1")
         return
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -165,7 +177,8 @@ def main() -> None:
         # fork+exec, so a big parent would inflate every measurement child's ru_maxrss.
         t0 = time.perf_counter()
         facts = json.loads(subprocess.run(
-            [sys.executable, __file__, "--prepare", str(rec), repr(args.duration_s)],
+            [sys.executable, __file__, "--prepare", str(rec), repr(args.duration_s),
+             "1" if args.quantised else "0"],
             check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
         sample_mb, duration_s = facts["sample_mb"], facts["duration_s"]
         if facts["generated"]:

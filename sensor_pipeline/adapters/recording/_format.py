@@ -44,7 +44,7 @@ FORMAT_NAME = "sensor-pipeline-session"
 FORMAT_VERSION = 2
 
 #: zstd level of every Parquet file. Measured in bench/bench_recording_size.py (docs/recording-
-#: format.md §11): on ADC counts level 15 is 4-8 % smaller than level 3 and within 1-3 % of
+#: format.md §11): on ADC counts level 15 is 3-7 % smaller than level 3 and within 1 % of
 #: level 19 at about half of level 19's time (~4 M samples/s); judgment call.
 DEFAULT_COMPRESSION_LEVEL = 15
 
