@@ -4,7 +4,9 @@ A session is a directory::
 
     REC/                                  mode 0700
       session.json                        metadata (atomically replaced), mode 0600
-      streams/<stream>/part-A-B.parquet   one table per stream: index, t_ns, <channels...>
+      streams/<stream>/part-A-B.parquet   one table per stream: <channels...> (Float64 or ADC
+                                          counts) [+ t_ns]; index runs, grid origin and
+                                          codecs in its key-value metadata (_codec.py)
       frames/part-A-B.parquet             FeatureFrame.to_row() rows
       alerts/part-A-B.parquet             Alert.to_json() (factors as a JSON string)
       labels/part-A-B.parquet             start_s, end_s, kind, note
