@@ -24,22 +24,23 @@ import math
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sensor_pipeline.adapters.alerts import JsonlSink  # noqa: E402
-from sensor_pipeline.adapters.recording import SessionWriter  # noqa: E402
-from sensor_pipeline.adapters.simulate import SyntheticSource  # noqa: E402
-from sensor_pipeline.config import Config  # noqa: E402
-from sensor_pipeline.engine import Engine  # noqa: E402
-from sensor_pipeline.model import EngineOutput, SampleBlock, SourceItem  # noqa: E402
-from sensor_pipeline.service import Service  # noqa: E402
-from sensor_pipeline.sim import simulate  # noqa: E402
+from sensor_pipeline.adapters.alerts import JsonlSink
+from sensor_pipeline.adapters.recording import SessionWriter
+from sensor_pipeline.adapters.simulate import SyntheticSource
+from sensor_pipeline.config import Config
+from sensor_pipeline.engine import Engine
+from sensor_pipeline.model import EngineOutput, SampleBlock, SourceItem
+from sensor_pipeline.service import Service
+from sensor_pipeline.sim import simulate
 
 
 def timed(fn: Any) -> tuple[float, float, Any]:

@@ -41,9 +41,10 @@ import dataclasses
 import logging
 import math
 import signal
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any, cast
 
 from .adapters.outputs import AlertsFileWriter, FramesFileWriter
 from .adapters.source import Source
@@ -51,8 +52,19 @@ from .config import Config, config_to_dict
 from .engine import Calibration, CalibrationDone, Engine
 from .errors import SensorPipelineError, UsageError
 from .model import (
-    NS_PER_S, Alert, AlertKind, EngineOutput, Event, FeatureFrame, GapDetected, LinkLost,
-    LinkRestored, RawPayload, SampleBlock, SourceItem, StreamInfo,
+    NS_PER_S,
+    Alert,
+    AlertKind,
+    EngineOutput,
+    Event,
+    FeatureFrame,
+    GapDetected,
+    LinkLost,
+    LinkRestored,
+    RawPayload,
+    SampleBlock,
+    SourceItem,
+    StreamInfo,
 )
 
 _LOGGER = logging.getLogger(__name__)
@@ -397,7 +409,7 @@ class Service:
             raise
 
         loop = asyncio.get_running_loop()
-        installed: list[int] = []
+        installed: list[signal.Signals] = []
         if self._install_signals:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
@@ -473,8 +485,8 @@ class Service:
             self.summary.alert_statistics = dispatcher.statistics()
         if errors and err is None:
             raise errors[0]
-        for exc in errors:
-            _LOGGER.error("while closing after %s: %s", type(err).__name__, exc)
+        for close_error in errors:
+            _LOGGER.error("while closing after %s: %s", type(err).__name__, close_error)
 
     def _final_metadata(self) -> dict[str, Any]:
         stats = _stats(self.source)
@@ -521,12 +533,12 @@ class Service:
                 finally:
                     self._awaiting_source = False
                 await queue.put(item)
-                if self._duration_ns is not None and isinstance(item, SampleBlock):
-                    if item.t0_ns + item.duration_ns >= self._duration_ns:
-                        self.stop("duration")
+                if (self._duration_ns is not None and isinstance(item, SampleBlock)
+                        and item.t0_ns + item.duration_ns >= self._duration_ns):
+                    self.stop("duration")
         finally:
             aclose = getattr(it, "aclose", None)
-            if aclose is not None and it is not self.source:
+            if aclose is not None and it is not cast(Any, self.source):
                 with contextlib.suppress(Exception):
                     await aclose()
 
@@ -649,11 +661,11 @@ class Service:
         return base + (f" ({', '.join(parts)})" if parts else "")
 
 
-def _first_error(eg: BaseExceptionGroup) -> BaseException:  # type: ignore[type-arg]
+def _first_error(eg: BaseExceptionGroup[BaseException]) -> BaseException:
     """The error to surface from a TaskGroup: a project error first, else the first one."""
     leaves: list[BaseException] = []
 
-    def walk(g: BaseExceptionGroup) -> None:  # type: ignore[type-arg]
+    def walk(g: BaseExceptionGroup[BaseException]) -> None:
         for e in g.exceptions:
             if isinstance(e, BaseExceptionGroup):
                 walk(e)

@@ -8,9 +8,14 @@ import math
 import time
 from pathlib import Path
 
+from ..config import AlertsConfig, Config
 from ..errors import UsageError
 from ._common import (
-    EXIT_OK, add_config_options, add_output_options, err_console, session_config,
+    EXIT_OK,
+    add_config_options,
+    add_output_options,
+    err_console,
+    session_config,
 )
 
 
@@ -112,7 +117,7 @@ def main(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _console_only(config):  # type: ignore[no-untyped-def]
+def _console_only(config: Config) -> AlertsConfig:
     """Replays print alerts to the console only: webhooks and bells are for live runs."""
     import msgspec
 

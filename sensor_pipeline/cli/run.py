@@ -12,7 +12,11 @@ from typing import Any
 from .. import __version__
 from ..errors import RecordingError, SensorPipelineError, UsageError
 from ._common import (
-    EXIT_OK, add_config_options, add_output_options, config_from_args, err_console,
+    EXIT_OK,
+    add_config_options,
+    add_output_options,
+    config_from_args,
+    err_console,
 )
 
 DEVICES = ("ble", "virtual", "simulated")
@@ -120,6 +124,9 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError(f"--speed must be a positive number, got {args.speed!r}")
     if args.duration is not None and args.duration <= 0:
         raise UsageError(f"--duration must be > 0 seconds, got {args.duration!r}")
+    path = _session_path(args, config)
+    if path is not None:
+        _check_record_path(path, args.overwrite)
     from ..adapters.outputs import check_output_paths
 
     check_output_paths(args.frames_out, args.alerts_out)
@@ -130,10 +137,10 @@ def main(args: argparse.Namespace) -> int:
             config.device, **({"address": args.address} if args.address else {}),
             **({"name": args.name} if args.name else {}))
         config = msgspec.structs.replace(config, device=dev)
-    return asyncio.run(_run(args, config))
+    return asyncio.run(_run(args, config, path))
 
 
-async def _run(args: argparse.Namespace, config: Any) -> int:
+async def _run(args: argparse.Namespace, config: Any, path: Path | None) -> int:
     from ..adapters.alerts import build_sinks
     from ..adapters.recording import SessionWriter
     from ..adapters.status import StatusLine
@@ -153,9 +160,6 @@ async def _run(args: argparse.Namespace, config: Any) -> int:
                              "calibration (was it recorded with engine.calibration-s = 0?); "
                              "use a recording made with the default start-up calibration")
         calibration = Calibration.from_json(cal)
-    path = _session_path(args, config)
-    if path is not None:
-        _check_record_path(path, args.overwrite)
     sinks = build_sinks(config.alerts, console=console)
 
     async with _open_source(args, config, metadata, labels) as source:
@@ -255,5 +259,5 @@ class _open_source:
             open_virtual_source(items_source, config.device, speed=args.speed,
                                 streams=streams, emit_raw=config.recording.keep_raw))
 
-    async def __aexit__(self, *exc: Any) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         await self._stack.aclose()

@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -20,7 +21,13 @@ from sensor_pipeline.model import Alert, SampleBlock, SourceItem, StreamInfo
 from sensor_pipeline.service import Service
 
 from .conftest import (
-    ListSource, run_service, run_sync, samples_per_stream, sim, synthetic, writer_factory_for,
+    ListSource,
+    run_service,
+    run_sync,
+    samples_per_stream,
+    sim,
+    synthetic,
+    writer_factory_for,
 )
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 from rich.console import Console
