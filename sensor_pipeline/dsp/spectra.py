@@ -381,9 +381,30 @@ class SpectralEstimator:
 
     # ---------------------------------------------------------------------------------------
     def _spectra(self, x: FloatArray, cells_only: bool, detrend: bool = True) -> FloatArray:
-        """Density of segments ``x`` (..., N): all bins, or only the band's cells (compensated)."""
+        """Density of segments ``x`` (..., N): all bins, or only the band's cells (compensated).
+
+        Long batches are transformed a few segments at a time (``_SPECTRA_CHUNK_VALUES``): the
+        tapered copies and their spectra then stay in cache instead of being allocated as
+        megabytes per call, which was ~3× slower per segment. Every segment's transform and
+        taper sum are computed independently, so the result does not depend on the chunking
+        (bit for bit).
+        """
         if detrend:
             x = x - x.mean(axis=-1, keepdims=True)
+        lead = x.shape[:-1]
+        m = math.prod(lead)
+        per_row = len(self._seg_starts) * self.n_tapers * self.nfft
+        rows = max(1, _SPECTRA_CHUNK_VALUES // per_row)
+        if m <= rows:
+            return self._spectra_chunk(x, cells_only)
+        flat = x.reshape(m, x.shape[-1])
+        width = self._a.size if cells_only else self.nfft // 2 + 1
+        out: FloatArray = np.empty((m, width))
+        for a in range(0, m, rows):
+            out[a:a + rows] = self._spectra_chunk(flat[a:a + rows], cells_only)
+        return out.reshape(lead + (width,))
+
+    def _spectra_chunk(self, x: FloatArray, cells_only: bool) -> FloatArray:
         if len(self._seg_starts) > 1:
             shape = x.shape[:-1] + (len(self._seg_starts), self._seg_len)
             step = x.strides[-1]
@@ -505,6 +526,10 @@ class SpectralEstimator:
             out[5, ~ok] = total[~ok]
         return out
 
+
+#: Tapered values per chunk of ``SpectralEstimator._spectra`` (≈ 0.3 MB of float64: the
+#: product and its spectrum stay in L2). Performance only; results do not depend on it.
+_SPECTRA_CHUNK_VALUES = 40_000
 
 #: Row order of ``_band_features`` / ``_feature_rows`` (SpectralFeatures' field order).
 _ROWS = ("mdf_hz", "mnf_hz", "fi_nsm5", "mains_fraction", "mdf_var_hz2", "band_power",
