@@ -84,13 +84,9 @@ def jasa_class(rms_slope_pct_per_min: float, mdf_slope_pct_per_min: float,
 
     A trend inside ``±dead_band_pct_per_min`` (or NaN) counts as zero; any zero → STABLE.
     """
-    def sign(v: float) -> int:
-        if math.isnan(v) or abs(v) <= dead_band_pct_per_min:
-            return 0
-        return 1 if v > 0 else -1
-
-    a, s = sign(rms_slope_pct_per_min), sign(mdf_slope_pct_per_min)
-    if a == 0 or s == 0:
+    a, s = rms_slope_pct_per_min, mdf_slope_pct_per_min
+    # "not |v| > band" is true inside the band and for NaN: that trend counts as zero.
+    if not abs(a) > dead_band_pct_per_min or not abs(s) > dead_band_pct_per_min:
         return JasaClass.STABLE
     if a > 0:
         return JasaClass.FATIGUE if s < 0 else JasaClass.FORCE_INCREASE
@@ -184,39 +180,44 @@ class FatigueTracker:
         cfg = self._cfg
         # Plain Python floats per channel: with 1–2 channels this is several times faster than
         # numpy's per-call overhead (the whole update is ~20 µs per channel).
+        n = self._n
         mdf = _floats(window.mdf_hz, [])
         valid = _bools(window.valid)
         active = _bools(window.active)
-        nans = [math.nan] * self._n
+        nans = [math.nan] * n
         var = _floats(window.mdf_var_hz2, nans)
         mnf = _floats(window.mnf_hz, nans)
         var_mnf = _floats(window.mnf_var_hz2, nans)
         cov = _floats(window.mdf_mnf_cov_hz2, nans)
         rms = _floats(window.rms_mv, [])
         baseline = self._baseline
-        tracked = [math.nan] * self._n
-        fatigue = [math.nan] * self._n
-        mdf_pct = [math.nan] * self._n
-        rms_pct = [math.nan] * self._n
+        tracked = [math.nan] * n
+        fatigue = [math.nan] * n
+        mdf_pct = [math.nan] * n
+        rms_pct = [math.nan] * n
         jasa = []
         any_valid = False
         min_n = cfg.trend_min_windows
         dead = cfg.jasa_dead_band_pct_per_min
-        for c in range(self._n):
+        step = self._tracker.step
+        isnan = math.isnan
+        for c in range(n):
             z = mdf[c]
-            ok = valid[c] and not math.isnan(z)
+            ok = valid[c] and not isnan(z)
             if not ok:
                 z = math.nan
             r = var[c]
             if ok and not r > 0:  # NaN or not positive
                 r = (FALLBACK_MDF_CV * z) ** 2
-            level = self._tracker.step(c, dt, active[c], z, r, mnf[c], var_mnf[c], cov[c])
+            act = active[c]
+            level = step(c, dt, act, z, r, mnf[c], var_mnf[c], cov[c])
             tracked[c] = level
             base = baseline[c]
+            mdf_trend = self._mdf_trend[c]
             if ok:
                 any_valid = True
-                self._mdf_trend[c].add(t, z)
-                if baseline_allowed and math.isnan(base):
+                mdf_trend.add(t, z)
+                if baseline_allowed and isnan(base):
                     vals = self._base_vals[c]
                     vals.append(z)
                     if len(vals) >= cfg.baseline_windows:
@@ -224,13 +225,14 @@ class FatigueTracker:
                         baseline[c] = base
                         vals.clear()
             a = rms[c]
-            if active[c] and not math.isnan(a):
-                self._rms_trend[c].add(t, a)
-            slope, mean = self._mdf_trend[c].fit(t, min_n)
-            ref = mean if math.isnan(base) else base
+            rms_trend = self._rms_trend[c]
+            if act and not isnan(a):
+                rms_trend.add(t, a)
+            slope, mean = mdf_trend.fit(t, min_n)
+            ref = mean if isnan(base) else base
             if ref > 0:
                 mdf_pct[c] = slope * 6000.0 / ref
-            slope, mean = self._rms_trend[c].fit(t, min_n)
+            slope, mean = rms_trend.fit(t, min_n)
             if mean > 0:
                 rms_pct[c] = slope * 6000.0 / mean
             if base > 0:
@@ -238,10 +240,12 @@ class FatigueTracker:
             jasa.append(jasa_class(rms_pct[c], mdf_pct[c], dead))
         if any_valid:
             self._valid += 1
+        # One read-only (5, C) array; the fields are its rows (one allocation, not five).
+        rows = np.array([tracked, baseline, fatigue, mdf_pct, rms_pct], dtype=np.float64)
+        rows.flags.writeable = False
         return FatigueState(
-            mdf_tracked_hz=_frozen(tracked), mdf_baseline_hz=_frozen(baseline),
-            fatigue_index=_frozen(fatigue), mdf_slope_pct_per_min=_frozen(mdf_pct),
-            rms_slope_pct_per_min=_frozen(rms_pct), jasa=tuple(jasa),
+            mdf_tracked_hz=rows[0], mdf_baseline_hz=rows[1], fatigue_index=rows[2],
+            mdf_slope_pct_per_min=rows[3], rms_slope_pct_per_min=rows[4], jasa=tuple(jasa),
         )
 
 
@@ -261,12 +265,6 @@ def _bools(values: npt.ArrayLike) -> list[bool]:
         return fast
     out: list[bool] = np.asarray(values, dtype=bool).tolist()
     return out
-
-
-def _frozen(values: list[float]) -> FloatArray:
-    arr = np.array(values, dtype=np.float64)
-    arr.flags.writeable = False
-    return arr
 
 
 class _Trend:
