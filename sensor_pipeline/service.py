@@ -545,7 +545,19 @@ class Service:
     async def _watch_end(self) -> None:
         assert self._end_of_source is not None
         await self._end_of_source()
-        await asyncio.sleep(self._settle_s)  # let the last notifications arrive
+        # The device has handed over its last frame, but the link and the queues may still
+        # hold a backlog (a virtual wearable at high speed): stop only once no new sample has
+        # reached the engine for settle_s, so nothing it sent is lost.
+        last = -1
+        quiet_since = asyncio.get_running_loop().time()
+        while True:
+            await asyncio.sleep(min(0.1, self._settle_s))
+            now = asyncio.get_running_loop().time()
+            if self.summary.samples != last:
+                last = self.summary.samples
+                quiet_since = now
+            elif now - quiet_since >= self._settle_s:
+                break
         self.stop("end of source (device finished)")
 
     async def _record_loop(self, recorder: Recorder, done: asyncio.Event) -> None:

@@ -74,6 +74,10 @@ def _configure_logging(verbosity: int) -> None:
         handler = logging.StreamHandler()
         fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
     logging.basicConfig(level=level, format=fmt, handlers=[handler], force=True)
+    if verbosity < 2:
+        # Bumble (the emulated wearable's Bluetooth stack) warns about link teardown details
+        # that mean nothing to a user; -vv shows them.
+        logging.getLogger("bumble").setLevel(logging.ERROR)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
