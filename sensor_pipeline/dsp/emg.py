@@ -203,6 +203,9 @@ class EmgProcessor:
         self._keep = keep
         # Rails for the saturation check.
         self._rail_lo, self._rail_hi = self._rails(info)
+        # The rails shaped (C, 1, 1) against the (C, B, hop) views, built once.
+        self._rails3 = (None if self._rail_hi is None else np.reshape(self._rail_hi, (-1, 1, 1)),
+                        None if self._rail_lo is None else np.reshape(self._rail_lo, (-1, 1, 1)))
         self._rest: FloatArray | None = None
         self._filter = SosFilter(self.conditioning.sos, self._n_ch)
         self._filt = _History(self._n_ch, keep)
@@ -445,12 +448,13 @@ class EmgProcessor:
                 if self._rail_lo is None and self._rail_hi is None:
                     sat[j0:] = 0.0
                 else:
-                    at_rail = np.zeros(view.shape, dtype=bool)
-                    if self._rail_hi is not None:
-                        at_rail |= view >= np.reshape(self._rail_hi, (-1, 1, 1))
-                    if self._rail_lo is not None:
-                        at_rail |= view <= np.reshape(self._rail_lo, (-1, 1, 1))
-                    sat[j0:] = np.mean(at_rail, axis=2).T
+                    hi3, lo3 = self._rails3
+                    if hi3 is not None and lo3 is not None:
+                        at_rail = (view >= hi3) | (view <= lo3)
+                    else:
+                        at_rail = view >= hi3 if hi3 is not None else view <= lo3
+                    # The mean of 0/1 flags: an exact float count over the hop.
+                    sat[j0:] = (at_rail.sum(axis=2, dtype=np.float64) / self._hop).T
         # Spectra on valid (boundary, channel) pairs, one batch.
         j0, view = self._frames(self._filt, ends, self._win)             # (C, B', win)
         valid = np.zeros((nb, c), dtype=bool)

@@ -492,7 +492,8 @@ class SpectralEstimator:
             idx = (cum[:, None, 1:] < target[:, :, None]).sum(axis=2)
             np.minimum(idx, n_cells - 1, out=idx)
             frac = np.minimum(np.maximum((target - cum[rows, idx]) / pw[rows, idx], 0.0), 1.0)
-            mdf = (self._a[idx] + frac * self._w[idx]).mean(axis=1)
+            both = self._a[idx] + frac * self._w[idx]
+            mdf = (both[:, 0] + both[:, 1]) / 2.0  # the mean of the two quantiles
             lin = s @ self._linear                          # moments, then mains lines
             mnf = lin[:, 2] / lin[:, 1]
             fi = lin[:, 0] / lin[:, 3]
@@ -520,7 +521,7 @@ class SpectralEstimator:
             part = cg[r0, jm] - g[r0, jm] * (1.0 - frac[:, 0])
             total_g = cg[:, -1]
             cov = self._cov_c * (0.5 * total_g - part) / qm
-        out = np.stack([mdf, mnf, fi, mains, var, total, var_mnf, cov])
+        out = np.array([mdf, mnf, fi, mains, var, total, var_mnf, cov])
         if not ok.all():
             out[:, ~ok] = np.nan
             out[5, ~ok] = total[~ok]
