@@ -10,10 +10,11 @@ losslessly in less space:
 * **index runs.** ``index`` is not stored. The part's Parquet key-value metadata
   ``sensor_pipeline.index_runs`` lists its contiguous index runs as ``[[first, n], ...]``
   (one run unless samples were lost); row ``r`` is the ``r``-th index of the runs.
-* **grid times.** ``t_ns`` is stored only when some sample is off the stream's index grid
+* **grid times.** Times are stored only when some sample is off the stream's index grid
   (``origin + round(index · 1e9 / fs_hz)``, key ``sensor_pipeline.t_ns_grid_origin``): a
-  simulated, imported or replayed stream never stores it; a live stream whose block times
-  follow the device clock does.
+  simulated, imported or replayed stream never stores them; a live stream whose block times
+  follow the device clock does, as the Int64 column ``t_ns_delta`` (the first time, then the
+  difference to the previous row: mostly one period, so it compresses to almost nothing).
 * **ADC counts.** When the stream has a ``StreamInfo.scale`` and every sample of a channel in
   the part is exactly ``count · scale`` (checked bit for bit, so NaN, ±inf and -0.0 fall back),
   the channel is stored as Int16 (or Int32) counts, optionally as differences of consecutive
@@ -53,6 +54,10 @@ GRID_ORIGIN_KEY = "sensor_pipeline.t_ns_grid_origin"
 INDEX_RUNS_KEY = "sensor_pipeline.index_runs"
 #: ``{channel: {"scale": s, "delta": bool, "min": lo, "max": hi}}`` for channels stored as counts.
 CHANNEL_CODECS_KEY = "sensor_pipeline.channel_codecs"
+#: Column of the times as differences (version 2); version-1 parts have an absolute ``t_ns``.
+T_NS_DELTA = "t_ns_delta"
+#: ``carry`` key of the last decoded time (decode_times).
+_T_CARRY = "\0t_ns"
 
 _INT16 = (-(2**15), 2**15 - 1)
 _INT32 = (-(2**31), 2**31 - 1)
@@ -227,7 +232,8 @@ def encode_stream_part(info: StreamInfo, idx: IntArray, t_ns: IntArray, data: Fl
     if on_grid:
         meta[GRID_ORIGIN_KEY] = str(origin_ns)
     if not on_grid or not info.channels:
-        cols["t_ns"] = pl.Series("t_ns", t_ns, dtype=pl.Int64)
+        cols[T_NS_DELTA] = pl.Series(T_NS_DELTA, np.diff(t_ns, prepend=np.int64(0)),
+                                     dtype=pl.Int64)
     scales = stream_scales(info) if quantise else None
     codecs: dict[str, dict[str, Any]] = {}
     for i, ch in enumerate(info.channels):
@@ -257,14 +263,27 @@ class StreamPartLayout:
     n_rows: int
     #: Contiguous index runs, or None when the part has an ``index`` column (version 1).
     runs: tuple[tuple[int, int], ...] | None
-    #: Grid origin when every sample is on the index grid (t_ns may then be left out).
+    #: Grid origin when every sample is on the index grid (times may then be left out).
     origin_ns: int | None
-    has_t_ns: bool
+    #: ``"t_ns"`` (absolute), ``"t_ns_delta"`` (differences) or None (times on the grid).
+    time_column: str | None
     codecs: Mapping[str, ChannelCodec]
 
     @property
     def has_index(self) -> bool:
         return self.runs is None
+
+    @property
+    def has_t_ns(self) -> bool:
+        """The part stores its times (else they follow from the grid origin)."""
+        return self.time_column is not None
+
+    def t_ns_expr(self) -> pl.Expr:
+        """The stored times as an absolute ``t_ns`` expression (whole file, in row order)."""
+        assert self.time_column is not None
+        if self.time_column == T_NS_DELTA:
+            return pl.col(T_NS_DELTA).cum_sum().alias("t_ns")
+        return pl.col("t_ns")
 
     def first_last_index(self) -> tuple[int, int] | None:
         if self.runs is None or not self.runs:
@@ -291,16 +310,19 @@ def parse_layout(f: Path, kv: Mapping[str, str], schema: Mapping[str, Any], n_ro
     codecs: dict[str, ChannelCodec] = {}
     if CHANNEL_CODECS_KEY in kv:
         codecs = _parse_codecs(kv[CHANNEL_CODECS_KEY], channels, bad)
-    for col in ("index", "t_ns"):
+    for col in ("index", "t_ns", T_NS_DELTA):
         if col in schema and schema[col] != pl.Int64:
             raise RecordingError(f"column {col!r} has type {schema[col]}, expected Int64; a "
                                  "foreign or damaged file", path=str(f))
+    if "t_ns" in schema and T_NS_DELTA in schema:
+        raise bad(f"both 't_ns' and {T_NS_DELTA!r} columns")
     if runs is None and "index" not in schema:
         raise RecordingError(
             f"column 'index' is missing (has {list(schema)!r}) and there is no "
             f"{INDEX_RUNS_KEY!r} metadata; a foreign or damaged file — restore the recording "
             "from a backup or remove the foreign file", path=str(f))
-    if "t_ns" not in schema and origin is None:
+    time_column = "t_ns" if "t_ns" in schema else T_NS_DELTA if T_NS_DELTA in schema else None
+    if time_column is None and origin is None:
         raise RecordingError(
             f"column 't_ns' is missing (has {list(schema)!r}) and there is no "
             f"{GRID_ORIGIN_KEY!r} metadata; a foreign or damaged file — restore the recording "
@@ -315,7 +337,7 @@ def parse_layout(f: Path, kv: Mapping[str, str], schema: Mapping[str, Any], n_ro
             raise RecordingError(f"column {ch!r} has type {schema[ch]}, expected {want}; a "
                                  "foreign or damaged file", path=str(f))
     return StreamPartLayout(path=f, n_rows=n_rows, runs=runs, origin_ns=origin,
-                            has_t_ns="t_ns" in schema, codecs=codecs)
+                            time_column=time_column, codecs=codecs)
 
 
 def _parse_runs(text: str, n_rows: int, bad: Any) -> tuple[tuple[int, int], ...]:
@@ -381,6 +403,29 @@ def decode_columns(df: pl.DataFrame, layout: StreamPartLayout, channels: Sequenc
     return out
 
 
+def decode_times(df: pl.DataFrame, layout: StreamPartLayout, carry: dict[str, int]
+                 ) -> npt.NDArray[np.int64]:
+    """Absolute times of a slice read in row order (``t_ns`` or ``t_ns_delta`` column);
+    ``carry`` holds the time of the row before the slice (updated in place)."""
+    if layout.time_column == "t_ns":
+        out: npt.NDArray[np.int64] = df["t_ns"].to_numpy()
+        return out
+    t = np.cumsum(df[T_NS_DELTA].to_numpy()) + carry.get(_T_CARRY, 0)
+    if len(t):
+        carry[_T_CARRY] = int(t[-1])
+    return t
+
+
+def carry_exprs(layout: StreamPartLayout, row: int) -> list[pl.Expr]:
+    """Expressions giving, in one row, each running sum of differences (delta-coded channels,
+    ``t_ns_delta``) before ``row``: the ``carry`` to decode a slice that starts there."""
+    exprs = [pl.col(ch).cast(pl.Int64).head(row).sum().alias(ch)
+             for ch, c in layout.codecs.items() if c.delta]
+    if layout.time_column == T_NS_DELTA:
+        exprs.append(pl.col(T_NS_DELTA).head(row).sum().alias(_T_CARRY))
+    return exprs
+
+
 def decoded_lazy(layout: StreamPartLayout, info: StreamInfo,
                  columns: Sequence[str] | None = None) -> pl.LazyFrame:
     """One part as a LazyFrame with the version-1 columns: ``index``, ``t_ns`` (Int64) and
@@ -406,7 +451,7 @@ def decoded_lazy(layout: StreamPartLayout, info: StreamInfo,
             exprs.append(index.alias("index"))
         elif col == "t_ns":
             if layout.has_t_ns:
-                exprs.append(pl.col("t_ns"))
+                exprs.append(layout.t_ns_expr())
             else:
                 assert layout.origin_ns is not None
                 exprs.append((grid_expr(index, info.fs_hz) + layout.origin_ns).alias("t_ns"))
@@ -462,22 +507,25 @@ def iter_merged(layouts: Sequence[StreamPartLayout], info: StreamInfo,
     """The rows of the parts in order, re-encoded for the merged file, chunk by chunk."""
     channels = list(info.channels)
     prev = dict.fromkeys(codecs, 0)   # last count written, per delta channel
+    prev_t = 0                        # last time written
     for lay in layouts:
         carry: dict[str, int] = {}
         read_t = keep_t_ns and lay.has_t_ns
         for off in range(0, lay.n_rows, chunk_rows):
             m = min(chunk_rows, lay.n_rows - off)
-            cols = ["t_ns", *channels] if read_t else channels
+            cols = [lay.time_column, *channels] if read_t else channels
             df = pl.scan_parquet(lay.path).select(cols).slice(off, m).collect()
             data = decode_columns(df, lay, channels, carry)
             out: dict[str, pl.Series] = {}
             if keep_t_ns:
                 if read_t:
-                    t = df["t_ns"].to_numpy()
+                    t = decode_times(df, lay, carry)
                 else:
                     assert lay.origin_ns is not None and lay.runs is not None
                     t = grid_t_ns(lay.origin_ns, runs_index(lay.runs, off, m), info.fs_hz)
-                out["t_ns"] = pl.Series("t_ns", t, dtype=pl.Int64)
+                out[T_NS_DELTA] = pl.Series(T_NS_DELTA, np.diff(t, prepend=np.int64(prev_t)),
+                                            dtype=pl.Int64)
+                prev_t = int(t[-1])
             for i, ch in enumerate(channels):
                 codec = codecs.get(ch)
                 if codec is None:

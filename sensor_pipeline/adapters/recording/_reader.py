@@ -34,7 +34,9 @@ from ...model import (
 )
 from ._codec import (
     StreamPartLayout,
+    carry_exprs,
     decode_columns,
+    decode_times,
     decoded_lazy,
     grid_t_ns_one,
     part_runs,
@@ -222,7 +224,10 @@ class Session:
         if not layout.has_t_ns and layout.runs is not None and layout.origin_ns is not None:
             index = int(runs_index(layout.runs, row, 1)[0])
             return grid_t_ns_one(layout.origin_ns, index, self._streams[name].fs_hz)
-        return int(_collect(pl.scan_parquet(f).select("t_ns").slice(row, 1), f).item())
+        if layout.time_column == "t_ns":
+            return int(_collect(pl.scan_parquet(f).select("t_ns").slice(row, 1), f).item())
+        return int(_collect(pl.scan_parquet(f).select(layout.t_ns_expr()).slice(row, 1),
+                            f).item())
 
     def _part_runs(self, f: Path) -> list[list[int]]:
         runs = self._runs.get(f)
@@ -447,10 +452,11 @@ class Session:
                                                         stop_ns)
             return lo, hi
         exprs = []
+        t = layout.t_ns_expr()
         if start_ns is not None:
-            exprs.append((pl.col("t_ns") < start_ns).sum().alias("lo"))
+            exprs.append((t < start_ns).sum().alias("lo"))
         if stop_ns is not None:
-            exprs.append((pl.col("t_ns") < stop_ns).sum().alias("hi"))
+            exprs.append((t < stop_ns).sum().alias("hi"))
         row = _collect(pl.scan_parquet(f).select(exprs), f).row(0, named=True)
         return int(row.get("lo", 0)), int(row.get("hi", n))
 
@@ -477,8 +483,8 @@ class Session:
             runs = layout.runs
             grid = not layout.has_t_ns and layout.origin_ns is not None and runs is not None
             # On the grid, block times follow from the index: no t_ns to decode (~30 % faster).
-            cols = [*(["index"] if runs is None else []), *([] if grid else ["t_ns"]),
-                    *channels]
+            time_cols = [] if grid or layout.time_column is None else [layout.time_column]
+            cols = [*(["index"] if runs is None else []), *time_cols, *channels]
             carry = self._delta_carry(layout, lo)
             for off in range(lo, hi, chunk_rows):
                 m = min(chunk_rows, hi - off)
@@ -487,9 +493,9 @@ class Session:
                 if grid:
                     assert layout.origin_ns is not None
                     tns: Any = _GridTimes(layout.origin_ns, idx, fs)
-                else:
-                    tns = df["t_ns"].to_numpy()
                 try:
+                    if not grid:
+                        tns = decode_times(df, layout, carry)
                     data = decode_columns(df, layout, channels, carry)  # (C, m), a copy
                 except _POLARS_ERRORS as exc:
                     raise RecordingError(f"cannot read ({exc}); {_DAMAGED}", path=str(f)) from exc
@@ -537,13 +543,12 @@ class Session:
             yield make(pend_first, pend_t0, _join(pend))
 
     def _delta_carry(self, layout: StreamPartLayout, row: int) -> dict[str, int]:
-        """Each delta-coded channel's count just before ``row`` (the sum of its differences)."""
-        delta = [ch for ch, c in layout.codecs.items() if c.delta]
-        if not delta or row == 0:
+        """The running sums of differences (delta-coded channels, times) before ``row``."""
+        exprs = carry_exprs(layout, row)
+        if not exprs or row == 0:
             return {}
-        df = _collect(pl.scan_parquet(layout.path).select(
-            [pl.col(ch).cast(pl.Int64).head(row).sum() for ch in delta]), layout.path)
-        return {ch: int(df[ch].item()) for ch in delta}
+        df = _collect(pl.scan_parquet(layout.path).select(exprs), layout.path)
+        return {k: int(v) for k, v in df.row(0, named=True).items()}
 
     def __repr__(self) -> str:
         return (f"Session({str(self.path)!r}, streams={list(self._streams)!r}, "

@@ -58,6 +58,7 @@ from ._codec import (
     CHANNEL_CODECS_KEY,
     GRID_ORIGIN_KEY,
     INDEX_RUNS_KEY,
+    T_NS_DELTA,
     encode_stream_part,
     iter_merged,
     join_runs,
@@ -713,7 +714,7 @@ def _merged_stream(info: StreamInfo, files: Sequence[Path]
         meta[GRID_ORIGIN_KEY] = str(origin)
     if codecs:
         meta[CHANNEL_CODECS_KEY] = json.dumps({ch: c.to_json() for ch, c in codecs.items()})
-    schema: dict[str, Any] = {"t_ns": pl.Int64} if keep_t_ns else {}
+    schema: dict[str, Any] = {T_NS_DELTA: pl.Int64} if keep_t_ns else {}
     for ch in info.channels:
         schema[ch] = codecs[ch].dtype if ch in codecs else pl.Float64
 

@@ -227,15 +227,22 @@ def test_quantise_false_and_unscaled_streams_keep_float64(tmp_path: Path) -> Non
     check_stream(tmp_path / "a", EMG_Q, blocks)
 
 
-def test_off_grid_times_keep_a_t_ns_column(tmp_path: Path) -> None:
-    """A live device's block times follow its clock, not the index grid."""
+def test_off_grid_times_are_stored_as_differences(tmp_path: Path) -> None:
+    """A live device's block times follow its clock, not the index grid: the part stores them
+    as ``t_ns_delta`` (first time, then differences)."""
     imu = counts_signal(IMU_Q, 200, seed=4)
     blocks = [SampleBlock(IMU_Q.name, IMU_Q.channels, IMU_Q.units, IMU_Q.fs_hz, 10 * k,
                           100_000_000 * k + 7 * k, imu[:, 10 * k:10 * k + 10]) for k in range(20)]
     path = write_session(tmp_path / "rec", [IMU_Q], blocks, metadata={})
     ((schema, kv),) = stored(path, "imu.thigh")
-    assert schema["t_ns"] == pl.Int64 and GRID_ORIGIN_KEY not in kv
+    assert schema["t_ns_delta"] == pl.Int64 and "t_ns" not in schema
+    assert GRID_ORIGIN_KEY not in kv
+    f = next((path / "streams" / "imu.thigh").glob("*.parquet"))
+    d = pl.read_parquet(f)["t_ns_delta"].to_list()
+    assert d[:11] == [0] + [10_000_000] * 9 + [10_000_007]
     check_stream(path, IMU_Q, blocks)
+    s = open_session(path)
+    assert s.stream_extent_ns("imu.thigh") == (0, 1_900_000_133 + 100_000_000)
 
 
 def test_compaction_merges_mixed_parts(tmp_path: Path) -> None:
@@ -256,7 +263,7 @@ def test_compaction_merges_mixed_parts(tmp_path: Path) -> None:
             w.write_block(b)
             w.flush()
     ((schema, kv),) = stored(tmp_path / "rec", "emg")
-    assert schema["t_ns"] == pl.Int64 and GRID_ORIGIN_KEY not in kv
+    assert schema["t_ns_delta"] == pl.Int64 and GRID_ORIGIN_KEY not in kv
     assert schema["biceps_femoris"] == pl.Float64 and schema["semitendinosus"] == pl.Int32
     assert json.loads(kv[INDEX_RUNS_KEY]) == [[0, 200], [207, 93]]
     check_stream(tmp_path / "rec", EMG_Q, blocks)
@@ -291,6 +298,11 @@ def test_any_split_flush_and_merge_reads_back_bit_for_bit(
     flush_after = data.draw(st.sets(st.integers(0, 11)), label="flushes")
     blocks = blocks_of(info, x, sizes + [n], skip=skip, first_index=data.draw(
         st.integers(0, 10**9)))
+    jitter = data.draw(st.lists(st.integers(-10**6, 10**6), min_size=len(blocks),
+                                max_size=len(blocks)), label="block time jitter (ns)")
+    if data.draw(st.booleans(), label="off the grid"):
+        blocks = [SampleBlock(b.stream, b.channels, b.units, b.fs_hz, b.first_index,
+                              b.t0_ns + j, b.data) for b, j in zip(blocks, jitter)]
     path = tmp_path_factory.mktemp("rec") / "rec"
     with SessionWriter(path, streams=[info], merge_parts=merge_parts,
                        compact_on_close=compact) as w:
@@ -301,17 +313,24 @@ def test_any_split_flush_and_merge_reads_back_bit_for_bit(
     check_stream(path, info, blocks)
 
 
+@pytest.mark.parametrize("on_grid", [True, False])
 @pytest.mark.parametrize("chunk_rows", [1, 7, 64])
-def test_iteration_slices_and_time_windows_with_deltas(tmp_path: Path, chunk_rows: int,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    """Delta-coded channels decode from any row: chunk boundaries and start_s/stop_s."""
+def test_iteration_slices_and_time_windows_with_deltas(
+        tmp_path: Path, chunk_rows: int, on_grid: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Delta-coded channels and times decode from any row: chunk boundaries and
+    start_s/stop_s."""
     imu = counts_signal(IMU_Q, 500, seed=7)
     blocks = blocks_of(IMU_Q, imu, [25] * 20, skip={8: 13})
+    if not on_grid:  # block times off the grid, as a live device's
+        blocks = [SampleBlock(b.stream, b.channels, b.units, b.fs_hz, b.first_index,
+                              b.t0_ns + 1000 * k + 1, b.data) for k, b in enumerate(blocks)]
     path = write_session(tmp_path / "rec", [IMU_Q], blocks, metadata={})
+    ((schema, _kv),) = stored(path, "imu.thigh")
+    assert ("t_ns_delta" in schema) is not on_grid
     monkeypatch.setattr(_reader, "READ_CHUNK_ROWS", chunk_rows)
     s = open_session(path)
     idx, data = kept_samples(blocks)
-    t = idx * NS_PER_S // 100
+    t = np.concatenate([b.t_ns(np.arange(b.n_samples)) for b in blocks])
     for start_s, stop_s in [(None, None), (0.37, None), (None, 2.345), (1.0, 1.01), (2.6, 4.2)]:
         got = [b for b in s.iter_items(block_s=0.03, start_s=start_s, stop_s=stop_s)
                if isinstance(b, SampleBlock)]
@@ -326,6 +345,8 @@ def test_iteration_slices_and_time_windows_with_deltas(tmp_path: Path, chunk_row
         g_idx, g_data = kept_samples(got)
         np.testing.assert_array_equal(g_idx, idx[keep])
         assert same_bits(g_data, data[:, keep])
+        for b in got:
+            assert b.t0_ns == t[int(np.searchsorted(idx, b.first_index))]
 
 
 def test_crashed_v2_recording_reads_back(tmp_path: Path) -> None:
