@@ -120,6 +120,10 @@ DAMAGES: dict[str, tuple[Callable[[Path], None], str, str]] = {
     "no t_ns and no grid": (
         lambda r: _rewrite_part(_emg_part(r), **{ORIGIN: None}), "part-00000001-00000001",
         "column 't_ns' is missing.*no 'sensor_pipeline.t_ns_grid_origin'"),
+    "both t_ns and t_ns_delta": (
+        lambda r: _rewrite_part(_emg_part(r), lambda df: df.with_columns(
+            t_ns=pl.lit(0, pl.Int64), t_ns_delta=pl.lit(0, pl.Int64))),
+        "part-00000001-00000001", "both 't_ns' and 't_ns_delta' columns"),
     "runs cover too few rows": (
         lambda r: _rewrite_part(_emg_part(r), **{RUNS: "[[0, 1999]]"}), "part-00000001-00000001",
         "index_runs covers 1999 rows but the file has 2000"),
