@@ -702,8 +702,6 @@ def _merged_stream(info: StreamInfo, files: Sequence[Path]
                    ) -> tuple[pl.LazyFrame, dict[str, str]]:
     """A stream's part files as one lazily generated table (re-encoded: one delta sequence per
     channel, t_ns only if some part needs it) and its Parquet metadata."""
-    from polars.io.plugins import register_io_source
-
     layouts = [read_stream_layout(f, info.channels) for f in files]
     codecs = merged_codecs(layouts, info.channels)
     origin = merged_origin(layouts)
@@ -722,6 +720,11 @@ def _merged_stream(info: StreamInfo, files: Sequence[Path]
                batch_size: int | None) -> Iterator[pl.DataFrame]:
         yield from iter_merged(layouts, info, codecs, keep_t_ns, ROW_GROUP_ROWS)
 
+    try:
+        from polars.io.plugins import register_io_source
+    except ImportError:  # an older polars: merge in memory (the stream's table at once)
+        chunks = list(source(None, None, None, None))
+        return (pl.concat(chunks) if chunks else pl.DataFrame(schema=schema)).lazy(), meta
     return register_io_source(source, schema=schema), meta
 
 
