@@ -187,6 +187,14 @@ def child(mode: str, hours: float) -> None:
     streams, items = looped_items(hours, offline_block_s(config))
     gc.collect()
     rss_setup_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_before_mb = _status_mb("VmRSS")
+    # Reset the kernel's high-water mark so the loop's own peak can be read (Linux >= 4.0).
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
+            fh.write("5")
+        hwm_reset = True
+    except OSError:
+        hwm_reset = False
     frames = 0
     alerts = 0
     n = 0
@@ -209,7 +217,21 @@ def child(mode: str, hours: float) -> None:
         "mode": mode, "hours": hours, "items": n, "frames": frames, "alerts": alerts,
         "wall_s": wall, "cpu_s": cpu_s, "rss_setup_mb": rss_setup_mb,
         "rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rss_before_loop_mb": rss_before_mb, "rss_end_mb": _status_mb("VmRSS"),
+        "loop_peak_mb": _status_mb("VmHWM") if hwm_reset else float("nan"),
     }))
+
+
+def _status_mb(key: str) -> float:
+    """A ``/proc/self/status`` memory line (VmRSS, VmHWM) in MB; NaN where unavailable."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
 
 
 def run_child(mode: str, hours: float) -> dict[str, Any]:
@@ -239,6 +261,8 @@ def bench_replay(hours: list[float], repeats: int) -> list[dict[str, Any]]:
             "us_per_frame_engine_cpu": 1e6 * (eng["cpu_s"] - inp["cpu_s"]) / eng["frames"],
             "rss_setup_mb": eng["rss_setup_mb"], "rss_peak_mb": eng["rss_peak_mb"],
             "input_rss_peak_mb": inp["rss_peak_mb"],
+            "rss_before_loop_mb": eng["rss_before_loop_mb"], "rss_end_mb": eng["rss_end_mb"],
+            "loop_peak_mb": eng["loop_peak_mb"], "input_loop_peak_mb": inp["loop_peak_mb"],
         })
     return rows
 
@@ -282,11 +306,15 @@ def main() -> None:
               f"input alone {r['input_cpu_s']:.2f} s CPU → engine "
               f"{r['x_realtime_engine_cpu']:.0f}× real time, "
               f"{r['us_per_frame_engine_cpu']:.0f} µs CPU per frame")
-        print(f"         peak RSS {r['rss_peak_mb']:.0f} MB (after setup {r['rss_setup_mb']:.0f}"
-              f" MB; input alone {r['input_rss_peak_mb']:.0f} MB)")
+        print(f"         peak RSS {r['rss_peak_mb']:.0f} MB (input alone "
+              f"{r['input_rss_peak_mb']:.0f} MB; the setup, imports + the 10-minute simulation, "
+              f"peaks at {r['rss_setup_mb']:.0f} MB); during the loop: RSS "
+              f"{r['rss_before_loop_mb']:.1f} → {r['rss_end_mb']:.1f} MB, loop peak "
+              f"{r['loop_peak_mb']:.1f} MB (input alone {r['input_loop_peak_mb']:.1f} MB)")
     if len(rows) > 1:
-        print(f"    8 h vs 1 h peak RSS: {rows[1]['rss_peak_mb'] - rows[0]['rss_peak_mb']:+.1f}"
-              " MB")
+        print(f"    8 h vs 1 h: peak RSS {rows[1]['rss_peak_mb'] - rows[0]['rss_peak_mb']:+.1f} MB,"
+              f" loop peak {rows[1]['loop_peak_mb'] - rows[0]['loop_peak_mb']:+.1f} MB, RSS at "
+              f"the end {rows[1]['rss_end_mb'] - rows[0]['rss_end_mb']:+.1f} MB")
     print(f"\nload average after: {_load()}")
 
 
