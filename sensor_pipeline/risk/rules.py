@@ -188,19 +188,16 @@ class FactorRules:
     def _driving_channel(features: Features, active: Sequence[bool],
                          fatigued: Sequence[bool]) -> int:
         n = len(features.emg_channels)
-
-        def fi(i: int) -> float:
-            v = _channel_value(features.fatigue_index, i)
-            return v if math.isfinite(v) else -math.inf
-
-        for candidates in (
-            [i for i in range(n) if active[i] and fatigued[i]],
-            [i for i in range(n) if active[i]],
-            [i for i in range(n) if fatigued[i]],
-        ):
-            if candidates:
-                # max() keeps the first of equal keys: ties go to the lower index.
-                return max(candidates, key=fi)
+        candidates = [i for i in range(n) if active[i] and fatigued[i]]
+        if not candidates:
+            candidates = [i for i in range(n) if active[i]]
+        if not candidates:
+            candidates = [i for i in range(n) if fatigued[i]]
+        if candidates:
+            fi = [_channel_value(features.fatigue_index, i) for i in range(n)]
+            key = [v if math.isfinite(v) else -math.inf for v in fi]
+            # max() keeps the first of equal keys: ties go to the lower index.
+            return max(candidates, key=key.__getitem__)
         finite = [i for i in range(n)
                   if math.isfinite(_channel_value(features.emg_rms_norm, i))]
         if finite:

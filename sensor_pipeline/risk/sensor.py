@@ -106,29 +106,37 @@ class SensorChecks:
         cfg = self.cfg
         t = features.t_ns
         alerts: list[Alert] = []
+        # A false condition only has to reset a running persistence: with no (code, channel)
+        # ever started (the usual clean session) there is nothing to reset.
+        checks = self._checks
         for i, name in enumerate(features.emg_channels):
             std = _at(features.emg_std_mv, i)
-            if self._due(t, FLATLINE, name, std < cfg.flatline_std_mv, self.flatline_ns):
+            flat = std < cfg.flatline_std_mv
+            if (flat or checks) and self._due(t, FLATLINE, name, flat, self.flatline_ns):
                 alerts.append(self._alert(
                     t, FLATLINE, Factor("emg_std", std, cfg.flatline_std_mv, " mV", "<"),
                     f"EMG channel {name} is flat (std {std:.2g} mV < {cfg.flatline_std_mv:g} mV "
                     f"for {cfg.flatline_s:g} s)."))
             sat = _at(features.emg_saturation_fraction, i)
-            if self._due(t, SATURATION, name, sat >= cfg.saturation_fraction, self.persist_ns):
+            saturated = sat >= cfg.saturation_fraction
+            if (saturated or checks) and self._due(t, SATURATION, name, saturated,
+                                                   self.persist_ns):
                 alerts.append(self._alert(
                     t, SATURATION,
                     Factor("saturated_fraction", sat, cfg.saturation_fraction, "", ">="),
                     f"EMG channel {name} is saturating ({100 * sat:.1f} % of samples at the "
                     f"rails, limit {100 * cfg.saturation_fraction:g} %)."))
             mains = _at(features.mains_fraction, i)
-            if self._due(t, MAINS, name, mains >= cfg.mains_fraction, self.persist_ns):
+            hum = mains >= cfg.mains_fraction
+            if (hum or checks) and self._due(t, MAINS, name, hum, self.persist_ns):
                 alerts.append(self._alert(
                     t, MAINS, Factor("mains_fraction", mains, cfg.mains_fraction, "", ">="),
                     f"EMG channel {name} is dominated by mains interference "
                     f"({100 * mains:.0f} % of band power in the mains lines, limit "
                     f"{100 * cfg.mains_fraction:g} %)."))
         k = features.knee_flexion_deg
-        if self._due(t, ANGLE, "", not self.angles_plausible(features), self.persist_ns):
+        implausible = not self.angles_plausible(features)
+        if (implausible or checks) and self._due(t, ANGLE, "", implausible, self.persist_ns):
             low = k < cfg.knee_min_deg
             alerts.append(self._alert(
                 t, ANGLE,
