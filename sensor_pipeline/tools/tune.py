@@ -521,12 +521,24 @@ def write_tuned_toml(
             table[leaf] = item
         elif table is doc:
             # A top-level key must precede every table: rebuild the document with it first.
+            # Keep the file's opening comment block first.
+            from tomlkit.items import Comment, Whitespace
+
             top = tomlkit.document()
+            body = list(doc.body)
+            n_lead = 0
+            while n_lead < len(body) and body[n_lead][0] is None and isinstance(
+                    body[n_lead][1], (Comment, Whitespace)):
+                n_lead += 1
+            for _k, v in body[:n_lead]:
+                top.add(v)
+            if n_lead and not isinstance(body[n_lead - 1][1], Whitespace):
+                top.add(tomlkit.nl())
             for line in _doc_lines(meta):
                 top.add(tomlkit.comment(line))
             top.add(leaf, item)
             top.add(tomlkit.nl())
-            for k, v in doc.body:
+            for k, v in body[n_lead:]:
                 if k is None:
                     top.add(v)
                 else:
@@ -543,7 +555,9 @@ def write_tuned_toml(
         *header,
         "Changed keys are marked '# tuned: was <old value>' (or '# --set: was ...').",
     ]
-    head = [f"# {w}" for line in lines for w in textwrap.wrap(line, width=94)] + [""]
+    head = [f"# {w}" for line in lines
+            for w in textwrap.wrap(line, width=94, break_long_words=False,
+                                   break_on_hyphens=False)] + [""]
     body = tomlkit.dumps(doc)
     Path(out).write_text("\n".join(head) + "\n" + body, encoding="utf-8")
     back = load_config(out)
