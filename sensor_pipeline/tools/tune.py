@@ -558,8 +558,8 @@ def write_tuned_toml(
     head = [f"# {w}" for line in lines
             for w in textwrap.wrap(line, width=94, break_long_words=False,
                                    break_on_hyphens=False)] + [""]
-    body = tomlkit.dumps(doc)
-    Path(out).write_text("\n".join(head) + "\n" + body, encoding="utf-8")
+    text_out = "\n".join(head) + "\n" + tomlkit.dumps(doc)
+    Path(out).write_text(text_out, encoding="utf-8")
     back = load_config(out)
     if back != final:  # pragma: no cover - a bug in this writer, not a user error
         raise AssertionError(f"{out}: the written config does not read back as the tuned one")
