@@ -40,7 +40,7 @@ STATE_COLOURS = {"calibrating": "#c6dbef", "normal": "#d9f0d3", "elevated": "#fe
 ALERT_COLOURS = {"risk": "#b2182b", "cramp": "#762a83", "sensor": "#404040"}
 LABEL_COLOURS = {"risk": "#fdae61", "cramp": "#c2a5cf"}
 GAP_COLOUR = "#9e9e9e"
-#: Gaps closer than this are drawn (and counted) as one dropout (packet loss comes in bursts).
+#: Gaps closer than this are drawn as one span (single lost packets would be invisible).
 GAP_MERGE_S = 0.25
 _HEAD_NAMES = {"semimembranosus": "SM", "semitendinosus": "ST", "biceps_femoris_long": "BFlh",
                "biceps_femoris_short": "BFsh"}
@@ -56,7 +56,7 @@ class ReportData:
     labels: list[Label]
     duration_s: float
     config: Config
-    #: Intervals (s) where at least one stream had no data, merged (``merge_gaps``).
+    #: Intervals (s) where at least one stream had no data (exact union over streams).
     gaps_s: list[tuple[float, float]] = field(default_factory=list)
     #: Second line under the title (source, thresholds).
     subtitle: str = ""
@@ -113,7 +113,7 @@ def build_report_data(session: Any, config: Config, *, calibration: Any = None,
     return ReportData(
         title=title or f"Session {Path(str(session.path)).name}", frames=run.frames,
         alerts=run.alerts, labels=list(session.label_objects()), duration_s=run.duration_s,
-        config=config, gaps_s=merge_gaps(gap_iv), subtitle=subtitle,
+        config=config, gaps_s=merge_gaps(gap_iv, join_s=0.0), subtitle=subtitle,
         link=meta.get("link_statistics") if isinstance(meta.get("link_statistics"), dict)
         else None,
         start_s=(start_ns or 0) / NS_PER_S,
@@ -178,8 +178,10 @@ def summary_rows(d: ReportData) -> list[tuple[str, str]]:
         else:
             rows.append((label, "too few active windows"))
     missing = sum(b - a for a, b in d.gaps_s)
-    link = (f"{len(d.gaps_s)} dropout{'s' if len(d.gaps_s) != 1 else ''}, {missing:.1f} s "
-            f"without some stream ({_pct(missing, dur)})") if d.gaps_s else "no gaps"
+    longest = max((b - a for a, b in d.gaps_s), default=0.0)
+    link = (f"{len(d.gaps_s)} gap{'s' if len(d.gaps_s) != 1 else ''} ({missing:.1f} s, "
+            f"{_pct(missing, dur)} without some stream; longest {longest:.1f} s)"
+            if d.gaps_s else "no gaps")
     if d.link:
         extra = [f"{k.replace('_', ' ')} {v}" for k, v in d.link.items()
                  if k in ("reconnects", "decode_errors", "lost_samples") and v]
@@ -425,7 +427,7 @@ def _figure(d: ReportData) -> Any:
 
     # --- gaps on every panel, legends, shared axis -----------------------------------------
     for ax in axes:
-        for g0, g1 in d.gaps_s:
+        for g0, g1 in merge_gaps(d.gaps_s):  # packet loss: nearby gaps drawn as one span
             ax.axvspan(g0, g1, color=GAP_COLOUR, alpha=0.45, lw=0, zorder=0.5)
     for ax in axes[:-1]:
         handles, _ = ax.get_legend_handles_labels()

@@ -39,7 +39,7 @@ def bridge_report(sim_bridge: Any) -> ReportData:
             if type(e).__name__ == "GapDetected"]
     return ReportData(title="bridge", frames=run.frames, alerts=run.alerts,
                       labels=list(sim_bridge.labels), duration_s=run.duration_s, config=cfg,
-                      gaps_s=merge_gaps(gaps), subtitle="simulated")
+                      gaps_s=merge_gaps(gaps, join_s=0.0), subtitle="simulated")
 
 
 def test_summary_rows(bridge_report: ReportData) -> None:
@@ -47,7 +47,8 @@ def test_summary_rows(bridge_report: ReportData) -> None:
     assert rows["duration"] == "3.3 min (200 s)"
     assert rows["alerts"] == "1 risk, 4 sensor"  # link lost + restored, twice
     assert rows["labels"] == "1 risk"
-    assert rows["link quality"].startswith("2 dropouts, ")
+    assert rows["link quality"].startswith("2 gaps (")
+    assert "longest" in rows["link quality"]
     hop = bridge_report.config.engine.hop_s
     short = sum(f.risk.shortened for f in bridge_report.frames) * hop
     assert rows["time shortened"].startswith(f"{short:.0f} s (")
