@@ -273,7 +273,7 @@ def _figure(d: ReportData) -> Any:
     cells = [[*rows[i], *(rows[i + half] if i + half < len(rows) else ("", ""))]
              for i in range(half)]
     table = ax0.table(cellText=cells, cellLoc="left", bbox=(0.0, 0.0, 1.0, 1.0),  # type: ignore[arg-type]
-                      colWidths=[0.19, 0.31, 0.19, 0.31])
+                      colWidths=[0.2, 0.3, 0.22, 0.28])
     table.auto_set_font_size(False)
     table.set_fontsize(10)
     for (_r, c), cell in table.get_celld().items():
