@@ -451,8 +451,11 @@ class EmgProcessor:
                     hi3, lo3 = self._rails3
                     if hi3 is not None and lo3 is not None:
                         at_rail = (view >= hi3) | (view <= lo3)
+                    elif hi3 is not None:
+                        at_rail = view >= hi3
                     else:
-                        at_rail = view >= hi3 if hi3 is not None else view <= lo3
+                        assert lo3 is not None
+                        at_rail = view <= lo3
                     # The mean of 0/1 flags: an exact float count over the hop.
                     sat[j0:] = (at_rail.sum(axis=2, dtype=np.float64) / self._hop).T
         # Spectra on valid (boundary, channel) pairs, one batch.

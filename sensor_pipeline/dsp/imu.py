@@ -867,7 +867,7 @@ class _StreamState:
         n = raw.shape[1]
         if n == 0:
             return
-        finite: npt.NDArray[np.bool_] = np.isfinite(raw).all(axis=0)
+        finite: npt.NDArray[np.bool_] = np.asarray(np.isfinite(raw).all(axis=0))
         if finite.all():
             out = self.compute(raw)
         else:
