@@ -40,6 +40,11 @@ class RiskConfig(Section, frozen=True):
         "Also require the JASA trend to read 'fatigue' (amplitude up, spectrum down) when the "
         "fatigued factor first rises (separates fatigue from a change of force).",
         source="domain.md §1 / §4.4; issue #4", tunable=True)] = True
+    missing_tolerance_s: Annotated[float, doc(
+        "Dropouts up to this long (a lost packet, a spectral window spanning a gap) only pause "
+        "the hold; longer ones restart it. Missing data never counts toward the hold.",
+        unit="s", source="judgment call (1 % packet loss must not prevent every alert)",
+        ge=0.0, le=10.0, tunable=True)] = 1.0
     hold_s: Annotated[float, doc(
         "All factors must hold this long before a risk alert fires.",
         unit="s", source="domain.md §7 (≥ 3 s; judgment call)", ge=0.0, tunable=True)] = 3.0

@@ -22,8 +22,6 @@ from ..model import (
     Event,
     Factor,
     Features,
-    GapDetected,
-    LinkLost,
     RiskSnapshot,
     RiskState,
     Severity,
@@ -89,6 +87,9 @@ class RiskLayer:
         self.repeat_window_ns = round(config.risk.repeat_window_s * NS_PER_S)
         self._latches = Latches()
         self._last_t_ns: int | None = None
+        self.missing_tolerance_ns = round(config.risk.missing_tolerance_s * NS_PER_S)
+        #: First hop of the current run of hops with missing inputs (None: inputs complete).
+        self._missing_since_ns: int | None = None
         #: Start of the running streak of ALL hops (for "held for … s" in the message).
         self._streak_start_ns: int | None = None
         self._recent_alerts_ns: deque[int] = deque()
@@ -102,6 +103,7 @@ class RiskLayer:
         self.sensor.reset()
         self._latches = Latches()
         self._last_t_ns = None
+        self._missing_since_ns = None
         self._streak_start_ns = None
         self._recent_alerts_ns.clear()
         self._counts = dict.fromkeys(self._counts, 0)
@@ -163,14 +165,27 @@ class RiskLayer:
         self._latches = ev.latches
         missing = ev.missing or any(s != STREAM_TRUTH for s in features.missing_streams)
         if missing:
-            event = RiskEvent.MISSING
             self._counts["missing"] += 1
+            if self._missing_since_ns is None:
+                self._missing_since_ns = t
+            if t - self._missing_since_ns + self.hop_ns <= self.missing_tolerance_ns:
+                # A short dropout pauses the hold: the machine is not stepped, so the hop
+                # neither counts toward the hold nor restarts it, and the state is kept.
+                self.machine.pause()
+                state = self.machine.state
+                self._counts[state] += 1
+                snapshot = RiskSnapshot(state, ev.shortened, ev.active, ev.fatigued,
+                                        ev.driving_channel, ev.count / 3.0)
+                return snapshot, [*cramp_alerts, *sensor_alerts]
+            event = RiskEvent.MISSING
         elif ev.shortened and ev.active and ev.fatigued:
             event = RiskEvent.ALL
         elif ev.shortened and (ev.active or ev.fatigued):
             event = RiskEvent.PARTIAL
         else:
             event = RiskEvent.CLEAR
+        if not missing:
+            self._missing_since_ns = None
         if event is RiskEvent.ALL:
             if self._streak_start_ns is None:
                 self._streak_start_ns = t
@@ -187,11 +202,13 @@ class RiskLayer:
         return snapshot, alerts
 
     def on_event(self, event: Event) -> list[Alert]:
-        """Link and gap events: gaps and link loss stop the hold; link alerts from the checks."""
-        if isinstance(event, (GapDetected, LinkLost)):
-            now = event.t_ns if self._last_t_ns is None else max(event.t_ns, self._last_t_ns)
-            self.machine.step(RiskEvent.MISSING, now)
-            self._streak_start_ns = None
+        """Link and gap events: link alerts and gap counts from the sensor checks.
+
+        They do not touch the risk machine: the hops a gap or a lost link leaves without data
+        arrive as Features with missing inputs, in time order, and those pause or restart the
+        hold. So the risk state never depends on when an event is delivered relative to the
+        frames (live, an event comes with the data; an offline batch delivers it early).
+        """
         return self.sensor.on_event(event)
 
     # -----------------------------------------------------------------------------------------

@@ -173,6 +173,12 @@ class RiskMachine:
     def armed(self, now_ns: int) -> bool:
         return self.last_alert_ns is None or now_ns - self.last_alert_ns >= self.cooldown_ns
 
+    def pause(self) -> None:
+        """One hop without evidence either way (a short dropout): a running hold neither counts
+        it nor restarts; the state and the cooldown are unchanged."""
+        if self.hold_start_ns is not None:
+            self.hold_start_ns += self.hop_ns
+
     def held_ns(self, now_ns: int) -> int:
         """How much ALL evidence the running hold has (0 when none runs)."""
         if self.hold_start_ns is None:
