@@ -24,9 +24,23 @@ def test_default_file_equals_struct_defaults() -> None:
     assert load_config(ROOT / "configs" / "default.toml") == Config()
 
 
-@pytest.mark.parametrize("profile", sorted((ROOT / "configs").glob("*.toml")), ids=lambda p: p.name)
+def _profiles() -> list[Path]:
+    import tomllib
+
+    # Search-space files for `tune` ([search]/[space] tables) live beside the profiles.
+    return [p for p in sorted((ROOT / "configs").glob("*.toml"))
+            if "space" not in tomllib.loads(p.read_text(encoding="utf-8"))]
+
+
+@pytest.mark.parametrize("profile", _profiles(), ids=lambda p: p.name)
 def test_every_shipped_profile_is_valid(profile: Path) -> None:
     load_config(profile)
+
+
+def test_the_shipped_search_space_is_valid() -> None:
+    from sensor_pipeline.tools.tune import load_space
+
+    assert load_space(ROOT / "configs" / "search-space.toml").params
 
 
 def test_resolved_toml_round_trips(tmp_path: Path) -> None:
