@@ -1176,17 +1176,18 @@ class KinematicsTracker:
         assert shank.timeline is not None
         if thigh.timeline is None:  # no thigh sample yet: K unknown everywhere
             return np.full(hi - lo + 1, np.nan)
+        if (thigh.fs_hz == shank.fs_hz and thigh.timeline.origin_ns == shank.timeline.origin_ns):
+            # One timeline: the thigh sample of shank index k is k (values() is NaN below 0).
+            same: FloatArray = np.asarray(wrap_deg(thigh.values(lo, hi) - shank.values(lo, hi)),
+                                          dtype=np.float64)
+            return same
         idx = np.arange(lo, hi + 1, dtype=np.int64)
         t = shank.timeline.origin_ns + np.round(idx * NS_PER_S / shank.fs_hz).astype(np.int64)
-        if (thigh.fs_hz == shank.fs_hz and thigh.timeline.origin_ns == shank.timeline.origin_ns):
-            ti = idx
-        else:
-            ti = np.floor((t - thigh.timeline.origin_ns) * thigh.fs_hz / NS_PER_S).astype(
-                np.int64)
-            t_ti = thigh.timeline.origin_ns + np.round(ti * NS_PER_S / thigh.fs_hz)
-            ti = np.where(t_ti > t, ti - 1, ti)
-            t_next = thigh.timeline.origin_ns + np.round((ti + 1) * NS_PER_S / thigh.fs_hz)
-            ti = np.where(t_next <= t, ti + 1, ti)
+        ti = np.floor((t - thigh.timeline.origin_ns) * thigh.fs_hz / NS_PER_S).astype(np.int64)
+        t_ti = thigh.timeline.origin_ns + np.round(ti * NS_PER_S / thigh.fs_hz)
+        ti = np.where(t_ti > t, ti - 1, ti)
+        t_next = thigh.timeline.origin_ns + np.round((ti + 1) * NS_PER_S / thigh.fs_hz)
+        ti = np.where(t_next <= t, ti + 1, ti)
         th = np.full(idx.size, np.nan)
         okt = ti >= 0
         if okt.any():
