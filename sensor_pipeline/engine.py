@@ -194,7 +194,8 @@ class FeaturePipeline:
         self._pending_windows: deque[tuple[int, EmgWindow]] = deque()
         self._primary_received: int = 0       # primary index received so far
         self._queued: dict[str, deque[SampleBlock]] = {n: deque() for n in self._gating}
-        self._runs: dict[str, list[tuple[int, int]]] = {n: [] for n in self._gating}
+        #: Per stream: received runs as (first sample time, last sample time, end index).
+        self._runs: dict[str, list[tuple[int, int, int]]] = {n: [] for n in self._gating}
         self._batch_ns = round(batch_s * NS_PER_S)
 
         # --- calibration -----------------------------------------------------------------
@@ -495,26 +496,32 @@ class FeaturePipeline:
         return True
 
     def _note_run(self, name: str, first: int, end: int) -> None:
+        """Remember which samples of a stream arrived, as runs of session times (first, last)."""
+        tl = self._timelines[name]
         runs = self._runs[name]
-        if runs and runs[-1][1] == first:
-            runs[-1] = (runs[-1][0], end)
+        last_t = tl.t_ns(end - 1)
+        if runs and runs[-1][2] == first:
+            runs[-1] = (runs[-1][0], last_t, end)
         else:
-            runs.append((first, end))
+            runs.append((tl.t_ns(first), last_t, end))
         if len(runs) > 64:  # keep a bounded history (old runs are never asked about)
             del runs[:32]
 
     def _missing(self, t_ns: int) -> tuple[str, ...]:
         """Streams without a single sample in the hop ``(t − hop, t]`` (data-based, so it does
-        not depend on when the frame was computed)."""
-        out = []
+        not depend on when the frame was computed). A run of contiguous samples overlapping the
+        hop has a sample in it, because a stream's sample period never exceeds the hop."""
+        out: list[str] = []
+        lo = t_ns - self._hop_ns
         for name in self._gating:
-            tl = self._timelines.get(name)
-            if tl is None:
-                out.append(name)
-                continue
-            hi = tl.index_at_or_before(t_ns)
-            lo = tl.index_at_or_before(t_ns - self._hop_ns) + 1
-            if not any(a <= hi and b > lo for a, b in reversed(self._runs[name])):
+            runs = self._runs[name]
+            for first_t, last_t, _end in reversed(runs):
+                if first_t <= t_ns and last_t > lo:
+                    break
+                if last_t <= lo:
+                    out.append(name)  # runs are in time order: nothing older can overlap
+                    break
+            else:
                 out.append(name)
         return tuple(out)
 
@@ -573,7 +580,7 @@ class FeaturePipeline:
             fs = self._fatigue.update(w, t_ns / NS_PER_S, baseline_allowed=not calibrating)
             emg = dict(
                 emg_rms_mv=_tup(w.rms_mv), emg_rms_norm=_tup(w.rms_norm),
-                emg_active=tuple(bool(a) for a in w.active),
+                emg_active=tuple(np.asarray(w.active, dtype=bool).tolist()),
                 mdf_hz=_tup(w.mdf_hz), mnf_hz=_tup(w.mnf_hz), fi_nsm5=_tup(w.fi_nsm5),
                 mdf_tracked_hz=_tup(fs.mdf_tracked_hz), mdf_baseline_hz=_tup(fs.mdf_baseline_hz),
                 fatigue_index=_tup(fs.fatigue_index),
@@ -612,7 +619,7 @@ def _concat(blocks: list[SampleBlock]) -> SampleBlock:
 
 
 def _tup(a: Any) -> tuple[float, ...]:
-    return tuple(float(v) for v in np.asarray(a, dtype=np.float64))
+    return tuple(np.asarray(a, dtype=np.float64).tolist())
 
 
 # ---------------------------------------------------------------------------------------------

@@ -494,7 +494,9 @@ class SpectralEstimator:
             frac = np.minimum(np.maximum((target - cum[rows, idx]) / pw[rows, idx], 0.0), 1.0)
             both = self._a[idx] + frac * self._w[idx]
             mdf = (both[:, 0] + both[:, 1]) / 2.0  # the mean of the two quantiles
-            lin = s @ self._linear                          # moments, then mains lines
+            # einsum, not ``@``: BLAS blocks a matrix product by the number of rows, so a window's
+            # last bits would depend on how many windows share the batch (live vs offline).
+            lin = np.einsum("mf,fk->mk", s, self._linear)   # moments, then mains lines
             mnf = lin[:, 2] / lin[:, 1]
             fi = lin[:, 0] / lin[:, 3]
             if self._family_offsets.size:
@@ -505,7 +507,7 @@ class SpectralEstimator:
             # Influence functions on the normalised density q: MDF ψ_m = (½ − 1[f < m]) / q(m),
             # MNF ψ_μ = f − μ; Var = c/T · ∫ψ² q² (∫q² debiased for the estimator's dof).
             q2w = pw * s * (self._sq_debias / total**2)[:, None]          # q² w per cell
-            mom2 = q2w @ self._fpow                                       # Σ q²w · [1, f, f²]
+            mom2 = np.einsum("mf,fk->mk", q2w, self._fpow)                # Σ q²w · [1, f, f²]
             # q(MDF): mean density over the cells within ±15 Hz of the median's cell.
             jm = idx[:, 0]
             j_lo = np.maximum(jm - self._var_half_cells, 0)
