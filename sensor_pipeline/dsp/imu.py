@@ -871,18 +871,22 @@ class _StreamState:
         if finite.all():
             out = self.compute(raw)
         else:
-            out = np.full(n, np.nan)
             self.nonfinite += int((~finite).sum())
-            # Runs of finite samples; the filter restarts after every non-finite stretch.
-            edges = np.flatnonzero(np.diff(np.concatenate(([False], finite, [False])).astype(
-                np.int8)))
-            for a, b in zip(edges[::2], edges[1::2]):
-                if a > 0:
-                    self.restart()
-                out[a:b] = self.compute(raw[:, a:b])
-            if not finite[-1]:
-                self.restart()
+            out = self.compute_runs(raw, finite)
         self.store(first_index, raw, out, finite)
+
+    def compute_runs(self, raw: FloatArray, present: npt.NDArray[np.bool_]) -> FloatArray:
+        """Filter each run of present samples; the filter restarts after every hole (NaN out)."""
+        out = np.full(raw.shape[1], np.nan)
+        edges = np.flatnonzero(np.diff(np.concatenate(([False], present, [False])).astype(
+            np.int8)))
+        for a, b in zip(edges[::2], edges[1::2]):
+            if a > 0:
+                self.restart()
+            out[a:b] = self.compute(raw[:, a:b])
+        if not present[-1]:
+            self.restart()
+        return out
 
     def store(self, first_index: int, raw: FloatArray, out: FloatArray,
               present: npt.NDArray[np.bool_]) -> None:
@@ -915,18 +919,7 @@ class _StreamState:
         self.restart()
         idx = np.arange(index, self.newest + 1)
         pos = np.mod(idx, self.capacity)
-        raw = self.raw[:, pos]
-        present = self.present[pos]
-        out = np.full(idx.size, np.nan)
-        edges = np.flatnonzero(np.diff(np.concatenate(([False], present, [False])).astype(
-            np.int8)))
-        for a, b in zip(edges[::2], edges[1::2]):
-            if a > 0:
-                self.restart()
-            out[a:b] = self.compute(raw[:, a:b])
-        if not present[-1]:
-            self.restart()
-        self.out[pos] = out
+        self.out[pos] = self.compute_runs(self.raw[:, pos], self.present[pos])
 
     # -- calibration collection ----------------------------------------------------------
     def collect(self, first_index: int, raw: FloatArray) -> None:
