@@ -431,6 +431,9 @@ def export_csv_session(session: Session, directory: str | Path, *,
                 for lab in labels:
                     w.writerow([repr(lab.start_s), repr(lab.end_s), lab.kind, lab.note])
         write_atomically(out / LABELS_CSV, write_labels)
+    else:
+        # Overwriting an earlier export: its labels.csv would be imported as this session's.
+        (out / LABELS_CSV).unlink(missing_ok=True)
     text = "\n".join(lines)
 
     def write_toml(tmp: Path) -> None:

@@ -145,6 +145,17 @@ def test_export_refuses_an_existing_directory(tmp_path: Path) -> None:
         export_csv_session(open_session(rec), tmp_path / "out")
 
 
+def test_export_overwrite_leaves_no_labels_of_the_previous_export(tmp_path: Path) -> None:
+    labelled = write_session(tmp_path / "a", [EMG], blocks_of(EMG, signal(EMG, 10), [10]),
+                             metadata={}, labels=[Label(0.0, 0.005, "risk")])
+    unlabelled = write_session(tmp_path / "b", [EMG], blocks_of(EMG, signal(EMG, 10), [10]),
+                               metadata={})
+    out = tmp_path / "out"
+    export_csv_session(open_session(labelled), out)
+    export_csv_session(open_session(unlabelled), out, overwrite=True)
+    assert import_csv_session(out)[2] == []
+
+
 def _session_with(tmp_path: Path, **files: str) -> Path:
     base = {"session.toml": SESSION_TOML, "emg.csv": "t_s,bf\n0,1\n0.001,2\n0.002,3\n",
             "imu_thigh.csv": _imu_csv([(0.0, 1, 0, 0, 0, 0, 0)])}
