@@ -7,7 +7,8 @@ Two layers, so that tuning risk thresholds never recomputes signal processing:
 1. ``FeaturePipeline`` turns blocks into one ``Features`` per hop. Each stream goes through its
    own stage (``EmgProcessor`` → ``FatigueTracker`` for EMG, ``KinematicsTracker`` for IMUs and
    the goniometer); the pipeline then *assembles* frames on the primary stream's index grid
-   (docs/architecture.md, "Time"). Frame ``k`` is released only when every other stream has
+   (docs/architecture.md, "Time"; indices count from each stream's first sample, since a
+   device's counters run from boot). Frame ``k`` is released only when every other stream has
    delivered data up to its time, or has fallen more than ``engine.max-stream-lag-s`` behind
    (then it is listed in ``missing_streams``). So the output depends on the samples, never on
    how streams were chunked or interleaved: live and replay give identical frames.
@@ -186,6 +187,10 @@ class FeaturePipeline:
         for n in self._gating:
             self._hop_samples(self._infos[n])  # validate every stream's rate against the hop
 
+        #: Per stream: the source's index of its first sample. Blocks reach the stages with
+        #: indices counted from there, so the frame grid starts at the session's first data
+        #: even when a device's counters ran long before (they count since boot).
+        self._index_base: dict[str, int] = {}
         self._timelines: dict[str, StreamTimeline] = {}
         self._expected: dict[str, int] = {}   # next index per stream (after the hold point)
         self._latest_ns: dict[str, int] = {}  # time of the latest sample received per stream
@@ -272,6 +277,14 @@ class FeaturePipeline:
             )
         if block.n_samples == 0:
             return []
+        base = self._index_base.setdefault(block.stream, block.first_index)
+        if base:
+            if block.end_index <= base:  # stale samples from before the session's first block
+                self._ignored += 1
+                return []
+            if block.first_index < base:
+                block = block.slice(base - block.first_index)
+            block = dataclasses.replace(block, first_index=block.first_index - base)
         self._blocks += 1
         tl = self._timelines.get(block.stream)
         if tl is None:
