@@ -6,11 +6,13 @@ Parquet chunks go to part files next to the target and are concatenated (streami
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,17 @@ def _check_suffix(path: Path, allowed: Sequence[str], what: str) -> str:
             f"{', '.join(allowed)}"
         )
     return suffix
+
+
+@contextlib.contextmanager
+def _output_errors(what: str, path: Path) -> Iterator[None]:
+    """An OSError creating an output file as a UsageError naming the option, path and cause."""
+    try:
+        yield
+    except OSError as exc:
+        raise UsageError(
+            f"{what} {str(path)!r}: cannot create it ({exc.strerror or exc}); choose a writable "
+            "file path") from exc
 
 
 FRAMES_SUFFIXES = (".parquet", ".csv")
@@ -81,13 +94,25 @@ class FramesFileWriter:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._suffix = _check_suffix(self.path, FRAMES_SUFFIXES, "--frames-out")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._rows: list[dict[str, Any]] = []
         self._parts: list[Path] = []
         self._tmpdir: Path | None = None
         self._csv_started = False
         self._schema: dict[str, Any] | None = None
+        self._created = False
         self.rows_written = 0
+        # Fail now, before anything streams, rather than at the first chunk or at close().
+        with _output_errors("--frames-out", self.path):
+            if self.path.is_dir():
+                raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(self.path))
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self._suffix == ".csv":
+                # Opened for appending: an existing file is replaced only by the first chunk.
+                self._created = not self.path.exists()
+                with self.path.open("a", encoding="utf-8"):
+                    pass
+            else:
+                self._tmpdir = Path(tempfile.mkdtemp(prefix=".frames-", dir=self.path.parent))
 
     def add(self, frames: Iterable[FeatureFrame]) -> None:
         self._rows.extend(f.to_row() for f in frames)
@@ -114,8 +139,7 @@ class FramesFileWriter:
                 df.write_csv(fh, include_header=not self._csv_started)
             self._csv_started = True
         else:
-            if self._tmpdir is None:
-                self._tmpdir = Path(tempfile.mkdtemp(prefix=".frames-", dir=self.path.parent))
+            assert self._tmpdir is not None  # made in __init__, removed only by discard/close
             part = self._tmpdir / f"part-{len(self._parts):06d}.parquet"
             df.write_parquet(part)
             self._parts.append(part)
@@ -127,6 +151,8 @@ class FramesFileWriter:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = None
         self._parts = []
+        if self._created and not self._csv_started:
+            self.path.unlink(missing_ok=True)  # the empty file __init__ made
 
     def close(self) -> None:
         self._flush_rows()
@@ -135,13 +161,16 @@ class FramesFileWriter:
                 self.path.write_text("", encoding="utf-8")
             return
         tmp = self.path.with_name(self.path.name + ".tmp")
-        if self._parts:
-            pl.scan_parquet(self._parts).sink_parquet(tmp)
-        else:
-            pl.DataFrame().write_parquet(tmp)
-        os.replace(tmp, self.path)
-        if self._tmpdir is not None:
-            shutil.rmtree(self._tmpdir, ignore_errors=True)
+        try:
+            if self._parts:
+                pl.scan_parquet(self._parts).sink_parquet(tmp)
+            else:
+                pl.DataFrame().write_parquet(tmp)
+            os.replace(tmp, self.path)
+        finally:
+            if self._tmpdir is not None:
+                shutil.rmtree(self._tmpdir, ignore_errors=True)
+                self._tmpdir = None
 
 
 class AlertsFileWriter:
@@ -150,8 +179,9 @@ class AlertsFileWriter:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         _check_suffix(self.path, ALERTS_SUFFIXES, "--alerts-out")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fh = self.path.open("w", encoding="utf-8")
+        with _output_errors("--alerts-out", self.path):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = self.path.open("w", encoding="utf-8")
         self.count = 0
 
     def add(self, alert: Alert) -> None:

@@ -252,3 +252,30 @@ async def test_a_service_runs_once(config: Config) -> None:
     await service.run()
     with pytest.raises(Exception, match="runs once"):
         await service.run()
+
+
+@pytest.mark.parametrize(("option", "name"), [
+    ("frames_out", "frames.parquet"), ("frames_out", "frames.csv"), ("alerts_out", "a.jsonl")])
+async def test_an_unwritable_output_file_fails_before_streaming(
+        config: Config, tmp_path: Path, option: str, name: str) -> None:
+    not_a_dir = tmp_path / "a-file"
+    not_a_dir.write_text("", encoding="utf-8")
+    session = sim("bridge-fatigue", 1, 40.0)
+    source = ListSource(list(session.streams), list(session.iter_items(0.02)))
+    other = {"frames_out": tmp_path / "ok.parquet"} if option == "alerts_out" else {}
+    service = Service(config, source, **{option: not_a_dir / name}, **other)
+    with pytest.raises(UsageError, match=rf"--{option.replace('_', '-')} .*a-file/{name}.*"
+                                         r"cannot create it"):
+        await service.run()
+    assert source.delivered == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]  # nothing left behind
+
+
+async def test_an_output_path_that_is_a_directory_fails_before_streaming(
+        config: Config, tmp_path: Path) -> None:
+    session = sim("bridge-fatigue", 1, 40.0)
+    source = ListSource(list(session.streams), list(session.iter_items(0.02)))
+    (tmp_path / "frames.parquet").mkdir()
+    with pytest.raises(UsageError, match="--frames-out .*frames.parquet.*cannot create it"):
+        await Service(config, source, frames_out=tmp_path / "frames.parquet").run()
+    assert source.delivered == 0
