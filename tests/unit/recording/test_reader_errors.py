@@ -251,8 +251,20 @@ def test_bad_labels_csv_names_line_and_column(rec: Path) -> None:
         open_session(rec).labels()
 
 
+def _tree(path: Path) -> dict[str, tuple[int, int]]:
+    """Every entry under ``path`` with its size and mtime (ns)."""
+    out = {}
+    for d, dirs, files in os.walk(path):
+        for name in [*dirs, *files]:
+            st = os.stat(Path(d) / name)
+            out[os.path.relpath(Path(d) / name, path)] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
 def test_a_reader_of_a_readonly_recording_works(rec: Path) -> None:
-    """Reading needs no write permission anywhere (it never writes)."""
+    """Reading needs no write permission anywhere (it never writes). Permissions do not bind
+    root, so the tree is also compared before and after."""
+    before = _tree(rec)
     paths = [Path(d) for d, _, _ in os.walk(rec)]
     try:
         for d in paths:
@@ -261,3 +273,4 @@ def test_a_reader_of_a_readonly_recording_works(rec: Path) -> None:
     finally:
         for d in paths:
             os.chmod(d, 0o700)
+    assert _tree(rec) == before
