@@ -83,6 +83,11 @@ SOURCE_NONE = "none"
 FILTER_METHODS = ("complementary", "madgwick")
 _KNOWN_IMU_STREAMS = (STREAM_IMU_THIGH, STREAM_IMU_SHANK, STREAM_IMU_PELVIS)
 _GYRO_UNIT_TO_DPS = {"deg/s": 1.0, "dps": 1.0, "°/s": 1.0, "rad/s": 180.0 / math.pi}
+#: Accelerometer units → g. The inclination only needs the ratio of two axes, but the
+#: quasi-static gate (``accel-gate-g``) compares the magnitude with 1 g. 1 g = 9.80665 m/s²
+#: (CGPM 1901), as in protocol.descriptors.
+_ACCEL_UNIT_TO_G = {"g": 1.0, "m/s^2": 1.0 / 9.80665, "m/s2": 1.0 / 9.80665,
+                    "m/s²": 1.0 / 9.80665}
 _CALIBRATION_JSON_VERSION = 1
 #: Gating runs at least this long are filtered by lfilter, shorter ones by the same recursion in
 #: Python (cheaper below ~50 samples than lfilter's per-call overhead). Performance only.
@@ -713,19 +718,23 @@ class _StreamState:
         self.n_raw = 6 if is_imu else 1
         self.capacity = math.ceil(cfg.history_s * self.fs_hz) + 1
         self.filter = InclinationFilter.from_config(cfg, self.fs_hz) if is_imu else None
-        self.gyro_scale = (1.0, 1.0, 1.0)
+        #: Factor per raw row (ax, ay, az in g; gx, gy, gz in deg/s) from the stream's units.
+        self.unit_scale = (1.0,) * self.n_raw
         if is_imu:
             scales = []
-            for ch in ("gx", "gy", "gz"):
-                unit = info.units[info.channels.index(ch)] if info.units else "deg/s"
-                scale = _GYRO_UNIT_TO_DPS.get(unit or "deg/s")
+            for ch in IMU_CHANNELS:
+                gyro = ch.startswith("g")
+                table, what, default = ((_GYRO_UNIT_TO_DPS, "gyro", "deg/s") if gyro
+                                        else (_ACCEL_UNIT_TO_G, "accelerometer", "g"))
+                unit = info.units[info.channels.index(ch)] if info.units else default
+                scale = table.get(unit or default)
                 if scale is None:
                     raise UsageError(
-                        f"stream {info.name!r} channel {ch!r} has unit {unit!r}; allowed gyro "
-                        f"units are {', '.join(map(repr, _GYRO_UNIT_TO_DPS))}"
+                        f"stream {info.name!r} channel {ch!r} has unit {unit!r}; allowed {what} "
+                        f"units are {', '.join(map(repr, table))}"
                     )
                 scales.append(scale)
-            self.gyro_scale = (scales[0], scales[1], scales[2])
+            self.unit_scale = tuple(scales)
         self.goniometer_offset_deg = 0.0
         # Row lookup cache of extract(): the channels tuple it was computed for.
         self._rows_for: tuple[str, ...] | None = None
@@ -846,9 +855,8 @@ class _StreamState:
         # Canonical order already (the usual case): a view, no copy. Blocks are immutable and
         # nothing here writes into raw samples.
         data = block.data if rows == self._identity_rows else block.data[rows]
-        if self.is_imu and self.gyro_scale != (1.0, 1.0, 1.0):
-            data = data.copy()
-            data[3:] *= np.asarray(self.gyro_scale)[:, None]
+        if self.is_imu and self.unit_scale != (1.0,) * 6:
+            data = data * np.asarray(self.unit_scale)[:, None]
         return np.asarray(data, dtype=np.float64)
 
     def compute(self, raw: FloatArray) -> FloatArray:
@@ -976,7 +984,7 @@ class KinematicsTracker:
         The ``[kinematics]`` settings.
     streams : sequence of StreamInfo
         The session's streams. ``imu.thigh``, ``imu.shank``, ``imu.pelvis`` (channels ax, ay,
-        az in g and gx, gy, gz in deg/s or rad/s) and ``knee.goniometer`` (channel
+        az in g or m/s² and gx, gy, gz in deg/s or rad/s) and ``knee.goniometer`` (channel
         ``knee_flexion_deg``) are used; other streams are ignored.
 
     Notes

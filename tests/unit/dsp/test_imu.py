@@ -401,6 +401,35 @@ def test_gyro_in_rad_per_s_is_converted() -> None:
     assert tr.angles_at(t_ns(100), HOP_NS).shank_inclination_deg == pytest.approx(30.0, rel=0.005)
 
 
+def test_accelerometer_in_m_per_s2_is_converted_for_the_quasi_static_gate() -> None:
+    # A still segment at 30° with an uncorrected 2 deg/s gyro bias: the accelerometer holds the
+    # angle (error ≈ τ·bias = 1°) only if its magnitude is seen as 1 g; read as 9.8 "g" the
+    # gate rejected every sample and the bias integrated to 40° in 20 s.
+    n = int(20 * FS) + 1
+    rows = imu_rows(np.full(n, 30.0))
+    rows[5] += 2.0
+    g_units = ("m/s^2",) * 3 + ("deg/s",) * 3
+    si = rows.copy()
+    si[:3] *= 9.80665
+    info = StreamInfo("imu.shank", IMU_CHANNELS, g_units, FS)
+    tr = KinematicsTracker(KinematicsConfig(), [info])
+    tr.process(SampleBlock("imu.shank", IMU_CHANNELS, g_units, FS, 0, 0, si))
+    ref = KinematicsTracker(KinematicsConfig(), [StreamInfo("imu.shank", IMU_CHANNELS,
+                                                             IMU_UNITS, FS)])
+    ref.process(SampleBlock("imu.shank", IMU_CHANNELS, IMU_UNITS, FS, 0, 0, rows))
+    got = tr.angles_at(t_ns(n - 1), HOP_NS).shank_inclination_deg
+    assert got == pytest.approx(ref.angles_at(t_ns(n - 1), HOP_NS).shank_inclination_deg,
+                                abs=1e-9)
+    assert got == pytest.approx(31.0, abs=0.1)
+
+
+def test_unknown_accelerometer_unit_is_refused() -> None:
+    units = ("mg", "mg", "mg", "deg/s", "deg/s", "deg/s")
+    with pytest.raises(UsageError, match=r"'imu.thigh' channel 'ax' has unit 'mg'; allowed "
+                                         r"accelerometer units are 'g', 'm/s\^2'"):
+        KinematicsTracker(KinematicsConfig(), [StreamInfo("imu.thigh", IMU_CHANNELS, units, FS)])
+
+
 # ---------------------------------------------------------------------------------------------
 # Calibration
 # ---------------------------------------------------------------------------------------------
