@@ -122,8 +122,9 @@ def main(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     if args.speed <= 0 or not math.isfinite(args.speed):
         raise UsageError(f"--speed must be a positive number, got {args.speed!r}")
-    if args.duration is not None and args.duration <= 0:
-        raise UsageError(f"--duration must be > 0 seconds, got {args.duration!r}")
+    if args.duration is not None and not (math.isfinite(args.duration) and args.duration > 0):
+        raise UsageError(f"--duration must be > 0 seconds (omit it to run until Ctrl-C or the "
+                         f"end of the data), got {args.duration!r}")
     path = _session_path(args, config)
     if path is not None:
         _check_record_path(path, args.overwrite)

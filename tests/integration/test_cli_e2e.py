@@ -248,6 +248,10 @@ def test_bad_arguments_and_overrides_fail_before_anything_starts(tmp_path: Path)
         (["run", "--device", "simulated", "--speed", "0"], EXIT_USAGE, ["--speed must be"]),
         (["run", "--device", "simulated", "--duration", "-1"], EXIT_USAGE,
          ["--duration must be > 0"]),
+        (["run", "--device", "ble", "--duration", "nan"], EXIT_USAGE,
+         ["--duration must be > 0", "got nan"]),  # was a traceback (NaN ns) after connecting
+        (["run", "--device", "ble", "--duration", "inf"], EXIT_USAGE,
+         ["--duration must be > 0", "got inf"]),
         (["replay", str(tmp_path), "--speed", "0"], EXIT_USAGE, ["--speed must be > 0"]),
         (["replay", str(tmp_path), "--frames-out", "f.txt"], EXIT_USAGE,
          ["--frames-out 'f.txt'", ".parquet, .csv"]),
