@@ -37,11 +37,13 @@ import numpy as np
 from .config import Config
 from .dsp.emg import EmgProcessor, EmgWindow
 from .dsp.fatigue import FatigueTracker
-from .dsp.hamstring import hamstring_length_change_pct_array
+from .dsp.hamstring import (
+    HIP_FIT_RANGE_DEG, KNEE_FIT_RANGE_DEG, hamstring_length_change_pct_array,
+)
 from .dsp.imu import KinematicsCalibration, KinematicsTracker
 from .errors import UsageError
 from .model import (
-    EMG_UNIT, GONIOMETER_CHANNELS, HAMSTRING_HEADS, IMU_STREAMS, NS_PER_S, STREAM_EMG,
+    EMG_UNIT, GONIOMETER_CHANNELS, IMU_STREAMS, NS_PER_S, STREAM_EMG,
     STREAM_KNEE_GONIOMETER, EngineOutput, Event, Features, FeatureFrame, JasaClass, SampleBlock,
     StreamInfo, StreamTimeline,
 )
@@ -51,11 +53,6 @@ from .risk import RiskLayer
 #: (the UCI data also has rectus femoris and vastus medialis).
 HAMSTRING_EMG_CHANNELS = ("biceps_femoris", "semitendinosus")
 _KINEMATIC_STREAMS = (*IMU_STREAMS, STREAM_KNEE_GONIOMETER)
-_NAN4 = (math.nan, math.nan, math.nan, math.nan)
-
-# Fit range of the hamstring polynomials (domain.md §2.2).
-_HIP_RANGE_DEG = (-20.0, 100.0)
-_KNEE_RANGE_DEG = (0.0, 120.0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -310,15 +307,7 @@ class FeaturePipeline:
                 self._held_peak = max(self._held_peak, sum(len(q) for q in self._held.values()))
             out = self._release()
             if self._cal_pending and self._calibration_ready():
-                # Everything before the boundary is processed and its frames released, then
-                # the calibration takes effect, then the held samples follow.
-                self._drain_all()
-                out += self._release()
-                self._complete_calibration()
-                for name in self._gating:
-                    q = self._held[name]
-                    while q:
-                        self._enqueue(q.popleft())
+                out += self._cross_calibration_boundary()
                 out += self._release()
             return out
         self._enqueue(block)
@@ -328,16 +317,22 @@ class FeaturePipeline:
         """End of input: complete a pending calibration and release every remaining frame."""
         out: list[Features] = []
         if self._cal_pending and self._first_ns is not None:
-            self._drain_all()
-            out += self._release()
-            self._complete_calibration()
-            for name in self._gating:
-                q = self._held[name]
-                while q:
-                    self._enqueue(q.popleft())
+            out += self._cross_calibration_boundary()
         self._finished = True
         self._drain_all()
         out += self._release(final=True)
+        return out
+
+    def _cross_calibration_boundary(self) -> list[Features]:
+        """Everything before the boundary is processed and its frames released, then the
+        calibration takes effect, then the held samples are queued behind it."""
+        self._drain_all()
+        out = self._release()
+        self._complete_calibration()
+        for name in self._gating:
+            q = self._held[name]
+            while q:
+                self._enqueue(q.popleft())
         return out
 
     # ------------------------------------------------------------------------------------
@@ -384,9 +379,6 @@ class FeaturePipeline:
                 self._pending_windows.append((tl.t_ns(w.end_index), w))
         elif self._kin is not None:
             self._kin.process(block)
-
-    def _stream_progress_ns(self, name: str) -> int | None:
-        return self._latest_ns.get(name)
 
     def _calibration_ready(self) -> bool:
         assert self._cal_end_ns is not None
@@ -565,8 +557,8 @@ class FeaturePipeline:
         length = np.full((4, n), math.nan)
         if ok.any():
             length[:, ok] = hamstring_length_change_pct_array(hip[ok], knee[ok])
-        in_range = ((hip >= _HIP_RANGE_DEG[0]) & (hip <= _HIP_RANGE_DEG[1])
-                    & (knee >= _KNEE_RANGE_DEG[0]) & (knee <= _KNEE_RANGE_DEG[1]))
+        in_range = ((hip >= HIP_FIT_RANGE_DEG[0]) & (hip <= HIP_FIT_RANGE_DEG[1])
+                    & (knee >= KNEE_FIT_RANGE_DEG[0]) & (knee <= KNEE_FIT_RANGE_DEG[1]))
         out_of_range = ok & ~in_range
         return [
             self._assemble(int(t_arr[i]), w, float(knee[i]), float(hip[i]), float(speed[i]),

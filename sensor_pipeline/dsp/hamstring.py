@@ -176,15 +176,12 @@ def _scalar_change_pct(hip: Any, knee: Any) -> dict[str, float | FloatArray] | N
         return None
     if not (math.isfinite(hip) and math.isfinite(knee)):
         return None  # the array path raises (or propagates NaN) with the full message
+    # The array path's polynomials, evaluated on plain floats (same operations, same result).
     out: dict[str, float | FloatArray] = {}
     for head, c in BIARTICULAR_COEFFICIENTS.items():
-        length = (c[0] + c[1] * hip + c[2] * knee + c[3] * hip * hip + c[4] * knee * knee
-                  + c[5] * hip * knee + c[6] * hip * hip * hip + c[7] * knee * knee * knee
-                  + c[8] * hip * hip * knee + c[9] * hip * knee * knee)
-        out[head] = 100.0 * (length - c[0]) / c[0]
-    d = SHORT_HEAD_COEFFICIENTS
-    length = d[0] + d[1] * knee + d[2] * knee * knee + d[3] * knee * knee * knee
-    out["biceps_femoris_short"] = 100.0 * (length - d[0]) / d[0]
+        out[head] = 100.0 * (_biarticular_m(c, hip, knee) - c[0]) / c[0]  # type: ignore[arg-type]
+    d0 = SHORT_HEAD_COEFFICIENTS[0]
+    out["biceps_femoris_short"] = 100.0 * (_short_head_m(knee) - d0) / d0  # type: ignore[arg-type]
     return out
 
 

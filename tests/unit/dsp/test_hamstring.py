@@ -189,3 +189,11 @@ def test_allow_nan_propagates() -> None:
     assert pct["biceps_femoris_short"] == pytest.approx(-19.3, abs=TOL_PP)
     with pytest.raises(UsageError):
         hamstring_length_change_pct(math.inf, 90.0, allow_nan=True)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(-40.0, 130.0), st.floats(-10.0, 150.0))
+def test_float_fast_path_equals_the_array_path(hip: float, knee: float) -> None:
+    one = hamstring_length_change_pct(hip, knee)
+    stacked = hamstring_length_change_pct_array(np.array([hip]), np.array([knee]))[:, 0]
+    assert list(one.values()) == stacked.tolist()
