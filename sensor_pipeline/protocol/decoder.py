@@ -31,15 +31,16 @@ where a gap's length is not exact).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from ..errors import DecodeError
 from ..model import GapDetected, SampleBlock, StreamInfo
-from .descriptors import DeviceDescription, SampleFormat, StreamDescriptor
+from .descriptors import DeviceDescription, StreamDescriptor
 from .frames import (
     FLAG_COMPRESSED, FLAG_CONFIG_CHANGED, FLAG_TIME_VALID, FRAME_VERSION, HEADER, HEADER_BYTES,
+    raw_values,
 )
 from .timing import ClockMapper, U32Unwrapper
 
@@ -89,7 +90,7 @@ class _Stream:
     """Per-stream decoding state (all mutable fields are set here)."""
 
     __slots__ = (
-        "desc", "info", "name", "channels", "units", "fs_hz", "n_channels", "fmt", "dtype",
+        "desc", "info", "name", "channels", "units", "fs_hz", "n_channels", "fmt",
         "bytes_per_sample", "period_ns", "scale_col", "offset_col", "next_index", "index_offset",
         "has_offset", "rebase_pending", "next_host_ns", "frames", "samples", "gaps", "lost_samples",
         "duplicate_frames", "duplicate_samples",
@@ -114,10 +115,6 @@ class _Stream:
         self.fs_hz = info.fs_hz
         self.n_channels = desc.n_channels
         self.fmt = desc.sample_format
-        dtypes: dict[SampleFormat, np.dtype[Any] | None] = {
-            SampleFormat.INT16: np.dtype("<i2"), SampleFormat.INT8: np.dtype("i1"),
-            SampleFormat.INT24: None}
-        self.dtype = dtypes[desc.sample_format]
         self.bytes_per_sample = desc.bytes_per_sample
         self.period_ns = 1e12 / desc.rate_mhz
         self.scale_col = desc.lsb_scale()[:, None]
@@ -344,14 +341,7 @@ class FrameDecoder:
                 st.lost_samples += missing
 
         # -- values ------------------------------------------------------------------------
-        if st.dtype is not None:
-            raw = np.frombuffer(payload, dtype=st.dtype, count=n * c, offset=HEADER_BYTES)
-        else:
-            b = np.frombuffer(payload, dtype=np.uint8, count=n * c * 3, offset=HEADER_BYTES)
-            b = b.reshape(-1, 3).astype(np.int32)
-            v = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
-            raw = np.where(v >= 1 << 23, v - (1 << 24), v)
-        raw = raw.reshape(n, c)
+        raw = raw_values(payload, st.desc, n)
         if skip:
             raw = raw[skip:]
         data = raw.T * st.scale_col
