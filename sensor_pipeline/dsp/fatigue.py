@@ -114,7 +114,6 @@ class FatigueTracker:
         self._cfg = cfg
         self._n = n_channels
         self._hop_s = float(hop_s)
-        self._cap = math.ceil(cfg.slope_window_s / self._hop_s) + 2
         self._tracker = MdfTracker(
             n_channels, level_noise_pct2_per_s=cfg.tracker_level_noise_pct2_per_s,
             slope_noise_pct2_per_s3=cfg.tracker_slope_noise_pct2_per_s3,

@@ -538,7 +538,6 @@ _SPECTRA_CHUNK_VALUES = 40_000
 _ROWS = ("mdf_hz", "mnf_hz", "fi_nsm5", "mains_fraction", "mdf_var_hz2", "band_power",
          "mnf_var_hz2", "mdf_mnf_cov_hz2")
 _HALF_PM_TOL = np.array([0.5 - MEDIAN_TIE_TOL, 0.5 + MEDIAN_TIE_TOL])
-_PM_VAR_HALF_WIDTH = np.array([-VAR_DENSITY_HALF_WIDTH_HZ, VAR_DENSITY_HALF_WIDTH_HZ])
 
 
 # -------------------------------------------------------------------------------------------
