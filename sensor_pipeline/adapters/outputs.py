@@ -35,7 +35,7 @@ def _check_suffix(path: Path, allowed: Sequence[str], what: str) -> str:
 
 
 @contextlib.contextmanager
-def _output_errors(what: str, path: Path) -> Iterator[None]:
+def output_errors(what: str, path: str | Path) -> Iterator[None]:
     """An OSError creating an output file as a UsageError naming the option, path and cause."""
     try:
         yield
@@ -43,6 +43,18 @@ def _output_errors(what: str, path: Path) -> Iterator[None]:
         raise UsageError(
             f"{what} {str(path)!r}: cannot create it ({exc.strerror or exc}); choose a writable "
             "file path") from exc
+
+
+def check_output_file(path: str | Path, what: str) -> None:
+    """Raise UsageError unless ``path`` can name a new file: its directory exists and it is not
+    a directory itself (call before long work whose result goes there)."""
+    p = Path(path)
+    parent = p.parent
+    if p.is_dir():
+        raise UsageError(f"{what} {str(p)!r} is a directory; give a file name")
+    if not parent.is_dir():
+        raise UsageError(f"{what} {str(p)!r}: the directory {str(parent)!r} does not exist; "
+                         "create it first or choose another path")
 
 
 FRAMES_SUFFIXES = (".parquet", ".csv")
@@ -102,7 +114,7 @@ class FramesFileWriter:
         self._created = False
         self.rows_written = 0
         # Fail now, before anything streams, rather than at the first chunk or at close().
-        with _output_errors("--frames-out", self.path):
+        with output_errors("--frames-out", self.path):
             if self.path.is_dir():
                 raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(self.path))
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -179,7 +191,7 @@ class AlertsFileWriter:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         _check_suffix(self.path, ALERTS_SUFFIXES, "--alerts-out")
-        with _output_errors("--alerts-out", self.path):
+        with output_errors("--alerts-out", self.path):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._fh = self.path.open("w", encoding="utf-8")
         self.count = 0

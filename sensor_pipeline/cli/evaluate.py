@@ -50,6 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def main(args: argparse.Namespace) -> int:
+    from ..adapters.outputs import check_output_file, output_errors
     from ..errors import UsageError
     from ..tools.evaluate import evaluate_sessions, evaluation_table, state_table
 
@@ -57,6 +58,8 @@ def main(args: argparse.Namespace) -> int:
         v = getattr(args, name)
         if not v >= 0:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 0, got {v!r}")
+    if args.json:
+        check_output_file(args.json, "--json")
     ev = evaluate_sessions(
         args.recordings, lambda s: session_config(s.config, args),
         max_false_alerts_per_hour=args.max_false_alerts_per_hour, recalibrate=args.recalibrate,
@@ -69,6 +72,7 @@ def main(args: argparse.Namespace) -> int:
                   f"{args.max_false_alerts_per_hour:g} false alerts/h): {ev.objective:.3f}",
                   highlight=False)
     if args.json:
-        Path(args.json).write_text(json.dumps(ev.to_json(), indent=2), encoding="utf-8")
+        with output_errors("--json", args.json):
+            Path(args.json).write_text(json.dumps(ev.to_json(), indent=2), encoding="utf-8")
         err_console().print(f"scores → {args.json}")
     return EXIT_OK

@@ -35,6 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def main(args: argparse.Namespace) -> int:
+    from ..adapters.outputs import check_output_file, output_errors
     from ..adapters.recording import open_session
     from ..tools.report import build_report_data, render_html, render_png
     from ..tools.runner import stored_calibration
@@ -46,6 +47,7 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError(f"--out {str(out)!r}: use a file name ending in .png or .html")
     if not 30 <= args.dpi <= 600:
         raise UsageError(f"--dpi must be between 30 and 600, got {args.dpi!r}")
+    check_output_file(out, "--out")
     session = open_session(rec)
     config = session_config(session.config, args)
     cal = None if args.recalibrate else stored_calibration(session)
@@ -55,9 +57,10 @@ def main(args: argparse.Namespace) -> int:
         note += " + " + ", ".join(args.overrides)
     data = build_report_data(session, config, calibration=cal, title=f"Session {rec.name}",
                              config_note=note)
-    if out.suffix.lower() == ".png":
-        render_png(data, out, dpi=args.dpi)
-    else:
-        render_html(data, out)
+    with output_errors("--out", out):
+        if out.suffix.lower() == ".png":
+            render_png(data, out, dpi=args.dpi)
+        else:
+            render_html(data, out)
     err_console().print(f"report → {out}", highlight=False)
     return EXIT_OK

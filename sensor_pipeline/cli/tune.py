@@ -74,6 +74,7 @@ def main(args: argparse.Namespace) -> int:
         TimeRemainingColumn,
     )
 
+    from ..adapters.outputs import check_output_file, output_errors
     from ..adapters.recording import open_session
     from ..errors import UsageError
     from ..tools.evaluate import session_labels
@@ -90,6 +91,9 @@ def main(args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise UsageError(f"--workers must be >= 1, got {args.workers!r}")
+    check_output_file(args.out, "--out")
+    if args.json:
+        check_output_file(args.json, "--json")
     space = load_space(args.space)
     base = config_from_args(args)
     console = err_console()
@@ -146,8 +150,9 @@ def main(args: argparse.Namespace) -> int:
          "false alerts/h a candidate ranks below all others (docs/tuning.md)."),
         "Sessions: " + ", ".join(name for name, _s, _l in sessions),
     ]
-    changed = write_tuned_toml(args.out, final, base_file=args.config,
-                               tuned_keys=list(best.overrides), header=header)
+    with output_errors("--out", args.out):
+        changed = write_tuned_toml(args.out, final, base_file=args.config,
+                                   tuned_keys=list(best.overrides), header=header)
     console.print(
         f"features {t_feat:.1f} s ({len(sessions)} sessions), search {t_search:.1f} s "
         f"({len(results) / max(t_search, 1e-9):.1f} candidates/s, {args.workers} workers); "
@@ -167,7 +172,8 @@ def main(args: argparse.Namespace) -> int:
             "changed": changed,
             "candidates": [r.to_json() for r in results],
         }
-        Path(args.json).write_text(json.dumps(doc, indent=2), encoding="utf-8")
+        with output_errors("--json", args.json):
+            Path(args.json).write_text(json.dumps(doc, indent=2), encoding="utf-8")
     return EXIT_OK
 
 

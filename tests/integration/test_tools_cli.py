@@ -301,3 +301,27 @@ def test_report_rejects_other_suffixes(recs: dict[str, Path], tmp_path: Path,
                                        capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", str(recs["fresh-bridge"]), "--out", str(tmp_path / "r.pdf")]) == 2
     assert ".png or .html" in flat(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("argv", [
+    ["report", "REC", "--out", "{missing}/r.png"],
+    ["report", "REC", "--out", "{dir}.png"],
+    ["evaluate", "REC", "--json", "{missing}/scores.json"],
+    ["tune", "REC", "--space", "SPACE", "--out", "{missing}/tuned.toml"],
+    ["tune", "REC", "--space", "SPACE", "--out", "{dir}.toml"],
+    ["tune", "REC", "--space", "SPACE", "--out", "t.toml", "--json", "{missing}/c.json"],
+])
+def test_unusable_output_paths_fail_before_any_work(
+        argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The recording does not exist: reaching it would exit 4, so exit 2 proves the output path
+    # was checked first (before minutes of replay or search, whose result was then lost to a
+    # FileNotFoundError traceback).
+    (tmp_path / "d.png").mkdir()
+    (tmp_path / "d.toml").mkdir()
+    fill = {"missing": str(tmp_path / "no" / "such"), "dir": str(tmp_path / "d")}
+    args = [a.format(**fill) for a in argv]
+    args = [str(tmp_path / "no-rec") if a == "REC" else a for a in args]
+    args = [str(ROOT / "configs" / "search-space.toml") if a == "SPACE" else a for a in args]
+    assert main(args) == 2
+    err = flat(capsys.readouterr().err)
+    assert ("does not exist; create it first" in err) or ("is a directory" in err), err
