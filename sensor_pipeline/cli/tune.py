@@ -77,7 +77,7 @@ def main(args: argparse.Namespace) -> int:
     from ..adapters.outputs import check_output_file, output_errors
     from ..adapters.recording import open_session
     from ..errors import UsageError
-    from ..tools.evaluate import session_labels
+    from ..tools.evaluate import session_labels, unique_names
     from ..tools.runner import stored_calibration
     from ..tools.tune import (
         build_caches,
@@ -99,7 +99,7 @@ def main(args: argparse.Namespace) -> int:
     console = err_console()
     sessions: list[tuple[str, Any, list[Any]]] = []
     cals = []
-    names = _unique_names(args.recordings)
+    names = unique_names(args.recordings)
     for path, name in zip(args.recordings, names):
         s = open_session(path)
         labels = session_labels(s)
@@ -181,14 +181,6 @@ def _config_dict(config: Any) -> dict[str, Any]:
     from ..config import config_to_dict
 
     return config_to_dict(config)
-
-
-def _unique_names(paths: list[str]) -> list[str]:
-    """Session names for tables: the directory name, made unique with its parent if needed."""
-    names = [Path(p).name or str(p) for p in paths]
-    if len(set(names)) == len(names):
-        return names
-    return [str(Path(p)) for p in paths]
 
 
 def _fmt(x: float, spec: str = ".3f") -> str:

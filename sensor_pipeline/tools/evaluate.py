@@ -100,7 +100,7 @@ def evaluate_sessions(
     from ..adapters.recording import open_session
 
     scores = []
-    names = _unique_names(paths)
+    names = unique_names(paths)
     for p, name in zip(paths, names):
         session = open_session(p)
         config = config_for(session)
@@ -123,7 +123,7 @@ def evaluate_sessions(
     )
 
 
-def _unique_names(paths: Sequence[str | Path]) -> list[str]:
+def unique_names(paths: Sequence[str | Path]) -> list[str]:
     """Session names for tables: the directory name, or the whole path when names repeat."""
     names = [Path(p).name or str(p) for p in paths]
     return names if len(set(names)) == len(names) else [str(p) for p in paths]
