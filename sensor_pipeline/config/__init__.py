@@ -69,6 +69,22 @@ class Config(Section, frozen=True):
                 f"emg.window-s ({self.emg.window_s}) must be at least engine.hop-s "
                 f"({self.engine.hop_s})"
             )
+        sc = self.sensor_checks
+        if sc.knee_min_deg >= sc.knee_max_deg:
+            raise ValueError(
+                f"sensor-checks.knee-min-deg ({sc.knee_min_deg}) must be below "
+                f"sensor-checks.knee-max-deg ({sc.knee_max_deg}); otherwise every knee angle "
+                "is implausible and risk is never evaluated"
+            )
+        fits = math.floor(self.fatigue.slope_window_s / self.engine.hop_s + 1e-9) + 1
+        if fits < self.fatigue.trend_min_windows:
+            raise ValueError(
+                f"fatigue.slope-window-s ({self.fatigue.slope_window_s} s) holds at most {fits} "
+                f"windows at engine.hop-s = {self.engine.hop_s} s, fewer than "
+                f"fatigue.trend-min-windows ({self.fatigue.trend_min_windows}): no trend or JASA "
+                "would ever be reported (and with risk.require-jasa-fatigue no risk alert); "
+                "lengthen the window or lower trend-min-windows"
+            )
         if self.device.reconnect_initial_s > self.device.reconnect_max_s:
             raise ValueError(
                 f"device.reconnect-initial-s ({self.device.reconnect_initial_s}) must not exceed "

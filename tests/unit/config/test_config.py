@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -94,6 +95,21 @@ def test_unparseable_toml_names_the_file(tmp_path: Path) -> None:
 def test_cross_field_rule() -> None:
     with pytest.raises(ConfigError, match="bandpass-low-hz"):
         load_config(None, ["emg.bandpass-low-hz=500"])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        (["sensor-checks.knee-min-deg=170"], "knee-min-deg (170.0) must be below"),
+        (["fatigue.slope-window-s=1.0"], "holds at most 5 windows"),
+        (["engine.hop-s=0.5", "fatigue.trend-min-windows=122"], "holds at most 121 windows"),
+    ],
+)
+def test_cross_field_rules_that_would_silence_the_risk_layer(overrides: list[str],
+                                                             fragment: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(fragment)):
+        load_config(None, overrides)
+    load_config(None, ["engine.hop-s=0.5", "fatigue.trend-min-windows=121"])  # exactly fits
 
 
 def test_config_is_immutable() -> None:
