@@ -53,7 +53,8 @@ class RiskConfig(Section, frozen=True):
         unit="s", source="domain.md §7 (re-arm after 30 s; judgment call)", ge=0.0,
         tunable=True)] = 30.0
     repeat_to_end_set: Annotated[int, doc(
-        "From this many risk alerts within 10 minutes on, the advice suggests ending the set.",
+        "From this many risk alerts within risk.repeat-window-s on, the alert turns critical "
+        "and its advice suggests ending the set.",
         source="judgment call", ge=1, tunable=True)] = 3
     repeat_window_s: Annotated[float, doc(
         "Window over which risk alerts are counted for repeat-to-end-set.",
