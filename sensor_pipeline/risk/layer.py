@@ -90,7 +90,8 @@ class RiskLayer:
         self.missing_tolerance_ns = round(config.risk.missing_tolerance_s * NS_PER_S)
         #: First hop of the current run of hops with missing inputs (None: inputs complete).
         self._missing_since_ns: int | None = None
-        #: Start of the running streak of ALL hops (for "held for … s" in the message).
+        #: Start of the running streak of ALL hops, moved on by paused hops (for "held for … s"
+        #: in the message: the ALL evidence, as the machine's hold counts it).
         self._streak_start_ns: int | None = None
         self._recent_alerts_ns: deque[int] = deque()
         self._counts = dict.fromkeys(
@@ -170,8 +171,11 @@ class RiskLayer:
                 self._missing_since_ns = t
             if t - self._missing_since_ns + self.hop_ns <= self.missing_tolerance_ns:
                 # A short dropout pauses the hold: the machine is not stepped, so the hop
-                # neither counts toward the hold nor restarts it, and the state is kept.
+                # neither counts toward the hold nor restarts it, and the state is kept. The
+                # "held for" of the alert pauses with it (it quotes ALL evidence, like the hold).
                 self.machine.pause()
+                if self._streak_start_ns is not None:
+                    self._streak_start_ns += self.hop_ns
                 state = self.machine.state
                 self._counts[state] += 1
                 snapshot = RiskSnapshot(state, ev.shortened, ev.active, ev.fatigued,

@@ -140,6 +140,9 @@ def test_a_short_dropout_pauses_the_hold(spoil: str) -> None:
     times, risk = _hold_with_spoilt_hops(spoil, range(8, 9))
     assert len(risk) == 1
     assert risk[0].t_s == pytest.approx(times[12])
+    # The alert quotes the evidence the hold counted (12 hops = 3 s), not the paused hop.
+    held = {f.name: f for f in risk[0].factors}["held"]
+    assert held.value == pytest.approx(3.0) and "for 3.0 s" in risk[0].message
 
 
 @pytest.mark.parametrize("spoil", SPOILS)
