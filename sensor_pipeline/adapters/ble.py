@@ -451,7 +451,10 @@ class BleakSource:
                     self._on_status_payload(payload)
                 continue
             if self._link_down:
-                await self._handle_link_loss()
+                # Hand LinkLost over first: the engine raises its link alert now, not once
+                # (or if ever) the reconnect below succeeds.
+                yield self._link_lost()
+                await self._reconnect()
                 continue
             inbox.wakeup.clear()
             await inbox.wakeup.wait()
@@ -563,13 +566,15 @@ class BleakSource:
     def _session_ns(self) -> int:
         return self._clock() - self._start_ns
 
-    async def _handle_link_loss(self) -> None:
+    def _link_lost(self) -> LinkLost:
         self._link_losses += 1
-        lost_ns = self._link_lost_ns
         _LOGGER.warning("%s (%s): link lost; reconnecting", self._name, self._address)
-        self._pending.append(LinkLost(t_ns=lost_ns - self._start_ns,
-                                      reason="the wearable disconnected"))
         self.state = LinkState.RECONNECTING
+        return LinkLost(t_ns=self._link_lost_ns - self._start_ns,
+                        reason="the wearable disconnected")
+
+    async def _reconnect(self) -> None:
+        lost_ns = self._link_lost_ns
         await self._drop_client()
         await self._connect_with_retries(self.config.reconnect_attempts, initial=False)
         self._reconnects += 1

@@ -436,3 +436,34 @@ async def test_decode_warnings_are_rate_limited(caplog: pytest.LogCaptureFixture
     warnings = [r for r in caplog.records if "undecodable frame" in r.getMessage()]
     assert source.statistics().decode_errors == 12
     assert len(warnings) == 1  # one per 10 s, the rest counted
+
+
+async def test_link_lost_is_delivered_when_the_link_drops_not_after_the_reconnect() -> None:
+    """The engine must hear of a lost link while the source is still reconnecting (the
+    ``sensor.link-lost`` alert), and also when the device never comes back."""
+    from sensor_pipeline.adapters.ble import LinkState
+    from sensor_pipeline.errors import ConnectionLostError
+
+    session = demo_session(6.0, seed=14)
+    for readvertise_s, attempts in ((2.0, 0), (1e6, 3)):
+        faults = Faults(drop_link_at_s=(1.0,), readvertise_after_s=readvertise_s)
+        async with VirtualWearable(session, faults=faults) as vw:
+            source = source_for(vw, config=fast_config(reconnect_attempts=attempts,
+                                                       scan_timeout_s=0.5))
+            seen: list[tuple[object, LinkState]] = []
+
+            async def consume(source: BleakSource = source,
+                              seen: list[tuple[object, LinkState]] = seen) -> None:
+                async for item in source:
+                    seen.append((item, source.state))
+                    if isinstance(item, LinkRestored):
+                        return
+
+            async with source:
+                if attempts:
+                    with pytest.raises(ConnectionLostError):
+                        await consume()
+                else:
+                    await consume()
+        lost = [state for item, state in seen if isinstance(item, LinkLost)]
+        assert lost == [LinkState.RECONNECTING], (readvertise_s, lost)
