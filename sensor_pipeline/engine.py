@@ -79,13 +79,29 @@ class Calibration:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Calibration:
+        """Inverse of :meth:`to_json`; a malformed mapping raises UsageError naming the key."""
+        if not isinstance(d, Mapping):
+            raise UsageError(f"a stored calibration must be a JSON object, got {d!r}")
+        t_ns = d.get("t_ns", 0)
+        if isinstance(t_ns, bool) or not isinstance(t_ns, int):
+            raise UsageError(f"stored calibration 't_ns' must be an int (ns), got {t_ns!r}")
+        channels = d.get("emg_channels", ())
+        if not isinstance(channels, (list, tuple)) or not all(isinstance(c, str)
+                                                              for c in channels):
+            raise UsageError(f"stored calibration 'emg_channels' must be a list of channel "
+                             f"names, got {channels!r}")
+        rest = d.get("emg_rest_rms_mv", ())
+        if not isinstance(rest, (list, tuple)) or len(rest) != len(channels) or not all(
+                v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+                for v in rest):
+            raise UsageError(f"stored calibration 'emg_rest_rms_mv' must be one number (mV) or "
+                             f"null per channel of {list(channels)!r}, got {rest!r}")
         kin = d.get("kinematics")
         return cls(
-            t_ns=int(d.get("t_ns", 0)),
+            t_ns=t_ns,
             kinematics=None if kin is None else KinematicsCalibration.from_json(kin),
-            emg_channels=tuple(d.get("emg_channels", ())),
-            emg_rest_rms_mv=tuple(math.nan if v is None else float(v)
-                                  for v in d.get("emg_rest_rms_mv", ())),
+            emg_channels=tuple(channels),
+            emg_rest_rms_mv=tuple(math.nan if v is None else float(v) for v in rest),
         )
 
 

@@ -206,3 +206,18 @@ def test_device_counters_that_started_before_the_session_give_the_same_frames(
     assert frames[0].t_ns == ref[0].t_ns > 0
     same_rows(ref, frames)
     assert [a.to_json() for a in alerts] == [a.to_json() for a in ref_alerts]
+
+
+@pytest.mark.parametrize(("stored", "fragment"), [
+    ({"emg_channels": ["bf"], "emg_rest_rms_mv": ["abc"]}, "'emg_rest_rms_mv' must be one number"),
+    ({"t_ns": "4e9"}, "'t_ns' must be an int (ns), got '4e9'"),
+    ({"emg_channels": 5}, "'emg_channels' must be a list of channel names, got 5"),
+    ([1, 2], "must be a JSON object, got [1, 2]"),
+])
+def test_a_malformed_stored_calibration_is_a_usage_error_naming_the_key(
+        stored: Any, fragment: str) -> None:
+    # A hand-edited or damaged session.json reaches this through replay / run --calibration:
+    # the CLI prints UsageErrors cleanly, a bare ValueError/TypeError was a traceback.
+    with pytest.raises(UsageError) as info:
+        Calibration.from_json(stored)
+    assert fragment in str(info.value)
