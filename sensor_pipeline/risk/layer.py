@@ -16,7 +16,6 @@ from ..errors import UsageError
 from ..model import (
     BIARTICULAR_HEADS,
     NS_PER_S,
-    STREAM_TRUTH,
     Alert,
     AlertKind,
     Event,
@@ -164,7 +163,7 @@ class RiskLayer:
         ev = self.rules.evaluate(features, self._latches,
                                  angles_plausible=self.sensor.angles_plausible(features))
         self._latches = ev.latches
-        missing = ev.missing or any(s != STREAM_TRUTH for s in features.missing_streams)
+        missing = ev.missing
         if missing:
             self._counts["missing"] += 1
             if self._missing_since_ns is None:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from ..config import RiskConfig
 from ..errors import UsageError
-from ..model import Factor, Features, JasaClass
+from ..model import STREAM_TRUTH, Factor, Features, JasaClass
 
 FACTOR_SHORTENED = "shortened"
 FACTOR_ACTIVE = "active"
@@ -171,7 +171,9 @@ class FactorRules:
 
         ch = self._driving_channel(features, active, fatigued)
         any_emg = any(math.isfinite(_channel_value(features.emg_rms_norm, i)) for i in range(n))
-        missing = (math.isnan(short_pct) or not any_emg or bool(features.missing_streams))
+        # The simulator's ground truth is no input of the risk layer: its absence never counts.
+        missing = (math.isnan(short_pct) or not any_emg
+                   or any(s != STREAM_TRUTH for s in features.missing_streams))
         f_active = active[ch] if ch >= 0 else False
         f_fatigued = fatigued[ch] if ch >= 0 else False
         return FactorEvaluation(
