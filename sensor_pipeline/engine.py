@@ -50,8 +50,17 @@ from .model import (
 from .risk import RiskLayer
 
 #: Channels that drive the hamstring estimate when an EMG stream carries other muscles too
-#: (the UCI data also has rectus femoris and vastus medialis).
-HAMSTRING_EMG_CHANNELS = ("biceps_femoris", "semitendinosus")
+#: (the UCI data also has rectus femoris and vastus medialis): the hamstring muscles by their
+#: protocol ``BodyLocation`` names, also with the ``_2``, ``_3`` … suffix a second electrode
+#: pair on the same muscle gets. Without any of them every channel is used.
+HAMSTRING_EMG_CHANNELS = ("biceps_femoris", "semitendinosus", "semimembranosus",
+                          "biceps_femoris_short")
+
+
+def is_hamstring_channel(name: str) -> bool:
+    """Whether an EMG channel name is a hamstring muscle (see ``HAMSTRING_EMG_CHANNELS``)."""
+    base, _, suffix = name.rpartition("_")
+    return name in HAMSTRING_EMG_CHANNELS or (suffix.isdigit() and base in HAMSTRING_EMG_CHANNELS)
 _KINEMATIC_STREAMS = (*IMU_STREAMS, STREAM_KNEE_GONIOMETER)
 
 
@@ -157,7 +166,7 @@ class FeaturePipeline:
         self._fatigue: FatigueTracker | None = None
         emg = self._infos.get(STREAM_EMG)
         if emg is not None:
-            rows = [i for i, c in enumerate(emg.channels) if c in HAMSTRING_EMG_CHANNELS]
+            rows = [i for i, c in enumerate(emg.channels) if is_hamstring_channel(c)]
             if not rows:
                 rows = list(range(len(emg.channels)))
             self._emg_rows = rows

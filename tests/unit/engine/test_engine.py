@@ -221,3 +221,21 @@ def test_a_malformed_stored_calibration_is_a_usage_error_naming_the_key(
     with pytest.raises(UsageError) as info:
         Calibration.from_json(stored)
     assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize(("channels", "used"), [
+    (("rectus_femoris", "biceps_femoris", "vastus_medialis", "semitendinosus"),
+     ("biceps_femoris", "semitendinosus")),                       # the UCI layout
+    (("semimembranosus", "vastus_medialis"), ("semimembranosus",)),
+    (("biceps_femoris", "biceps_femoris_2", "rectus_femoris"), ("biceps_femoris",
+                                                                 "biceps_femoris_2")),
+    (("biceps_femoris_short", "gastrocnemius_medialis"), ("biceps_femoris_short",)),
+    (("emg1", "emg2"), ("emg1", "emg2")),                         # unknown muscles: all
+])
+def test_only_hamstring_channels_drive_the_risk(channels: tuple[str, ...],
+                                                used: tuple[str, ...]) -> None:
+    # The names a wearable gives its EMG channels (protocol BodyLocation, "_2" for a second
+    # pair on one muscle): a quadriceps channel next to a hamstring one must not be able to
+    # drive a hamstring cramp-risk alert.
+    info = StreamInfo(STREAM_EMG, channels, ("mV",) * len(channels), 2000.0)
+    assert Engine(Config(), [info]).pipeline.emg_channels == used
