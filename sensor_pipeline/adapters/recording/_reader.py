@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import heapq
+import io
 import itertools
 import json
 import math
@@ -714,18 +715,29 @@ def read_labels_csv(path: str | Path) -> list[Label]:
     """
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8-sig")
+        with p.open(encoding="utf-8-sig", newline="") as fh:  # line ends inside notes kept
+            text = fh.read()
     except OSError as exc:
         raise RecordingError(f"cannot read: {exc.strerror}", path=str(p)) from exc
     except UnicodeDecodeError as exc:
         raise RecordingError(f"not UTF-8 text (byte {exc.start})", path=str(p)) from exc
-    lines = [(i + 1, line) for i, line in enumerate(text.splitlines())
-             if line.strip() and not line.lstrip().startswith("#")]
+    # One reader over the whole text: a quoted note may span lines (the exporter writes notes
+    # with newlines that way); the line numbers are those where each row starts.
+    lines: list[tuple[int, list[str]]] = []
+    reader = csv.reader(io.StringIO(text, newline=""))
+    start = 1
+    try:
+        for row in reader:
+            cells = [c.strip() for c in row]
+            if any(cells) and not cells[0].startswith("#"):
+                lines.append((start, cells))
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise RecordingError(f"line {start}: not valid CSV ({exc})", path=str(p)) from exc
     if not lines:
         raise RecordingError(f"empty; expected a header row {','.join(LABEL_COLUMNS)}",
                              path=str(p))
-    header_line, header_text = lines[0]
-    header = [h.strip() for h in next(csv.reader([header_text]))]
+    header_line, header = lines[0]
     missing = [c for c in LABEL_COLUMNS if c not in header]
     if missing:
         raise RecordingError(
@@ -733,8 +745,7 @@ def read_labels_csv(path: str | Path) -> list[Label]:
             f"needs the columns {', '.join(LABEL_COLUMNS)} (and optionally note)", path=str(p))
     col = {name: header.index(name) for name in (*LABEL_COLUMNS, "note") if name in header}
     out: list[Label] = []
-    for lineno, line in lines[1:]:
-        cells = [c.strip() for c in next(csv.reader([line]))]
+    for lineno, cells in lines[1:]:
         if len(cells) < len(header):
             raise RecordingError(
                 f"line {lineno}: {len(cells)} values but the header has {len(header)} columns "

@@ -272,3 +272,20 @@ def test_float_precision_of_label_times(tmp_path: Path) -> None:
     labels = [Label(min(x.start_s, x.end_s), max(x.start_s, x.end_s), x.kind) for x in labels]
     path = write_session(tmp_path / "rec", [EMG], [], metadata={}, labels=labels)
     assert open_session(path).label_objects() == labels
+
+
+def test_label_notes_with_commas_quotes_and_newlines_survive_labels_csv(tmp_path: Path) -> None:
+    from sensor_pipeline.adapters.importers.csv_session import export_csv_session
+    from sensor_pipeline.adapters.recording import read_labels_csv
+    from sensor_pipeline.errors import RecordingError
+
+    labels = [Label(0.5, 1.0, "risk", 'set 2, rep 3: "felt it"\nstopped early'),
+              Label(2.0, 3.0, "cramp", "calf\r\nthen hamstring")]
+    path = write_session(tmp_path / "rec", [EMG], [], metadata={}, labels=labels)
+    out = export_csv_session(open_session(path), tmp_path / "csv")
+    assert read_labels_csv(out / "labels.csv") == labels
+    # Error lines are where a row starts, counting the lines a quoted note spans.
+    (tmp_path / "bad.csv").write_text(
+        'start_s,end_s,kind,note\n1,2,risk,"two\nlines"\n3,x,risk,\n', encoding="utf-8")
+    with pytest.raises(RecordingError, match="line 4, column end_s: 'x'"):
+        read_labels_csv(tmp_path / "bad.csv")
