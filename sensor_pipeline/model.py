@@ -135,8 +135,16 @@ class SampleBlock:
         return round(self.n_samples * NS_PER_S / self.fs_hz)
 
     def t_ns(self, k: int | npt.NDArray[np.int64]) -> Any:
-        """Session time (ns) of block sample ``k`` (int or int array)."""
-        return self.t0_ns + np.round(np.asarray(k) * (NS_PER_S / self.fs_hz)).astype(np.int64)
+        """Session time (ns) of block sample ``k`` (int or int array).
+
+        On the block's index grid, ``StreamTimeline.from_block(self).t_ns(first_index + k)``
+        (within 1 ns of ``t0_ns + k·1e9/fs_hz``), so a slice of a block keeps the stream's
+        timeline to the nanosecond whatever the rate.
+        """
+        first = self.first_index
+        origin = self.t0_ns - round(first * NS_PER_S / self.fs_hz)
+        index = first + np.asarray(k, dtype=np.int64)
+        return origin + np.round(index * NS_PER_S / self.fs_hz).astype(np.int64)
 
     def channel(self, name: str) -> FloatArray:
         """One channel's samples (read-only view)."""

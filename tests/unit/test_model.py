@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sensor_pipeline.errors import UsageError
 from sensor_pipeline.model import Alert, AlertKind, Factor, SampleBlock, Severity, StreamTimeline
@@ -60,3 +62,16 @@ def test_alert_json_round_trip() -> None:
     d = a.to_json()
     assert d["t_s"] == 12.5 and d["kind"] == "risk"
     assert Alert.from_json(d) == a
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from([148.15, 921.6, 1000.0 / 3.0, 2000.0, 1024.0]),
+       st.integers(0, 10**7), st.integers(0, 10**6))
+def test_a_slice_starts_on_the_stream_timeline(fs: float, first: int, start: int) -> None:
+    # Re-chunking (replay slices) must keep every block on the stream's grid to the ns: the
+    # core derives a stream's origin from its first block, whatever slice that is.
+    tl = StreamTimeline(fs_hz=fs, origin_ns=1_234_567)
+    b = _block(fs_hz=fs, first_index=first, t0_ns=tl.t_ns(first),
+               data=np.zeros((1, start + 1)))
+    assert b.slice(start).t0_ns == tl.t_ns(first + start)
+    assert StreamTimeline.from_block(b.slice(start)) == tl
