@@ -534,24 +534,27 @@ class FeaturePipeline:
             runs[-1] = (runs[-1][0], last_t, end)
         else:
             runs.append((tl.t_ns(first), last_t, end))
-        if len(runs) > 64:  # keep a bounded history (old runs are never asked about)
-            del runs[:32]
 
     def _missing(self, t_ns: int) -> tuple[str, ...]:
         """Streams without a single sample in the hop ``(t − hop, t]`` (data-based, so it does
         not depend on when the frame was computed). A run of contiguous samples overlapping the
-        hop has a sample in it, because a stream's sample period never exceeds the hop."""
+        hop has a sample in it, because a stream's sample period never exceeds the hop.
+
+        Frames are assembled in time order, so a run that ended at or before this hop's start
+        can touch no later hop either: it is forgotten here (the history then holds only what
+        frames still to come can ask about, however many gaps a long offline batch spans).
+        """
         out: list[str] = []
         lo = t_ns - self._hop_ns
         for name in self._gating:
             runs = self._runs[name]
-            for first_t, last_t, _end in reversed(runs):
-                if first_t <= t_ns and last_t > lo:
-                    break
-                if last_t <= lo:
-                    out.append(name)  # runs are in time order: nothing older can overlap
-                    break
-            else:
+            k = 0
+            while k < len(runs) and runs[k][1] <= lo:
+                k += 1
+            if k:
+                del runs[:k]
+            # Every run left ends after lo; the earliest one decides whether one starts by t.
+            if not (runs and runs[0][0] <= t_ns):
                 out.append(name)
         return tuple(out)
 

@@ -239,3 +239,22 @@ def test_only_hamstring_channels_drive_the_risk(channels: tuple[str, ...],
     # drive a hamstring cramp-risk alert.
     info = StreamInfo(STREAM_EMG, channels, ("mV",) * len(channels), 2000.0)
     assert Engine(Config(), [info]).pipeline.emg_channels == used
+
+
+@pytest.fixture(scope="module")
+def lossy() -> Any:
+    # 30 % of 10 ms packets lost: hundreds of gaps per 7.5 s offline batch.
+    return simulate("bridge-fatigue", seed=3, duration_s=30.0, packet_loss=0.3, packet_s=0.01)
+
+
+def test_heavy_packet_loss_gives_the_same_frames_live_and_batched(lossy: Any) -> None:
+    # Which streams are missing in a hop feeds the risk layer's MISSING: it must not depend on
+    # batching (the per-stream history of received runs was capped at 64 runs).
+    cfg = load_config(None, ["engine.calibration-s=0"])
+    live, _alerts, _ = run(cfg, lossy.streams, lossy.iter_items(block_s=0.02))
+    batched = Engine(cfg, list(lossy.streams), batch_s=7.5)
+    frames: list[FeatureFrame] = []
+    for it in lossy.iter_items(block_s=0.25):
+        frames += batched.push(it).frames
+    frames += batched.finish().frames
+    same_rows(live, frames)
