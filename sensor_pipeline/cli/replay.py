@@ -60,6 +60,7 @@ def main(args: argparse.Namespace) -> int:
     from ..adapters.replay import ReplaySource
     from ..engine import Calibration
     from ..service import Service
+    from ..tools.runner import OFFLINE_BLOCK_S, OFFLINE_BATCH_S
 
     if not args.speed > 0:
         raise UsageError(f"--speed must be > 0 (1 = real time; omit it for as fast as "
@@ -82,8 +83,9 @@ def main(args: argparse.Namespace) -> int:
         from ..adapters.status import StatusLine
 
         status = StatusLine(err_console())
-    # Blocks well below the stream-lag tolerance keep the frame assembly identical to live.
-    block_s = 0.02 if paced else min(0.25, config.engine.max_stream_lag_s / 4)
+    # Paced: live-sized blocks. As fast as possible: long blocks, and the engine in batch mode
+    # (it then tolerates streams seconds apart and gives the live frames exactly).
+    block_s = 0.02 if paced else OFFLINE_BLOCK_S
     source = ReplaySource(session, speed=args.speed, block_s=block_s, progress=progress)
     sinks = [] if args.quiet else build_sinks(
         _console_only(config), console=err_console())
@@ -93,7 +95,7 @@ def main(args: argparse.Namespace) -> int:
         alerts_out=Path(args.alerts_out) if args.alerts_out else None,
         alert_sinks=sinks, install_signal_handlers=True, status=status,
         # As fast as possible: frames may be computed in long batches (identical results).
-        batch_s=0.0 if paced else 5.0,
+        batch_s=0.0 if paced else OFFLINE_BATCH_S,
     )
     t0 = time.perf_counter()
     try:

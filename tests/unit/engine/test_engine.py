@@ -46,8 +46,7 @@ def same_rows(a: list[FeatureFrame], b: list[FeatureFrame]) -> None:
         for k in ra:
             va, vb = ra[k], rb[k]
             if isinstance(va, float) and isinstance(vb, float):
-                assert (math.isnan(va) and math.isnan(vb)) or va == pytest.approx(vb, rel=1e-9,
-                                                                                  abs=1e-12), k
+                assert (math.isnan(va) and math.isnan(vb)) or va == vb, (k, va, vb)
             else:
                 assert va == vb, (k, va, vb, ra["t_s"])
 
@@ -174,14 +173,17 @@ def test_block_that_contradicts_the_declared_stream_is_refused(session: Any) -> 
         eng.push(bad)
 
 
-@pytest.mark.parametrize("batch_s", [2.0, 7.5])
-def test_offline_batching_gives_the_live_frames(session: Any, batch_s: float) -> None:
+@pytest.mark.parametrize(("batch_s", "block_s"), [(2.0, 0.25), (7.5, 0.25), (5.0, 2.0),
+                                                 (5.0, 6.0)])
+def test_offline_batching_gives_the_live_frames(session: Any, batch_s: float,
+                                                block_s: float) -> None:
+    # Bit for bit, even with reader blocks longer than engine.max-stream-lag-s (1 s).
     cfg = Config()
     live, live_alerts, _ = run(cfg, session.streams, session.iter_items(block_s=0.02))
     eng = Engine(cfg, list(session.streams), batch_s=batch_s)
     frames: list[FeatureFrame] = []
     alerts: list[Any] = []
-    for it in session.iter_items(block_s=0.25):
+    for it in session.iter_items(block_s=block_s):
         out = eng.push(it)
         frames += out.frames
         alerts += out.alerts
@@ -241,6 +243,7 @@ def test_only_hamstring_channels_drive_the_risk(channels: tuple[str, ...],
     assert Engine(Config(), [info]).pipeline.emg_channels == used
 
 
+
 @pytest.fixture(scope="module")
 def lossy() -> Any:
     # 30 % of 10 ms packets lost: hundreds of gaps per 7.5 s offline batch.
@@ -258,3 +261,12 @@ def test_heavy_packet_loss_gives_the_same_frames_live_and_batched(lossy: Any) ->
         frames += batched.push(it).frames
     frames += batched.finish().frames
     same_rows(live, frames)
+
+
+def test_a_calibration_whose_emg_windows_all_span_gaps_has_no_rest_level(lossy: Any) -> None:
+    # Every 0.2 s RMS window of the calibration crosses a lost packet: the rest level is unknown
+    # (NaN, the absolute activation floor applies), without numpy's "All-NaN slice" warning
+    # (an error under pytest; on stderr in a live run).
+    _frames, _alerts, eng = run(Config(), lossy.streams, lossy.iter_items(block_s=0.02))
+    assert eng.calibration is not None
+    assert all(math.isnan(v) for v in eng.calibration.emg_rest_rms_mv)
