@@ -26,7 +26,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Iterable, Iterator, Literal, Sequence
+from typing import Any, Iterable, Iterator, Literal, Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -113,7 +113,10 @@ def quantize(block: SampleBlock, desc: StreamDescriptor) -> npt.NDArray[np.int64
     """
     scale = desc.lsb_scale()[:, None]
     offset = desc.lsb_offset()[:, None]
-    raw = np.rint((np.asarray(block.data) - offset) / scale)
+    x = np.asarray(block.data)
+    if np.isnan(x).any():  # no wire value: 0 here, and never transmitted (see _transmit)
+        x = np.where(np.isnan(x), offset, x)
+    raw = np.rint((x - offset) / scale)
     raw = np.clip(raw, desc.sample_format.raw_min, desc.sample_format.raw_max)
     out: npt.NDArray[np.int64] = raw.T.astype(np.int64)
     return out
@@ -188,7 +191,9 @@ class VirtualWearable:
         self.speed = float(speed)
         if hasattr(source, "iter_items") and hasattr(source, "streams"):
             self._items: Iterable[SourceItem] = source.iter_items(block_s=block_s)
-            streams = tuple(source.streams) if streams is None else tuple(streams)
+            if streams is None:
+                raw = source.streams  # a recording's Session maps name → StreamInfo
+                streams = tuple(raw.values()) if isinstance(raw, Mapping) else tuple(raw)
         else:
             if streams is None:
                 raise ValueError("pass streams=... when the source is a plain iterable of items")
@@ -565,6 +570,9 @@ class VirtualWearable:
         if conn is None or not self._started_mask & (1 << sid):
             tx.unsent.append((first, n, "link-down" if conn is None else "not-started"))
             return
+        # Samples without a value (NaN, e.g. a recording's missing samples) have no wire code:
+        # the firmware leaves them out like a buffer overflow, so the host sees exact gaps.
+        finite = np.asarray(~np.isnan(block.data).any(axis=0), dtype=bool)
         raw = quantize(block, tx.desc)
         t_us = self._acq_device_us(float(block.t0_ns))
         if self.faults.mtu_policy == "ignore":
@@ -572,25 +580,37 @@ class VirtualWearable:
         else:
             max_n = max_samples_per_frame(tx.desc, conn.att_mtu)
         now = self._loop.time()
-        for start in range(0, n, max_n):
-            chunk = raw[start:start + max_n]
-            payload = encode_frame(
-                tx.desc, first + start,
-                round(t_us + start * 1e9 / tx.desc.rate_mhz) & 0xFFFFFFFF,
-                chunk, flags=FLAG_TIME_VALID,
-            )
-            if self.notify_log is not None:
-                self.notify_log.append((sid, first + start, time.monotonic_ns()))
-            await self.device.notify_subscriber(conn, self._data_char, payload)
-            self.notifications += 1
-            tx.frames += 1
-            if self.faults.resend_on_reconnect_s > 0:
-                self._history.append((now, payload))
-        tx.sent.append((first, n))
+        for a, b, ok in _runs(finite):
+            if not ok:
+                tx.unsent.append((first + a, b - a, "device-skip"))
+                tx.device_dropped += b - a
+                continue
+            for start in range(a, b, max_n):
+                chunk = raw[start:min(start + max_n, b)]
+                payload = encode_frame(
+                    tx.desc, first + start,
+                    round(t_us + start * 1e9 / tx.desc.rate_mhz) & 0xFFFFFFFF,
+                    chunk, flags=FLAG_TIME_VALID,
+                )
+                if self.notify_log is not None:
+                    self.notify_log.append((sid, first + start, time.monotonic_ns()))
+                await self.device.notify_subscriber(conn, self._data_char, payload)
+                self.notifications += 1
+                tx.frames += 1
+                if self.faults.resend_on_reconnect_s > 0:
+                    self._history.append((now, payload))
+            tx.sent.append((first + a, b - a))
         if self._history:
             horizon = now - self.faults.resend_on_reconnect_s - 1.0
             while self._history and self._history[0][0] < horizon:
                 self._history.popleft()
+
+
+def _runs(mask: npt.NDArray[np.bool_]) -> Iterator[tuple[int, int, bool]]:
+    """``(start, stop, value)`` of the runs of equal values in ``mask``."""
+    edges = [0, *(np.flatnonzero(np.diff(mask.astype(np.int8))) + 1).tolist(), len(mask)]
+    for a, b in itertools.pairwise(edges):
+        yield a, b, bool(mask[a])
 
 
 def expected_missing(

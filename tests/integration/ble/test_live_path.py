@@ -467,3 +467,34 @@ async def test_link_lost_is_delivered_when_the_link_drops_not_after_the_reconnec
                     await consume()
         lost = [state for item, state in seen if isinstance(item, LinkLost)]
         assert lost == [LinkState.RECONNECTING], (readvertise_s, lost)
+
+
+async def test_a_recording_with_missing_values_streams_them_as_exact_gaps(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A recording ``Session`` (streams as a name → StreamInfo mapping) as the wearable's
+    source; its NaN samples (a CSV import's missing values) cannot go on the wire, so they
+    arrive as gaps of exactly those samples and everything else as sent."""
+    from sensor_pipeline.adapters.recording import open_session, write_session
+
+    demo = demo_session(3.0, seed=5)
+    data = {name: x.copy() for name, x in demo.data.items()}
+    data[STREAM_EMG][1, 2000:2013] = np.nan           # one channel missing: the sample is too
+    data[STREAM_EMG][:, 4100:4140] = np.nan
+    data["imu.thigh"][:, 150:152] = np.nan
+    blocks = [SampleBlock(s.name, s.channels, s.units, s.fs_hz, 0, 0, data[s.name])
+              for s in demo.streams]
+    rec = open_session(write_session(tmp_path / "rec", demo.streams, blocks, metadata={}))
+    async with VirtualWearable(rec) as vw:
+        source = source_for(vw)
+        async with source:
+            items = await collect(source, vw)
+    assert vw.streams_in == tuple(demo.streams)
+    want = {STREAM_EMG: [(2000, 13), (4100, 40)], "imu.thigh": [(150, 2)], "imu.shank": []}
+    for stream, gaps in want.items():
+        got = [(g.first_missing_index, g.n_missing) for g in items
+               if isinstance(g, GapDetected) and g.stream == stream]
+        assert got == gaps == expected_missing(vw, stream)
+        blocks_ = blocks_of(items, stream)
+        values = np.concatenate([b.data for b in blocks_], axis=1)
+        index = np.concatenate([np.arange(b.first_index, b.end_index) for b in blocks_])
+        assert np.array_equal(index, np.flatnonzero(~np.isnan(data[stream]).any(axis=0)))
+        assert np.array_equal(values, expected_values(demo, vw, stream)[:, index])
