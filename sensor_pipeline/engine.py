@@ -62,6 +62,8 @@ def is_hamstring_channel(name: str) -> bool:
     base, _, suffix = name.rpartition("_")
     return name in HAMSTRING_EMG_CHANNELS or (suffix.isdigit() and base in HAMSTRING_EMG_CHANNELS)
 _KINEMATIC_STREAMS = (*IMU_STREAMS, STREAM_KNEE_GONIOMETER)
+#: Stream-lag tolerance of offline (batch) runs, s: readers may hand over blocks of seconds.
+OFFLINE_MAX_LAG_S = 60.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -148,7 +150,8 @@ class FeaturePipeline:
     batch_s : float
         0 (live): release each frame as soon as its inputs are complete. > 0 (offline replay):
         let the primary stream run this far ahead before computing frames, so every stage
-        works on long batches. The frames are identical either way.
+        works on long batches, and tolerate streams up to ``OFFLINE_MAX_LAG_S`` apart (the
+        reader may deliver blocks of seconds). The frames are identical either way.
     """
 
     def __init__(self, config: Config, streams: Sequence[StreamInfo], *,
@@ -158,6 +161,11 @@ class FeaturePipeline:
         hop_s = config.engine.hop_s
         self._hop_ns = round(hop_s * NS_PER_S)
         self._max_lag_ns = round(config.engine.max_stream_lag_s * NS_PER_S)
+        if batch_s > 0:
+            # Offline input is a complete recording in time order: a stream that is behind is
+            # only behind by the reader's block size, never late, so waiting costs nothing and
+            # the tolerance only guards against a stream that has stopped for good.
+            self._max_lag_ns = max(self._max_lag_ns, round(OFFLINE_MAX_LAG_S * NS_PER_S))
 
         # --- EMG ------------------------------------------------------------------------
         self._emg_info: StreamInfo | None = None
