@@ -111,11 +111,11 @@ def _simulated_session(args: argparse.Namespace, duration: float | None) -> Any:
     return simulate(args.scenario, seed=args.seed, duration_s=duration)
 
 
-def _recorded_items(path: str) -> tuple[Any, Any, list[Any]]:
+def _recorded_items(path: str) -> tuple[Any, list[Any]]:
     from ..adapters.recording import open_session
 
     session = open_session(path)
-    return session, list(session.streams.values()), session.label_objects()
+    return session, session.label_objects()
 
 
 def main(args: argparse.Namespace) -> int:
@@ -238,7 +238,7 @@ class _open_source:
                 BleakSource(config.device, emit_raw=config.recording.keep_raw))
         # Samples for the simulated or virtual device.
         if args.recording:
-            session, streams, labels = _recorded_items(args.recording)
+            session, labels = _recorded_items(args.recording)
             self.labels.extend(labels)
             self.metadata["replayed_from"] = str(args.recording)
             items_source: Any = session
@@ -253,12 +253,9 @@ class _open_source:
             return SyntheticSource(items_source, speed=args.speed)
         from ..virtual import open_virtual_source
 
-        streams = getattr(items_source, "streams", None)
-        if isinstance(streams, dict):  # a recording: name → StreamInfo
-            streams = list(streams.values())
         return await self._stack.enter_async_context(
             open_virtual_source(items_source, config.device, speed=args.speed,
-                                streams=streams, emit_raw=config.recording.keep_raw))
+                                emit_raw=config.recording.keep_raw))
 
     async def __aexit__(self, *exc: object) -> None:
         await self._stack.aclose()
