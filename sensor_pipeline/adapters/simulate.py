@@ -33,6 +33,7 @@ class SyntheticSourceStatistics:
     """What a ``SyntheticSource`` has delivered so far."""
 
     blocks: int = 0
+    #: Samples per channel (a 2-channel EMG sample counts once), like ``missing_samples``.
     samples: int = 0
     events: int = 0
     gaps: int = 0
@@ -113,7 +114,7 @@ class SyntheticSource:
             s = self._stats
             if isinstance(item, SampleBlock):
                 self._stats = SyntheticSourceStatistics(
-                    s.blocks + 1, s.samples + item.n_samples * item.n_channels, s.events,
+                    s.blocks + 1, s.samples + item.n_samples, s.events,
                     s.gaps, s.missing_samples, item.t0_ns + item.duration_ns)
             else:
                 is_gap = isinstance(item, GapDetected)

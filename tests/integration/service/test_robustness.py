@@ -279,3 +279,16 @@ async def test_an_output_path_that_is_a_directory_fails_before_streaming(
     with pytest.raises(UsageError, match="--frames-out .*frames.parquet.*cannot create it"):
         await Service(config, source, frames_out=tmp_path / "frames.parquet").run()
     assert source.delivered == 0
+
+
+async def test_sources_count_samples_per_channel_as_the_summary_does(config: Config) -> None:
+    """SyntheticSource counted samples × channels, unlike its own missing_samples, the BLE
+    and replay sources and RunSummary."""
+    session = sim("bridge-fatigue", 1, 40.0, packet_loss=0.02)
+    source = synthetic(session)
+    _, summary = await run_service(config, source)
+    stats = source.statistics()
+    assert stats.samples == summary.samples == sum(samples_per_stream(
+        list(session.iter_items(0.02))).values())
+    total = sum(round(40.0 * s.fs_hz) for s in session.streams)
+    assert stats.samples + stats.missing_samples == total
