@@ -10,9 +10,7 @@ import logging
 import re
 import sys
 import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import msgspec
@@ -33,6 +31,8 @@ from sensor_pipeline.config import Config
 from sensor_pipeline.errors import ConfigError
 from sensor_pipeline.model import NS_PER_S, Alert, AlertKind, Factor, Severity
 
+from ._http import Server, http_servers
+
 
 def make_alert(i: int, kind: AlertKind = AlertKind.RISK) -> Alert:
     return Alert(
@@ -48,66 +48,10 @@ def make_alert(i: int, kind: AlertKind = AlertKind.RISK) -> Alert:
 # ---------------------------------------------------------------------------------------------
 # Fixtures: a real HTTP server per behaviour, and the no-leftovers guard
 # ---------------------------------------------------------------------------------------------
-@dataclass
-class Server:
-    url: str
-    mode: str
-    posts: list[dict] = field(default_factory=list)  # type: ignore[type-arg]
-    headers: list[dict] = field(default_factory=list)  # type: ignore[type-arg]
-    connections: int = 0
-    release: threading.Event = field(default_factory=threading.Event)
-
-
-class _JoiningServer(ThreadingHTTPServer):
-    # Handler threads are joined on server_close, so a test can prove none is left behind.
-    daemon_threads = False
-    block_on_close = True
-
-
-def _start_server(mode: str) -> tuple[Server, _JoiningServer, threading.Thread]:
-    state = Server(url="", mode=mode)
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:  # keep test output clean
-            pass
-
-        def do_POST(self) -> None:
-            state.connections += 1
-            if state.mode == "hang":
-                state.release.wait(30)  # never answers while the test runs
-                return
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            state.posts.append(json.loads(body))
-            state.headers.append(dict(self.headers))
-            fail = state.mode == "500" or (state.mode == "500-once" and len(state.posts) == 1)
-            self.send_response(500 if fail else 200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-    httpd = _JoiningServer(("127.0.0.1", 0), Handler)
-    port = httpd.server_address[1]
-    state.url = f"http://127.0.0.1:{port}/hook?x=1"
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02},
-                              name=f"test-http-{mode}")
-    thread.start()
-    return state, httpd, thread
-
-
 @pytest.fixture
-def server_factory() -> Iterator:  # type: ignore[type-arg]
-    started: list[tuple[Server, _JoiningServer, threading.Thread]] = []
-
-    def start(mode: str) -> Server:
-        s = _start_server(mode)
-        started.append(s)
-        return s[0]
-
-    yield start
-    for state, httpd, thread in started:
-        state.release.set()
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(10)
+def server_factory() -> Iterator[Callable[[str], Server]]:
+    with http_servers() as start:
+        yield start
 
 
 @pytest.fixture(autouse=True)

@@ -14,10 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +27,7 @@ from sensor_pipeline.adapters.recording import open_session
 from sensor_pipeline.config import Config, load_config
 from sensor_pipeline.model import Alert, SampleBlock
 
+from .._http import Server, http_servers
 from .conftest import run_service, run_sync, sim, synthetic, writer_factory_for
 
 N_GAPS = 6
@@ -47,55 +45,10 @@ def baseline() -> Any:
     return summary
 
 
-@dataclass
-class Server:
-    url: str
-    mode: str
-    posts: list[dict[str, Any]] = field(default_factory=list)
-    connections: int = 0
-    release: threading.Event = field(default_factory=threading.Event)
-
-
-class _JoiningServer(ThreadingHTTPServer):
-    daemon_threads = False  # handler threads are joined on server_close
-    block_on_close = True
-
-
 @pytest.fixture
 def http_server() -> Iterator[Callable[[str], Server]]:
-    started: list[tuple[Server, _JoiningServer, threading.Thread]] = []
-
-    def start(mode: str) -> Server:
-        state = Server(url="", mode=mode)
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                state.connections += 1
-                if state.mode == "hang":
-                    state.release.wait(30)  # never answers while the test runs
-                    return
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                state.posts.append(json.loads(body))
-                self.send_response(500 if state.mode == "500" else 200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        httpd = _JoiningServer(("127.0.0.1", 0), Handler)
-        state.url = f"http://127.0.0.1:{httpd.server_address[1]}/alerts"
-        thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02})
-        thread.start()
-        started.append((state, httpd, thread))
-        return state
-
-    yield start
-    for state, httpd, thread in started:
-        state.release.set()
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(10)
+    with http_servers("/alerts") as start:
+        yield start
 
 
 def channel_config(url: str, jsonl: Path, *, timeout_s: float = 0.2,
