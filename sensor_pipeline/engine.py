@@ -170,6 +170,7 @@ class FeaturePipeline:
         # --- EMG ------------------------------------------------------------------------
         self._emg_info: StreamInfo | None = None
         self._emg_rows: list[int] = []
+        self._emg_to_mv: np.ndarray | None = None
         self._emg: EmgProcessor | None = None
         self._fatigue: FatigueTracker | None = None
         emg = self._infos.get(STREAM_EMG)
@@ -178,12 +179,18 @@ class FeaturePipeline:
             if not rows:
                 rows = list(range(len(emg.channels)))
             self._emg_rows = rows
+            to_mv = [_emg_factor_to_mv(emg.units[i], emg.channels[i]) for i in rows]
+            # The chain works in mV (thresholds, *_mv outputs): convert V or µV streams.
+            self._emg_to_mv = None if all(f == 1.0 for f in to_mv) else np.array(to_mv)[:, None]
+            f0 = to_mv[0]
             sub = StreamInfo(
                 name=emg.name, channels=tuple(emg.channels[i] for i in rows),
-                units=tuple(emg.units[i] for i in rows), fs_hz=emg.fs_hz,
+                units=tuple(EMG_UNIT for _ in rows), fs_hz=emg.fs_hz,
                 body_location=emg.body_location,
-                scale=None if emg.scale is None else tuple(emg.scale[i] for i in rows),
-                range_min=emg.range_min, range_max=emg.range_max,
+                scale=None if emg.scale is None else tuple(
+                    emg.scale[i] * f for i, f in zip(rows, to_mv)),
+                range_min=None if emg.range_min is None else emg.range_min * f0,
+                range_max=None if emg.range_max is None else emg.range_max * f0,
             )
             self._emg_info = sub
             hop_samples = self._hop_samples(sub)
@@ -399,12 +406,14 @@ class FeaturePipeline:
         name = block.stream
         if name == STREAM_EMG:
             assert self._emg is not None and self._emg_info is not None
-            if len(self._emg_rows) != block.n_channels:
+            if len(self._emg_rows) != block.n_channels or self._emg_to_mv is not None:
+                data = block.data[self._emg_rows]
+                if self._emg_to_mv is not None:
+                    data = data * self._emg_to_mv
                 block = SampleBlock(
                     stream=block.stream, channels=self._emg_info.channels,
                     units=self._emg_info.units, fs_hz=block.fs_hz,
-                    first_index=block.first_index, t0_ns=block.t0_ns,
-                    data=block.data[self._emg_rows],
+                    first_index=block.first_index, t0_ns=block.t0_ns, data=data,
                 )
             windows = self._emg.process(block)
             tl = self._timelines[name]
@@ -650,6 +659,21 @@ class FeaturePipeline:
             length_change_pct=length, emg_channels=self._emg_channels, missing_streams=missing,
             **emg,  # type: ignore[arg-type]
         )
+
+
+#: EMG units the engine accepts, as factors to mV.
+_EMG_UNITS_TO_MV = {"mV": 1.0, "V": 1e3, "uV": 1e-3, "µV": 1e-3, "μV": 1e-3}
+
+
+def _emg_factor_to_mv(unit: str, channel: str) -> float:
+    try:
+        return _EMG_UNITS_TO_MV[unit]
+    except KeyError:
+        raise UsageError(
+            f"EMG channel {channel!r} is in {unit!r}; the engine accepts "
+            f"{', '.join(map(repr, _EMG_UNITS_TO_MV))} (fix the unit in the stream description, "
+            "e.g. session.toml of a CSV import)"
+        ) from None
 
 
 def _concat(blocks: list[SampleBlock]) -> SampleBlock:

@@ -270,3 +270,29 @@ def test_a_calibration_whose_emg_windows_all_span_gaps_has_no_rest_level(lossy: 
     _frames, _alerts, eng = run(Config(), lossy.streams, lossy.iter_items(block_s=0.02))
     assert eng.calibration is not None
     assert all(math.isnan(v) for v in eng.calibration.emg_rest_rms_mv)
+
+
+def test_emg_in_volts_or_microvolts_gives_the_millivolt_frames(session: Any) -> None:
+    cfg = Config()
+    ref, ref_alerts, _ = run(cfg, session.streams, session.iter_items(block_s=0.25))
+
+    def rescaled(unit: str, factor: float) -> tuple[list[StreamInfo], list[Any]]:
+        streams = [StreamInfo(s.name, s.channels, (unit,) * len(s.channels), s.fs_hz,
+                              s.body_location) if s.name == STREAM_EMG else s
+                   for s in session.streams]
+        items = [SampleBlock(it.stream, it.channels, (unit,) * it.n_channels, it.fs_hz,
+                             it.first_index, it.t0_ns, it.data * factor)
+                 if isinstance(it, SampleBlock) and it.stream == STREAM_EMG else it
+                 for it in session.iter_items(block_s=0.25)]
+        return streams, items
+
+    for unit, factor in (("V", 1e-3), ("µV", 1e3)):
+        streams, items = rescaled(unit, factor)
+        frames, alerts, _ = run(cfg, streams, items)
+        assert len(frames) == len(ref) and len(alerts) == len(ref_alerts)
+        a = np.array([f.features.emg_rms_mv for f in ref], dtype=float)
+        b = np.array([f.features.emg_rms_mv for f in frames], dtype=float)
+        np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12)
+    streams, _items = rescaled("mm", 1.0)
+    with pytest.raises(UsageError, match="accepts 'mV', 'V'"):
+        Engine(cfg, streams)
