@@ -287,6 +287,13 @@ class InclinationFilter:
         """Re-initialise from the accelerometer at the next sample (after a gap or calibration)."""
         self._restart_pending = True
 
+    def set_tau(self, tau_s: float) -> None:
+        """Change the complementary time constant (s); takes effect at the next sample."""
+        if not (isinstance(tau_s, (int, float)) and math.isfinite(tau_s) and tau_s > 0):
+            raise UsageError(f"tau_s must be a finite number > 0 (s), got {tau_s!r}")
+        self.tau_s = float(tau_s)
+        self._alpha = self.tau_s / (self.tau_s + self._dt_s)
+
     def set_calibration(self, gyro_bias_dps: Sequence[float], offset_deg: float) -> None:
         """Set gyro bias (deg/s, 3 axes) and standing offset (deg); takes effect at the next sample.
 
@@ -718,6 +725,7 @@ class _StreamState:
         self.n_raw = 6 if is_imu else 1
         self.capacity = math.ceil(cfg.history_s * self.fs_hz) + 1
         self.filter = InclinationFilter.from_config(cfg, self.fs_hz) if is_imu else None
+        self.cfg_tau_s = cfg.complementary_tau_s
         #: Factor per raw row (ax, ay, az in g; gx, gy, gz in deg/s) from the stream's units.
         self.unit_scale = (1.0,) * self.n_raw
         if is_imu:
@@ -746,6 +754,9 @@ class _StreamState:
         if self.filter is not None:
             self.filter.reset()
             self.filter.set_calibration((0.0, 0.0, 0.0), 0.0)
+            self.filter.set_tau(self.cfg_tau_s)
+        #: Complementary time constant once a calibration is applied (set by the tracker).
+        self.tau_after_calibration_s = self.cfg_tau_s
         self.goniometer_offset_deg = 0.0
         self.timeline: StreamTimeline | None = None
         self.next_index: int | None = None
@@ -834,6 +845,7 @@ class _StreamState:
     def set_params(self, bias: tuple[float, float, float], offset: float) -> None:
         if self.filter is not None:
             self.filter.set_calibration(bias, offset)
+            self.filter.set_tau(self.tau_after_calibration_s)
         else:
             self.goniometer_offset_deg = offset
 
@@ -1522,6 +1534,10 @@ class KinematicsTracker:
                 seg = cal.segment(st.name)
                 bias = seg.gyro_bias_dps if seg else (0.0, 0.0, 0.0)
                 offset = seg.inclination_offset_deg if seg else 0.0
+                # A gyro whose bias was measured standing still can be trusted longer.
+                st.tau_after_calibration_s = (
+                    self.cfg.complementary_tau_calibrated_s if seg is not None and seg.still
+                    else self.cfg.complementary_tau_s)
             else:
                 bias = (0.0, 0.0, 0.0)
                 g = cal.goniometer_offset_deg
