@@ -514,7 +514,11 @@ class Service:
                 if not t.done():
                     t.cancel()
             await asyncio.gather(pump, stop, return_exceptions=True)
-            await queue.put(_DONE)
+            me = asyncio.current_task()
+            if me is None or not me.cancelling():
+                await queue.put(_DONE)
+            # else the group is being torn down (process failed): nobody reads the queue, and
+            # waiting for room on a full one would hang the run for ever.
 
     async def _pump(self, queue: asyncio.Queue[Any]) -> None:
         it = aiter(self.source)

@@ -292,3 +292,23 @@ async def test_sources_count_samples_per_channel_as_the_summary_does(config: Con
         list(session.iter_items(0.02))).values())
     total = sum(round(40.0 * s.fs_hz) for s in session.streams)
     assert stats.samples + stats.missing_samples == total
+
+
+
+async def test_an_engine_error_with_a_full_queue_ends_the_run_instead_of_hanging(
+        tmp_path: Path) -> None:
+    """The processing task dies while the source has filled the queue: the acquisition task,
+    cancelled, must not wait in its cleanup to put the end marker on that full queue (it did,
+    forever, so run() never returned)."""
+    config = load_config(None, ["service.queue-size=2"])
+    session = sim("bridge-fatigue", 1, 40.0)
+    emg = session.stream("emg")
+    bad = SampleBlock("emg", emg.channels, emg.units, 1000.0, 10**6, 10**10,
+                      np.zeros((len(emg.channels), 10)))
+    items = first_seconds(session, 2.0)
+    source = ListSource(list(session.streams), [*items, bad, *list(session.iter_items(0.02))])
+    service = Service(config, source, writer_factory=writer_factory_for(tmp_path / "r", config))
+    async with asyncio.timeout(60):
+        with pytest.raises(UsageError, match="fs_hz"):
+            await service.run()
+    assert open_session(tmp_path / "r").complete
