@@ -477,8 +477,11 @@ class Service:
                 await asyncio.to_thread(frames_w.close)
         except Exception as exc:  # noqa: BLE001
             errors.append(exc)
-        if alerts_w is not None:
-            alerts_w.close()
+        try:
+            if alerts_w is not None:
+                alerts_w.close()
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
         try:
             await dispatcher.aclose()
         finally:

@@ -36,13 +36,14 @@ def _check_suffix(path: Path, allowed: Sequence[str], what: str) -> str:
 
 @contextlib.contextmanager
 def output_errors(what: str, path: str | Path) -> Iterator[None]:
-    """An OSError creating an output file as a UsageError naming the option, path and cause."""
+    """An OSError creating or writing an output file as a UsageError naming the option, the
+    path and the cause."""
     try:
         yield
     except OSError as exc:
         raise UsageError(
-            f"{what} {str(path)!r}: cannot create it ({exc.strerror or exc}); choose a writable "
-            "file path") from exc
+            f"{what} {str(path)!r}: cannot write it ({exc.strerror or exc}); choose a writable "
+            "file path with free space") from exc
 
 
 def check_output_file(path: str | Path, what: str) -> None:
@@ -129,7 +130,8 @@ class FramesFileWriter:
     def add(self, frames: Iterable[FeatureFrame]) -> None:
         self._rows.extend(f.to_row() for f in frames)
         if len(self._rows) >= _CHUNK_ROWS:
-            self._flush_rows()
+            with output_errors("--frames-out", self.path):
+                self._flush_rows()
 
     def _frame(self) -> pl.DataFrame:
         if self._schema is None:
@@ -167,6 +169,10 @@ class FramesFileWriter:
             self.path.unlink(missing_ok=True)  # the empty file __init__ made
 
     def close(self) -> None:
+        with output_errors("--frames-out", self.path):
+            self._close()
+
+    def _close(self) -> None:
         self._flush_rows()
         if self._suffix == ".csv":
             if not self._csv_started:
@@ -197,12 +203,14 @@ class AlertsFileWriter:
         self.count = 0
 
     def add(self, alert: Alert) -> None:
-        self._fh.write(json.dumps(alert.to_json(), ensure_ascii=False) + "\n")
-        self._fh.flush()
+        with output_errors("--alerts-out", self.path):
+            self._fh.write(json.dumps(alert.to_json(), ensure_ascii=False) + "\n")
+            self._fh.flush()
         self.count += 1
 
     def close(self) -> None:
-        self._fh.close()
+        with output_errors("--alerts-out", self.path):
+            self._fh.close()
 
 
 def read_alerts_jsonl(path: str | Path) -> list[Alert]:

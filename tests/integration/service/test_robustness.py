@@ -265,7 +265,7 @@ async def test_an_unwritable_output_file_fails_before_streaming(
     other = {"frames_out": tmp_path / "ok.parquet"} if option == "alerts_out" else {}
     service = Service(config, source, **{option: not_a_dir / name}, **other)
     with pytest.raises(UsageError, match=rf"--{option.replace('_', '-')} .*a-file/{name}.*"
-                                         r"cannot create it"):
+                                         r"cannot write it"):
         await service.run()
     assert source.delivered == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]  # nothing left behind
@@ -276,7 +276,7 @@ async def test_an_output_path_that_is_a_directory_fails_before_streaming(
     session = sim("bridge-fatigue", 1, 40.0)
     source = ListSource(list(session.streams), list(session.iter_items(0.02)))
     (tmp_path / "frames.parquet").mkdir()
-    with pytest.raises(UsageError, match="--frames-out .*frames.parquet.*cannot create it"):
+    with pytest.raises(UsageError, match="--frames-out .*frames.parquet.*cannot write it"):
         await Service(config, source, frames_out=tmp_path / "frames.parquet").run()
     assert source.delivered == 0
 
@@ -293,6 +293,22 @@ async def test_sources_count_samples_per_channel_as_the_summary_does(config: Con
     total = sum(round(40.0 * s.fs_hz) for s in session.streams)
     assert stats.samples + stats.missing_samples == total
 
+
+@pytest.mark.parametrize("option", ["frames_out", "alerts_out"])
+async def test_a_full_disk_under_an_output_file_is_a_clear_error_after_a_clean_shutdown(
+        config: Config, tmp_path: Path, option: str) -> None:
+    """/dev/full behind the output path: every write fails with ENOSPC (frames at close, alerts
+    at the first alert). The run ends with a UsageError naming the option, after the recording
+    and the alert channels were closed (the autouse guard fails on a leftover worker)."""
+    name = "frames.csv" if option == "frames_out" else "alerts.jsonl"
+    (tmp_path / name).symlink_to("/dev/full")
+    rec = tmp_path / "rec"
+    service = Service(config, synthetic(flaky_session()), **{option: tmp_path / name},
+                      writer_factory=writer_factory_for(rec, config))
+    with pytest.raises(UsageError, match=rf"--{option.replace('_', '-')} .*{name}.*cannot write "
+                                         r"it \(No space left on device"):
+        await service.run()
+    assert open_session(rec).complete
 
 
 async def test_an_engine_error_with_a_full_queue_ends_the_run_instead_of_hanging(
