@@ -52,11 +52,22 @@ def session_config(stored: dict | None, args: argparse.Namespace) -> Config:  # 
     threshold changed.
     """
     from ..config import apply_overrides, config_from_dict
+    from ..errors import ConfigError
 
     if getattr(args, "config", None):
         return load_config(args.config, args.overrides)
-    data = apply_overrides(stored or {}, args.overrides)
-    return config_from_dict(data, file="(config stored in the session)")
+    where = "(config stored in the session)"
+    if stored is not None:
+        try:
+            config_from_dict(stored, file=where)
+        except ConfigError as exc:
+            # Most likely a recording made by another version of sensor-pipeline.
+            raise ConfigError(exc.detail + _STORED_ADVICE, file=exc.file, key=exc.key) from exc
+    return config_from_dict(apply_overrides(stored or {}, args.overrides), file=where)
+
+
+_STORED_ADVICE = ("; the recording's stored config does not fit this version of sensor-pipeline:"
+                  " pass --config FILE (e.g. configs/default.toml) to replay it with another one")
 
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:

@@ -14,6 +14,8 @@ from sensor_pipeline.model import GapDetected, Label, LinkLost
 
 from ._helpers import EMG, THIGH, alert, blocks_of, frame, signal
 
+ROOT = Path(__file__).resolve().parents[3]
+
 
 def flat(text: str) -> str:
     """Console output with rich's line wrapping undone."""
@@ -123,3 +125,24 @@ def test_import_uci_files(shared_data: Path, tmp_path: Path,
     assert main(["import", "uci-lower-limb", *files, "--out-dir", str(tmp_path / "many")]) == 0
     assert sorted(p.name for p in (tmp_path / "many").iterdir()) == ["1Npie", "3Npie"]
     assert "same data as" in flat(capsys.readouterr().err)
+
+
+def test_replay_of_a_stored_config_this_version_rejects_says_to_pass_config(
+        rec: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    meta = json.loads((rec / "session.json").read_text(encoding="utf-8"))
+    meta["config"] = {"risk": {"hold-seconds": 3.0}}  # e.g. a key an older version had
+    (rec / "session.json").write_text(json.dumps(meta), encoding="utf-8")
+    assert main(["replay", str(rec), "-q"]) == 2
+    err = flat(capsys.readouterr().err)
+    assert "(config stored in the session): risk.hold-seconds: unknown key" in err
+    assert "pass --config FILE" in err
+    out = tmp_path / "alerts.jsonl"
+    assert main(["replay", str(rec), "-q", "--config", str(ROOT / "configs" / "default.toml"),
+                 "--alerts-out", str(out)]) == 0
+    # A bad --set on a good stored config is the user's, not the recording's.
+    meta["config"] = {"risk": {"hold-s": 3.0}}
+    (rec / "session.json").write_text(json.dumps(meta), encoding="utf-8")
+    capsys.readouterr()
+    assert main(["replay", str(rec), "-q", "--set", "risk.hold-s=-1"]) == 2
+    err = flat(capsys.readouterr().err)
+    assert "risk.hold-s" in err and "pass --config" not in err
