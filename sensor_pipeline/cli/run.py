@@ -125,6 +125,9 @@ def main(args: argparse.Namespace) -> int:
     if args.duration is not None and not (math.isfinite(args.duration) and args.duration > 0):
         raise UsageError(f"--duration must be > 0 seconds (omit it to run until Ctrl-C or the "
                          f"end of the data), got {args.duration!r}")
+    if args.device == "ble" and args.recording:
+        raise UsageError("--recording streams a recording through --device virtual or "
+                         "simulated; with --device ble the samples come from the wearable")
     path = _session_path(args, config)
     if path is not None:
         _check_record_path(path, args.overwrite)
