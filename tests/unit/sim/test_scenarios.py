@@ -160,7 +160,10 @@ def test_labels_obey_their_definition(scenario: str, seed: int) -> None:
     s = cached(scenario, seed)
     expected = _independent_risk_intervals(s)
     got = [(lab.start_s, lab.end_s) for lab in kinds(s, "risk")]
-    assert got == pytest.approx(expected, abs=1e-9)
+    assert len(got) == len(expected)
+    # Flat lists: pytest >= 9.2 refuses approx() on nested sequences.
+    assert [v for iv in got for v in iv] == pytest.approx(
+        [v for iv in expected for v in iv], abs=1e-9)
     flag = truth(s, "risk")
     fs = s.stream("truth").fs_hz
     inside = np.zeros_like(flag, dtype=bool)
