@@ -181,10 +181,10 @@ def child(mode: str, hours: float) -> None:
     """Run one replay (``engine``) or the input alone (``input``); print JSON on stdout."""
     from sensor_pipeline.config import Config
     from sensor_pipeline.engine import Engine
-    from sensor_pipeline.tools.runner import OFFLINE_BATCH_S, offline_block_s
+    from sensor_pipeline.tools.runner import OFFLINE_BATCH_S, OFFLINE_BLOCK_S
 
     config = Config()
-    streams, items = looped_items(hours, offline_block_s(config))
+    streams, items = looped_items(hours, OFFLINE_BLOCK_S)
     gc.collect()
     rss_setup_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rss_before_mb = _status_mb("VmRSS")

@@ -49,14 +49,14 @@ def child(mode: str, rec: str) -> None:
     """Runs in a subprocess: one measurement, printed as 'wall cpu rss_mb extra'."""
     from sensor_pipeline.adapters.recording import open_session
     from sensor_pipeline.config import Config
-    from sensor_pipeline.tools.runner import offline_block_s, run_session
+    from sensor_pipeline.tools.runner import OFFLINE_BLOCK_S, run_session
 
     session = open_session(rec)
     cfg = Config()
     t0, c0 = time.perf_counter(), time.process_time()
     if mode == "read":
         n = 0
-        for _item in session.iter_items(block_s=offline_block_s(cfg)):
+        for _item in session.iter_items(block_s=OFFLINE_BLOCK_S):
             n += 1
         extra = f"{n} items"
     else:

@@ -43,7 +43,7 @@ from .dsp.hamstring import (
 from .dsp.imu import KinematicsCalibration, KinematicsTracker
 from .errors import UsageError
 from .model import (
-    EMG_UNIT, GONIOMETER_CHANNELS, IMU_STREAMS, NS_PER_S, STREAM_EMG,
+    EMG_UNIT, IMU_STREAMS, NS_PER_S, STREAM_EMG,
     STREAM_KNEE_GONIOMETER, EngineOutput, Event, Features, FeatureFrame, JasaClass, SampleBlock,
     StreamInfo, StreamTimeline,
 )
@@ -735,5 +735,4 @@ class Engine:
         return EngineOutput(frames=tuple(frames), alerts=tuple(alerts), events=events)
 
 
-__all__ = ["Calibration", "CalibrationDone", "Engine", "FeaturePipeline", "EMG_UNIT",
-           "GONIOMETER_CHANNELS"]
+__all__ = ["Calibration", "CalibrationDone", "Engine", "FeaturePipeline"]

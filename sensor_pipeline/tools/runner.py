@@ -12,7 +12,6 @@ differs only in risk-layer keys (``tunable`` in the schema; see ``dsp_fingerprin
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,11 +44,6 @@ OFFLINE_BATCH_S = 5.0
 #: Block size of offline reads, s: long blocks amortise the reader's per-item cost; the
 #: engine's offline stream-lag tolerance (engine.OFFLINE_MAX_LAG_S) is far above it.
 OFFLINE_BLOCK_S = 2.0
-
-
-def offline_block_s(config: Config) -> float:
-    """Block size for offline runs (the engine in batch mode makes the frames identical)."""
-    return OFFLINE_BLOCK_S
 
 
 def risk_sections() -> tuple[str, ...]:
@@ -90,7 +84,7 @@ class RiskRun:
 
 
 def _items(session: Any, config: Config) -> Iterable[SampleBlock | Event]:
-    items: Iterable[SampleBlock | Event] = session.iter_items(block_s=offline_block_s(config))
+    items: Iterable[SampleBlock | Event] = session.iter_items(block_s=OFFLINE_BLOCK_S)
     return items
 
 
@@ -115,7 +109,7 @@ def run_session(
     """Replay ``session`` through a fresh Engine as fast as possible, synchronously.
 
     Exactly what ``sensor-pipeline replay REC --speed inf`` computes: blocks of
-    ``offline_block_s(config)``, frames computed in batches of ``OFFLINE_BATCH_S``.
+    ``OFFLINE_BLOCK_S``, frames computed in batches of ``OFFLINE_BATCH_S``.
 
     Parameters
     ----------
@@ -258,7 +252,3 @@ class FeatureCache:
         time_in_state = {s.value: states.count(s) * self.hop_s for s in RiskState}
         high = np.fromiter((s is RiskState.HIGH for s in states), dtype=bool, count=len(states))
         return RiskRun(alerts, time_in_state, high)
-
-
-def fmt_s(x: float) -> str:
-    return "—" if not math.isfinite(x) else f"{x:.1f} s"
