@@ -637,6 +637,7 @@ class FeaturePipeline:
                 emg_active=tuple(np.asarray(w.active, dtype=bool).tolist()),
                 mdf_hz=_tup(w.mdf_hz), mnf_hz=_tup(w.mnf_hz), fi_nsm5=_tup(w.fi_nsm5),
                 mdf_tracked_hz=_tup(fs.mdf_tracked_hz), mdf_baseline_hz=_tup(fs.mdf_baseline_hz),
+                mdf_smoothed_hz=_tup(fs.mdf_smoothed_hz),
                 fatigue_index=_tup(fs.fatigue_index),
                 mdf_slope_pct_per_min=_tup(fs.mdf_slope_pct_per_min),
                 jasa=tuple(fs.jasa),
@@ -648,7 +649,7 @@ class FeaturePipeline:
             emg = dict(
                 emg_rms_mv=nan, emg_rms_norm=nan, emg_active=tuple([False] * n), mdf_hz=nan,
                 mnf_hz=nan, fi_nsm5=nan, mdf_tracked_hz=nan, mdf_baseline_hz=nan,
-                fatigue_index=nan, mdf_slope_pct_per_min=nan,
+                fatigue_index=nan, mdf_slope_pct_per_min=nan, mdf_smoothed_hz=nan,
                 jasa=tuple([JasaClass.STABLE] * n), mains_fraction=nan, emg_std_mv=nan,
                 emg_saturation_fraction=nan,
             )

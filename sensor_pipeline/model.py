@@ -480,6 +480,11 @@ class Features:
     emg_saturation_fraction: tuple[float, ...] = ()
     #: Streams with missing data (gap or stale) in this hop.
     missing_streams: tuple[str, ...] = ()
+    # Smoothed EMG (per channel) ----------------------------------------------------------------
+    #: Fixed-lag smoothed MDF (Hz) of the window that ended ``fatigue.tracker-smoothing-lag-s``
+    #: *before* ``t_ns`` (more accurate than ``mdf_tracked_hz``, known that much later; for
+    #: plots and research, never for alerts). Empty when the pipeline has no EMG.
+    mdf_smoothed_hz: tuple[float, ...] = ()
 
     @property
     def shortest_biarticular_pct(self) -> float:
@@ -545,6 +550,7 @@ class FeatureFrame:
             "fi_nsm5": pick(f.fi_nsm5),
             "mdf_tracked_hz": pick(f.mdf_tracked_hz),
             "mdf_baseline_hz": pick(f.mdf_baseline_hz),
+            "mdf_smoothed_hz": pick(f.mdf_smoothed_hz),
             "mdf_slope_pct_per_min": pick(f.mdf_slope_pct_per_min),
             "jasa": f.jasa[ch].value if 0 <= ch < len(f.jasa) else None,
             "shortened": r.shortened,
@@ -560,6 +566,8 @@ class FeatureFrame:
             row[f"active.{name}"] = bool(f.emg_active[i])
             row[f"mdf_hz.{name}"] = _json_float(f.mdf_hz[i])
             row[f"mdf_tracked_hz.{name}"] = _json_float(f.mdf_tracked_hz[i])
+            if i < len(f.mdf_smoothed_hz):
+                row[f"mdf_smoothed_hz.{name}"] = _json_float(f.mdf_smoothed_hz[i])
             row[f"fatigue_index.{name}"] = _json_float(f.fatigue_index[i])
         return row
 

@@ -38,6 +38,13 @@ class FatigueConfig(Section, frozen=True):
         "MDF tracker: also use each window's MNF, through a slowly tracked MNF/MDF ratio "
         "(less noisy tracked MDF when fatigue mainly compresses the spectrum).",
         source="docs/dsp.md (Lindström & Magnusson 1977 spectral compression)")] = True
+    tracker_smoothing_lag_s: Annotated[float, doc(
+        "MDF tracker: lag of the fixed-lag (Rauch–Tung–Striebel) smoothed MDF, which each frame "
+        "reports for the window that ended this long before it (frames' mdf_smoothed_hz); "
+        "0 = no smoothing. Longer is more accurate and costs O(lag) per window. Alerts and the "
+        "fatigue index use the causal tracked MDF, so this never delays an alert.",
+        unit="s", source="docs/dsp.md (issue #2 benchmark: 2 s halves the start-up error)",
+        ge=0.0, le=60.0)] = 2.0
     tracker_gate_sigma: Annotated[float, doc(
         "MDF tracker: innovations beyond this Mahalanobis distance are scaled down to it "
         "(outlier windows have bounded influence).",

@@ -53,6 +53,9 @@ class FatigueState:
     Attributes
     ----------
     mdf_tracked_hz, mdf_baseline_hz : ndarray, shape (C,)
+    mdf_smoothed_hz : ndarray, shape (C,)
+        Fixed-lag smoothed MDF of the window ``FatigueTracker.smoothing_lag_s`` *before* this
+        one (equal to ``mdf_tracked_hz`` when the lag is 0).
     fatigue_index : ndarray, shape (C,)
         ``(baseline − tracked) / baseline``.
     mdf_slope_pct_per_min, rms_slope_pct_per_min : ndarray, shape (C,)
@@ -66,6 +69,7 @@ class FatigueState:
     mdf_slope_pct_per_min: FloatArray
     rms_slope_pct_per_min: FloatArray
     jasa: tuple[JasaClass, ...]
+    mdf_smoothed_hz: FloatArray
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +123,7 @@ class FatigueTracker:
             slope_noise_pct2_per_s3=cfg.tracker_slope_noise_pct2_per_s3,
             ratio_noise_pct2_per_s=cfg.tracker_ratio_noise_pct2_per_s,
             gate_sigma=cfg.tracker_gate_sigma, use_mnf=cfg.tracker_use_mnf,
+            smoothing_lag=round(cfg.tracker_smoothing_lag_s / self._hop_s),
         )
         self.reset()
 
@@ -133,6 +138,16 @@ class FatigueTracker:
         self._rms_trend = [_Trend(span) for _ in range(self._n)]
         self._windows = 0
         self._valid = 0
+
+    @property
+    def smoothing_lag_s(self) -> float:
+        """Lag of ``FatigueState.mdf_smoothed_hz`` (s): whole hops nearest the configured lag."""
+        return self._tracker.smoothing_lag * self._hop_s
+
+    def pending_smoothed_hz(self, channel: int) -> tuple[float, ...]:
+        """Smoothed MDF of the last windows not reported yet (the last ``smoothing_lag_s``),
+        oldest first, given every window so far: the end of a session's smoothed series."""
+        return self._tracker.pending_smoothed_hz(channel)
 
     @property
     def baseline_hz(self) -> FloatArray:
@@ -239,12 +254,14 @@ class FatigueTracker:
             jasa.append(jasa_class(rms_pct[c], mdf_pct[c], dead))
         if any_valid:
             self._valid += 1
-        # One read-only (5, C) array; the fields are its rows (one allocation, not five).
-        rows = np.array([tracked, baseline, fatigue, mdf_pct, rms_pct], dtype=np.float64)
+        # One read-only (6, C) array; the fields are its rows (one allocation, not six).
+        rows = np.array([tracked, baseline, fatigue, mdf_pct, rms_pct,
+                         self._tracker.smoothed_level_hz], dtype=np.float64)
         rows.flags.writeable = False
         return FatigueState(
             mdf_tracked_hz=rows[0], mdf_baseline_hz=rows[1], fatigue_index=rows[2],
             mdf_slope_pct_per_min=rows[3], rms_slope_pct_per_min=rows[4], jasa=tuple(jasa),
+            mdf_smoothed_hz=rows[5],
         )
 
 

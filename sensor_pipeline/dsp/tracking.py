@@ -54,6 +54,7 @@ far below numpy's per-call overhead.
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 
 from ..errors import UsageError
@@ -96,7 +97,7 @@ class MdfTracker:
 
     def __init__(self, n_channels: int, *, level_noise_pct2_per_s: float,
                  slope_noise_pct2_per_s3: float, ratio_noise_pct2_per_s: float,
-                 gate_sigma: float, use_mnf: bool = True) -> None:
+                 gate_sigma: float, use_mnf: bool = True, smoothing_lag: int = 0) -> None:
         if isinstance(n_channels, bool) or not isinstance(n_channels, int) or n_channels < 1:
             raise UsageError(f"n_channels must be an int >= 1, got {n_channels!r}")
         for name, v in (("level_noise_pct2_per_s", level_noise_pct2_per_s),
@@ -107,7 +108,11 @@ class MdfTracker:
         if not (isinstance(gate_sigma, (int, float)) and math.isfinite(gate_sigma)
                 and gate_sigma > 0):
             raise UsageError(f"gate_sigma must be a finite number > 0, got {gate_sigma!r}")
+        if (isinstance(smoothing_lag, bool) or not isinstance(smoothing_lag, int)
+                or smoothing_lag < 0):
+            raise UsageError(f"smoothing_lag must be an int >= 0 (steps), got {smoothing_lag!r}")
         self.n_channels = n_channels
+        self.smoothing_lag = smoothing_lag
         self._ql = float(level_noise_pct2_per_s) * 1e-4   # %² → fraction²
         self._qs = float(slope_noise_pct2_per_s3) * 1e-4
         self._qg = float(ratio_noise_pct2_per_s) * 1e-4
@@ -122,6 +127,10 @@ class MdfTracker:
         # State and covariance (upper triangle) per channel.
         self._x = [[math.nan, math.nan, math.nan] for _ in range(c)]
         self._p = [[math.nan] * 6 for _ in range(c)]   # p00 p01 p02 p11 p12 p22
+        # Fixed-lag smoother per channel: [level, r0, r1, r2] of the last ``lag`` steps, oldest
+        # first (see ``_smooth``); the smoothed level of the step ``lag`` back, NaN before.
+        self._pending: list[deque[list[float]]] = [deque() for _ in range(c)]
+        self._smoothed = [math.nan] * c
         self._updates = 0
         self._predictions = 0
         self._outliers = 0
@@ -131,6 +140,14 @@ class MdfTracker:
     def level_hz(self) -> tuple[float, ...]:
         """Tracked MDF per channel (NaN before the first measurement)."""
         return tuple(x[0] for x in self._x)
+
+    @property
+    def smoothed_level_hz(self) -> tuple[float, ...]:
+        """Fixed-lag smoothed MDF per channel: the level ``smoothing_lag`` steps *before* the
+        last step, given every measurement up to the last step (NaN until that deep)."""
+        if not self.smoothing_lag:
+            return self.level_hz
+        return tuple(self._smoothed)
 
     @property
     def slope_hz_per_s(self) -> tuple[float, ...]:
@@ -178,12 +195,19 @@ class MdfTracker:
             else:
                 p[5] = INITIAL_RATIO_SD**2
             self._updates += 1
+            if self.smoothing_lag:
+                self._pending[channel].append([mdf_hz, 1.0, 0.0, 0.0])
             return mdf_hz
         p00, p01, p02, p11, p12, p22 = p
+        lag = self.smoothing_lag
+        if lag:
+            prior = tuple(p)          # P(k−1|k−1), for the smoother gain
+        f01 = 0.0                      # F = [[1, f01, 0], [0, 1, 0], [0, 0, 1]]
         dt = dt_s
         if dt > 0:
             lev2 = x[0] * x[0]
             if active or has_z:
+                f01 = dt
                 x[0] += dt * x[1]
                 qs = self._qs * lev2
                 p00 += dt * (2.0 * p01 + dt * p11) + self._ql * lev2 * dt + qs * dt**3 / 3.0
@@ -193,11 +217,16 @@ class MdfTracker:
             else:
                 p00 += self._ql * lev2 * dt    # at rest: hold the mean, widen the level
             p22 += self._qg * dt
+        if lag:
+            gain = self._smoother_gain(prior, f01, (p00, p01, p02, p11, p12, p22))
         if not has_z:
             self._predictions += 1
             p[:] = [p00, p01, p02, p11, p12, p22]
+            if lag:
+                self._smooth(channel, gain, x[0], 0.0, 0.0, 0.0)
             return x[0]
         self._updates += 1
+        x0, x1, x2 = x
         if use2:
             # z = [MDF, MNF], h(x) = [L, L·e^g], H = [[1, 0, 0], [e^g, 0, L·e^g]].
             eg = math.exp(x[2])
@@ -248,7 +277,73 @@ class MdfTracker:
                 p11 - k1 * p01, p12 - k1 * p02, p22 - k2 * p02,
             )
         p[:] = [p00, p01, p02, p11, p12, p22]
+        if lag:
+            self._smooth(channel, gain, x[0], x[0] - x0, x[1] - x1, x[2] - x2)
         return x[0]
 
+    # ---------------------------------------------------------------------------------------
+    # Fixed-lag Rauch–Tung–Striebel smoothing of the level.
+    #
+    # RTS: x(i|k) = x(i|i) + C_i (x(i+1|k) − x(i+1|i)) with C_i = P(i|i) Fᵀ P(i+1|i)⁻¹. Taking
+    # the difference of that recursion at k and k−1 gives x(i|k) − x(i|k−1) =
+    # C_i C_(i+1) … C_(k−1) (x(k|k) − x(k|k−1)): each filter update moves every earlier smoothed
+    # state by the filter's own correction, mapped back through the chain of gains. Only the
+    # level is wanted, so each pending step keeps its smoothed level and the first row
+    # r = e₀ᵀ C_i … C_(k−1) (3 numbers), updated in O(lag) per step with no stored history.
+    @staticmethod
+    def _smoother_gain(q: tuple[float, ...], f01: float,
+                       pp: tuple[float, float, float, float, float, float]
+                       ) -> tuple[float, ...] | None:
+        """C = P(k−1|k−1) Fᵀ P(k|k−1)⁻¹ (row-major), None if the prediction is degenerate."""
+        q00, q01, q02, q11, q12, q22 = q
+        a00, a01, a02 = q00 + f01 * q01, q01, q02           # A = P(k−1|k−1) Fᵀ
+        a10, a11, a12 = q01 + f01 * q11, q11, q12
+        a20, a21, a22 = q02 + f01 * q12, q12, q22
+        b00, b01, b02, b11, b12, b22 = pp                  # P(k|k−1), inverted by cofactors
+        c00 = b11 * b22 - b12 * b12
+        c01 = b02 * b12 - b01 * b22
+        c02 = b01 * b12 - b02 * b11
+        det = b00 * c00 + b01 * c01 + b02 * c02
+        if not det > 0.0:   # degenerate (or NaN) prediction
+            return None
+        m00, m01, m02 = c00 / det, c01 / det, c02 / det
+        m11 = (b00 * b22 - b02 * b02) / det
+        m12 = (b01 * b02 - b00 * b12) / det
+        m22 = (b00 * b11 - b01 * b01) / det
+        return (a00 * m00 + a01 * m01 + a02 * m02, a00 * m01 + a01 * m11 + a02 * m12,
+                a00 * m02 + a01 * m12 + a02 * m22, a10 * m00 + a11 * m01 + a12 * m02,
+                a10 * m01 + a11 * m11 + a12 * m12, a10 * m02 + a11 * m12 + a12 * m22,
+                a20 * m00 + a21 * m01 + a22 * m02, a20 * m01 + a21 * m11 + a22 * m12,
+                a20 * m02 + a21 * m12 + a22 * m22)
+
+    def _smooth(self, channel: int, gain: tuple[float, ...] | None, level: float,
+                d0: float, d1: float, d2: float) -> None:
+        """Map every pending row through ``gain`` (C), fold in the filter's correction
+        (d0, d1, d2), append this step, emit the step ``lag`` back."""
+        pending = self._pending[channel]
+        if gain is None:   # no smoothing across a degenerate step: freeze the pending levels
+            for e in pending:
+                e[1] = e[2] = e[3] = 0.0
+        else:
+            g00, g01, g02, g10, g11, g12, g20, g21, g22 = gain
+            for e in pending:
+                _, r0, r1, r2 = e
+                s0 = r0 * g00 + r1 * g10 + r2 * g20
+                s1 = r0 * g01 + r1 * g11 + r2 * g21
+                s2 = r0 * g02 + r1 * g12 + r2 * g22
+                e[0] += s0 * d0 + s1 * d1 + s2 * d2
+                e[1] = s0
+                e[2] = s1
+                e[3] = s2
+        pending.append([level, 1.0, 0.0, 0.0])
+        if len(pending) > self.smoothing_lag:
+            self._smoothed[channel] = pending.popleft()[0]
+
+    def pending_smoothed_hz(self, channel: int) -> tuple[float, ...]:
+        """Smoothed levels of the last ``smoothing_lag`` steps given everything so far, oldest
+        first: what the smoother knows of the steps it has not emitted yet (end of a session)."""
+        if not self.smoothing_lag:
+            return (self._x[channel][0],) if self._init[channel] else ()
+        return tuple(e[0] for e in self._pending[channel])
 
 __all__ = ["INITIAL_RATIO_SD", "INITIAL_SLOPE_SD_PER_S", "MdfTracker", "MdfTrackerStatistics"]

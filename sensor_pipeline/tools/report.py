@@ -349,13 +349,19 @@ def _figure(d: ReportData) -> Any:
 
     # --- 4. MDF ----------------------------------------------------------------------------
     dots_all = []
+    hop_s = cfg.engine.hop_s
+    smooth_lag_s = round(cfg.fatigue.tracker_smoothing_lag_s / hop_s) * hop_s
     for i, name in enumerate(chans):
         c = colours[i % len(colours)]
         mdf = _chan(fr, "mdf_hz", i)
         dots_all.append(mdf[np.isfinite(mdf)])
         ax_mdf.plot(t, mdf, ".", ms=2.5, alpha=0.3, color=c)
-        ax_mdf.plot(t, _chan(fr, "mdf_tracked_hz", i), color=c, lw=1.5,
-                    label=f"{name.replace('_', ' ')} tracked")
+        ax_mdf.plot(t, _chan(fr, "mdf_tracked_hz", i), color=c, lw=0.9, alpha=0.7,
+                    label=f"{name.replace('_', ' ')} tracked (live)")
+        if smooth_lag_s > 0 and fr and len(fr[0].features.mdf_smoothed_hz) > i:
+            # Each frame reports the smoothed MDF of the window smooth_lag_s before it.
+            ax_mdf.plot(t - smooth_lag_s, _chan(fr, "mdf_smoothed_hz", i), color=c, lw=1.8,
+                        label=f"{name.replace('_', ' ')} smoothed")
         ax_mdf.plot(t, _chan(fr, "mdf_baseline_hz", i), color=c, lw=1.1,
                     ls="--", label=f"{name.replace('_', ' ')} baseline")
     if chans:
@@ -366,8 +372,9 @@ def _figure(d: ReportData) -> Any:
             pad = 0.1 * max(hi - lo, 10.0)
             ax_mdf.set_ylim(lo - pad, hi + pad)
     ax_mdf.set_ylabel("MDF (Hz)")
-    ax_mdf.set_title(f"{PANEL_TITLES[3]} of the EMG (dots: per window; line: tracked; "
-                     "dashed: baseline)", loc="left", fontsize=10)
+    ax_mdf.set_title(f"{PANEL_TITLES[3]} of the EMG (dots: per window; thin: tracked live; "
+                     f"thick: smoothed, {smooth_lag_s:g} s later; dashed: baseline)", loc="left",
+                     fontsize=10)
 
     # --- 5. fatigue index ------------------------------------------------------------------
     fthr = 100 * cfg.risk.fatigue_threshold

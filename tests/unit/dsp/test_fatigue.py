@@ -169,3 +169,26 @@ def test_usage_errors_and_reset() -> None:
     ft.reset()
     assert ft.statistics().windows == 0
     assert ft.update(window(0.5, 100.0), 0.25, True).mdf_tracked_hz[0] == 100.0
+
+
+def test_smoothed_mdf_lags_by_whole_hops() -> None:
+    """mdf_smoothed_hz of update k is the smoother's level of update k − lag (NaN before)."""
+    rng = np.random.default_rng(5)
+    mdfs = 100.0 + 8.0 * rng.standard_normal(80)
+    for lag_s, steps in ((0.0, 0), (0.3, 1), (2.0, 8)):
+        cfg = msgspec.structs.replace(FatigueConfig(), tracker_smoothing_lag_s=lag_s)
+        ft = FatigueTracker(cfg, 1, HOP_S)
+        assert ft.smoothing_lag_s == steps * HOP_S
+        states = [ft.update(window(0.5, m), (k + 1) * HOP_S, True) for k, m in enumerate(mdfs)]
+        smoothed = np.array([s.mdf_smoothed_hz[0] for s in states])
+        tracked = np.array([s.mdf_tracked_hz[0] for s in states])
+        if steps == 0:
+            np.testing.assert_array_equal(smoothed, tracked)
+            continue
+        assert np.isnan(smoothed[:steps]).all() and np.isfinite(smoothed[steps:]).all()
+        # The smoothed level of a window lies between its filtered level and the later ones:
+        # with a constant truth it is closer to 100 Hz than the filter was at that window.
+        late = slice(steps + 20, None)
+        err_s = smoothed[late] - 100.0
+        err_f = tracked[20:len(mdfs) - steps] - 100.0
+        assert np.sqrt(np.mean(err_s**2)) < np.sqrt(np.mean(err_f**2))
