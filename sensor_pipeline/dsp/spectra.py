@@ -417,8 +417,10 @@ class SpectralEstimator:
             spec = sp_fft.rfft(x[..., None, :] * self._tapers, n=self.nfft, axis=-1)
         if cells_only:
             spec = spec[..., self._sel_slice]
-        re, im = spec.real, spec.imag
-        p = np.einsum("...kf,...kf->...f", re, re) + np.einsum("...kf,...kf->...f", im, im)
+        # Σ_k re² and Σ_k im² in one einsum over the interleaved (re, im) float view (the same
+        # sums, in the same order, as two einsums over .real and .imag: bit-identical, faster).
+        sq = np.einsum("...kf,...kf->...f", spec.view(np.float64), spec.view(np.float64))
+        p = sq[..., 0::2] + sq[..., 1::2]
         if cells_only:
             p *= self._band_scale
         else:

@@ -44,6 +44,11 @@ the tracker re-acquires quickly when work resumes (MDF recovers at rest at an un
 While the channel is active but has no valid spectrum (e.g. right after a gap) the full model
 predicts.
 
+Fixed-lag smoothing (``smoothing_lag`` steps, docs/dsp.md §4.1): after each step the tracker
+also reports the Rauch–Tung–Striebel smoothed level of the step ``smoothing_lag`` before
+(``smoothed_level_hz``), which has seen the windows after it: more accurate, that much later.
+The filtered level (``level_hz``, the return value of ``step``) is unchanged by it.
+
 The first measurement initialises ``L`` (variance: its measurement variance), ``S = 0`` with
 standard deviation ``INITIAL_SLOPE_SD_PER_S × L`` and ``g`` from the window's MNF/MDF (variance
 from the window's own (co)variances). The algebra is

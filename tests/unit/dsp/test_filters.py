@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import signal
 
+from sensor_pipeline.dsp import filters
 from sensor_pipeline.dsp.filters import (
     SosFilter,
     design_emg_conditioning,
@@ -55,6 +56,29 @@ def test_state_is_scipy_zi_and_matches_sosfilt() -> None:
     np.testing.assert_array_equal(y, y_ref)
     assert f.zi is not None and f.zi.shape == (sos.shape[0], 2, 2)
     np.testing.assert_array_equal(f.zi, zf)
+
+
+@pytest.mark.skipif(filters._sosfilt_kernel is None, reason="this scipy has no _sosfilt kernel")
+def test_kernel_path_equals_public_sosfilt_path() -> None:
+    """SosFilter calls scipy's biquad kernel directly; the public sosfilt path (the fallback)
+    must give the same samples and state bit for bit, whatever the input's layout or dtype."""
+    sos = design_emg_conditioning(FS, notch_hz=60.0).sos
+    rng = np.random.default_rng(7)
+    blocks = [rng.standard_normal((3, 400)) + 2.0,
+              np.asfortranarray(rng.standard_normal((3, 77))),     # not C-contiguous
+              rng.standard_normal((3, 900))[:, ::3],               # strided view
+              rng.integers(-500, 500, (3, 50))]                    # integer ADC counts
+    fast, public = SosFilter(sos, 3), SosFilter(sos, 3)
+    public._fast = False
+    assert fast._fast
+    for b in blocks:
+        before = b.copy()
+        np.testing.assert_array_equal(fast.process(b), public.process(b))
+        np.testing.assert_array_equal(b, before)                  # input never modified
+        np.testing.assert_array_equal(fast.zi, public.zi)
+    # A state set from outside (the public layout) is used the same way.
+    fast.zi = public.zi = np.ones((sos.shape[0], 3, 2))
+    np.testing.assert_array_equal(fast.process(blocks[0]), public.process(blocks[0]))
 
 
 def test_offset_gives_no_start_transient() -> None:
