@@ -15,10 +15,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="render a one-page session report (PNG or self-contained HTML)",
         description="Replay a recording through the engine (with its stored config, or "
         "--config/--set) and draw knee and hip angles, hamstring length change with the "
-        "shortening threshold, EMG envelope, MDF with baseline, the fatigue index with its "
-        "threshold, the risk state as a coloured band, alerts, labels and data gaps, under a "
-        "summary table (duration, time shortened/fatigued/at high risk, alerts, MDF trend in "
-        "%%/min, link quality). See docs/tuning.md for the panels.",
+        "shortening threshold, EMG envelope, MDF (per window, tracked, smoothed) with baseline, "
+        "the fatigue index with its threshold, the risk state as a coloured band, alerts, "
+        "labels and data gaps, under a summary table (duration, time shortened/fatigued/at high risk, alerts, MDF trend in "
+        "%/min, link quality). See docs/tuning.md for the panels.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  sensor-pipeline report sessions/bridge --out bridge.png\n"
         "  sensor-pipeline report sessions/bridge --out bridge.html --set risk.hold-s=5",
