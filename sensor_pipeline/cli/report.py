@@ -17,8 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--config/--set) and draw knee and hip angles, hamstring length change with the "
         "shortening threshold, EMG envelope, MDF (per window, tracked, smoothed) with baseline, "
         "the fatigue index with its threshold, the risk state as a coloured band, alerts, "
-        "labels and data gaps, under a summary table (duration, time shortened/fatigued/at high risk, alerts, MDF trend in "
-        "%/min, link quality). See docs/tuning.md for the panels.",
+        "labels and data gaps, under a summary table (duration, time shortened/fatigued/at "
+        "high risk, alerts, MDF trend in %/min, link quality). See docs/tuning.md for the "
+        "panels.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n  sensor-pipeline report sessions/bridge --out bridge.png\n"
         "  sensor-pipeline report sessions/bridge --out bridge.html --set risk.hold-s=5",
