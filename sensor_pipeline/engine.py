@@ -41,6 +41,7 @@ from .dsp.hamstring import (
     HIP_FIT_RANGE_DEG, KNEE_FIT_RANGE_DEG, hamstring_length_change_pct_array,
 )
 from .dsp.imu import KinematicsCalibration, KinematicsTracker
+from .dsp.imu_pairing import ImuPairer
 from .errors import UsageError
 from .model import (
     EMG_UNIT, IMU_STREAMS, NS_PER_S, STREAM_EMG,
@@ -157,7 +158,6 @@ class FeaturePipeline:
     def __init__(self, config: Config, streams: Sequence[StreamInfo], *,
                  calibration: Calibration | None = None, batch_s: float = 0.0) -> None:
         self._config = config
-        self._infos = {s.name: s for s in streams}
         hop_s = config.engine.hop_s
         self._hop_ns = round(hop_s * NS_PER_S)
         self._max_lag_ns = round(config.engine.max_stream_lag_s * NS_PER_S)
@@ -166,6 +166,21 @@ class FeaturePipeline:
             # only behind by the reader's block size, never late, so waiting costs nothing and
             # the tolerance only guards against a stream that has stopped for good.
             self._max_lag_ns = max(self._max_lag_ns, round(OFFLINE_MAX_LAG_S * NS_PER_S))
+        # Separate 3-axis acc.<segment> + gyr.<segment> streams are joined into the 6-axis
+        # imu.<segment> stream the kinematics use (dsp/imu_pairing.py), unless the device also
+        # sends that one.
+        streams = list(streams)
+        names = {s.name for s in streams}
+        self._pairers: dict[str, ImuPairer] = {}
+        for imu_name in IMU_STREAMS:
+            segment = imu_name.split(".", 1)[1]
+            acc = next((s for s in streams if s.name == f"acc.{segment}"), None)
+            gyr = next((s for s in streams if s.name == f"gyr.{segment}"), None)
+            if acc is not None and gyr is not None and imu_name not in names:
+                pairer = ImuPairer(acc, gyr, imu_name, max_lag_s=self._max_lag_ns / NS_PER_S)
+                self._pairers[acc.name] = self._pairers[gyr.name] = pairer
+                streams.append(pairer.info)
+        self._infos = {s.name: s for s in streams}
 
         # --- EMG ------------------------------------------------------------------------
         self._emg_info: StreamInfo | None = None
@@ -302,6 +317,15 @@ class FeaturePipeline:
         """
         if self._finished:
             raise UsageError("push() after finish(): create a new pipeline for a new session")
+        pairer = self._pairers.get(block.stream)
+        if pairer is not None:
+            out: list[Features] = []
+            for joined in pairer.push(block):
+                out += self._push(joined)
+            return out
+        return self._push(block)
+
+    def _push(self, block: SampleBlock) -> list[Features]:
         if block.stream not in self._gating:
             self._ignored += 1
             return []

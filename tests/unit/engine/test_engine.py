@@ -296,3 +296,58 @@ def test_emg_in_volts_or_microvolts_gives_the_millivolt_frames(session: Any) -> 
     streams, _items = rescaled("mm", 1.0)
     with pytest.raises(UsageError, match="accepts 'mV', 'V'"):
         Engine(cfg, streams)
+
+
+def _split_imus(streams: list[StreamInfo], items: Iterable[Any]
+                ) -> tuple[list[StreamInfo], list[Any]]:
+    """The session as a device with separate 3-axis acc.<seg> and gyr.<seg> streams."""
+    out_streams = []
+    for s in streams:
+        if s.name.startswith("imu."):
+            seg = s.name.split(".", 1)[1]
+            for kind, rows in (("acc", slice(0, 3)), ("gyr", slice(3, 6))):
+                out_streams.append(dataclasses.replace(
+                    s, name=f"{kind}.{seg}", channels=s.channels[rows], units=s.units[rows],
+                    scale=None if s.scale is None else s.scale[rows]))
+        else:
+            out_streams.append(s)
+    out_items: list[Any] = []
+    for it in items:
+        if isinstance(it, SampleBlock) and it.stream.startswith("imu."):
+            seg = it.stream.split(".", 1)[1]
+            for kind, rows in (("gyr", slice(3, 6)), ("acc", slice(0, 3))):
+                out_items.append(dataclasses.replace(
+                    it, stream=f"{kind}.{seg}", channels=it.channels[rows],
+                    units=it.units[rows], data=it.data[rows]))
+        else:
+            out_items.append(it)
+    return out_streams, out_items
+
+
+def test_separate_accelerometer_and_gyroscope_streams_give_the_imu_frames(
+        session: Any) -> None:
+    cfg = Config()
+    ref, ref_alerts, ref_eng = run(cfg, session.streams, session.iter_items(block_s=0.02))
+    assert any(f.features.angle_source == "imu" for f in ref)
+    streams, items = _split_imus(list(session.streams), session.iter_items(block_s=0.02))
+    assert {s.name for s in streams} >= {"acc.thigh", "gyr.thigh", "acc.shank", "gyr.shank"}
+    frames, alerts, eng = run(cfg, streams, items)
+    same_rows(ref, frames)
+    assert [a.to_json() for a in alerts] == [a.to_json() for a in ref_alerts]
+    # Only what the 6-axis run ignored too (the simulator's truth stream).
+    assert (eng.pipeline.statistics().ignored_blocks
+            == ref_eng.pipeline.statistics().ignored_blocks)
+    # Re-chunked at random, the two halves of each IMU arriving independently: still the same.
+    whole = [b for it in [session.blocks[s.name] for s in session.streams]
+             for b in _split_imus([], [it])[1]]
+    frames, _, _ = run(cfg, streams, split_randomly(whole, random.Random(4), max_s=0.3))
+    same_rows(ref, frames)
+
+
+def test_separate_streams_at_different_rates_are_refused_with_advice(session: Any) -> None:
+    streams, _ = _split_imus(list(session.streams), [])
+    streams = [dataclasses.replace(s, fs_hz=s.fs_hz / 2) if s.name == "gyr.shank" else s
+               for s in streams]
+    with pytest.raises(UsageError, match=r"'acc.shank' \(\d+ Hz\) and 'gyr.shank' .* one "
+                                         r"sampling rate .*IMU6"):
+        Engine(Config(), streams)
