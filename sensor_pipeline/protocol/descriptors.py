@@ -604,8 +604,8 @@ DEFAULT_LSB = {
 def descriptor_for(info: model.StreamInfo, stream_id: int) -> StreamDescriptor:
     """A descriptor that transmits ``info`` as int16 (used by the virtual wearable).
 
-    Kind follows the stream name (``emg`` → EMG, ``imu.*`` → IMU6, ``knee.goniometer`` →
-    GONIOMETER); EMG channel names that are body locations become channel location codes.
+    Kind follows the stream name (``emg`` → EMG, ``imu.*`` → IMU6, ``acc.*`` → ACC, ``gyr.*`` →
+    GYR, ``knee.goniometer`` → GONIOMETER); EMG channel names that are body locations become channel location codes.
     Raises DecodeError for streams a device would not send (e.g. simulator ground truth).
     """
     name = info.name
@@ -613,6 +613,10 @@ def descriptor_for(info: model.StreamInfo, stream_id: int) -> StreamDescriptor:
         kind = StreamKind.EMG
     elif name.startswith("imu."):
         kind = StreamKind.IMU6
+    elif name.startswith("acc."):
+        kind = StreamKind.ACC
+    elif name.startswith("gyr."):
+        kind = StreamKind.GYR
     elif name == model.STREAM_KNEE_GONIOMETER:
         kind = StreamKind.GONIOMETER
     else:
@@ -630,7 +634,7 @@ def descriptor_for(info: model.StreamInfo, stream_id: int) -> StreamDescriptor:
             chan_locs = tuple(int(c) for c in codes if c is not None)
         loc = BodyLocation.from_label(info.body_location)
         location = loc if loc is not None else BodyLocation.UNSPECIFIED
-    elif kind == StreamKind.IMU6:
+    elif kind in (StreamKind.IMU6, StreamKind.ACC, StreamKind.GYR):
         loc = BodyLocation.from_label(name.split(".", 1)[1])
         location = loc if loc is not None else BodyLocation.UNSPECIFIED
     desc = StreamDescriptor(

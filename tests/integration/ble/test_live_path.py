@@ -498,3 +498,46 @@ async def test_a_recording_with_missing_values_streams_them_as_exact_gaps(tmp_pa
         index = np.concatenate([np.arange(b.first_index, b.end_index) for b in blocks_])
         assert np.array_equal(index, np.flatnonzero(~np.isnan(data[stream]).any(axis=0)))
         assert np.array_equal(values, expected_values(demo, vw, stream)[:, index])
+
+
+async def test_a_device_with_separate_accelerometer_and_gyroscope_streams_gives_angles() -> None:
+    """ACC + GYR characteristics per segment (protocol kinds 2 and 3) → acc.L / gyr.L on the
+    host → joined by the engine → the same angles as the 6-axis device."""
+    from sensor_pipeline.config import Config
+    from sensor_pipeline.engine import Engine
+    from sensor_pipeline.virtual.synthetic import DemoSession
+
+    six = demo_session(12.0, seed=4)
+    streams, data = [], {}
+    for info in six.streams:
+        if info.name.startswith("imu."):
+            seg = info.name.split(".", 1)[1]
+            for kind, rows in (("acc", slice(0, 3)), ("gyr", slice(3, 6))):
+                streams.append(type(info)(f"{kind}.{seg}", info.channels[rows],
+                                          info.units[rows], info.fs_hz, seg))
+                data[f"{kind}.{seg}"] = six.data[info.name][rows]
+        else:
+            streams.append(info)
+            data[info.name] = six.data[info.name]
+    split = DemoSession(tuple(streams), data)
+    angles = {}
+    for label, session in (("6-axis", six), ("acc+gyr", split)):
+        async with VirtualWearable(session) as vw:
+            source = source_for(vw)
+            async with source:
+                items = await collect(source, vw)
+                infos = list(source.streams)
+        if label == "acc+gyr":
+            assert {s.name for s in infos} == {STREAM_EMG, "acc.thigh", "gyr.thigh",
+                                                "acc.shank", "gyr.shank"}
+        eng = Engine(Config(), infos)
+        frames = []
+        for it in items:
+            frames += eng.push(it).frames
+        frames += eng.finish().frames
+        ok = [f for f in frames if not f.features.calibrating]
+        assert ok and all(f.features.angle_source == "imu" for f in ok)
+        angles[label] = np.array([f.features.knee_flexion_deg for f in ok])
+    a, b = angles["6-axis"], angles["acc+gyr"]
+    assert len(a) == len(b) and np.isfinite(a).mean() > 0.9
+    np.testing.assert_allclose(b, a, atol=0.05, equal_nan=True)
