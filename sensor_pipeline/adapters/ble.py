@@ -787,11 +787,29 @@ class BleakSource:
         return resp
 
     async def _reread_config(self) -> None:
+        """The device announced a new description (CONFIG_VERSION changed): read it again.
+
+        If the link fails during the read, it is a link loss like any other: the stream loop
+        reports it and reconnects, and the reconnect reads the description anyway.
+        """
         client = self._client
         if client is None or not client.is_connected:
             return
         try:
             desc = await self._read_description(client)
+        except DeviceError:
+            raise
+        except Exception as exc:
+            kind = classify(exc)
+            if kind in (ErrorKind.TRANSIENT, ErrorKind.BUSY) or not client.is_connected:
+                _LOGGER.warning("%s: re-reading the device config failed (%s); reconnecting",
+                                self._name, _describe(exc))
+                if not self._link_down:
+                    self._link_down = True
+                    self._link_lost_ns = self._clock()
+                return
+            raise _device_error(exc, "re-reading the device config", self._name) from exc
+        try:
             assert self._decoder is not None
             self._decoder.update_description(desc, self._clock())
             self._description = desc

@@ -103,6 +103,15 @@ _CONTROLLER_LOG = logging.getLogger("bumble.controller")
 _HOST_LOG = logging.getLogger("bumble.host")
 
 
+
+def _raise_if_link_lost() -> None:
+    """Bumble cancels a pending GATT request when the link drops; bleak's backends raise
+    ``BleakError`` then (BlueZ: "Not connected"). A cancellation of the caller's own task
+    (``Task.cancelling()``) stays a cancellation."""
+    task = asyncio.current_task()
+    if task is None or not task.cancelling():
+        raise BleakError("Not connected (the link dropped during the request)")
+
 class _Controller(Controller):
     """Bumble's virtual controller, plus the LE Create Connection Cancel completion it lacks.
 
@@ -440,6 +449,9 @@ class VirtualBleakClient(BaseBleakClient):
             return bytearray(await peer.read_value(characteristic.obj))
         except att.ATT_Error as exc:
             raise BleakGATTProtocolError(exc.error_code) from exc
+        except asyncio.CancelledError:
+            _raise_if_link_lost()
+            raise
 
     async def read_gatt_descriptor(
         self, descriptor: BleakGATTDescriptor, *, use_cached: bool = False, **kwargs: Any
@@ -449,6 +461,9 @@ class VirtualBleakClient(BaseBleakClient):
             return bytearray(await peer.read_value(descriptor.obj))
         except att.ATT_Error as exc:
             raise BleakGATTProtocolError(exc.error_code) from exc
+        except asyncio.CancelledError:
+            _raise_if_link_lost()
+            raise
 
     async def write_gatt_char(
         self, characteristic: BleakGATTCharacteristic, data: Any, response: bool
@@ -458,6 +473,9 @@ class VirtualBleakClient(BaseBleakClient):
             await peer.write_value(characteristic.obj, bytes(data), with_response=response)
         except att.ATT_Error as exc:
             raise BleakGATTProtocolError(exc.error_code) from exc
+        except asyncio.CancelledError:
+            _raise_if_link_lost()
+            raise
 
     async def write_gatt_descriptor(self, descriptor: BleakGATTDescriptor, data: Any) -> None:
         peer = self._require_peer()
@@ -465,6 +483,9 @@ class VirtualBleakClient(BaseBleakClient):
             await peer.write_value(descriptor.obj, bytes(data), with_response=True)
         except att.ATT_Error as exc:
             raise BleakGATTProtocolError(exc.error_code) from exc
+        except asyncio.CancelledError:
+            _raise_if_link_lost()
+            raise
 
     async def start_notify(
         self, characteristic: BleakGATTCharacteristic, callback: NotifyCallback, **kwargs: Any

@@ -19,6 +19,7 @@ and which did not (and why): the truth the acceptance tests compare the host's g
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import collections
 import itertools
 import logging
@@ -38,7 +39,9 @@ from ..protocol import control as ctl
 from ..protocol.descriptors import (
     DeviceDescription, StreamDescriptor, description_for, encode_description,
 )
-from ..protocol.frames import FLAG_TIME_VALID, encode_frame, max_samples_per_frame, min_att_mtu
+from ..protocol.frames import (
+    FLAG_CONFIG_CHANGED, FLAG_TIME_VALID, encode_frame, max_samples_per_frame, min_att_mtu,
+)
 from ..protocol.gatt import (
     CONFIG_UUID, CONTROL_UUID, DATA_UUID, MAX_STREAMS, SERVICE_UUID, STATUS_UUID,
 )
@@ -76,6 +79,11 @@ class Faults:
     device_clock_start_us : device time at power-on (u32 µs; set close to 2**32 to cross the
         wrap during a test).
     advertise : False = the device is off/absent (never advertises).
+    config_change_at_s : at each of these times the firmware bumps its CONFIG_VERSION (same
+        streams) and sends one extra data frame flagged CONFIG_CHANGED (no samples lost): the
+        host must re-read the config characteristic.
+    drop_link_on_config_reread : the link drops when the host reads the config characteristic
+        after such a change (the link failing during the re-read).
     """
 
     drop_link_at_s: Sequence[float] = ()
@@ -88,6 +96,8 @@ class Faults:
     clock_drift_ppm: float = 0.0
     device_clock_start_us: int = 0
     advertise: bool = True
+    config_change_at_s: Sequence[float] = ()
+    drop_link_on_config_reread: bool = False
 
 
 @dataclass
@@ -232,7 +242,7 @@ class VirtualWearable:
         )
         self._config_char: gatt.Characteristic[bytes] = gatt.Characteristic(
             CONFIG_UUID, P.READ, gatt.Characteristic.READABLE,
-            gatt.CharacteristicValue(read=lambda _conn: self._config_value),
+            gatt.CharacteristicValue(read=self._on_config_read),
         )
         self._status_char: gatt.Characteristic[bytes] = gatt.Characteristic(
             STATUS_UUID, P.READ | P.NOTIFY, gatt.Characteristic.READABLE,
@@ -249,6 +259,10 @@ class VirtualWearable:
         self._advertising = False
         self._drops = sorted(faults.drop_link_at_s)
         self._malformed = sorted(faults.malformed_at_s)
+        self._config_changes = sorted(faults.config_change_at_s)
+        self._config_reread_due = False
+        #: Times the host read the config characteristic (the first read at connect included).
+        self.config_reads = 0
         self._skips = sorted(faults.skip_at_s)
         self._malformed_kind = itertools.count()
         self._rng = random.Random(1234)
@@ -500,6 +514,18 @@ class VirtualWearable:
                                   for tx in self._tx.values()),
         ))
 
+    async def _on_config_read(self, conn: Connection) -> bytes:
+        self.config_reads += 1
+        due, self._config_reread_due = self._config_reread_due, False
+        if due and self.faults.drop_link_on_config_reread and self._loop is not None:
+            # The link fails before the answer goes out: the host's read fails.
+            self.link_drops += 1
+            self._last_drop_s = self._loop.time()
+            _LOGGER.info("%s: dropping the link during a config read (fault injection)",
+                         self.name)
+            await conn.disconnect()
+        return self._config_value
+
     # -- the firmware main loop --------------------------------------------------------------
     async def _stream(self) -> None:
         assert self._loop is not None and self._finished is not None
@@ -548,6 +574,18 @@ class VirtualWearable:
                 payload = _malformed(next(self._malformed_kind), desc, self._rng)
                 await self.device.notify_subscriber(conn, self._data_char, payload)
                 self.malformed_sent += 1
+        while self._config_changes and self._config_changes[0] <= src_t_s:
+            self._config_changes.pop(0)
+            if conn is not None and self._started_mask:
+                d = self.description
+                self.description = dataclasses.replace(d, config_version=d.config_version + 1)
+                self._config_value = encode_description(self.description)
+                self._config_reread_due = True
+                tx = next(iter(self._tx.values()))
+                payload = encode_frame(tx.desc, 0, 0, np.zeros((1, tx.desc.n_channels),
+                                                                dtype=np.int64),
+                                       flags=FLAG_TIME_VALID | FLAG_CONFIG_CHANGED)
+                await self.device.notify_subscriber(conn, self._data_char, payload)
         if conn is not None and self._started_mask and src_t_s >= self._next_status_s:
             self._next_status_s = float(np.floor(src_t_s)) + 1.0
             await self.device.notify_subscriber(conn, self._status_char, self._status_value())

@@ -541,3 +541,29 @@ async def test_a_device_with_separate_accelerometer_and_gyroscope_streams_gives_
     a, b = angles["6-axis"], angles["acc+gyr"]
     assert len(a) == len(b) and np.isfinite(a).mean() > 0.9
     np.testing.assert_allclose(b, a, atol=0.05, equal_nan=True)
+
+
+@pytest.mark.parametrize("link_fails_during_reread", [False, True])
+async def test_a_config_change_is_re_read_and_a_link_failing_then_is_a_reconnect(
+        link_fails_during_reread: bool) -> None:
+    session = demo_session(10.0, seed=6)
+    faults = Faults(config_change_at_s=(3.0,), readvertise_after_s=0.3,
+                    drop_link_on_config_reread=link_fails_during_reread)
+    async with VirtualWearable(session, faults=faults) as vw:
+        source = source_for(vw)
+        async with source:
+            items = await collect(source, vw)   # no exception escapes
+        stats = source.statistics()
+    # Connect, the re-read after the change, and (after a drop) the reconnect's read.
+    assert vw.config_reads == (3 if link_fails_during_reread else 2)
+    assert vw.link_drops == stats.link_losses == stats.reconnects == int(link_fails_during_reread)
+    assert sum(isinstance(i, LinkLost) for i in items) == int(link_fails_during_reread)
+    for stream in STREAMS:
+        blocks = blocks_of(items, stream)
+        assert_no_overlap_in_order(blocks)
+        gaps = [(g.first_missing_index, g.n_missing) for g in items
+                if isinstance(g, GapDetected) and g.stream == stream]
+        assert gaps == expected_missing(vw, stream)
+        assert sum(b.n_samples for b in blocks) == sum(n for _a, n in vw.sent[stream])
+        assert blocks[-1].end_index == session.data[stream].shape[1]
+    assert stats.decode_errors == 0
