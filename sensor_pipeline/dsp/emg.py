@@ -207,6 +207,11 @@ class EmgProcessor:
         self._rails3 = (None if self._rail_hi is None else np.reshape(self._rail_hi, (-1, 1, 1)),
                         None if self._rail_lo is None else np.reshape(self._rail_lo, (-1, 1, 1)))
         self._rest: FloatArray | None = None
+        #: Rest RMS at or below this (mV, per channel) means calibration saw no signal: half
+        #: an ADC step when the stream is quantised, else exactly 0.
+        self._no_signal_mv: FloatArray = (
+            np.zeros(self._n_ch) if info.scale is None
+            else 0.5 * np.abs(np.asarray(info.scale, dtype=np.float64)))
         self._filter = SosFilter(self.conditioning.sos, self._n_ch)
         self._filt = _History(self._n_ch, keep)
         self._raw = _History(self._n_ch, self._hop)
@@ -279,8 +284,14 @@ class EmgProcessor:
             return np.full(self._n_ch, float(self._cfg.activation_min_rms_mv))
         # Once calibrated, the rest level alone sets the threshold: amplifier gains differ by
         # orders of magnitude between devices (the UCI DataLOG reads ~2 µV at rest), so an
-        # absolute floor would silence a quiet but valid device.
+        # absolute floor would silence a quiet but valid device. Except where calibration saw
+        # no signal at all (an unplugged electrode: rest RMS 0, or under half an ADC step,
+        # below any amplifier's noise): a threshold of 0 would call everything active, so the
+        # absolute floor applies there.
         out: FloatArray = self._rest * self._cfg.activation_rest_factor
+        dead = self._rest <= self._no_signal_mv
+        if dead.any():
+            out = np.where(dead, float(self._cfg.activation_min_rms_mv), out)
         return out
 
     def reset(self) -> None:

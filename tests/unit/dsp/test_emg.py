@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 from itertools import pairwise
 
@@ -218,6 +220,22 @@ def test_activity_thresholds() -> None:
         p.set_rest_rms([0.1, 0.2])
     with pytest.raises(UsageError, match="rest_rms_mv"):
         p.set_rest_rms([-1.0])
+
+
+def test_a_calibration_that_saw_no_signal_keeps_the_absolute_floor() -> None:
+    """Rest RMS 0 (or under half an ADC step: an unplugged electrode) must not make the
+    threshold 0, which would call any signal active; a quiet real amplifier keeps its own."""
+    floor = EmgConfig().activation_min_rms_mv
+    p = EmgProcessor(EmgConfig(), info(), 500)
+    p.set_rest_rms([0.0])
+    np.testing.assert_allclose(p.thresholds_mv(), [floor])
+    lsb = dataclasses.replace(info(), scale=(0.001,))               # 1 µV per count
+    p = EmgProcessor(EmgConfig(), lsb, 500)
+    p.set_rest_rms([0.0004])                                       # < ½ LSB: no signal
+    np.testing.assert_allclose(p.thresholds_mv(), [floor])
+    p.set_rest_rms([0.002])                                        # 2 LSB of real noise
+    np.testing.assert_allclose(p.thresholds_mv(), [3 * 0.002])
+    assert 3 * 0.002 < floor                                       # below the floor: kept
 
 
 def test_envelope_std_and_saturation_against_numpy() -> None:
