@@ -92,9 +92,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.print("[yellow]interrupted[/]")
         return EXIT_INTERRUPTED
     except ConfigError as exc:
+        if args.debug:
+            raise
         console.print(f"[bold red]config error:[/] {exc}", highlight=False)
         return EXIT_CONFIG
     except UsageError as exc:
+        if args.debug:
+            raise
         console.print(f"[bold red]error:[/] {exc}", highlight=False)
         return EXIT_USAGE
     except DeviceError as exc:

@@ -116,3 +116,13 @@ def test_config_is_immutable() -> None:
     cfg = Config()
     with pytest.raises(AttributeError):
         cfg.risk.hold_s = 1.0  # type: ignore[misc]
+
+
+def test_debug_shows_the_traceback_of_a_config_error(tmp_path: Path) -> None:
+    """Without --debug a bad config is one line and exit 2; with --debug, the exception."""
+    from sensor_pipeline.cli import main
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[risk]\nhold-s = -1\n")
+    assert main(["check-config", str(bad)]) == 2
+    with pytest.raises(ConfigError, match="hold-s"):
+        main(["--debug", "check-config", str(bad)])
