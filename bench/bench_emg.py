@@ -142,7 +142,7 @@ def run_chain(blocks: list[SampleBlock], cfg: Config) -> tuple[list, list, list[
             states.append(fat.update(w, w.end_index / FS_HZ, True))
     lag = round(fat.smoothing_lag_s * FS_HZ / HOP)
     smoothed = [float(s.mdf_smoothed_hz[0]) for s in states[lag:]]
-    smoothed += list(fat.pending_smoothed_hz(0)) if lag else []
+    smoothed += list(fat.pending_smoothed_hz(0))
     return windows, states, smoothed
 
 
@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         "rms", "bias", "ma4", "tracked", "tracked_after5", "slope_pct", "var_ratio",
         "fatigue_err", "tracked_mdf_only", "tracked_mdf_only_after5", "smoothed",
         "smoothed_after5")}
-    lag = round(cfg.fatigue.tracker_smoothing_lag_s * FS_HZ / HOP)   # in windows (report)
+    lag = FatigueTracker(cfg.fatigue, 1, HOP / FS_HZ).smoothing_lag_s   # (s, for the report)
     cfg_mdf_only = Config(fatigue=msgspec.structs.replace(cfg.fatigue, tracker_use_mnf=False))
 
     def record(name: str, est: np.ndarray, truth: np.ndarray, t_end: np.ndarray) -> None:
@@ -334,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
           f"({statistics.mean(chain['tracked_mdf_only_after5']):.2f} Hz after 5 s)")
     print(f"  smoothed MDF RMS error       {statistics.mean(chain['smoothed']):.2f} Hz "
           f"(after the first 5 s: {statistics.mean(chain['smoothed_after5']):.2f} Hz): fixed-lag "
-          f"smoother, each window's MDF known {lag * HOP / FS_HZ:.2f} s after it ends "
+          f"smoother, each window's MDF known {lag:.2f} s after it ends "
           "(FatigueState.mdf_smoothed_hz)")
     sl = chain["slope_pct"]
     print(f"  trend slope error (60 s OLS) mean {statistics.mean(sl):+.2f} %, mean |err| "

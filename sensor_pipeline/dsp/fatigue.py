@@ -123,7 +123,8 @@ class FatigueTracker:
             slope_noise_pct2_per_s3=cfg.tracker_slope_noise_pct2_per_s3,
             ratio_noise_pct2_per_s=cfg.tracker_ratio_noise_pct2_per_s,
             gate_sigma=cfg.tracker_gate_sigma, use_mnf=cfg.tracker_use_mnf,
-            smoothing_lag=round(cfg.tracker_smoothing_lag_s / self._hop_s),
+            # Whole hops, halves up (Python's round() would turn 0.5 hop into 0: no smoothing).
+            smoothing_lag=math.floor(cfg.tracker_smoothing_lag_s / self._hop_s + 0.5),
         )
         self.reset()
 
@@ -141,7 +142,8 @@ class FatigueTracker:
 
     @property
     def smoothing_lag_s(self) -> float:
-        """Lag of ``FatigueState.mdf_smoothed_hz`` (s): whole hops nearest the configured lag."""
+        """Lag of ``FatigueState.mdf_smoothed_hz`` (s): the configured lag rounded to whole hops
+        (halves up)."""
         return self._tracker.smoothing_lag * self._hop_s
 
     def pending_smoothed_hz(self, channel: int) -> tuple[float, ...]:

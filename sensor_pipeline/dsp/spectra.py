@@ -419,7 +419,8 @@ class SpectralEstimator:
             spec = spec[..., self._sel_slice]
         # Σ_k re² and Σ_k im² in one einsum over the interleaved (re, im) float view (the same
         # sums, in the same order, as two einsums over .real and .imag: bit-identical, faster).
-        sq = np.einsum("...kf,...kf->...f", spec.view(np.float64), spec.view(np.float64))
+        flat = spec.view(spec.real.dtype)
+        sq = np.einsum("...kf,...kf->...f", flat, flat)
         p = sq[..., 0::2] + sq[..., 1::2]
         if cells_only:
             p *= self._band_scale

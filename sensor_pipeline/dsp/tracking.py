@@ -347,8 +347,6 @@ class MdfTracker:
     def pending_smoothed_hz(self, channel: int) -> tuple[float, ...]:
         """Smoothed levels of the last ``smoothing_lag`` steps given everything so far, oldest
         first: what the smoother knows of the steps it has not emitted yet (end of a session)."""
-        if not self.smoothing_lag:
-            return (self._x[channel][0],) if self._init[channel] else ()
         return tuple(e[0] for e in self._pending[channel])
 
 __all__ = ["INITIAL_RATIO_SD", "INITIAL_SLOPE_SD_PER_S", "MdfTracker", "MdfTrackerStatistics"]

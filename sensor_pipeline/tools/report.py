@@ -350,7 +350,7 @@ def _figure(d: ReportData) -> Any:
     # --- 4. MDF ----------------------------------------------------------------------------
     dots_all = []
     hop_s = cfg.engine.hop_s
-    smooth_lag_s = round(cfg.fatigue.tracker_smoothing_lag_s / hop_s) * hop_s
+    smooth_lag_s = math.floor(cfg.fatigue.tracker_smoothing_lag_s / hop_s + 0.5) * hop_s
     for i, name in enumerate(chans):
         c = colours[i % len(colours)]
         mdf = _chan(fr, "mdf_hz", i)

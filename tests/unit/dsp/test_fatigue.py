@@ -175,7 +175,7 @@ def test_smoothed_mdf_lags_by_whole_hops() -> None:
     """mdf_smoothed_hz of update k is the smoother's level of update k − lag (NaN before)."""
     rng = np.random.default_rng(5)
     mdfs = 100.0 + 8.0 * rng.standard_normal(80)
-    for lag_s, steps in ((0.0, 0), (0.3, 1), (2.0, 8)):
+    for lag_s, steps in ((0.0, 0), (0.125, 1), (0.3, 1), (2.0, 8)):   # whole hops, ½ up
         cfg = msgspec.structs.replace(FatigueConfig(), tracker_smoothing_lag_s=lag_s)
         ft = FatigueTracker(cfg, 1, HOP_S)
         assert ft.smoothing_lag_s == steps * HOP_S

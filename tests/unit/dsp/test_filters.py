@@ -79,6 +79,7 @@ def test_kernel_path_equals_public_sosfilt_path() -> None:
     # A state set from outside (the public layout) is used the same way.
     fast.zi = public.zi = np.ones((sos.shape[0], 3, 2))
     np.testing.assert_array_equal(fast.process(blocks[0]), public.process(blocks[0]))
+    assert fast._fast      # the kernel really ran every time (no silent fallback)
 
 
 def test_offset_gives_no_start_transient() -> None:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sensor_pipeline.dsp.imu_pairing import ImuPairer
+from sensor_pipeline.dsp.imu_pairing import MIN_WAIT_S, ImuPairer
 from sensor_pipeline.errors import UsageError
 from sensor_pipeline.model import IMU_CHANNELS, NS_PER_S, SampleBlock, StreamInfo
 
@@ -75,7 +75,7 @@ def test_pairs_by_time_whatever_the_chunking_interleaving_and_counter_bases(
 def test_gaps_duplicates_and_a_silent_stream() -> None:
     rng = np.random.default_rng(0)
     acc, gyr = rng.standard_normal((3, 400)), rng.standard_normal((3, 400))
-    p = ImuPairer(ACC, GYR, "imu.thigh", max_lag_s=1.0)   # 100 samples may wait
+    p = ImuPairer(ACC, GYR, "imu.thigh", max_lag_s=1.0)
     items = [
         block(ACC, 0, acc[:, :200], 0),
         block(GYR, 0, gyr[:, :120], 0),            # gyr gap 120…149
@@ -88,11 +88,22 @@ def test_gaps_duplicates_and_a_silent_stream() -> None:
     np.testing.assert_array_equal(idx, want)
     np.testing.assert_array_equal(data, np.vstack([acc, gyr])[:, want])
     assert p.statistics().dropped_acc == 30 and p.statistics().dropped_gyr == 10
-    # The gyroscope falls silent: accelerometer samples wait at most max_lag_s.
-    for k in range(300, 1300, 50):
+    # The gyroscope falls silent: accelerometer samples wait at most MIN_WAIT_S.
+    limit = round(MIN_WAIT_S * FS)
+    for k in range(300, 300 + 2 * limit, 50):
         assert p.push(block(ACC, k, rng.standard_normal((3, 50)), 0)) == []
-        assert sum(b.n_samples for b in p._pending[ACC.name]) <= 100
-    assert p.statistics().dropped_acc == 30 + 1000 - 100
+        assert sum(b.n_samples for b in p._pending[ACC.name]) <= limit
+    assert p.statistics().dropped_acc == 30 + 2 * limit - limit
+
+
+def test_a_partner_that_never_starts_does_not_grow_memory() -> None:
+    """A declared gyroscope that never sends: the accelerometer waits MIN_WAIT_S at most."""
+    p = ImuPairer(ACC, GYR, "imu.thigh", max_lag_s=1.0)
+    limit = round(MIN_WAIT_S * FS)                             # the wait is at least 30 s
+    for k in range(0, 20 * limit, 50):
+        assert p.push(block(ACC, k, np.zeros((3, 50)), 0)) == []
+        assert sum(b.n_samples for b in p._pending[ACC.name]) <= limit
+    assert p.statistics().dropped_acc == 19 * limit
 
 
 def test_the_two_streams_must_share_a_rate_and_have_their_axes() -> None:

@@ -282,7 +282,7 @@ def test_lag_zero_reports_the_filter_and_bad_lags_are_refused() -> None:
     trk = tracker()
     trk.step(0, DT, True, 100.0, 64.0, 120.0, 23.0, 30.0)
     assert trk.smoothed_level_hz == trk.level_hz == (100.0,)
-    assert trk.pending_smoothed_hz(0) == (100.0,)
+    assert trk.pending_smoothed_hz(0) == ()                 # nothing waits for smoothing
     for bad in (-1, 1.5, True):
         with pytest.raises(UsageError, match="smoothing_lag"):
             tracker(smoothing_lag=bad)  # type: ignore[arg-type]
