@@ -4,6 +4,7 @@ One run, one synthetic signal family, every method side by side:
 
     python bench/bench_emg.py                 # 10 seeds (≈ 1–2 min on a shared core)
     python bench/bench_emg.py --seeds 3       # quicker look
+    python bench/bench_emg.py --smoothing-lag-s 1   # another smoother lag
 
 Signal: ``sensor_pipeline.sim.semg.synthesize_semg(n, 2000 Hz, lambda t: 120 - 40 t / 60,
 seed=s)``, 60 s, MDF falling linearly 120 → 80 Hz; true per-window MDF from
@@ -219,9 +220,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=5, help="timing repeats (best is kept)")
+    ap.add_argument("--smoothing-lag-s", type=float, default=None, metavar="S",
+                    help="fatigue.tracker-smoothing-lag-s for this run (default: the config's)")
     args = ap.parse_args(argv)
     seeds = list(range(args.seeds))
     cfg = Config()
+    if args.smoothing_lag_s is not None:
+        cfg = Config(fatigue=msgspec.structs.replace(
+            cfg.fatigue, tracker_smoothing_lag_s=args.smoothing_lag_s))
     n = int(DURATION_S * FS_HZ)
     methods: dict[str, Callable[[np.ndarray], np.ndarray]] = {
         "project spectra (multitaper)": project("multitaper"),
