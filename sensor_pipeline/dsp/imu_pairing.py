@@ -208,4 +208,5 @@ class ImuPairer:
         b0, b1 = self._span(block)
         self._dropped[block.stream] += max(0, min(b0 + k, b1) - max(b0, self._next))
 
+
 __all__ = ["ACC_CHANNELS", "GYR_CHANNELS", "MIN_WAIT_S", "ImuPairer", "ImuPairerStatistics"]

@@ -19,8 +19,8 @@ and which did not (and why): the truth the acceptance tests compare the host's g
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import collections
+import dataclasses
 import itertools
 import logging
 import random
