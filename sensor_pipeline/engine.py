@@ -169,18 +169,17 @@ class FeaturePipeline:
         # Separate 3-axis acc.<segment> + gyr.<segment> streams are joined into the 6-axis
         # imu.<segment> stream the kinematics use (dsp/imu_pairing.py), unless the device also
         # sends that one.
-        streams = list(streams)
-        names = {s.name for s in streams}
+        self._infos = {s.name: s for s in streams}
         self._pairers: dict[str, ImuPairer] = {}
         for imu_name in IMU_STREAMS:
             segment = imu_name.split(".", 1)[1]
-            acc = next((s for s in streams if s.name == f"acc.{segment}"), None)
-            gyr = next((s for s in streams if s.name == f"gyr.{segment}"), None)
-            if acc is not None and gyr is not None and imu_name not in names:
+            acc = self._infos.get(f"acc.{segment}")
+            gyr = self._infos.get(f"gyr.{segment}")
+            if acc is not None and gyr is not None and imu_name not in self._infos:
                 pairer = ImuPairer(acc, gyr, imu_name, max_lag_s=self._max_lag_ns / NS_PER_S)
                 self._pairers[acc.name] = self._pairers[gyr.name] = pairer
-                streams.append(pairer.info)
-        self._infos = {s.name: s for s in streams}
+                self._infos[imu_name] = pairer.info
+        streams = list(self._infos.values())
 
         # --- EMG ------------------------------------------------------------------------
         self._emg_info: StreamInfo | None = None

@@ -97,6 +97,12 @@ def jasa_class(rms_slope_pct_per_min: float, mdf_slope_pct_per_min: float,
     return JasaClass.RECOVERY if s > 0 else JasaClass.FORCE_DECREASE
 
 
+def smoothing_lag_steps(lag_s: float, hop_s: float) -> int:
+    """``fatigue.tracker-smoothing-lag-s`` in whole hops, halves up (Python's ``round`` would
+    turn half a hop into 0: no smoothing)."""
+    return math.floor(lag_s / hop_s + 0.5)
+
+
 class FatigueTracker:
     """Tracked MDF, baseline, fatigue index, trends and JASA per EMG channel.
 
@@ -123,8 +129,7 @@ class FatigueTracker:
             slope_noise_pct2_per_s3=cfg.tracker_slope_noise_pct2_per_s3,
             ratio_noise_pct2_per_s=cfg.tracker_ratio_noise_pct2_per_s,
             gate_sigma=cfg.tracker_gate_sigma, use_mnf=cfg.tracker_use_mnf,
-            # Whole hops, halves up (Python's round() would turn 0.5 hop into 0: no smoothing).
-            smoothing_lag=math.floor(cfg.tracker_smoothing_lag_s / self._hop_s + 0.5),
+            smoothing_lag=smoothing_lag_steps(cfg.tracker_smoothing_lag_s, self._hop_s),
         )
         self.reset()
 
@@ -351,4 +356,4 @@ class _Trend:
 
 
 __all__ = ["FALLBACK_MDF_CV", "FatigueState", "FatigueStatistics", "FatigueTracker",
-           "jasa_class"]
+           "jasa_class", "smoothing_lag_steps"]

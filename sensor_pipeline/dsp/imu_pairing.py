@@ -108,10 +108,6 @@ class ImuPairer:
         self._emitted = 0
         self._dropped = {self._acc_name: 0, self._gyr_name: 0}
 
-    @property
-    def inputs(self) -> tuple[str, str]:
-        return self._acc_name, self._gyr_name
-
     def statistics(self) -> ImuPairerStatistics:
         return ImuPairerStatistics(self._emitted, self._dropped[self._acc_name],
                                    self._dropped[self._gyr_name])

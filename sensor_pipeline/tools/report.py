@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from ..config import Config
+from ..dsp.fatigue import smoothing_lag_steps
 from ..model import HAMSTRING_HEADS, NS_PER_S, Alert, FeatureFrame, Label, RiskState
 
 #: Colours (ColorBrewer-like; the risk band goes green → yellow → red).
@@ -350,7 +351,7 @@ def _figure(d: ReportData) -> Any:
     # --- 4. MDF ----------------------------------------------------------------------------
     dots_all = []
     hop_s = cfg.engine.hop_s
-    smooth_lag_s = math.floor(cfg.fatigue.tracker_smoothing_lag_s / hop_s + 0.5) * hop_s
+    smooth_lag_s = smoothing_lag_steps(cfg.fatigue.tracker_smoothing_lag_s, hop_s) * hop_s
     for i, name in enumerate(chans):
         c = colours[i % len(colours)]
         mdf = _chan(fr, "mdf_hz", i)

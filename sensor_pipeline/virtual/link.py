@@ -20,9 +20,11 @@ Bumble 0.0.236 quirks handled here (shared/docs/protocol.md §4):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import struct
 import uuid as uuidlib
+from collections.abc import Iterator
 from types import TracebackType
 from typing import Any, Callable, ClassVar
 
@@ -103,14 +105,24 @@ _CONTROLLER_LOG = logging.getLogger("bumble.controller")
 _HOST_LOG = logging.getLogger("bumble.host")
 
 
+@contextlib.contextmanager
+def _gatt_request() -> Iterator[None]:
+    """Bumble's GATT failures as bleak's backends report them.
 
-def _raise_if_link_lost() -> None:
-    """Bumble cancels a pending GATT request when the link drops; bleak's backends raise
-    ``BleakError`` then (BlueZ: "Not connected"). A cancellation of the caller's own task
-    (``Task.cancelling()``) stays a cancellation."""
-    task = asyncio.current_task()
-    if task is None or not task.cancelling():
-        raise BleakError("Not connected (the link dropped during the request)")
+    An ATT error becomes ``BleakGATTProtocolError``. Bumble cancels a pending request when the
+    link drops, where bleak's backends raise ``BleakError`` (BlueZ: "Not connected"); a
+    cancellation of the caller's own task (``Task.cancelling()``) stays a cancellation.
+    """
+    try:
+        yield
+    except att.ATT_Error as exc:
+        raise BleakGATTProtocolError(exc.error_code) from exc
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is None or not task.cancelling():
+            raise BleakError("Not connected (the link dropped during the request)") from None
+        raise
+
 
 class _Controller(Controller):
     """Bumble's virtual controller, plus the LE Create Connection Cancel completion it lacks.
@@ -445,47 +457,27 @@ class VirtualBleakClient(BaseBleakClient):
         self, characteristic: BleakGATTCharacteristic, *, use_cached: bool = False, **kwargs: Any
     ) -> bytearray:
         peer = self._require_peer()
-        try:
+        with _gatt_request():
             return bytearray(await peer.read_value(characteristic.obj))
-        except att.ATT_Error as exc:
-            raise BleakGATTProtocolError(exc.error_code) from exc
-        except asyncio.CancelledError:
-            _raise_if_link_lost()
-            raise
 
     async def read_gatt_descriptor(
         self, descriptor: BleakGATTDescriptor, *, use_cached: bool = False, **kwargs: Any
     ) -> bytearray:
         peer = self._require_peer()
-        try:
+        with _gatt_request():
             return bytearray(await peer.read_value(descriptor.obj))
-        except att.ATT_Error as exc:
-            raise BleakGATTProtocolError(exc.error_code) from exc
-        except asyncio.CancelledError:
-            _raise_if_link_lost()
-            raise
 
     async def write_gatt_char(
         self, characteristic: BleakGATTCharacteristic, data: Any, response: bool
     ) -> None:
         peer = self._require_peer()
-        try:
+        with _gatt_request():
             await peer.write_value(characteristic.obj, bytes(data), with_response=response)
-        except att.ATT_Error as exc:
-            raise BleakGATTProtocolError(exc.error_code) from exc
-        except asyncio.CancelledError:
-            _raise_if_link_lost()
-            raise
 
     async def write_gatt_descriptor(self, descriptor: BleakGATTDescriptor, data: Any) -> None:
         peer = self._require_peer()
-        try:
+        with _gatt_request():
             await peer.write_value(descriptor.obj, bytes(data), with_response=True)
-        except att.ATT_Error as exc:
-            raise BleakGATTProtocolError(exc.error_code) from exc
-        except asyncio.CancelledError:
-            _raise_if_link_lost()
-            raise
 
     async def start_notify(
         self, characteristic: BleakGATTCharacteristic, callback: NotifyCallback, **kwargs: Any

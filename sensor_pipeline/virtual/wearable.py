@@ -517,14 +517,19 @@ class VirtualWearable:
     async def _on_config_read(self, conn: Connection) -> bytes:
         self.config_reads += 1
         due, self._config_reread_due = self._config_reread_due, False
-        if due and self.faults.drop_link_on_config_reread and self._loop is not None:
+        if due and self.faults.drop_link_on_config_reread:
             # The link fails before the answer goes out: the host's read fails.
-            self.link_drops += 1
-            self._last_drop_s = self._loop.time()
-            _LOGGER.info("%s: dropping the link during a config read (fault injection)",
-                         self.name)
-            await conn.disconnect()
+            await self._drop_link(conn, "during a config read")
         return self._config_value
+
+    async def _drop_link(self, conn: Connection, when: str = "") -> None:
+        """Fault injection: the device drops the link."""
+        assert self._loop is not None
+        self.link_drops += 1
+        self._last_drop_s = self._loop.time()
+        _LOGGER.info("%s: dropping the link %s(fault injection)", self.name,
+                     f"{when} " if when else "")
+        await conn.disconnect()
 
     # -- the firmware main loop --------------------------------------------------------------
     async def _stream(self) -> None:
@@ -562,10 +567,7 @@ class VirtualWearable:
             self._drops.pop(0)
             conn = self._connection
             if conn is not None:
-                self.link_drops += 1
-                self._last_drop_s = self._loop.time()
-                _LOGGER.info("%s: dropping the link (fault injection)", self.name)
-                await conn.disconnect()
+                await self._drop_link(conn)
         conn = self._connection
         while self._malformed and self._malformed[0] <= src_t_s:
             self._malformed.pop(0)

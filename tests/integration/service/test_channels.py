@@ -75,10 +75,11 @@ async def test_webhook_and_jsonl_through_the_service(
         caplog: pytest.LogCaptureFixture) -> None:
     srv = http_server(mode)
     jsonl = tmp_path / "alerts.jsonl"
-    # A server that answers gets generous timeouts (a loaded CI machine must not turn a slow
-    # answer into a failure); the failing ones get short ones so the test stays fast.
-    config = (channel_config(srv.url, jsonl, timeout_s=5.0, drain_s=10.0) if mode == "ok"
-              else channel_config(srv.url, jsonl))
+    # A server that answers (200 or 500) gets generous timeouts: a loaded CI machine must not
+    # turn a slow answer into a timeout (for "500" the test checks the failure says HTTP 500);
+    # the hanging one gets short ones so the test stays fast.
+    config = (channel_config(srv.url, jsonl) if mode == "hang"
+              else channel_config(srv.url, jsonl, timeout_s=5.0, drain_s=10.0))
     sinks = build_sinks(config.alerts)
     assert [s.name for s in sinks] == ["jsonl", "webhook"]
     rec_path = tmp_path / "rec"
