@@ -149,7 +149,8 @@ class SampleBlock:
     def channel(self, name: str) -> FloatArray:
         """One channel's samples (read-only view)."""
         try:
-            return self.data[self.channels.index(name)]
+            row: FloatArray = self.data[self.channels.index(name)]
+            return row
         except ValueError:
             raise UsageError(
                 f"stream {self.stream!r} has no channel {name!r}; channels are {self.channels!r}"

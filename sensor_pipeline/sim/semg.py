@@ -151,7 +151,8 @@ class SynthesisTruth:
             sc = np.asarray(scales)[:, None]
             # Each frame's spectrum normalised to unit total power on the rfft grid (what the
             # synthesis produced), then evaluated on the fine grid.
-            norm = np.sum(semg_psd(f[None, :], sc), axis=1, keepdims=True)
+            norm = np.sum(semg_psd(np.asarray(f[None, :], dtype=np.float64), sc), axis=1,
+                          keepdims=True)
             mix = np.sum(np.asarray(weights)[:, None] * semg_psd(ff[None, :], sc) / norm, axis=0)
             out[i] = float(band_median_hz(ff, mix, self.band_hz))
         return out
@@ -223,7 +224,7 @@ def synthesize_semg(
     f = np.fft.rfftfreq(FRAME_SAMPLES, 1.0 / fs_hz)
     x = np.zeros(n_samples)
     if len(frames):
-        psd = semg_psd(f[None, :], scale[:, None])
+        psd = semg_psd(np.asarray(f[None, :], dtype=np.float64), scale[:, None])
         # Complex Gaussian bins with variance c·P so each frame has unit variance before windowing.
         c = FRAME_SAMPLES**2 / (2.0 * np.sum(psd, axis=1, keepdims=True))
         sigma = np.sqrt(c * psd / 2.0)
@@ -238,5 +239,5 @@ def synthesize_semg(
             if b > a:
                 x[a - start:b - start] += frame[a - f0:b - f0]
     truth = SynthesisTruth(fs_hz=fs_hz, frame_index=frames, mdf_hz=mdf, scale=scale, gain=g,
-                           band_hz=tuple(band_hz))
+                           band_hz=(float(band_hz[0]), float(band_hz[1])))
     return x, truth
