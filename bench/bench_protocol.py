@@ -19,7 +19,14 @@
    feeds receive times of a real link (0–2 connection intervals of 7.5 ms + exponential tail),
    which exercises the clock fit's refits. Target (issue #5): >= 200× the live rate.
 
-2. **Notification-to-block latency** over the emulated link in real time (default asyncio loop,
+2. **Polar PMD decoder throughput** (issue #13): a Verity Sense in SDK mode, ACC and GYRO at
+   416 Hz as delta-compressed frames (the SDK examples' shape: 16-bit reference + ~10-bit
+   deltas, 36 samples a frame), 60 s of frames. ``PmdDecoder.feed`` (parse, gap/duplicate
+   logic from timestamps, clock fit, scaling, blocks) beside ``parse only``
+   (``parse_data_frame``: the codec alone) and a per-bit pure-Python delta decoder (the SDK's
+   algorithm transcribed literally: the first thing one writes). Target: >= 200× the live rate.
+
+3. **Notification-to-block latency** over the emulated link in real time (default asyncio loop,
    ``time.monotonic_ns``): ``VirtualWearable`` (Bumble peripheral) → Bumble ``LocalLink`` →
    bleak backend → ``BleakSource`` callback → inbox → decoder → the consumer's ``async for``.
    Per block: p50/p99/max of (consumer receives the block − peripheral calls notify), and the
@@ -42,6 +49,12 @@ import numpy as np
 from sensor_pipeline.config import DeviceConfig
 from sensor_pipeline.model import IMU_CHANNELS, IMU_UNITS, RawPayload, SampleBlock, StreamInfo
 from sensor_pipeline.protocol import FrameDecoder, description_for
+from sensor_pipeline.protocol.pmd_decoder import PmdDecoder, PmdStreamSpec
+from sensor_pipeline.protocol.polar_pmd import (
+    MeasurementType,
+    encode_data_frame,
+    parse_data_frame,
+)
 from sensor_pipeline.protocol.frames import HEADER, max_samples_per_frame
 from sensor_pipeline.protocol.frames import encode_frame
 
@@ -202,12 +215,91 @@ async def latency_run(duration_s: float) -> None:
           f"p99 = {pct(total, 99) / 20 * 100:.1f} % of a block")
 
 
+def _best_cpu(fn: object, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.process_time()
+        fn()  # type: ignore[operator]
+        best = min(best, time.process_time() - t0)
+    return best
+
+
+def _per_bit_delta(content: bytes, channels: int = 3, resolution: int = 16) -> int:
+    """The SDK's delta algorithm bit by bit in plain Python (baseline); returns samples."""
+    ref_bytes = (resolution + 7) // 8
+    last = [int.from_bytes(content[c * ref_bytes:(c + 1) * ref_bytes], "little", signed=True)
+            for c in range(channels)]
+    i, n = channels * ref_bytes, 1
+    while i < len(content):
+        width, count = content[i], content[i + 1]
+        i += 2
+        nbits = width * count * channels
+        bits = [(content[i + k // 8] >> (k % 8)) & 1 for k in range(nbits)]
+        for s in range(count):
+            for c in range(channels):
+                off = (s * channels + c) * width
+                v = sum(bits[off + b] << b for b in range(width))
+                if v >> (width - 1):
+                    v -= 1 << width
+                last[c] += v
+            n += 1
+        i += (nbits + 7) // 8
+    return n
+
+
+def bench_pmd(repeats: int) -> None:
+    fs, per_frame, seconds = 416.0, 36, 60.0
+    rng = np.random.default_rng(0)
+    n_total = int(fs * seconds) // per_frame * per_frame
+    t = np.arange(n_total) / fs
+    acc = np.stack([4000 * np.sin(2 * np.pi * 0.5 * t + k) for k in range(3)], axis=1)
+    acc = (acc + rng.normal(0, 40, acc.shape)).astype(np.int64)
+    gyr = (np.stack([3000 * np.cos(2 * np.pi * 0.5 * t + k) for k in range(3)], axis=1)
+           + rng.normal(0, 30, acc.shape)).astype(np.int64)
+    frames: list[tuple[bytes, int]] = []
+    t0_dev = 10**18
+    for k in range(n_total // per_frame):
+        last = (k + 1) * per_frame - 1
+        ts = t0_dev + round(last * 1e9 / fs)
+        host = ts - t0_dev + 20_000_000
+        for m, v in ((MeasurementType.ACC, acc), (MeasurementType.GYRO, gyr)):
+            frames.append((encode_data_frame(m, ts, v[k * per_frame:(k + 1) * per_frame],
+                                             frame_type=0, compressed=True), host))
+    live_fps = len(frames) / seconds
+    specs = {MeasurementType.ACC: PmdStreamSpec("acc.thigh", fs, 2.44e-4),
+             MeasurementType.GYRO: PmdStreamSpec("gyr.thigh", fs, 0.061)}
+
+    def full() -> None:
+        dec = PmdDecoder(specs)
+        for f, h in frames:
+            dec.feed(f, h)
+
+    def parse_only() -> None:
+        for f, _h in frames:
+            parse_data_frame(f)
+
+    def per_bit() -> None:
+        for f, _h in frames:
+            _per_bit_delta(f[10:])
+
+    print(f"\nPolar PMD decoder: {len(frames)} frames = {seconds:g} s of ACC + GYRO at "
+          f"{fs:g} Hz, {per_frame} samples a delta-compressed frame "
+          f"(live {live_fps:.1f} frames/s, {2 * fs:.0f} samples/s)")
+    print(f"  {'method':<22} {'frames/s':>10} {'× live':>9} {'µs/frame':>9}")
+    for name, fn in (("PmdDecoder.feed", full), ("parse_data_frame only", parse_only),
+                     ("per-bit Python (SDK)", per_bit)):
+        best = _best_cpu(fn, repeats if name != "per-bit Python (SDK)" else 1)
+        fps = len(frames) / best
+        print(f"  {name:<22} {fps:10.0f} {fps / live_fps:8.0f}× {1e6 / fps:9.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--latency-s", type=float, default=10.0)
     args = ap.parse_args()
     bench_decoder(args.repeats)
+    bench_pmd(args.repeats)
     asyncio.run(latency_run(args.latency_s))
 
 
