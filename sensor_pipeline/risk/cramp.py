@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from ..config import CrampConfig
 from ..model import NS_PER_S, STREAM_EMG, Alert, AlertKind, Factor, Features, Severity
 from .advice import CRAMP_ADVICE
+from .muscles import head_of_channel
 
 CRAMP_CODE = "cramp.sustained-involuntary"
 
@@ -242,4 +243,5 @@ class CrampDetector:
             f"leg is still (knee/hip {speed:.0f} deg/s < {cfg.still_knee_speed_dps:g})."
         )
         return Alert(t_ns=t, kind=AlertKind.CRAMP, severity=Severity.CRITICAL, code=CRAMP_CODE,
-                     message=message, factors=factors, advice=CRAMP_ADVICE)
+                     message=message, factors=factors, advice=CRAMP_ADVICE,
+                     muscle=head_of_channel(name) or "", channel=name)

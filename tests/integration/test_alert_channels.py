@@ -271,9 +271,18 @@ async def test_console_shows_severity_colour_factors_and_advice() -> None:
     raw = buf.getvalue()
     assert "\x1b[" in raw  # coloured
     out = re.sub(r"\x1b\[[0-9;]*m", "", raw)
-    assert " CRAMP " in out and "alert number 3 [with brackets]" in out
-    assert "✓ shortened -14.2% (<= -10%)" in out
-    assert "→ Straighten the knee" in out
+    # Two lines: what is happening (a cramp alert without a channel shows its message) and the
+    # short advice for its code; the factor table and the full advice only with verbose.
+    assert out.splitlines() == [
+        " CRAMP  00:13.0 alert number 3 [with brackets]",
+        "    → Stop. Stretch gently: knee straight, slowly flex the hip, hold 20–30 s; don't "
+        "force it."]
+    buf = io.StringIO()
+    await ConsoleSink(Console(file=buf, width=300), verbose=True).emit(make_alert(3))
+    out = buf.getvalue()
+    assert "✓ shortened -14.2 % (≤ -10 %)" in out and "✓ activation (RMS / reference) 0.4 (≥ 0.2)" \
+        in out
+    assert "advice: Straighten the knee" in out and "[risk.test]" in out
 
 
 async def test_bell_rings_for_risk_and_cramp_only() -> None:
