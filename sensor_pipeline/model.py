@@ -465,8 +465,8 @@ class Alert:
             message=str(d.get("message", "")),
             factors=factors,
             advice=str(d.get("advice", "")),
-            muscle=str(d.get("muscle", "")),
-            channel=str(d.get("channel", "")),
+            muscle=str(d.get("muscle") or ""),
+            channel=str(d.get("channel") or ""),
         )
 
 

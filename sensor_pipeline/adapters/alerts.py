@@ -192,7 +192,9 @@ class BellSink:
 
 
 class DesktopSink:
-    """Desktop notifications via ``desktop-notifier`` (optional; inert when it is missing)."""
+    """Desktop notifications via ``desktop-notifier`` (optional; inert when it is missing):
+    ``DesktopNotifier(app_name=…).send(title=…, message=…[, urgency=Urgency.Critical])`` with
+    the console's two lines as the message; info alerts are not notified."""
 
     name = "desktop"
 
@@ -219,8 +221,11 @@ class DesktopSink:
         kwargs: dict[str, Any] = {}
         if self._urgency is not None and alert.severity is Severity.CRITICAL:
             kwargs["urgency"] = self._urgency.Critical
+        from ..risk.wording import action, headline
+
+        # The console's two lines: what is happening, what to do (the full text is in JSONL).
         title = f"{alert.kind.value.capitalize()} alert"
-        await self._notifier.send(title=title, message=f"{alert.message}\n{alert.advice}",
+        await self._notifier.send(title=title, message=f"{headline(alert)}\n{action(alert)}",
                                   **kwargs)
 
     async def aclose(self) -> None:
