@@ -12,6 +12,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import msgspec
 import pytest
@@ -275,8 +276,8 @@ async def test_console_shows_severity_colour_factors_and_advice() -> None:
     # short advice for its code; the factor table and the full advice only with verbose.
     assert out.splitlines() == [
         " CRAMP  00:13.0 alert number 3 [with brackets]",
-        "    → Stop. Stretch gently: knee straight, slowly flex the hip, hold 20–30 s; don't "
-        "force it."]
+        ("    → Stop. Stretch gently: knee straight, slowly flex the hip, hold 20–30 s; don't "
+         "force it.")]
     buf = io.StringIO()
     await ConsoleSink(Console(file=buf, width=300), verbose=True).emit(make_alert(3))
     out = buf.getvalue()
@@ -307,7 +308,7 @@ class FakeDesktopNotifier:
     constructor keyword and ``async send(title, message, urgency=Urgency.Normal, ...)``
     (desktop-notifier 5/6, samschott/desktop-notifier src/desktop_notifier/main.py)."""
 
-    instances: list[FakeDesktopNotifier] = []
+    instances: ClassVar[list[FakeDesktopNotifier]] = []
 
     def __init__(self, app_name: str = "Python") -> None:
         self.app_name = app_name
