@@ -13,6 +13,7 @@ import sys
 from typing import Sequence
 
 from .. import __version__
+from ..glossary import help_text as glossary_help
 from ..errors import (
     ConfigError, DeviceError, RecordingError, SensorPipelineError, UsageError,
 )
@@ -48,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Warns before a hamstring cramp: hamstring shortening from knee/hip angles "
         "(IMUs) × activation and fatigue from surface EMG, from a Bluetooth LE wearable or a "
         "recording.",
-        epilog=EPILOG,
+        epilog=EPILOG + "\n" + glossary_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
