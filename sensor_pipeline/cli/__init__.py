@@ -13,10 +13,10 @@ import sys
 from typing import Sequence
 
 from .. import __version__
-from ..glossary import help_text as glossary_help
 from ..errors import (
     ConfigError, DeviceError, RecordingError, SensorPipelineError, UsageError,
 )
+from ..glossary import help_text as glossary_help
 from ._common import (
     EXIT_CONFIG, EXIT_DEVICE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_RECORDING,
     EXIT_USAGE, err_console,
