@@ -288,3 +288,30 @@ def test_replaying_the_same_features_gives_identical_output() -> None:
     a = run(RiskLayer(Config()), frames)
     b = run(RiskLayer(Config()), frames)
     assert a == b
+
+
+def test_each_channel_is_judged_with_the_length_of_its_own_head() -> None:
+    # Hip 0°, knee 60°: ST −10.2 % (shortened), BFlh −8.2 % (not). BF works and is fatigued,
+    # ST works but is fresh: no muscle is shortened, active and fatigued, so no alert; the
+    # driving channel is ST (shortened + active: ELEVATED), not the fatigued BF.
+    chans = ("biceps_femoris", "semitendinosus")
+    st, bflh = length_change(0.0, 60.0)[1], length_change(0.0, 60.0)[2]
+    assert st <= -10.0 < bflh
+    layer = RiskLayer(Config())
+    frames = [features(t, knee=60.0, channels=chans, rms_norm=(0.5, 0.5), fatigue=(0.3, 0.0))
+              for t in hop_times(0, 10)]
+    snaps, alerts = run(layer, frames)
+    assert alerts == []
+    assert {s.state for s in snaps} == {RiskState.ELEVATED}
+    assert all(s.driving_channel == 1 and s.shortened and s.active and not s.fatigued
+               for s in snaps)
+    # The same with the EMG on ST fatigued too: the alert is ST's, with ST's length.
+    snap, alerts = layer.step(features(10.25, knee=60.0, channels=chans, rms_norm=(0.5, 0.5),
+                                       fatigue=(0.3, 0.3)))
+    assert snap.driving_channel == 1
+    # A channel of no known head keeps the earlier rule: the shortest biarticular head.
+    layer = RiskLayer(Config())
+    snaps, alerts = run(layer, [features(t, knee=60.0, channels=("emg0",), rms_norm=0.5,
+                                         fatigue=0.3) for t in hop_times(0, 4)])
+    assert len(alerts) == 1 and alerts[0].muscle == "semitendinosus"
+    assert alerts[0].factor("shortened").value == pytest.approx(st)  # type: ignore[union-attr]
