@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from ..model import BIARTICULAR_HEADS, HAMSTRING_HEADS
+from ..model import BIARTICULAR_HEADS
 
 #: EMG channel name (protocol BodyLocation) → the hamstring head its electrode measures.
 CHANNEL_HEAD: dict[str, str] = {
@@ -50,20 +50,6 @@ def head_of_channel(channel: str) -> str | None:
         if suffix.isdigit():
             head = CHANNEL_HEAD.get(base)
     return head
-
-
-def channel_shortening(channel: str, length_change_pct: Sequence[float]) -> tuple[str, float]:
-    """(head, ΔL %) that the shortening factor of ``channel`` uses.
-
-    The channel's own head when it has one (its ΔL may be NaN: angles unknown); otherwise the
-    shortest finite biarticular head, ("", NaN) when none is finite.
-    """
-    head = head_of_channel(channel)
-    if head is not None:
-        i = HAMSTRING_HEADS.index(head)
-        v = float(length_change_pct[i]) if i < len(length_change_pct) else math.nan
-        return head, v
-    return shortest_head(length_change_pct)
 
 
 def shortest_head(length_change_pct: Sequence[float]) -> tuple[str, float]:

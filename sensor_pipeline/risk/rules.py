@@ -35,8 +35,8 @@ from dataclasses import dataclass
 
 from ..config import RiskConfig
 from ..errors import UsageError
-from ..model import STREAM_TRUTH, Factor, Features, JasaClass
-from .muscles import channel_shortening, shortest_head
+from ..model import HAMSTRING_HEADS, STREAM_TRUTH, Factor, Features, JasaClass
+from .muscles import head_of_channel, shortest_head
 
 FACTOR_SHORTENED = "shortened"
 FACTOR_ACTIVE = "active"
@@ -159,6 +159,16 @@ class FactorRules:
             cfg.shortening_threshold_pct, cfg.shortening_hysteresis_pct, "<=")
         self.activation = HysteresisRule(cfg.activation_threshold, cfg.activation_hysteresis, ">=")
         self.fatigue = HysteresisRule(cfg.fatigue_threshold, cfg.fatigue_hysteresis, ">=")
+        self._head_cache: dict[tuple[str, ...], tuple[int | None, ...]] = {}
+
+    def _head_indices(self, channels: tuple[str, ...]) -> tuple[int | None, ...]:
+        """Per channel, the index of its head in ``HAMSTRING_HEADS`` (None: no known head)."""
+        found = self._head_cache.get(channels)
+        if found is None:
+            heads = (head_of_channel(c) for c in channels)
+            found = tuple(None if h is None else HAMSTRING_HEADS.index(h) for h in heads)
+            self._head_cache[channels] = found
+        return found
 
     def evaluate(self, features: Features, latches: Latches, *,
                  angles_plausible: bool = True) -> FactorEvaluation:
@@ -189,10 +199,13 @@ class FactorRules:
         shortened: list[bool] = []
         active: list[bool] = []
         fatigued: list[bool] = []
-        for i, name in enumerate(features.emg_channels):
-            head, pct = channel_shortening(name, features.length_change_pct)
-            if not angles_known:
-                pct = math.nan
+        lengths = features.length_change_pct
+        for i, head_index in enumerate(self._head_indices(features.emg_channels)):
+            if head_index is None:
+                head, pct = any_head, any_pct
+            else:
+                head = HAMSTRING_HEADS[head_index]
+                pct = float(lengths[head_index]) if angles_known else math.nan
             heads.append((head, pct))
             shortened.append(self.shortening.update(prev_short[i], pct))
             rms_norm = _channel_value(features.emg_rms_norm, i)
