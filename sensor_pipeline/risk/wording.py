@@ -129,8 +129,9 @@ def headline(alert: Alert) -> str:
 
     Risk: "Semitendinosus at cramp risk: shortened 16 %, working and fatigued for 3 s" — the
     muscle and the figure both come from ``alert.muscle`` and its shortened factor. Cramp:
-    the muscle of ``alert.channel`` and its level. Others (and alerts read from files written
-    before ``muscle`` existed): the alert's message.
+    the muscle of ``alert.channel`` and its level. Per-channel EMG sensor alerts: the channel
+    and the problem in words. Others (and alerts read from files written before ``muscle`` and
+    ``channel`` existed): the alert's message.
     """
     if alert.kind is AlertKind.RISK and alert.muscle:
         short = alert.factor("shortened")
@@ -149,7 +150,23 @@ def headline(alert: Alert) -> str:
                  and ratio.value is not None else "")
         during = f" for {held.value:.0f} s" if held is not None and held.value is not None else ""
         return f"Possible cramp in the {words(alert.channel)}{level}{during}, leg still"
+    if alert.kind is AlertKind.SENSOR and alert.channel and len(alert.factors) == 1:
+        v = alert.factors[0].value
+        said = _SENSOR_HEADLINE.get(alert.code)
+        if said is not None and v is not None and math.isfinite(v):
+            return said(_sentence_start(words(alert.channel)), v)
     return alert.message
+
+
+#: Per-channel sensor alerts in words, from the channel and the one factor's value (the full
+#: message, with the limit and the persistence, stays in ``Alert.message``).
+_SENSOR_HEADLINE = {
+    "sensor.emg-flatline": lambda ch, v: f"{ch} EMG shows no signal (std {v:.2g} mV)",
+    "sensor.emg-saturation": lambda ch, v: (f"{ch} EMG is clipping: {100 * v:.1f} % of samples "
+                                            "at the amplifier's limits"),
+    "sensor.emg-mains": lambda ch, v: f"{ch} EMG is swamped by mains hum ({100 * v:.0f} % of "
+                                      "its power)",
+}
 
 
 def action(alert: Alert) -> str:

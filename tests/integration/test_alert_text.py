@@ -319,3 +319,22 @@ def test_long_sensor_and_repeat_alerts_still_fit_two_lines() -> None:
     assert lines[1] == ("    → 3 warnings in a short time: stretch gently 20–30 s and end this "
                         "set.")
     assert math.isfinite(repeat.factor("held").value)  # type: ignore[arg-type, union-attr]
+
+
+def test_emg_sensor_alerts_name_the_channel_in_words_and_fit_without_cutting() -> None:
+    layer = RiskLayer(Config())
+    frames = [features(t, channels=("semimembranosus_2",), std_mv=1e-5, saturation=0.035,
+                       mains=0.62) for t in hop_times(0, 3)]
+    alerts = [a for f in frames for a in layer.step(f)[1]]
+    codes = {a.code: a for a in alerts}
+    assert set(codes) == {"sensor.emg-flatline", "sensor.emg-saturation", "sensor.emg-mains"}
+    assert headline(codes["sensor.emg-saturation"]) == (
+        "Semimembranosus 2 EMG is clipping: 3.5 % of samples at the amplifier's limits")
+    assert headline(codes["sensor.emg-mains"]) == (
+        "Semimembranosus 2 EMG is swamped by mains hum (62 % of its power)")
+    assert headline(codes["sensor.emg-flatline"]) == "Semimembranosus 2 EMG shows no signal " \
+        "(std 1e-05 mV)"
+    for alert in alerts:
+        assert alert.channel == "semimembranosus_2"
+        lines = assert_two_short_lines(alert)
+        assert "…" not in "".join(lines), lines
