@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -342,15 +343,25 @@ class JasaClass(str, enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Factor:
-    """One condition behind an alert: its value, its threshold and whether it fired."""
+    """One condition behind an alert: its value, its threshold and whether it fired.
+
+    ``fired`` is the factor's state (latched); ``held`` says it is on *only* because of its
+    hysteresis band: the value is no longer past ``threshold`` but not yet past ``release``,
+    the value at which the factor clears (``threshold`` moved back by the band). So a fired
+    factor is met against its threshold exactly when ``fired and not held``.
+    """
 
     name: str
     value: float | None
     threshold: float | None
     unit: str = ""
-    #: ">=" or "<=" (how value is compared with threshold), or "" for boolean conditions.
+    #: ">=", "<=", ">" or "<" (how value is compared with threshold), or "" for booleans.
     comparison: str = ""
     fired: bool = True
+    #: Fired only through hysteresis: the value is not past ``threshold`` (see ``release``).
+    held: bool = False
+    #: The value past which a fired factor clears (None: no hysteresis band).
+    release: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -360,14 +371,28 @@ class Factor:
             "unit": self.unit,
             "comparison": self.comparison,
             "fired": self.fired,
+            "held": self.held,
+            "release": _json_float(self.release),
         }
 
+    def meets_threshold(self) -> bool | None:
+        """Whether ``value`` satisfies ``comparison`` against ``threshold`` (None: no numbers)."""
+        v, t = self.value, self.threshold
+        if v is None or t is None or not self.comparison or not (
+                math.isfinite(v) and math.isfinite(t)):
+            return None
+        return {"<=": v <= t, ">=": v >= t, "<": v < t, ">": v > t}.get(self.comparison)
+
     def describe(self) -> str:
+        """``name value (comparison threshold)``; a held factor says what releases it."""
         if self.value is None:
             return self.name
         v = f"{self.value:.3g}{self.unit}"
         if self.threshold is None or not self.comparison:
             return f"{self.name} {v}"
+        if self.held and self.release is not None:
+            until = {"<=": ">", ">=": "<", "<": ">=", ">": "<="}.get(self.comparison, "past")
+            return f"{self.name} {v}, holding until {until} {self.release:.3g}{self.unit}"
         return f"{self.name} {v} ({self.comparison} {self.threshold:.3g}{self.unit})"
 
 
@@ -383,10 +408,22 @@ class Alert:
     message: str
     factors: tuple[Factor, ...] = ()
     advice: str = ""
+    #: The hamstring head the alert is about (a HAMSTRING_HEADS name, or ""): the headline and
+    #: the shortening figure are both rendered from it.
+    muscle: str = ""
+    #: The EMG channel the alert's EMG factors come from (or "").
+    channel: str = ""
 
     @property
     def t_s(self) -> float:
         return self.t_ns / NS_PER_S
+
+    def factor(self, name: str) -> Factor | None:
+        """The factor called ``name`` (None when the alert has none)."""
+        for f in self.factors:
+            if f.name == name:
+                return f
+        return None
 
     def to_json(self) -> dict[str, Any]:
         """The JSON Lines object of interchange.md §3."""
@@ -399,10 +436,14 @@ class Alert:
             "message": self.message,
             "factors": {f.name: f.to_json() for f in self.factors},
             "advice": self.advice,
+            "muscle": self.muscle,
+            "channel": self.channel,
         }
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Alert:
+        """Inverse of ``to_json``; objects written before ``held``/``release``/``muscle``/
+        ``channel`` existed read with their defaults."""
         factors = tuple(
             Factor(
                 name=str(f.get("name", name)),
@@ -411,6 +452,8 @@ class Alert:
                 unit=str(f.get("unit", "")),
                 comparison=str(f.get("comparison", "")),
                 fired=bool(f.get("fired", True)),
+                held=bool(f.get("held", False)),
+                release=f.get("release"),
             )
             for name, f in dict(d.get("factors", {})).items()
         )
@@ -422,6 +465,8 @@ class Alert:
             message=str(d.get("message", "")),
             factors=factors,
             advice=str(d.get("advice", "")),
+            muscle=str(d.get("muscle") or ""),
+            channel=str(d.get("channel") or ""),
         )
 
 

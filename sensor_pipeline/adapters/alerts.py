@@ -2,7 +2,8 @@
 
 Channels (each optional, from ``[alerts]``; ``build_sinks`` makes them):
 
-- ``ConsoleSink``: rich, coloured by severity, with factors and advice.
+- ``ConsoleSink``: rich, coloured by severity; two lines per alert (what is happening, what to
+  do), the factor table and full advice with ``verbose``.
 - ``JsonlSink``: one ``Alert.to_json()`` per line, flushed per line (written from a thread).
 - ``BellSink``: the terminal bell ``"\\a"`` on risk and cramp alerts.
 - ``DesktopSink``: a desktop notification through the optional ``desktop-notifier`` package
@@ -71,6 +72,8 @@ _SEVERITY_STYLE = {
     Severity.CRITICAL: "bold white on red",
 }
 _ACCENT = {Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.CRITICAL: "bold red"}
+#: Widest console alert line (issue #12: two lines of at most 100 columns per alert).
+MAX_CONSOLE_COLUMNS = 100
 
 
 def _clock(t_s: float) -> str:
@@ -79,35 +82,56 @@ def _clock(t_s: float) -> str:
 
 
 class ConsoleSink:
-    """Prints alerts on a rich console: a coloured headline, the factors, the advice."""
+    """Prints alerts on a rich console, two lines each (what is happening, what to do).
+
+    Line 1: severity, session clock and ``risk.wording.headline`` (the muscle and its figures);
+    line 2: ``risk.wording.action`` (the short advice). A line longer than
+    ``MAX_CONSOLE_COLUMNS`` (a long sensor message) is cut there with an ellipsis, so at 100
+    columns an alert never takes more than two lines mid-exercise. ``verbose`` adds the full message, the factor table (a
+    tick only beside a comparison that is met; "holding until …" for a factor held on by its
+    hysteresis band), the full advice and the alert code.
+    """
 
     name = "console"
 
-    def __init__(self, console: Any) -> None:
+    def __init__(self, console: Any, *, verbose: bool = False) -> None:
         self.console = console
+        self.verbose = verbose
 
-    async def emit(self, alert: Alert) -> None:
+    def lines(self, alert: Alert) -> list[Any]:
+        """The rich ``Text`` lines printed for ``alert`` (two unless ``verbose``)."""
         from rich.text import Text
+
+        from ..risk.wording import action, factor_lines, headline
 
         style = _SEVERITY_STYLE.get(alert.severity, "")
         # Text objects, not markup: messages may contain brackets.
         head = Text.assemble(
             (f" {alert.kind.value.upper()} ", style), " ",
             (_clock(alert.t_s), "dim"), " ",
-            (alert.message, "bold" if alert.severity is not Severity.INFO else ""),
-            (f"  [{alert.code}]", "dim"),
+            (headline(alert), "bold" if alert.severity is not Severity.INFO else ""),
         )
-        self.console.print(head, highlight=False)
-        if alert.factors:
-            parts = []
-            for f in alert.factors:
-                mark = "✓" if f.fired else "·"
-                parts.append(f"{mark} {f.describe()}")
-            self.console.print(Text("    " + "   ".join(parts), style="dim"), highlight=False)
-        if alert.advice:
-            self.console.print(Text.assemble(("    → ", _ACCENT.get(alert.severity, "")),
-                                             (alert.advice, "")),
-                               highlight=False)
+        out = [head]
+        todo = action(alert)
+        if todo:
+            out.append(Text.assemble(("    → ", _ACCENT.get(alert.severity, "")), (todo, "")))
+        for line in out:
+            line.truncate(MAX_CONSOLE_COLUMNS, overflow="ellipsis")
+        if self.verbose:
+            detail = [Text("    " + alert.message, style="dim")] if alert.message else []
+            detail += [Text("      " + line, style="dim") for line in factor_lines(alert)]
+            if alert.advice:
+                detail.append(Text("    advice: " + alert.advice, style="dim"))
+            detail.append(Text(f"    [{alert.code}]", style="dim"))
+            out += detail
+        return out
+
+    async def emit(self, alert: Alert) -> None:
+        # A terminal narrower than the line wraps it at a word; a pipe or file gets it whole
+        # (rich would otherwise break it at its default 80 columns).
+        soft = not bool(getattr(self.console, "is_terminal", False))
+        for line in self.lines(alert):
+            self.console.print(line, highlight=False, soft_wrap=soft)
 
     async def aclose(self) -> None:
         return None
@@ -168,7 +192,9 @@ class BellSink:
 
 
 class DesktopSink:
-    """Desktop notifications via ``desktop-notifier`` (optional; inert when it is missing)."""
+    """Desktop notifications via ``desktop-notifier`` (optional; inert when it is missing):
+    ``DesktopNotifier(app_name=…).send(title=…, message=…[, urgency=Urgency.Critical])`` with
+    the console's two lines as the message; info alerts are not notified."""
 
     name = "desktop"
 
@@ -195,8 +221,11 @@ class DesktopSink:
         kwargs: dict[str, Any] = {}
         if self._urgency is not None and alert.severity is Severity.CRITICAL:
             kwargs["urgency"] = self._urgency.Critical
+        from ..risk.wording import action, headline
+
+        # The console's two lines: what is happening, what to do (the full text is in JSONL).
         title = f"{alert.kind.value.capitalize()} alert"
-        await self._notifier.send(title=title, message=f"{alert.message}\n{alert.advice}",
+        await self._notifier.send(title=title, message=f"{headline(alert)}\n{action(alert)}",
                                   **kwargs)
 
     async def aclose(self) -> None:
@@ -299,14 +328,15 @@ class WebhookSink:
 
 
 def build_sinks(cfg: AlertsConfig, *, console: Any = None,
-                bell_stream: IO[str] | None = None) -> list[AlertSink]:
+                bell_stream: IO[str] | None = None, verbose: bool = False) -> list[AlertSink]:
     """The channels ``[alerts]`` asks for, in a fixed order (jsonl, console, bell, desktop,
-    webhook). ``console`` is the rich Console for the console channel (None: no console)."""
+    webhook). ``console`` is the rich Console for the console channel (None: no console);
+    ``verbose`` makes it print each alert's factor table and full advice."""
     sinks: list[AlertSink] = []
     if cfg.jsonl_path:
         sinks.append(JsonlSink(cfg.jsonl_path))
     if cfg.console and console is not None:
-        sinks.append(ConsoleSink(console))
+        sinks.append(ConsoleSink(console, verbose=verbose))
     if cfg.bell:
         sinks.append(BellSink(bell_stream))
     if cfg.desktop:

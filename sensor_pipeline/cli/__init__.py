@@ -16,6 +16,7 @@ from .. import __version__
 from ..errors import (
     ConfigError, DeviceError, RecordingError, SensorPipelineError, UsageError,
 )
+from ..glossary import help_text as glossary_help
 from ._common import (
     EXIT_CONFIG, EXIT_DEVICE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_RECORDING,
     EXIT_USAGE, err_console,
@@ -48,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Warns before a hamstring cramp: hamstring shortening from knee/hip angles "
         "(IMUs) × activation and fatigue from surface EMG, from a Bluetooth LE wearable or a "
         "recording.",
-        epilog=EPILOG,
+        epilog=EPILOG + "\n" + glossary_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")

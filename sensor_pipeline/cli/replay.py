@@ -51,6 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="progress bar on stderr (default: for long replays run as fast as "
                    "possible on a terminal; a paced replay shows the status line instead)")
     p.add_argument("-q", "--quiet", action="store_true", help="no alert printing, no status line, no summary")
+    p.add_argument("--verbose", dest="alert_details", action="store_true",
+                   help="print each alert in full: the message, every factor with its value "
+                   "and threshold, the full advice (default: two lines per alert)")
     p.set_defaults(func=main)
 
 
@@ -60,7 +63,7 @@ def main(args: argparse.Namespace) -> int:
     from ..adapters.replay import ReplaySource
     from ..engine import Calibration
     from ..service import Service
-    from ..tools.runner import OFFLINE_BLOCK_S, OFFLINE_BATCH_S
+    from ..tools.runner import OFFLINE_BATCH_S, OFFLINE_BLOCK_S
 
     if not args.speed > 0:
         raise UsageError(f"--speed must be > 0 (1 = real time; omit it for as fast as "
@@ -88,7 +91,7 @@ def main(args: argparse.Namespace) -> int:
     block_s = 0.02 if paced else OFFLINE_BLOCK_S
     source = ReplaySource(session, speed=args.speed, block_s=block_s, progress=progress)
     sinks = [] if args.quiet else build_sinks(
-        _console_only(config), console=err_console())
+        _console_only(config), console=err_console(), verbose=args.alert_details)
     service = Service(
         config, source, streams=list(session.streams.values()), calibration=calibration,
         frames_out=Path(args.frames_out) if args.frames_out else None,

@@ -80,6 +80,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    "still at the start is not needed: set engine.calibration-s = 0)")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="no status line (alerts are still printed if alerts.console)")
+    p.add_argument("--verbose", dest="alert_details", action="store_true",
+                   help="print each alert in full: the message, every factor with its value "
+                   "and threshold, the full advice (default: two lines per alert)")
     p.set_defaults(func=main)
 
 
@@ -164,7 +167,7 @@ async def _run(args: argparse.Namespace, config: Any, path: Path | None) -> int:
                              "calibration (was it recorded with engine.calibration-s = 0?); "
                              "use a recording made with the default start-up calibration")
         calibration = Calibration.from_json(cal)
-    sinks = build_sinks(config.alerts, console=console)
+    sinks = build_sinks(config.alerts, console=console, verbose=args.alert_details)
 
     async with _open_source(args, config, metadata, labels) as source:
         writer_factory = None

@@ -6,6 +6,11 @@ muscle is the standard acute treatment, Miller et al. 2022; stretch to ΔL ≥ +
 duration [J]); "don't force it" is Ross & Thomas 1995 (forcing a stretch to break a cramp can
 transiently increase motor-unit activity). Sensor advice is judgment call, in the
 bleak-retry-connector habit of ending operator text with what to do.
+
+Each alert has a full advice (``Alert.advice``: JSON Lines, ``--verbose``, the report) and a
+short one (``short_advice``): the console's second line for the athlete, one sentence that fits
+a 100-column line after its 6-column indent (tested). The short forms say the same thing with
+fewer words; they add nothing the full advice does not say.
 """
 
 from __future__ import annotations
@@ -50,6 +55,35 @@ SENSOR_ADVICE: dict[str, str] = {
         "Europe, 60 in the Americas) and check electrode contact and the reference electrode."
     ),
 }
+
+
+#: Longest short advice (characters): a 100-column line less the console's "    → " indent.
+SHORT_ADVICE_MAX = 94
+
+#: Short advice by alert code (risk and cramp have their own functions below).
+_SHORT: dict[str, str] = {
+    "sensor.link-lost": "Monitoring paused: move closer to the wearable and check its battery.",
+    "sensor.link-restored": "Monitoring resumed.",
+    "sensor.emg-flatline": "Check the electrode, its lead and the skin contact.",
+    "sensor.emg-saturation": "Lower the EMG gain, or check for a loose electrode.",
+    "sensor.angle-implausible": "Re-seat the thigh and shank sensors, then recalibrate standing.",
+    "sensor.emg-mains": "Enable the mains notch (emg.notch-hz 50 or 60); check electrode contact.",
+}
+RISK_SHORT = "Stop and stretch gently: knee straight, raise the straight leg, hold 20–30 s."
+CRAMP_SHORT = "Stop. Stretch gently: knee straight, slowly flex the hip, hold 20–30 s; don't force it."
+
+
+def short_advice(code: str, *, repeats: int = 0) -> str:
+    """The one-line advice for an alert ``code``. A risk alert that says to end the set passes
+    ``repeats`` (the risk alerts within ``risk.repeat-window-s``, >= 2). Unknown codes get ""."""
+    if code.startswith("risk."):
+        if repeats >= 2:
+            return (f"{repeats} warnings in a short time: stretch gently 20–30 s and end this "
+                    "set.")
+        return RISK_SHORT
+    if code.startswith("cramp."):
+        return CRAMP_SHORT
+    return _SHORT.get(code, "")
 
 
 def risk_advice(end_set: bool) -> str:

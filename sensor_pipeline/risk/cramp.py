@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from ..config import CrampConfig
 from ..model import NS_PER_S, STREAM_EMG, Alert, AlertKind, Factor, Features, Severity
 from .advice import CRAMP_ADVICE
+from .muscles import head_of_channel, words
 
 CRAMP_CODE = "cramp.sustained-involuntary"
 
@@ -237,9 +238,10 @@ class CrampDetector:
             Factor("held", held_s, cfg.hold_s, " s", ">=", True),
         )
         message = (
-            f"Possible cramp in {name}: EMG {rms:.3g} mV is {ratio:.1f}× the working level "
+            f"Possible cramp in the {words(name)}: EMG {rms:.3g} mV is {ratio:.1f}× the working level "
             f"({level:.3g} mV; alert at ≥ {cfg.rms_factor:g}×) for {held_s:.1f} s while the "
             f"leg is still (knee/hip {speed:.0f} deg/s < {cfg.still_knee_speed_dps:g})."
         )
         return Alert(t_ns=t, kind=AlertKind.CRAMP, severity=Severity.CRITICAL, code=CRAMP_CODE,
-                     message=message, factors=factors, advice=CRAMP_ADVICE)
+                     message=message, factors=factors, advice=CRAMP_ADVICE,
+                     muscle=head_of_channel(name) or "", channel=name)

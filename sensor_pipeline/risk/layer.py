@@ -7,14 +7,12 @@ cached features through it with other thresholds. See ``docs/risk.md``.
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from dataclasses import dataclass
 
 from ..config import Config
 from ..errors import UsageError
 from ..model import (
-    BIARTICULAR_HEADS,
     NS_PER_S,
     Alert,
     AlertKind,
@@ -30,6 +28,7 @@ from .cramp import CrampDetector
 from .machine import RiskEvent, RiskMachine
 from .rules import FactorEvaluation, FactorRules, Latches
 from .sensor import SensorChecks
+from .wording import risk_message
 
 RISK_CODE = "risk.shortened-active-fatigued"
 
@@ -228,30 +227,22 @@ class RiskLayer:
         held_s = (t - start + self.hop_ns) / NS_PER_S
 
         ch = ev.driving_channel
-        channel = features.emg_channels[ch] if ch >= 0 else "?"
-        heads = features.length_change_pct[:3]
-        finite = [(v, h) for v, h in zip(heads, BIARTICULAR_HEADS) if math.isfinite(v)]
-        pct, head = min(finite) if finite else (math.nan, "?")
-        rms_norm = features.emg_rms_norm[ch] if ch >= 0 else math.nan
-        fi = features.fatigue_index[ch] if ch >= 0 else math.nan
+        channel = features.emg_channels[ch] if ch >= 0 else ""
         jasa = features.jasa[ch].value if 0 <= ch < len(features.jasa) else "unknown"
-        message = (
-            f"Cramp risk ({channel}): hamstrings shortened, active and fatigued for "
-            f"{held_s:.1f} s — {head.replace('_', ' ')} {pct:+.1f} % of standing length "
-            f"(≤ {cfg.shortening_threshold_pct:+g} %), activation {rms_norm:.2f} of reference "
-            f"(≥ {cfg.activation_threshold:g}), fatigue index {fi:.2f} "
-            f"(≥ {cfg.fatigue_threshold:g}), JASA trend '{jasa}'."
-        )
-        if end_set:
-            message += (f" {n_recent} risk alerts in the last "
-                        f"{cfg.repeat_window_s / 60:g} min.")
         factors = self.rules.factors(features, ev) + (
             Factor("held", held_s, cfg.hold_s, " s", ">=", True),
             Factor("alerts_in_window", float(n_recent), float(cfg.repeat_to_end_set), "", ">=",
                    end_set),
         )
+        repeats_note = (f" {n_recent} risk alerts in the last {cfg.repeat_window_s / 60:g} min."
+                        if end_set else "")
+        # One muscle for the headline and the figure: ev.muscle is the head whose length
+        # change the shortened factor carries (rules.py).
+        message = risk_message(muscle=ev.muscle, channel=channel, factors=factors, jasa=jasa,
+                               held_s=held_s, repeats_note=repeats_note)
         return Alert(
             t_ns=t, kind=AlertKind.RISK,
             severity=Severity.CRITICAL if end_set else Severity.WARNING,
             code=RISK_CODE, message=message, factors=factors, advice=risk_advice(end_set),
+            muscle=ev.muscle, channel=channel,
         )

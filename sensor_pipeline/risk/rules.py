@@ -8,15 +8,23 @@ missing data never holds a factor up.
 
 ``FactorRules.evaluate(features, latches)`` turns one hop's ``Features`` into a
 ``FactorEvaluation``: the three factors for the *driving channel* and the per-channel latches
-for the next hop; ``FactorRules.factors`` gives the ``Factor`` records an alert quotes. Pure
+for the next hop; ``FactorRules.factors`` gives the ``Factor`` records an alert quotes (each
+says whether it is met against its threshold or only held on by its hysteresis band). Pure
 functions on plain values; the latches are owned by the caller (``RiskLayer``) and passed in and
 out explicitly, like ``scipy.signal.sosfilt``'s ``zi``/``zf``.
 
-Driving channel (judgment call): the EMG factors are evaluated per channel, and the AND-gate
-needs *one* muscle that is both active and fatigued. The driving channel is, in this order of
-preference, the active-and-fatigued channel with the largest fatigue index, else the active
-channel with the largest fatigue index, else the fatigued channel with the largest fatigue
-index, else the channel with the largest normalised RMS; ties go to the lower channel index.
+One muscle per channel: all three factors are evaluated per EMG channel, the shortening one on
+the length change of the head the channel's electrode measures (``muscles.head_of_channel``;
+the shortest biarticular head for a channel of no known head), so the AND-gate needs *one*
+muscle that is shortened, active and fatigued, and an alert's figures are all that muscle's.
+
+Driving channel (judgment call): the channel whose factors make the strongest risk event
+(shortened + active + fatigued, then shortened + one more, then the rest); among those, in this
+order of preference, the active-and-fatigued channel with the largest fatigue index, else the
+active channel with the largest fatigue index, else the fatigued channel with the largest
+fatigue index, else the channel with the largest normalised RMS; ties go to the lower channel
+index. With channels of no known head (one shortening for all) this is the order used before
+per-muscle shortening existed.
 """
 
 from __future__ import annotations
@@ -27,7 +35,8 @@ from dataclasses import dataclass
 
 from ..config import RiskConfig
 from ..errors import UsageError
-from ..model import STREAM_TRUTH, Factor, Features, JasaClass
+from ..model import HAMSTRING_HEADS, STREAM_TRUTH, Factor, Features, JasaClass
+from .muscles import head_of_channel, shortest_head
 
 FACTOR_SHORTENED = "shortened"
 FACTOR_ACTIVE = "active"
@@ -80,6 +89,21 @@ class HysteresisRule:
             return value <= self.threshold + self.hysteresis
         return value >= self.threshold - self.hysteresis
 
+    @property
+    def release(self) -> float:
+        """The value past which a latched factor clears (threshold moved back by the band)."""
+        if self.comparison == "<=":
+            return self.threshold + self.hysteresis
+        return self.threshold - self.hysteresis
+
+    def factor(self, name: str, value: float, latched: bool, unit: str = "") -> Factor:
+        """The ``Factor`` record of this rule at ``value`` with latch state ``latched``
+        (``held``: latched although ``value`` is not past the threshold)."""
+        v = value if math.isfinite(value) else None
+        return Factor(name, v, self.threshold, unit, self.comparison, latched,
+                      held=latched and not self.crosses(value),
+                      release=self.release if self.hysteresis > 0 else None)
+
     def update(self, latched: bool, value: float) -> bool:
         """Next latch value given the current one and this hop's ``value`` (NaN clears)."""
         return self.holds(value) if latched else self.crosses(value)
@@ -89,9 +113,12 @@ class HysteresisRule:
 class Latches:
     """Per-factor latch state carried from hop to hop (owned by the caller)."""
 
-    shortened: bool = False
+    #: Per EMG channel: shortening of the head that channel measures.
+    shortened: tuple[bool, ...] = ()
     active: tuple[bool, ...] = ()
     fatigued: tuple[bool, ...] = ()
+    #: Shortening of the shortest biarticular head (the factor when there is no EMG channel).
+    shortened_any: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +135,8 @@ class FactorEvaluation:
     latches: Latches
     #: The shortening value the rule used (NaN when unknown or implausible).
     shortening_pct: float
+    #: The hamstring head ``shortening_pct`` belongs to ("" when none is known).
+    muscle: str = ""
 
     @property
     def count(self) -> int:
@@ -130,6 +159,16 @@ class FactorRules:
             cfg.shortening_threshold_pct, cfg.shortening_hysteresis_pct, "<=")
         self.activation = HysteresisRule(cfg.activation_threshold, cfg.activation_hysteresis, ">=")
         self.fatigue = HysteresisRule(cfg.fatigue_threshold, cfg.fatigue_hysteresis, ">=")
+        self._head_cache: dict[tuple[str, ...], tuple[int | None, ...]] = {}
+
+    def _head_indices(self, channels: tuple[str, ...]) -> tuple[int | None, ...]:
+        """Per channel, the index of its head in ``HAMSTRING_HEADS`` (None: no known head)."""
+        found = self._head_cache.get(channels)
+        if found is None:
+            heads = (head_of_channel(c) for c in channels)
+            found = tuple(None if h is None else HAMSTRING_HEADS.index(h) for h in heads)
+            self._head_cache[channels] = found
+        return found
 
     def evaluate(self, features: Features, latches: Latches, *,
                  angles_plausible: bool = True) -> FactorEvaluation:
@@ -146,17 +185,29 @@ class FactorRules:
             then unknown (treated like NaN).
         """
         n = len(features.emg_channels)
-        short_pct = features.shortest_biarticular_pct
-        if not angles_plausible or math.isnan(features.knee_flexion_deg):
-            # NaN angles -> not shortened (brief); implausible angles are no evidence either.
-            short_pct = math.nan
-        shortened = self.shortening.update(latches.shortened, short_pct)
+        # NaN angles -> not shortened (brief); implausible angles are no evidence either.
+        angles_known = angles_plausible and not math.isnan(features.knee_flexion_deg)
+        any_head, any_pct = shortest_head(features.length_change_pct)
+        if not angles_known:
+            any_pct = math.nan
+        shortened_any = self.shortening.update(latches.shortened_any, any_pct)
 
+        prev_short = latches.shortened if len(latches.shortened) == n else (False,) * n
         prev_active = latches.active if len(latches.active) == n else (False,) * n
         prev_fatigued = latches.fatigued if len(latches.fatigued) == n else (False,) * n
+        heads: list[tuple[str, float]] = []
+        shortened: list[bool] = []
         active: list[bool] = []
         fatigued: list[bool] = []
-        for i in range(n):
+        lengths = features.length_change_pct
+        for i, head_index in enumerate(self._head_indices(features.emg_channels)):
+            if head_index is None:
+                head, pct = any_head, any_pct
+            else:
+                head = HAMSTRING_HEADS[head_index]
+                pct = float(lengths[head_index]) if angles_known else math.nan
+            heads.append((head, pct))
+            shortened.append(self.shortening.update(prev_short[i], pct))
             rms_norm = _channel_value(features.emg_rms_norm, i)
             active.append(self.activation.update(prev_active[i], rms_norm))
             fi = _channel_value(features.fatigue_index, i)
@@ -169,7 +220,12 @@ class FactorRules:
                     rises = jasa == JasaClass.FATIGUE
                 fatigued.append(rises)
 
-        ch = self._driving_channel(features, active, fatigued)
+        ch = self._driving_channel(features, shortened, active, fatigued)
+        if ch >= 0:
+            muscle, short_pct = heads[ch]
+            f_shortened = shortened[ch]
+        else:
+            muscle, short_pct, f_shortened = any_head, any_pct, shortened_any
         any_emg = any(math.isfinite(_channel_value(features.emg_rms_norm, i)) for i in range(n))
         # The simulator's ground truth is no input of the risk layer: its absence never counts.
         missing = (math.isnan(short_pct) or not any_emg
@@ -177,51 +233,56 @@ class FactorRules:
         f_active = active[ch] if ch >= 0 else False
         f_fatigued = fatigued[ch] if ch >= 0 else False
         return FactorEvaluation(
-            shortened=shortened,
+            shortened=f_shortened,
             active=f_active,
             fatigued=f_fatigued,
             driving_channel=ch,
             missing=missing,
-            latches=Latches(shortened, tuple(active), tuple(fatigued)),
+            latches=Latches(tuple(shortened), tuple(active), tuple(fatigued), shortened_any),
             shortening_pct=short_pct,
+            muscle=muscle,
         )
 
     @staticmethod
-    def _driving_channel(features: Features, active: Sequence[bool],
+    def _driving_channel(features: Features, shortened: Sequence[bool], active: Sequence[bool],
                          fatigued: Sequence[bool]) -> int:
         n = len(features.emg_channels)
-        candidates = [i for i in range(n) if active[i] and fatigued[i]]
+
+        def event(i: int) -> int:  # 2: all three, 1: shortened + one more, 0: the rest
+            return 2 if shortened[i] and active[i] and fatigued[i] else int(
+                shortened[i] and (active[i] or fatigued[i]))
+
+        strongest = max((event(i) for i in range(n)), default=0)
+        pool = [i for i in range(n) if event(i) == strongest]
+        candidates = [i for i in pool if active[i] and fatigued[i]]
         if not candidates:
-            candidates = [i for i in range(n) if active[i]]
+            candidates = [i for i in pool if active[i]]
         if not candidates:
-            candidates = [i for i in range(n) if fatigued[i]]
+            candidates = [i for i in pool if fatigued[i]]
         if candidates:
             fi = [_channel_value(features.fatigue_index, i) for i in range(n)]
             key = [v if math.isfinite(v) else -math.inf for v in fi]
             # max() keeps the first of equal keys: ties go to the lower index.
             return max(candidates, key=key.__getitem__)
-        finite = [i for i in range(n)
+        finite = [i for i in pool
                   if math.isfinite(_channel_value(features.emg_rms_norm, i))]
         if finite:
             return max(finite, key=lambda i: _channel_value(features.emg_rms_norm, i))
         return -1
 
     def factors(self, features: Features, ev: FactorEvaluation) -> tuple[Factor, ...]:
-        """The ``Factor`` records (value, threshold, fired) an alert quotes for ``ev``."""
-        cfg = self.cfg
-        ch, short_pct = ev.driving_channel, ev.shortening_pct
-        shortened, active, fatigued = ev.shortened, ev.active, ev.fatigued
+        """The ``Factor`` records (value, threshold, fired, held) an alert quotes for ``ev``.
 
-        def fin(x: float) -> float | None:
-            return x if math.isfinite(x) else None
-
+        The shortened factor's value is ``ev.shortening_pct``, the length change of ``ev.muscle``
+        (the head the alert names); active and fatigued are the driving channel's.
+        """
+        ch = ev.driving_channel
         out = [
-            Factor(FACTOR_SHORTENED, fin(short_pct), cfg.shortening_threshold_pct, "%", "<=",
-                   shortened),
-            Factor(FACTOR_ACTIVE, fin(_channel_value(features.emg_rms_norm, ch)),
-                   cfg.activation_threshold, "", ">=", active),
-            Factor(FACTOR_FATIGUED, fin(_channel_value(features.fatigue_index, ch)),
-                   cfg.fatigue_threshold, "", ">=", fatigued),
+            self.shortening.factor(FACTOR_SHORTENED, ev.shortening_pct, ev.shortened, "%"),
+            self.activation.factor(FACTOR_ACTIVE, _channel_value(features.emg_rms_norm, ch),
+                                   ev.active),
+            self.fatigue.factor(FACTOR_FATIGUED, _channel_value(features.fatigue_index, ch),
+                                ev.fatigued),
         ]
         jasa = features.jasa[ch] if 0 <= ch < len(features.jasa) else None
         if jasa is not None:

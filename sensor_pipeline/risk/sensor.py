@@ -114,7 +114,7 @@ class SensorChecks:
             flat = std < cfg.flatline_std_mv
             if (flat or checks) and self._due(t, FLATLINE, name, flat, self.flatline_ns):
                 alerts.append(self._alert(
-                    t, FLATLINE, Factor("emg_std", std, cfg.flatline_std_mv, " mV", "<"),
+                    t, FLATLINE, name, Factor("emg_std", std, cfg.flatline_std_mv, " mV", "<"),
                     f"EMG channel {name} is flat (std {std:.2g} mV < {cfg.flatline_std_mv:g} mV "
                     f"for {cfg.flatline_s:g} s)."))
             sat = _at(features.emg_saturation_fraction, i)
@@ -122,7 +122,7 @@ class SensorChecks:
             if (saturated or checks) and self._due(t, SATURATION, name, saturated,
                                                    self.persist_ns):
                 alerts.append(self._alert(
-                    t, SATURATION,
+                    t, SATURATION, name,
                     Factor("saturated_fraction", sat, cfg.saturation_fraction, "", ">="),
                     f"EMG channel {name} is saturating ({100 * sat:.1f} % of samples at the "
                     f"rails, limit {100 * cfg.saturation_fraction:g} %)."))
@@ -130,7 +130,7 @@ class SensorChecks:
             hum = mains >= cfg.mains_fraction
             if (hum or checks) and self._due(t, MAINS, name, hum, self.persist_ns):
                 alerts.append(self._alert(
-                    t, MAINS, Factor("mains_fraction", mains, cfg.mains_fraction, "", ">="),
+                    t, MAINS, name, Factor("mains_fraction", mains, cfg.mains_fraction, "", ">="),
                     f"EMG channel {name} is dominated by mains interference "
                     f"({100 * mains:.0f} % of band power in the mains lines, limit "
                     f"{100 * cfg.mains_fraction:g} %)."))
@@ -139,7 +139,7 @@ class SensorChecks:
         if (implausible or checks) and self._due(t, ANGLE, "", implausible, self.persist_ns):
             low = k < cfg.knee_min_deg
             alerts.append(self._alert(
-                t, ANGLE,
+                t, ANGLE, "",
                 Factor("knee_flexion", k, cfg.knee_min_deg if low else cfg.knee_max_deg, " deg",
                        "<" if low else ">"),
                 f"Knee angle {k:.0f}° is implausible (allowed {cfg.knee_min_deg:g}° to "
@@ -166,10 +166,11 @@ class SensorChecks:
         p.last_alert_ns = t
         return True
 
-    def _alert(self, t: int, code: str, factor: Factor, message: str) -> Alert:
+    def _alert(self, t: int, code: str, channel: str, factor: Factor, message: str) -> Alert:
         self._alerts += 1
         return Alert(t_ns=t, kind=AlertKind.SENSOR, severity=Severity.WARNING, code=code,
-                     message=message, factors=(factor,), advice=SENSOR_ADVICE[code])
+                     message=message, factors=(factor,), advice=SENSOR_ADVICE[code],
+                     channel=channel)
 
     # -----------------------------------------------------------------------------------------
     def on_event(self, event: Event) -> list[Alert]:

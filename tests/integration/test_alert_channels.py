@@ -12,6 +12,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import msgspec
 import pytest
@@ -271,9 +272,18 @@ async def test_console_shows_severity_colour_factors_and_advice() -> None:
     raw = buf.getvalue()
     assert "\x1b[" in raw  # coloured
     out = re.sub(r"\x1b\[[0-9;]*m", "", raw)
-    assert " CRAMP " in out and "alert number 3 [with brackets]" in out
-    assert "✓ shortened -14.2% (<= -10%)" in out
-    assert "→ Straighten the knee" in out
+    # Two lines: what is happening (a cramp alert without a channel shows its message) and the
+    # short advice for its code; the factor table and the full advice only with verbose.
+    assert out.splitlines() == [
+        " CRAMP  00:13.0 alert number 3 [with brackets]",
+        ("    → Stop. Stretch gently: knee straight, slowly flex the hip, hold 20–30 s; don't "
+         "force it.")]
+    buf = io.StringIO()
+    await ConsoleSink(Console(file=buf, width=300), verbose=True).emit(make_alert(3))
+    out = buf.getvalue()
+    assert "✓ shortened -14.2 % (≤ -10 %)" in out and "✓ activation (RMS / reference) 0.4 (≥ 0.2)" \
+        in out
+    assert "advice: Straighten the knee" in out and "[risk.test]" in out
 
 
 async def test_bell_rings_for_risk_and_cramp_only() -> None:
@@ -290,6 +300,97 @@ async def test_desktop_without_the_optional_package_is_silently_inert(
     sink = DesktopSink()
     assert not sink.available
     await sink.emit(make_alert(1))
+    await sink.aclose()
+
+
+class FakeDesktopNotifier:
+    """Stands in for ``desktop_notifier.DesktopNotifier`` at the library boundary: the same
+    constructor keyword and ``async send(title, message, urgency=Urgency.Normal, ...)``
+    (desktop-notifier 5/6, samschott/desktop-notifier src/desktop_notifier/main.py)."""
+
+    instances: ClassVar[list[FakeDesktopNotifier]] = []
+
+    def __init__(self, app_name: str = "Python") -> None:
+        self.app_name = app_name
+        self.sent: list[dict[str, object]] = []
+        self.fail = False
+        FakeDesktopNotifier.instances.append(self)
+
+    async def send(self, title: str, message: str, urgency: object = "normal-default") -> object:
+        if self.fail:
+            raise RuntimeError("org.freedesktop.Notifications: no such service")
+        self.sent.append({"title": title, "message": message, "urgency": urgency})
+        return object()
+
+
+@pytest.fixture
+def fake_desktop_notifier(monkeypatch: pytest.MonkeyPatch) -> type[FakeDesktopNotifier]:
+    import enum
+    import types
+
+    class Urgency(enum.Enum):
+        Low = "low"
+        Normal = "normal"
+        Critical = "critical"
+
+    module = types.ModuleType("desktop_notifier")
+    module.DesktopNotifier = FakeDesktopNotifier  # type: ignore[attr-defined]
+    module.Urgency = Urgency  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "desktop_notifier", module)
+    FakeDesktopNotifier.instances = []
+    return FakeDesktopNotifier
+
+
+async def test_desktop_sends_the_two_console_lines_with_critical_urgency_for_critical(
+        fake_desktop_notifier: type[FakeDesktopNotifier]) -> None:
+    from sensor_pipeline.risk.wording import action, headline
+
+    sink = DesktopSink()
+    (notifier,) = fake_desktop_notifier.instances
+    assert sink.available and notifier.app_name == "sensor-pipeline"
+    risk, cramp = make_alert(1), make_alert(2, AlertKind.CRAMP)
+    info = Alert(t_ns=5 * NS_PER_S, kind=AlertKind.SENSOR, severity=Severity.INFO,
+                 code="sensor.link-restored", message="Link to the wearable restored.")
+    for a in (risk, info, cramp):
+        await sink.emit(a)
+    urgency = sys.modules["desktop_notifier"].Urgency  # type: ignore[attr-defined]
+    assert notifier.sent == [
+        # A warning keeps the library's default urgency; info alerts are not notified.
+        {"title": "Risk alert", "message": f"{headline(risk)}\n{action(risk)}",
+         "urgency": "normal-default"},
+        {"title": "Cramp alert", "message": f"{headline(cramp)}\n{action(cramp)}",
+         "urgency": urgency.Critical},
+    ]
+    assert notifier.sent[1]["message"] == (
+        "alert number 2 [with brackets]\nStop. Stretch gently: knee straight, slowly flex the "
+        "hip, hold 20–30 s; don't force it.")
+    await sink.aclose()
+
+
+async def test_a_failing_desktop_notifier_is_counted_and_never_stops_the_others(
+        fake_desktop_notifier: type[FakeDesktopNotifier]) -> None:
+    desktop = DesktopSink()
+    fake_desktop_notifier.instances[0].fail = True
+    other = RecordingSink()
+    d = AlertDispatcher([desktop, other])
+    for i in range(3):
+        d.submit(make_alert(i))
+    await d.aclose()
+    stats = d.statistics()
+    assert stats.channel("desktop").failed == 3 and stats.channel("desktop").sent == 0
+    assert len(other.got) == 3
+
+
+async def test_a_notifier_that_cannot_start_leaves_the_channel_inert(
+        fake_desktop_notifier: type[FakeDesktopNotifier],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_server(self: FakeDesktopNotifier, app_name: str = "") -> None:
+        raise RuntimeError("no notification server")
+
+    monkeypatch.setattr(fake_desktop_notifier, "__init__", no_server)
+    sink = DesktopSink()
+    assert not sink.available
+    await sink.emit(make_alert(1))  # nothing to call, nothing raised
     await sink.aclose()
 
 

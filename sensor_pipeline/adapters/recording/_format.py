@@ -83,6 +83,7 @@ STREAM_COLUMNS = ("index", "t_ns")
 ALERTS_SCHEMA: dict[str, Any] = {
     "t_ns": pl.Int64, "t_s": pl.Float64, "kind": pl.String, "severity": pl.String,
     "code": pl.String, "message": pl.String, "factors": pl.String, "advice": pl.String,
+    "muscle": pl.String, "channel": pl.String,
 }
 LABELS_SCHEMA: dict[str, Any] = {
     "start_s": pl.Float64, "end_s": pl.Float64, "kind": pl.String, "note": pl.String,

@@ -102,8 +102,10 @@ def alert(t_s: float, kind: AlertKind = AlertKind.RISK) -> Alert:
         t_ns=round(t_s * NS_PER_S), kind=kind, severity=Severity.WARNING,
         code=f"{kind.value}.test", message="hamstring shortened, active and fatigued",
         factors=(Factor("fatigue_index", 0.25, 0.15, "", ">="),
-                 Factor("shortened", None, None)),
+                 Factor("shortened", None, None),
+                 Factor("active", 0.18, 0.2, "", ">=", True, held=True, release=0.15)),
         advice="straighten the knee and hold a gentle stretch for 20–30 s",
+        muscle="semitendinosus", channel="semitendinosus_2",
     )
 
 

@@ -65,12 +65,16 @@ def test_oracle_11_bridge_hold_gives_exactly_one_alert_after_the_hold_time() -> 
     assert a.t_ns == round((10.0 + Config().risk.hold_s) * NS_PER_S)
     assert a.code == RISK_CODE and a.severity is Severity.WARNING
     f = {x.name: x for x in a.factors}
-    assert f["shortened"].value == pytest.approx(-15.0, abs=0.3)      # ST at (0, 90)
+    # The EMG is biceps femoris (its electrode measures the long head), so the shortening is
+    # the long head's: BFlh at (0, 90), oracle table −11.3 %.
+    assert a.channel == "biceps_femoris" and a.muscle == "biceps_femoris_long"
+    assert f["shortened"].value == pytest.approx(-11.3, abs=0.3)
     assert f["shortened"].threshold == -10.0 and f["shortened"].comparison == "<="
     assert f["active"].value == pytest.approx(0.4) and f["active"].threshold == 0.2
     assert f["fatigued"].value == pytest.approx(0.2) and f["fatigued"].threshold == 0.1
     assert f["jasa-fatigue"].fired
-    assert "semitendinosus -14.9 %" in a.message and "(≤ -10 %)" in a.message
+    assert a.message.startswith("Cramp risk in the biceps femoris (long head): ")
+    assert "length -11.4 % of standing (≤ -10 %)" in a.message
     assert "straighten the knee" in a.advice.lower() and "20–30 s" in a.advice
     # States: normal while standing, elevated during the hold time, high after, normal again.
     states = [s.state for s in snaps]
@@ -236,7 +240,9 @@ def test_active_and_fatigued_must_be_the_same_muscle() -> None:
     snap, alerts = layer.step(features(5.25, knee=90.0, channels=chans, rms_norm=(0.5, 0.3),
                                        fatigue=(0.0, 0.3)))
     assert snap.driving_channel == 1 and snap.state is RiskState.HIGH
-    assert "(semitendinosus)" in alerts[0].message
+    assert alerts[0].muscle == "semitendinosus" and alerts[0].channel == "semitendinosus"
+    assert alerts[0].message.startswith("Cramp risk in the semitendinosus: ")
+    assert "length -14.9 % of standing" in alerts[0].message
 
 
 def test_repeated_alerts_suggest_ending_the_set() -> None:
@@ -282,3 +288,30 @@ def test_replaying_the_same_features_gives_identical_output() -> None:
     a = run(RiskLayer(Config()), frames)
     b = run(RiskLayer(Config()), frames)
     assert a == b
+
+
+def test_each_channel_is_judged_with_the_length_of_its_own_head() -> None:
+    # Hip 0°, knee 60°: ST −10.2 % (shortened), BFlh −8.2 % (not). BF works and is fatigued,
+    # ST works but is fresh: no muscle is shortened, active and fatigued, so no alert; the
+    # driving channel is ST (shortened + active: ELEVATED), not the fatigued BF.
+    chans = ("biceps_femoris", "semitendinosus")
+    st, bflh = length_change(0.0, 60.0)[1], length_change(0.0, 60.0)[2]
+    assert st <= -10.0 < bflh
+    layer = RiskLayer(Config())
+    frames = [features(t, knee=60.0, channels=chans, rms_norm=(0.5, 0.5), fatigue=(0.3, 0.0))
+              for t in hop_times(0, 10)]
+    snaps, alerts = run(layer, frames)
+    assert alerts == []
+    assert {s.state for s in snaps} == {RiskState.ELEVATED}
+    assert all(s.driving_channel == 1 and s.shortened and s.active and not s.fatigued
+               for s in snaps)
+    # The same with the EMG on ST fatigued too: the alert is ST's, with ST's length.
+    snap, alerts = layer.step(features(10.25, knee=60.0, channels=chans, rms_norm=(0.5, 0.5),
+                                       fatigue=(0.3, 0.3)))
+    assert snap.driving_channel == 1
+    # A channel of no known head keeps the earlier rule: the shortest biarticular head.
+    layer = RiskLayer(Config())
+    snaps, alerts = run(layer, [features(t, knee=60.0, channels=("emg0",), rms_norm=0.5,
+                                         fatigue=0.3) for t in hop_times(0, 4)])
+    assert len(alerts) == 1 and alerts[0].muscle == "semitendinosus"
+    assert alerts[0].factor("shortened").value == pytest.approx(st)  # type: ignore[union-attr]
