@@ -9,7 +9,12 @@ from typing import Any
 
 from ..errors import DeviceNotFoundError, UsageError
 from ._common import (
-    EXIT_DEVICE, EXIT_OK, add_config_options, config_from_args, err_console, out_console,
+    EXIT_DEVICE,
+    EXIT_OK,
+    add_config_options,
+    config_from_args,
+    err_console,
+    out_console,
 )
 
 

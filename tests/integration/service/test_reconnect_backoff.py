@@ -16,7 +16,13 @@ from typing import Any
 from sensor_pipeline.adapters.ble import BleakSource
 from sensor_pipeline.config import DeviceConfig
 from sensor_pipeline.model import LinkLost, LinkRestored, SourceItem
-from sensor_pipeline.virtual import Faults, VirtualWearable, demo_session, loop_clock_ns, run_virtual
+from sensor_pipeline.virtual import (
+    Faults,
+    VirtualWearable,
+    demo_session,
+    loop_clock_ns,
+    run_virtual,
+)
 
 
 def test_the_first_reconnect_attempt_waits_the_initial_backoff() -> None:
