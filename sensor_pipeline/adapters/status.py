@@ -164,11 +164,13 @@ def status_parts(state: Any) -> list[_Part]:
     if f.angles_out_of_range and _beyond_range(f.knee_flexion_deg, f.hip_flexion_deg):
         parts.append(_Part([("hamstring: angles out of range", "yellow")], _HIGH))
     elif math.isfinite(v):
-        word = "shorter" if v < 0 else "longer"
+        word = "" if round(abs(v)) == 0 else " shorter" if v < 0 else " longer"
         parts.append(_Part([("hamstring ", ""),
-                            (f"{abs(v):.0f}% {word}", "yellow" if r.shortened else "")], _HIGH))
+                            (f"{abs(v):.0f}%{word}", "yellow" if r.shortened else "")], _HIGH))
     # EMG of the channel driving the risk estimate: effort and fatigue.
-    if ch >= 0:
+    no_emg_yet = ch >= 0 and not (math.isfinite(f.emg_rms_norm[ch])
+                                  or math.isfinite(f.fatigue_index[ch]))
+    if ch >= 0 and not (state.calibrating and no_emg_yet):
         effort = _fmt(100 * f.emg_rms_norm[ch], ".0f", "%")
         active = ch < len(f.emg_active) and f.emg_active[ch]
         parts.append(_Part([("effort ", ""), (effort, "yellow" if r.active and active else "")],
@@ -176,7 +178,7 @@ def status_parts(state: Any) -> list[_Part]:
         parts.append(_Part([("fatigue ", ""), (_fmt(100 * f.fatigue_index[ch], ".0f", "%"),
                                                "yellow" if r.fatigued else "")],
                            _HIGH, glued=True))
-    else:
+    elif ch < 0:
         parts.append(_Part([("no EMG", "dim")], _MEDIUM))
     # Risk.
     if state.calibrating:

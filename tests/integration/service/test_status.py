@@ -189,10 +189,13 @@ def test_status_while_calibrating_and_before_data(frames: list[FeatureFrame]) ->
 
 
 def test_nan_values_are_dashes_not_nan(frames: list[FeatureFrame]) -> None:
-    frame = frames[0]  # no fatigue estimate yet at the first hop
+    frame = frames[0]  # no EMG estimate yet at the first hop
     assert math.isnan(frame.features.fatigue_index[0])
+    text = plain(LiveState(frame=frame, calibrating=False))
+    assert "nan" not in text.lower() and "effort — fatigue —" in text, text
+    # While calibrating, readings that do not exist yet are left out rather than dashed.
     text = plain(LiveState(frame=frame, calibrating=True))
-    assert "nan" not in text.lower() and "fatigue —" in text
+    assert "nan" not in text.lower() and "effort" not in text and "CALIBRATING" in text
 
 
 def test_status_line_prints_plain_lines_when_not_a_terminal(frames: list[FeatureFrame]) -> None:
