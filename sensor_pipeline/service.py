@@ -379,7 +379,7 @@ class Service:
                                "end_reason": self.summary.end_reason}
         if self.summary.loss is not None:
             out["acquisition"] = self.summary.loss.to_json()
-        if link_counters(stats) is not None:
+        if stats is not None:
             out["link_statistics"] = _jsonable(stats)
         return out
 

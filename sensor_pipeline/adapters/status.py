@@ -25,7 +25,7 @@ from rich.live import Live
 from rich.text import Text
 
 from ..dsp.hamstring import HIP_FIT_RANGE_DEG, KNEE_FIT_RANGE_DEG
-from ..model import RiskState
+from ..model import STREAM_TRUTH, RiskState
 from .stats import LinkCounters, StreamLoss
 
 __all__ = ["STATUS_WIDTH", "StatusLine", "status_text"]
@@ -193,7 +193,7 @@ def status_parts(state: Any) -> list[_Part]:
     # Link and data (a frame means data arrived, whatever the link word still says).
     parts += link if state.link != "—" else _link_parts(
         "ok", state.link_stats, state.loss, state.max_loss_pct)
-    missing = [s for s in f.missing_streams if s != "truth"]
+    missing = [s for s in f.missing_streams if s != STREAM_TRUTH]
     if missing:
         parts.append(_Part([(f"no data from {', '.join(missing)}", "yellow")], _HIGH))
     battery = state.link_stats.battery_pct if state.link_stats is not None else None

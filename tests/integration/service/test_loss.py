@@ -24,7 +24,14 @@ import pytest
 
 from sensor_pipeline.adapters.recording import open_session
 from sensor_pipeline.adapters.replay import ReplaySource
-from sensor_pipeline.adapters.stats import LossTracker, link_counters, report_from_json
+from sensor_pipeline.adapters.stats import (
+    LossReport,
+    LossTracker,
+    StreamLoss,
+    format_pct,
+    link_counters,
+    report_from_json,
+)
 from sensor_pipeline.adapters.status import status_text
 from sensor_pipeline.cli._common import EXIT_DATA_LOSS, EXIT_OK
 from sensor_pipeline.cli.run import default_session_path, exit_code_for
@@ -238,3 +245,21 @@ def test_two_runs_started_together_record_to_distinct_default_names(tmp_path: Pa
     assert len(made) == 2 and all(m.name.startswith("session-") for m in made), made
     for m in made:
         assert open_session(m).complete
+
+
+def test_shares_for_people_and_the_stored_summary_read_back_or_refused() -> None:
+    assert format_pct(0.0) == "0.0 %"
+    assert format_pct(1e-4) == "<0.1 %"          # one lost sample is never "0.0 %"
+    assert format_pct(99.95) == ">99.9 %"
+    assert format_pct(8.333) == "8.3 %"
+    report = LossReport((StreamLoss("emg", 900, 100, 2),), frames=4, complete_frames=3,
+                        max_loss_pct=5.0, host_drops=7, device_dropped_samples=0,
+                        decode_errors=0, reconnects=1)
+    assert report.verdict == "loss over limit" and report.complete_frames_pct == 75.0
+    lines = report.lines()
+    assert lines[0] == "emg: 900 of 1,000 samples received, 100 lost (10.0 %) in 2 gaps"
+    assert "dropped 7 Bluetooth messages" in lines[2] and "1 reconnect" in lines[2]
+    assert report_from_json(json.loads(json.dumps(report.to_json()))) == report
+    for bad in (None, [], {"streams": "x"}, {**report.to_json(), "frames": "many"},
+                {**report.to_json(), "streams": [{"stream": "emg"}]}):
+        assert report_from_json(bad) is None, bad
