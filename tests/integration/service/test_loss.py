@@ -260,6 +260,7 @@ def test_shares_for_people_and_the_stored_summary_read_back_or_refused() -> None
     assert lines[0] == "emg: 900 of 1,000 samples received, 100 lost (10.0 %) in 2 gaps"
     assert "dropped 7 Bluetooth messages" in lines[2] and "1 reconnect" in lines[2]
     assert report_from_json(json.loads(json.dumps(report.to_json()))) == report
+    bad: object
     for bad in (None, [], {"streams": "x"}, {**report.to_json(), "frames": "many"},
                 {**report.to_json(), "streams": [{"stream": "emg"}]}):
         assert report_from_json(bad) is None, bad

@@ -47,7 +47,7 @@ def test_the_first_reconnect_attempt_waits_the_initial_backoff() -> None:
                                  sleep=record_sleep)
             async with source:
                 async def consume() -> None:
-                    async for item in source:  # type: ignore[union-attr]
+                    async for item in source:
                         items.append(item)
 
                 task = asyncio.create_task(consume())

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import math
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -127,7 +128,8 @@ def test_never_ok_while_a_loss_counter_is_non_zero(frames: list[FeatureFrame],
                                                    link: LinkStatistics, counter: str) -> None:
     frame = high(frames)
     assert "link ok" in plain(state_for(frame, link))
-    st = state_for(frame, dataclasses.replace(link, **{counter: 1}))
+    counters: dict[str, Any] = {counter: 1}
+    st = state_for(frame, dataclasses.replace(link, **counters))
     text = plain(st)
     assert "ok" not in text.lower().split("│")[-1] and "link ok" not in text, text
     assert "LOST" in text
