@@ -18,13 +18,15 @@ files, the recording writer), so a bad path or config fails before anything stre
   the sinks without waiting: alerts go to the ``AlertDispatcher`` (per-channel bounded queues; a
   slow or failing channel drops *its own* oldest alerts and counts them in
   ``RunSummary.alert_statistics``), everything bound for the recording goes to the ``Recorder``.
-- **record** hands the batch collected so far to the recorder every
+- **record** hands the batch collected so far to the recorder (``adapters/recorder.py``) every
   ``recording.flush-interval-s``. The batch is unbounded on purpose: samples bound for the
   recording are never dropped. Writes run on one dedicated worker thread, in submission order,
   so a slow disk delays the recording but never acquisition, and a cancelled wait can never
   reorder two batches.
 - **status** refreshes the one-line live status (best effort: a failing status callback is
-  logged once and switched off).
+  logged once and switched off). Loss is counted per stream from the items themselves
+  (``adapters.stats.LossTracker``) and shown the moment a gap arrives; link counters come from
+  the source through the typed ``adapters.stats.LinkCounters`` contract (None: no link).
 - **stop watch**: Ctrl-C / SIGTERM (``install_signal_handlers``), ``stop()`` or the end of a
   source that never ends by itself (``end_of_source``, e.g. the virtual wearable) end
   acquisition; the queue drains through the engine, ``engine.finish()`` flushes the last
@@ -35,7 +37,6 @@ files, the recording writer), so a bad path or config fails before anything stre
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import dataclasses
 import logging
@@ -47,16 +48,17 @@ from pathlib import Path
 from typing import Any, cast
 
 from .adapters.outputs import AlertsFileWriter, FramesFileWriter
+from .adapters.recorder import Recorder, RecorderStatistics
 from .adapters.source import Source
+from .adapters.stats import LinkCounters, LossReport, LossTracker, StreamLoss, link_counters
 from .config import Config, config_to_dict
-from .engine import Calibration, CalibrationDone, Engine
-from .errors import SensorPipelineError, UsageError
+from .engine import Calibration, Engine
+from .errors import SensorPipelineError
 from .model import (
     NS_PER_S,
     Alert,
     AlertKind,
     EngineOutput,
-    Event,
     FeatureFrame,
     GapDetected,
     LinkLost,
@@ -98,7 +100,11 @@ class RunSummary:
     #: source (device finished)" or "error: ...".
     end_reason: str = ""
     calibration: Calibration | None = None
-    source_statistics: Any = None
+    #: The source's ``statistics()`` at the end (a frozen dataclass; None if it failed).
+    source_statistics: object = None
+    #: Samples expected / received / lost per stream, frame completeness and the verdict
+    #: against ``device.max-loss-pct`` (also written to the recording as ``acquisition``).
+    loss: LossReport | None = None
     #: ``AlertDispatcher.statistics()``: per channel sent, failed, dropped (never silent).
     alert_statistics: Any = None
     #: ``RecorderStatistics`` (None without a recording).
@@ -131,150 +137,20 @@ class LiveState:
 
     t_s: float = 0.0
     frame: FeatureFrame | None = None
-    #: "ok", "lost", "reconnecting", ... plus detail such as lost samples; "—" before data.
+    #: Link state in one word: "—" before data, "ok", "lost", "reconnecting", "scanning"...
+    #: (loss and drops are in ``loss`` / ``link_stats``: the status line words them).
     link: str = "—"
-    #: The source's ``statistics()`` at the last refresh (None if it has none).
-    link_stats: Any = None
+    #: The source's link counters at the last refresh (None: the source has no link, e.g. a
+    #: replay or the simulator).
+    link_stats: LinkCounters | None = None
+    #: Samples received / lost per stream so far (updated the moment a gap arrives).
+    loss: tuple[StreamLoss, ...] = ()
+    #: ``device.max-loss-pct``: loss above it is shown as severe.
+    max_loss_pct: float = 5.0
     alerts: int = 0
     last_alert: Alert | None = None
     calibrating: bool = True
     frames: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class RecorderStatistics:
-    """What the recorder handed to the writer (all of it: nothing is ever dropped)."""
-
-    blocks: int
-    samples: int
-    events: int
-    frames: int
-    alerts: int
-    flushes: int
-    #: Largest batch (blocks) handed over at once: how far the disk lagged behind.
-    peak_batch_blocks: int
-    #: Items the writer refused (a block contradicting its declared stream); logged.
-    rejected: int = 0
-
-
-class Recorder:
-    """Collects items in memory and appends them to a ``SessionWriter`` on one worker thread.
-
-    ``add_*`` are synchronous and never wait (the batch is unbounded: nothing bound for the
-    recording is dropped). ``flush()`` hands the batch over; batches are written strictly in
-    order because a single-thread executor runs them, even if a caller stops waiting.
-    """
-
-    def __init__(self, writer: Any, keep_raw: bool) -> None:
-        self._writer = writer
-        self._keep_raw = keep_raw
-        self._blocks: list[SampleBlock] = []
-        self._events: list[Event] = []
-        self._frames: list[FeatureFrame] = []
-        self._alerts: list[Alert] = []
-        self._meta: dict[str, Any] = {}
-        self._executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix="recorder")
-        self._closed = False
-        self._n_blocks = self._n_samples = self._n_events = self._n_frames = 0
-        self._n_alerts = self._n_flushes = self._peak_batch = 0
-        self._n_rejected = 0  # written from the worker thread only
-
-    @property
-    def writer(self) -> Any:
-        return self._writer
-
-    def add_item(self, item: SourceItem) -> None:
-        if isinstance(item, SampleBlock):
-            self._blocks.append(item)
-            self._n_blocks += 1
-            self._n_samples += item.n_samples
-        elif isinstance(item, RawPayload):
-            if self._keep_raw:
-                self._events.append(item)
-                self._n_events += 1
-        else:
-            self._events.append(item)
-            self._n_events += 1
-
-    def add_output(self, out: EngineOutput) -> None:
-        self._frames.extend(out.frames)
-        self._alerts.extend(out.alerts)
-        self._n_frames += len(out.frames)
-        self._n_alerts += len(out.alerts)
-        for ev in out.events:
-            if isinstance(ev, CalibrationDone):
-                self._meta["calibration"] = ev.calibration.to_json()
-
-    def update_metadata(self, **fields: Any) -> None:
-        self._meta.update(fields)
-
-    def statistics(self) -> RecorderStatistics:
-        return RecorderStatistics(self._n_blocks, self._n_samples, self._n_events,
-                                  self._n_frames, self._n_alerts, self._n_flushes,
-                                  self._peak_batch, self._n_rejected)
-
-    def _take(self) -> tuple[list[SampleBlock], list[Event], list[FeatureFrame], list[Alert],
-                             dict[str, Any]]:
-        batch = (self._blocks, self._events, self._frames, self._alerts, self._meta)
-        self._blocks, self._events, self._frames, self._alerts, self._meta = [], [], [], [], {}
-        self._peak_batch = max(self._peak_batch, len(batch[0]))
-        return batch
-
-    def _write(self, blocks: list[SampleBlock], events: list[Event], frames: list[FeatureFrame],
-               alerts: list[Alert], meta: dict[str, Any]) -> None:
-        w = self._writer
-        for item, write in [*((b, w.write_block) for b in blocks),
-                            *((e, w.write_event) for e in events)]:
-            try:
-                write(item)
-            except UsageError as exc:
-                # An item that contradicts the recording's streams (the engine refuses it
-                # too, ending the run): keep everything else of the batch.
-                self._n_rejected += 1
-                _LOGGER.error("%s: not recorded: %s", getattr(w, "path", "recording"), exc)
-        if frames:
-            w.write_frames(frames)
-        if alerts:
-            w.write_alerts(alerts)
-        if meta:
-            w.update_metadata(**meta)
-        w.flush()
-
-    async def _submit(self, fn: Callable[..., Any], *args: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, fn, *args)
-
-    async def flush(self) -> None:
-        """Write what was collected so far (complete part files on disk when it returns)."""
-        if self._closed:
-            return
-        self._n_flushes += 1
-        await self._submit(self._write, *self._take())
-
-    async def close(self, *, error: str | None = None, **final_meta: Any) -> None:
-        """Write the rest, then close the writer (``complete`` = true, ``closed_after_error``)."""
-        if self._closed:
-            return
-        self._meta.update(final_meta)
-        batch = self._take()
-        self._closed = True
-        self._n_flushes += 1
-
-        def finish() -> None:
-            try:
-                self._write(*batch)
-            finally:
-                self._writer.close(error=error)
-
-        done = False
-        try:
-            await self._submit(finish)
-            done = True
-        finally:
-            # After the last job the worker is idle: joining it is immediate. If this wait was
-            # cancelled, the job still completes on the worker; do not block the loop for it.
-            self._executor.shutdown(wait=done)
 
 
 class Service:
@@ -357,6 +233,8 @@ class Service:
         #: "—" before data, then "ok" / "lost" from the items (the status adds detail).
         self._link = "—"
         self._ran = False
+        self._loss = LossTracker()
+        self.state.max_loss_pct = config.device.max_loss_pct
 
     # -- control --------------------------------------------------------------------------
     def request_stop(self) -> None:
@@ -385,6 +263,8 @@ class Service:
         from .adapters.alerts import AlertDispatcher
 
         streams = list(self._streams) if self._streams is not None else list(self.source.streams)
+        self._loss.declare([s.name for s in streams])
+        self.state.loss = self._loss.streams()
         # Everything that can fail on bad input, before anything streams.
         self.engine = Engine(self.config, streams, calibration=self._calibration,
                              batch_s=self._batch_s)
@@ -458,7 +338,9 @@ class Service:
                            frames_w: FramesFileWriter | None, alerts_w: AlertsFileWriter | None,
                            err: BaseException | None) -> None:
         """Flush and close everything, each step independent of the others' failures."""
-        self.summary.source_statistics = _stats(self.source)
+        self.summary.source_statistics = self._source_statistics()
+        link = link_counters(self.summary.source_statistics)
+        self.summary.loss = self._loss.report(self.config.device.max_loss_pct, link)
         if self.engine is not None:
             self.summary.calibration = self.engine.calibration
         errors: list[BaseException] = []
@@ -492,12 +374,22 @@ class Service:
             _LOGGER.error("while closing after %s: %s", type(err).__name__, close_error)
 
     def _final_metadata(self) -> dict[str, Any]:
-        stats = _stats(self.source)
+        stats = self.summary.source_statistics
         out: dict[str, Any] = {"duration_s": self.summary.duration_s,
                                "end_reason": self.summary.end_reason}
+        if self.summary.loss is not None:
+            out["acquisition"] = self.summary.loss.to_json()
         if stats is not None:
             out["link_statistics"] = _jsonable(stats)
         return out
+
+    def _source_statistics(self) -> object:
+        """The source's statistics; a failure is logged as the bug it is, never hidden."""
+        try:
+            return self.source.statistics()
+        except Exception as exc:  # noqa: BLE001 - the recording must still be closed
+            _LOGGER.error("the source's statistics() failed: %s: %s", type(exc).__name__, exc)
+            return None
 
     # -- tasks ----------------------------------------------------------------------------
     async def _acquire(self, queue: asyncio.Queue[Any]) -> None:
@@ -596,6 +488,8 @@ class Service:
                 recorder.add_item(item)
             if isinstance(item, RawPayload):
                 continue
+            if self._loss.observe(item):
+                self.state.loss = self._loss.streams()  # loss shows the moment it happens
             self._observe_item(item)
             self._deliver(engine.push(item), recorder, dispatcher, frames_w, alerts_w)
         self._deliver(engine.finish(), recorder, dispatcher, frames_w, alerts_w)
@@ -623,6 +517,7 @@ class Service:
         if recorder is not None:
             recorder.add_output(out)
         if out.frames:
+            self._loss.observe_frames(out.frames)
             self.summary.frames += len(out.frames)
             last = out.frames[-1]
             self.state.frame = last
@@ -645,9 +540,11 @@ class Service:
         assert self._status is not None
         interval = self.config.service.status_interval_s
         while True:
-            self.state.link_stats = _stats(self.source)
-            self.state.link = self._link_text(self.state.link_stats)
             try:
+                link = link_counters(self.source.statistics())
+                self.state.link_stats = link
+                self.state.link = self._link_word(link)
+                self.state.loss = self._loss.streams()
                 self._status(self.state)
             except Exception as exc:  # noqa: BLE001 - the status line is never worth a run
                 if not self._status_failed:
@@ -657,27 +554,12 @@ class Service:
                 return
             await asyncio.sleep(interval)
 
-    def _link_text(self, stats: Any) -> str:
-        """"ok" / "lost" / "reconnecting" / ..., plus what went missing, for the status line."""
-        base = self._link
-        link_state = getattr(stats, "state", None)
-        if isinstance(link_state, str) and link_state not in ("streaming", "idle"):
-            base = link_state
-        elif link_state == "streaming":
-            base = "ok"
-        if stats is None:
-            return base
-        parts = []
-        for name, label in (("lost_samples", "lost"), ("missing_samples", "missing"),
-                            ("gaps", "gaps"), ("reconnects", "reconnects"),
-                            ("decode_errors", "bad frames"), ("queue_drops", "host drops")):
-            v = getattr(stats, name, None)
-            if v:
-                parts.append(f"{label} {v}")
-        battery = getattr(stats, "battery_pct", None)
-        if battery is not None:
-            parts.append(f"battery {battery}%")
-        return base + (f" ({', '.join(parts)})" if parts else "")
+    def _link_word(self, link: LinkCounters | None) -> str:
+        """The link state in one word: the source's own state if it has a link, else what
+        the items said ("—" before data, "ok", "lost")."""
+        if link is None or link.state == "idle":
+            return self._link
+        return "ok" if link.state == "streaming" else link.state
 
 
 def _first_error(eg: BaseExceptionGroup[BaseException]) -> BaseException:
@@ -696,16 +578,6 @@ def _first_error(eg: BaseExceptionGroup[BaseException]) -> BaseException:
         if isinstance(e, SensorPipelineError):
             return e
     return leaves[0] if leaves else eg
-
-
-def _stats(source: Any) -> Any:
-    fn = getattr(source, "statistics", None)
-    if fn is None:
-        return None
-    try:
-        return fn()
-    except Exception:  # noqa: BLE001 - statistics are best effort, never a reason to fail a run
-        return None
 
 
 def _jsonable(obj: Any) -> Any:

@@ -590,7 +590,8 @@ class BleakSource:
         kind = ErrorKind.TRANSIENT
         while True:
             if failures or not initial:
-                await self._sleep(backoff_for(kind, max(failures, 1),
+                # A reconnect waits before its first attempt too, and doubles from there.
+                await self._sleep(backoff_for(kind, failures + (0 if initial else 1),
                                               initial_s=cfg.reconnect_initial_s,
                                               max_s=cfg.reconnect_max_s))
             self._attempts += 1

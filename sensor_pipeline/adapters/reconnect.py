@@ -10,11 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import enum
+from collections.abc import Sequence
 
 from ..errors import ConnectionLostError, DeviceNotFoundError, DeviceProtocolError
 
 __all__ = [
-    "ADVICE", "ErrorKind", "FATAL_KINDS", "advice_for", "backoff_for", "classify",
+    "ADVICE",
+    "FATAL_KINDS",
+    "ErrorKind",
+    "advice_for",
+    "allow_list_warning",
+    "backoff_for",
+    "classify",
     "should_retry",
 ]
 
@@ -145,3 +152,19 @@ def should_retry(kind: ErrorKind, attempt: int, max_attempts: int) -> bool:
 
 def advice_for(kind: ErrorKind) -> str:
     return ADVICE[kind]
+
+
+def allow_list_warning(allow_list: Sequence[str], address: str = "", name: str = "") -> str | None:
+    """The warning for an open allow-list (issue #11), or None when connections are restricted.
+
+    With an empty ``device.allow-list`` and no ``device.address`` the service connects to the
+    first device advertising the service UUID, whoever owns it (a name is advertised in clear
+    and anyone can copy it).
+    """
+    if allow_list or address:
+        return None
+    who = f"named {name!r} " if name else ""
+    return (f"device.allow-list is empty: the service connects to ANY wearable {who}that "
+            "advertises the sensor-pipeline service, including someone else's. Run "
+            "`sensor-pipeline scan`, then set device.allow-list = [\"<address>\"] in your "
+            "config (or pass --address) so only your wearable is used.")

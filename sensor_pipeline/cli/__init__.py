@@ -35,6 +35,7 @@ exit codes:
   2  bad command line or config (the message names the file, key and allowed values)
   3  device or Bluetooth trouble (not found, link lost for good, protocol error)
   4  recording missing, truncated, corrupt or of another version
+  5  run: data loss over device.max-loss-pct, or no frame computed (recording kept)
   130 interrupted
 
 quick start (no wearable needed):

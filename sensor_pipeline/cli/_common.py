@@ -15,6 +15,8 @@ EXIT_USAGE = 2
 EXIT_CONFIG = 2
 EXIT_DEVICE = 3
 EXIT_RECORDING = 4
+#: ``run`` finished but lost more than device.max-loss-pct of a stream, or computed no frame.
+EXIT_DATA_LOSS = 5
 EXIT_INTERRUPTED = 130
 
 

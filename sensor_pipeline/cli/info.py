@@ -17,7 +17,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         description="Print a summary of a session recording: duration, streams with rates, "
         "channels and sample counts, gaps (count and missing time), link events, frames, alerts "
         "by kind, labels, whether a calibration and the config are stored, and where the data "
-        "came from (source, attribution). Reads only; never changes the recording.",
+        "came from (source, attribution). For a recording made by `run`: per stream the samples "
+        "expected, received and lost, the gaps, the share of frames that had every input, and "
+        "whether the loss was over device.max-loss-pct. Reads only; never changes the "
+        "recording.",
         epilog="examples:\n"
         "  sensor-pipeline info recordings/mixed-workout\n"
         "  sensor-pipeline info REC --json | jq .streams",
@@ -82,6 +85,9 @@ def summarize(session: Any) -> dict[str, Any]:
         "device": meta.get("device"),
         "source": meta.get("source"),
         "attribution": meta.get("attribution"),
+        #: What the live run that made the recording received and lost (``run`` writes it;
+        #: None for simulated/imported recordings).
+        "acquisition": meta.get("acquisition"),
     }
 
 
@@ -109,6 +115,7 @@ def main(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from ..adapters.recording import open_session
+    from ..adapters.stats import report_from_json
 
     session = open_session(args.recording)
     facts = summarize(session)
@@ -145,6 +152,13 @@ def main(args: argparse.Namespace) -> int:
         ("calibration", "stored" if facts["calibration"] else "none"),
         ("config", "stored" if facts["config_stored"] else "not stored (replay uses defaults)"),
     ]
+    acquisition = report_from_json(facts["acquisition"])
+    if acquisition is not None:
+        lines = acquisition.lines()
+        rows.append(("live run", lines[0]))
+        rows += [("", line) for line in lines[1:]]
+    elif facts["acquisition"] is not None:
+        rows.append(("live run", "summary unreadable (written by another version?)"))
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         con.print(f"  {key:<{width}}  {value}", highlight=False, markup=False)

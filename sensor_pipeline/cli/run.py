@@ -6,12 +6,14 @@ import argparse
 import asyncio
 import datetime as dt
 import math
+import os
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
 from ..errors import RecordingError, SensorPipelineError, UsageError
 from ._common import (
+    EXIT_DATA_LOSS,
     EXIT_OK,
     add_config_options,
     add_output_options,
@@ -44,10 +46,25 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "  sensor-pipeline run --device simulated --scenario cramp --speed 10 --record rec/c1\n"
         "  sensor-pipeline run --device ble --config configs/bridge-session.toml\n\n"
         "stopping: Ctrl-C or SIGTERM stop cleanly (the queue drains through the engine, every\n"
-        "output is flushed, the recording is marked complete) and exit with 0. A device or\n"
-        "recording error also leaves the recording so far readable.\n"
+        "output is flushed, the recording is marked complete) and exit with 0 (5 if not even\n"
+        "one frame was computed yet). A device or recording error also leaves the recording\n"
+        "so far readable.\n\n"
+        "the end summary gives, per stream, the samples expected, received and lost, the\n"
+        "gaps, and the share of frames that had every input; the recording keeps the same\n"
+        "summary (session.json \"acquisition\", shown by `sensor-pipeline info`).\n\n"
+        "status line (one line, <= 100 columns; README \"The status line\" explains it):\n"
+        "  2:34 knee 88° hip 4° │ hamstring 15% shorter │ effort 120% fatigue 13% │ risk HIGH\n"
+        "  │ link ok   (battery, the factors met and the alert count when there is room)\n"
+        "  effort: muscle activity (EMG) as % of the reference level; fatigue: how far the\n"
+        "  EMG median frequency has fallen below its start; LOST emg 2.1%: share of the\n"
+        "  stream's samples that never arrived; \"PC too slow: N dropped\": Bluetooth\n"
+        "  messages this computer received but could not take in time (their samples are\n"
+        "  lost); \"wearable dropped N\": samples the wearable could not send. \"link ok\"\n"
+        "  (\"data ok\" without Bluetooth) only ever shows while nothing at all is missing.\n\n"
         "exit codes: 0 ok, 2 bad option or config, 3 device or Bluetooth trouble, 4 recording\n"
-        "path or disk trouble.\n",
+        "path or disk trouble, 5 data loss: a stream lost more than device.max-loss-pct\n"
+        "(default 5 %) of its samples, or no frame could be computed (the recording is\n"
+        "complete and readable; alerts may have been missed).\n",
     )
     p.add_argument("--device", choices=DEVICES, default="ble",
                    help="where samples come from (default: ble)")
@@ -69,7 +86,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     rec = p.add_mutually_exclusive_group()
     rec.add_argument("--record", metavar="PATH",
                      help="record the session to this new directory (default: "
-                     "recording.directory/session-YYYYmmdd-HHMMSS when recording.enabled)")
+                     "recording.directory/session-YYYYmmdd-HHMMSS-PID when recording.enabled; "
+                     "runs started in the same second get distinct names)")
     rec.add_argument("--no-record", action="store_true", help="do not record")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing recording at --record PATH (only a recording is "
@@ -91,8 +109,25 @@ def _session_path(args: argparse.Namespace, config: Any) -> Path | None:
         return None
     if args.record:
         return Path(args.record)
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path(config.recording.directory) / f"session-{stamp}"
+    return default_session_path(Path(config.recording.directory))
+
+
+def default_session_path(directory: Path, now: dt.datetime | None = None,
+                         pid: int | None = None) -> Path:
+    """``directory/session-YYYYmmdd-HHMMSS-PID``, plus ``-2``, ``-3``... if that exists.
+
+    The process id keeps two runs started in the same second apart (two live processes never
+    share one); the counter covers a pid reused within the same second. Names still sort by
+    start time.
+    """
+    stamp = (now or dt.datetime.now()).strftime("%Y%m%d-%H%M%S")
+    base = f"session-{stamp}-{os.getpid() if pid is None else pid}"
+    path = directory / base
+    n = 1
+    while path.exists() or path.is_symlink():
+        n += 1
+        path = directory / f"{base}-{n}"
+    return path
 
 
 def _check_record_path(path: Path, overwrite: bool) -> None:
@@ -144,7 +179,24 @@ def main(args: argparse.Namespace) -> int:
             config.device, **({"address": args.address} if args.address else {}),
             **({"name": args.name} if args.name else {}))
         config = msgspec.structs.replace(config, device=dev)
+    if args.device == "ble":
+        from ..adapters.reconnect import allow_list_warning
+
+        warning = allow_list_warning(config.device.allow_list, config.device.address,
+                                     config.device.name)
+        if warning:
+            from rich.text import Text
+
+            err_console().print(Text.assemble(("warning: ", "bold yellow"), warning))
     return asyncio.run(_run(args, config, path))
+
+
+def exit_code_for(summary: Any) -> int:
+    """``EXIT_DATA_LOSS`` when the run lost too much or computed no frame, else ``EXIT_OK``."""
+    loss = summary.loss
+    if loss is None or loss.verdict == "ok":
+        return EXIT_OK
+    return EXIT_DATA_LOSS
 
 
 async def _run(args: argparse.Namespace, config: Any, path: Path | None) -> int:
@@ -201,8 +253,15 @@ async def _run(args: argparse.Namespace, config: Any, path: Path | None) -> int:
         finally:
             if status is not None:
                 status.close()
-    console.print(_closing_line(summary), highlight=False)
-    return EXIT_OK
+    console.print(_closing_line(summary), highlight=False, markup=False)
+    code = exit_code_for(summary)
+    if summary.loss is not None:
+        lines = summary.loss.lines()
+        for i, line in enumerate(lines):
+            last_verdict = code != EXIT_OK and i == len(lines) - 1
+            console.print(f"  {line}", highlight=False, markup=False,
+                          style="bold red" if last_verdict else None)
+    return code
 
 
 def _closing_line(summary: Any) -> str:

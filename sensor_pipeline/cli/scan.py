@@ -8,7 +8,14 @@ import json
 from typing import Any
 
 from ..errors import DeviceNotFoundError, UsageError
-from ._common import EXIT_DEVICE, EXIT_OK, add_config_options, config_from_args, out_console
+from ._common import (
+    EXIT_DEVICE,
+    EXIT_OK,
+    add_config_options,
+    config_from_args,
+    err_console,
+    out_console,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -17,7 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="list nearby compatible wearables with signal strength",
         description="Scan for Bluetooth LE devices advertising the sensor-pipeline service "
         "(docs/protocol.md) and list them strongest first with their address, name, RSSI and "
-        "whether device.allow-list lets the service connect to them. Exits with 3 when no "
+        "whether device.allow-list lets the service connect to them. With an empty allow-list "
+        "(the default) `run` connects to ANY compatible device, including someone else's: scan "
+        "says so and prints the allow-list line to put in your config. Exits with 3 when no "
         "compatible device answered.",
         epilog="examples:\n"
         "  sensor-pipeline scan\n"
@@ -67,10 +76,14 @@ def main(args: argparse.Namespace) -> int:
         table = Table(title=f"Bluetooth LE devices ({args.timeout:g} s scan)")
         for col in ("address", "name", "RSSI (dBm)", "compatible", "allowed"):
             table.add_column(col, justify="right" if col.startswith("RSSI") else "left")
+        open_list = not config.device.allow_list
         for r in found:
+            allowed = ("yes (any device: allow-list empty)" if open_list and r.compatible
+                       else "yes" if r.allowed else "no (device.allow-list)")
             table.add_row(r.address, r.name or "?", str(r.rssi), "yes" if r.compatible else "no",
-                          "yes" if r.allowed else "no (device.allow-list)")
+                          allowed)
         out.print(table)
+    _warn_open_allow_list(config.device.allow_list, config.device.address, found)
     if not any(r.compatible for r in found):
         raise DeviceNotFoundError(
             f"no device advertising the sensor-pipeline service answered within "
@@ -79,6 +92,25 @@ def main(args: argparse.Namespace) -> int:
             "without hardware try `sensor-pipeline scan --virtual`",
         )
     return EXIT_OK
+
+
+def _warn_open_allow_list(allow_list: list[str], address: str, found: list[Any]) -> None:
+    """Say loudly (stderr) that an empty allow-list lets ``run`` take any device, and how to
+    restrict it to what this scan found."""
+    from rich.text import Text
+
+    from ..adapters.reconnect import allow_list_warning
+
+    warning = allow_list_warning(allow_list, address)
+    if warning is None:
+        return
+    con = err_console()
+    con.print(Text.assemble(("warning: ", "bold yellow"), warning))
+    compatible = [r.address for r in found if r.compatible]
+    if compatible:
+        quoted = ", ".join(f'"{a}"' for a in compatible[:1])
+        con.print(Text(f"  e.g. for the strongest device above: [device] allow-list = "
+                       f"[{quoted}]"))
 
 
 _ = EXIT_DEVICE  # scan's failure exit code (3) comes from DeviceError in cli/__init__.py

@@ -52,3 +52,9 @@ class DeviceConfig(Section, frozen=True):
         "Window of the lower-envelope fit mapping the device clock to the host clock (longer: "
         "steadier drift estimate, slower to follow a temperature change).",
         unit="s", source="judgment call (crystal drift changes over minutes)", gt=1.0)] = 60.0
+    max_loss_pct: Annotated[float, doc(
+        "A run whose worst stream lost more than this share of its expected samples ends with "
+        "exit code 5 (data loss), as does a run that computed no frame; the recording is kept "
+        "complete either way.",
+        unit="%", source="judgment call (issue #10: 5 % of a stream missing makes a missed "
+        "alert plausible)", ge=0.0, le=100.0)] = 5.0

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from sensor_pipeline.adapters.ble import BleakSource, scan_devices
-from sensor_pipeline.errors import DeviceNotFoundError, DeviceProtocolError
+from sensor_pipeline.errors import DecodeError, DeviceNotFoundError, DeviceProtocolError
 from sensor_pipeline.model import (
     DeviceConnected, GapDetected, LinkLost, LinkRestored, RawPayload, SampleBlock,
     STREAM_EMG,
@@ -326,12 +326,14 @@ async def test_raw_payloads_re_decode_to_the_same_blocks() -> None:
     assert isinstance(items[0], DeviceConnected)
     dec = FrameDecoder(decode_description(configs[0].payload))
     offline: list[object] = []
+    rejected: list[DecodeError] = []
     for r in raws:
         if r.characteristic == DATA_UUID:
             try:
                 offline.extend(dec.feed(r.payload, r.t_ns))
-            except Exception:  # the injected malformed frame
-                pass
+            except DecodeError as exc:  # only the injected malformed frame may fail
+                rejected.append(exc)
+    assert len(rejected) == 1, rejected
     live = [i for i in items if isinstance(i, (SampleBlock, GapDetected))]
     assert len(offline) == len(live)
     for a, b in zip(live, offline):

@@ -182,6 +182,9 @@ class SilentAfter:
     def streams(self) -> list[StreamInfo]:
         return self._streams
 
+    def statistics(self) -> None:
+        return None  # no link, no counters
+
     def __aiter__(self) -> AsyncIterator[SourceItem]:
         return self._gen()
 

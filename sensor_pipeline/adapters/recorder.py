@@ -1,0 +1,155 @@
+"""``Recorder``: the service's hand-over of everything bound for the recording to one writer
+thread (batches in submission order; nothing is ever dropped). See ``service.py``."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..engine import CalibrationDone
+from ..errors import UsageError
+from ..model import Alert, EngineOutput, Event, FeatureFrame, RawPayload, SampleBlock, SourceItem
+
+_LOGGER = logging.getLogger(__name__)
+
+__all__ = ["Recorder", "RecorderStatistics"]
+
+
+@dataclass(frozen=True, slots=True)
+class RecorderStatistics:
+    """What the recorder handed to the writer (all of it: nothing is ever dropped)."""
+
+    blocks: int
+    samples: int
+    events: int
+    frames: int
+    alerts: int
+    flushes: int
+    #: Largest batch (blocks) handed over at once: how far the disk lagged behind.
+    peak_batch_blocks: int
+    #: Items the writer refused (a block contradicting its declared stream); logged.
+    rejected: int = 0
+
+
+class Recorder:
+    """Collects items in memory and appends them to a ``SessionWriter`` on one worker thread.
+
+    ``add_*`` are synchronous and never wait (the batch is unbounded: nothing bound for the
+    recording is dropped). ``flush()`` hands the batch over; batches are written strictly in
+    order because a single-thread executor runs them, even if a caller stops waiting.
+    """
+
+    def __init__(self, writer: Any, keep_raw: bool) -> None:
+        self._writer = writer
+        self._keep_raw = keep_raw
+        self._blocks: list[SampleBlock] = []
+        self._events: list[Event] = []
+        self._frames: list[FeatureFrame] = []
+        self._alerts: list[Alert] = []
+        self._meta: dict[str, Any] = {}
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="recorder")
+        self._closed = False
+        self._n_blocks = self._n_samples = self._n_events = self._n_frames = 0
+        self._n_alerts = self._n_flushes = self._peak_batch = 0
+        self._n_rejected = 0  # written from the worker thread only
+
+    @property
+    def writer(self) -> Any:
+        return self._writer
+
+    def add_item(self, item: SourceItem) -> None:
+        if isinstance(item, SampleBlock):
+            self._blocks.append(item)
+            self._n_blocks += 1
+            self._n_samples += item.n_samples
+        elif isinstance(item, RawPayload):
+            if self._keep_raw:
+                self._events.append(item)
+                self._n_events += 1
+        else:
+            self._events.append(item)
+            self._n_events += 1
+
+    def add_output(self, out: EngineOutput) -> None:
+        self._frames.extend(out.frames)
+        self._alerts.extend(out.alerts)
+        self._n_frames += len(out.frames)
+        self._n_alerts += len(out.alerts)
+        for ev in out.events:
+            if isinstance(ev, CalibrationDone):
+                self._meta["calibration"] = ev.calibration.to_json()
+
+    def update_metadata(self, **fields: Any) -> None:
+        self._meta.update(fields)
+
+    def statistics(self) -> RecorderStatistics:
+        return RecorderStatistics(self._n_blocks, self._n_samples, self._n_events,
+                                  self._n_frames, self._n_alerts, self._n_flushes,
+                                  self._peak_batch, self._n_rejected)
+
+    def _take(self) -> tuple[list[SampleBlock], list[Event], list[FeatureFrame], list[Alert],
+                             dict[str, Any]]:
+        batch = (self._blocks, self._events, self._frames, self._alerts, self._meta)
+        self._blocks, self._events, self._frames, self._alerts, self._meta = [], [], [], [], {}
+        self._peak_batch = max(self._peak_batch, len(batch[0]))
+        return batch
+
+    def _write(self, blocks: list[SampleBlock], events: list[Event], frames: list[FeatureFrame],
+               alerts: list[Alert], meta: dict[str, Any]) -> None:
+        w = self._writer
+        for item, write in [*((b, w.write_block) for b in blocks),
+                            *((e, w.write_event) for e in events)]:
+            try:
+                write(item)
+            except UsageError as exc:
+                # An item that contradicts the recording's streams (the engine refuses it
+                # too, ending the run): keep everything else of the batch.
+                self._n_rejected += 1
+                _LOGGER.error("%s: not recorded: %s", getattr(w, "path", "recording"), exc)
+        if frames:
+            w.write_frames(frames)
+        if alerts:
+            w.write_alerts(alerts)
+        if meta:
+            w.update_metadata(**meta)
+        w.flush()
+
+    async def _submit(self, fn: Callable[..., Any], *args: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, *args)
+
+    async def flush(self) -> None:
+        """Write what was collected so far (complete part files on disk when it returns)."""
+        if self._closed:
+            return
+        self._n_flushes += 1
+        await self._submit(self._write, *self._take())
+
+    async def close(self, *, error: str | None = None, **final_meta: Any) -> None:
+        """Write the rest, then close the writer (``complete`` = true, ``closed_after_error``)."""
+        if self._closed:
+            return
+        self._meta.update(final_meta)
+        batch = self._take()
+        self._closed = True
+        self._n_flushes += 1
+
+        def finish() -> None:
+            try:
+                self._write(*batch)
+            finally:
+                self._writer.close(error=error)
+
+        done = False
+        try:
+            await self._submit(finish)
+            done = True
+        finally:
+            # After the last job the worker is idle: joining it is immediate. If this wait was
+            # cancelled, the job still completes on the worker; do not block the loop for it.
+            self._executor.shutdown(wait=done)

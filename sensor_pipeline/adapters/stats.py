@@ -1,0 +1,290 @@
+"""The typed statistics contract between sources, the service and the status line.
+
+Two things, both plain data:
+
+- ``LinkCounters``: what a *link* source (a Bluetooth wearable, ``ble.BleakSource``) reports
+  about its connection: state, loss counters, reconnects, battery. ``ble.LinkStatistics``
+  satisfies it (mypy checks that below, so renaming a field there fails the type check instead
+  of silently vanishing from the status). Replay and the simulator have no link:
+  ``link_counters()`` returns None for them and the status says so in words.
+- ``LossTracker`` / ``LossReport``: samples expected, received and lost per stream, counted by
+  the service from the items themselves (blocks and ``GapDetected`` events), so every source
+  (wearable, replay, simulator) is accounted the same way; plus the share of frames that had all
+  their inputs. The report is what the run's closing summary prints, what goes into the
+  recording's ``session.json`` (``acquisition``) and what ``info`` shows.
+
+"Expected" samples of a stream are the ones received plus the ones a gap says never arrived
+(index arithmetic, exact). Samples a device never sent *after* the last one received are not
+observable and not counted.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from ..model import STREAM_TRUTH, FeatureFrame, GapDetected, SampleBlock, SourceItem
+
+__all__ = [
+    "LinkCounters", "LossReport", "LossTracker", "StreamCountersLike", "StreamLoss", "Verdict",
+    "format_pct", "link_counters", "report_from_json",
+]
+
+
+class StreamCountersLike(Protocol):
+    """Per-stream counters of a link (``protocol.decoder.StreamCounters``)."""
+
+    @property
+    def stream(self) -> str: ...
+    @property
+    def samples(self) -> int: ...
+    @property
+    def gaps(self) -> int: ...
+    @property
+    def lost_samples(self) -> int: ...
+
+
+@runtime_checkable
+class LinkCounters(Protocol):
+    """Counters of a Bluetooth link, as the service and the status line read them.
+
+    Every loss counter here is cumulative over the run; any of them non-zero means the status
+    never says "ok".
+    """
+
+    #: "idle", "scanning", "connecting", "streaming", "reconnecting", "closed".
+    @property
+    def state(self) -> str: ...
+    #: Samples the host knows never arrived (gaps in the sample indices), all streams.
+    @property
+    def lost_samples(self) -> int: ...
+    @property
+    def gaps(self) -> int: ...
+    #: Notifications this computer received but could not take in time (inbox full).
+    @property
+    def queue_drops(self) -> int: ...
+    #: Samples the wearable says it dropped itself (its transmit buffer overflowed).
+    @property
+    def device_dropped_samples(self) -> int: ...
+    #: Notifications that could not be decoded (dropped).
+    @property
+    def decode_errors(self) -> int: ...
+    @property
+    def link_losses(self) -> int: ...
+    @property
+    def reconnects(self) -> int: ...
+    @property
+    def battery_pct(self) -> int | None: ...
+    @property
+    def streams(self) -> Sequence[StreamCountersLike]: ...
+
+
+if TYPE_CHECKING:  # the static half of the contract (no bleak import at run time)
+    from .ble import LinkStatistics
+
+    def _link_statistics_satisfy_the_contract(s: LinkStatistics) -> LinkCounters:
+        return s
+
+
+def link_counters(statistics: object) -> LinkCounters | None:
+    """``statistics`` as link counters, or None for a source without a link (replay, sim)."""
+    return statistics if isinstance(statistics, LinkCounters) else None
+
+
+#: What a run's loss figures conclude (``LossReport.verdict``).
+Verdict = str
+VERDICT_OK = "ok"
+VERDICT_LOSS = "loss over limit"
+VERDICT_NO_FRAMES = "no frames"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamLoss:
+    """Samples of one stream: received, and lost in ``gaps`` gaps (samples per channel)."""
+
+    stream: str
+    received: int
+    lost: int
+    gaps: int
+
+    @property
+    def expected(self) -> int:
+        return self.received + self.lost
+
+    @property
+    def lost_pct(self) -> float:
+        """Lost share of the expected samples (%), 0 before any sample."""
+        return 100.0 * self.lost / self.expected if self.expected else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"stream": self.stream, "expected": self.expected, "received": self.received,
+                "lost": self.lost, "lost_pct": round(self.lost_pct, 4), "gaps": self.gaps}
+
+
+@dataclass(frozen=True, slots=True)
+class LossReport:
+    """Per-stream loss and frame completeness of a run (closing summary, session.json, info)."""
+
+    streams: tuple[StreamLoss, ...]
+    frames: int
+    #: Frames computed with every input stream present (no stream listed as missing).
+    complete_frames: int
+    #: ``device.max-loss-pct`` the verdict was taken against (%).
+    max_loss_pct: float
+    #: Link counters at the end (None without a link): host drops, device drops, bad packets.
+    host_drops: int | None = None
+    device_dropped_samples: int | None = None
+    decode_errors: int | None = None
+    reconnects: int | None = None
+
+    @property
+    def lost(self) -> int:
+        return sum(s.lost for s in self.streams)
+
+    @property
+    def worst(self) -> StreamLoss | None:
+        """The stream with the largest lost share (None without streams)."""
+        return max(self.streams, key=lambda s: s.lost_pct, default=None)
+
+    @property
+    def complete_frames_pct(self) -> float:
+        return 100.0 * self.complete_frames / self.frames if self.frames else 0.0
+
+    @property
+    def verdict(self) -> Verdict:
+        """"no frames", "loss over limit" (a stream lost more than max_loss_pct) or "ok"."""
+        if self.frames == 0:
+            return VERDICT_NO_FRAMES
+        worst = self.worst
+        if worst is not None and worst.lost_pct > self.max_loss_pct:
+            return VERDICT_LOSS
+        return VERDICT_OK
+
+    def lines(self) -> list[str]:
+        """The summary in words, one line per stream then frames and verdict."""
+        out = []
+        for s in self.streams:
+            out.append(f"{s.stream}: {s.received:,} of {s.expected:,} samples received, "
+                       f"{s.lost:,} lost ({format_pct(s.lost_pct)}) in {s.gaps} gap"
+                       f"{'' if s.gaps == 1 else 's'}")
+        out.append(f"frames: {self.frames:,}, {format_pct(self.complete_frames_pct)} with "
+                   "every input present")
+        extra = []
+        if self.host_drops:
+            extra.append(f"this computer could not keep up and dropped {self.host_drops:,} "
+                         "Bluetooth messages")
+        if self.device_dropped_samples:
+            extra.append(f"the wearable dropped {self.device_dropped_samples:,} samples "
+                         "itself")
+        if self.decode_errors:
+            extra.append(f"{self.decode_errors:,} unreadable Bluetooth messages")
+        if self.reconnects:
+            extra.append(f"{self.reconnects} reconnect{'s' if self.reconnects != 1 else ''}")
+        if extra:
+            out.append("link: " + "; ".join(extra))
+        verdict = self.verdict
+        if verdict == VERDICT_NO_FRAMES:
+            out.append("no frame could be computed: nothing to base an alert on")
+        elif verdict == VERDICT_LOSS:
+            worst = self.worst
+            assert worst is not None
+            out.append(f"data loss over the limit: {worst.stream} lost "
+                       f"{format_pct(worst.lost_pct)} of its samples (device.max-loss-pct = "
+                       f"{self.max_loss_pct:g} %); alerts may have been missed")
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "verdict": self.verdict,
+            "max_loss_pct": self.max_loss_pct,
+            "streams": [s.to_json() for s in self.streams],
+            "frames": self.frames,
+            "complete_frames": self.complete_frames,
+            "complete_frames_pct": round(self.complete_frames_pct, 4),
+            "host_drops": self.host_drops,
+            "device_dropped_samples": self.device_dropped_samples,
+            "decode_errors": self.decode_errors,
+            "reconnects": self.reconnects,
+        }
+
+
+def format_pct(pct: float) -> str:
+    """A share for people: never "0.0 %" for a non-zero loss (``<0.1 %``), one decimal."""
+    if not math.isfinite(pct):
+        return "—"
+    if 0.0 < pct < 0.1:
+        return "<0.1 %"
+    if 99.9 < pct < 100.0:
+        return ">99.9 %"
+    return f"{pct:.1f} %"
+
+
+@dataclass
+class LossTracker:
+    """Counts samples received and lost per stream from the items a run sees.
+
+    The simulator's ``truth`` stream is not a device stream and is not counted.
+    """
+
+    _received: dict[str, int] = field(default_factory=dict)
+    _lost: dict[str, int] = field(default_factory=dict)
+    _gaps: dict[str, int] = field(default_factory=dict)
+    frames: int = 0
+    complete_frames: int = 0
+
+    def declare(self, streams: Sequence[str]) -> None:
+        """Streams expected from the start (listed even if nothing of them arrives)."""
+        for name in streams:
+            if name != STREAM_TRUTH:
+                self._received.setdefault(name, 0)
+
+    def observe(self, item: SourceItem) -> bool:
+        """Count ``item``; True if it was a gap (loss)."""
+        if isinstance(item, SampleBlock):
+            if item.stream != STREAM_TRUTH:
+                self._received[item.stream] = self._received.get(item.stream, 0) + item.n_samples
+            return False
+        if isinstance(item, GapDetected) and item.stream != STREAM_TRUTH:
+            self._received.setdefault(item.stream, 0)
+            self._lost[item.stream] = self._lost.get(item.stream, 0) + item.n_missing
+            self._gaps[item.stream] = self._gaps.get(item.stream, 0) + 1
+            return True
+        return False
+
+    def observe_frames(self, frames: Sequence[FeatureFrame]) -> None:
+        self.frames += len(frames)
+        self.complete_frames += sum(
+            1 for f in frames
+            if not any(s != STREAM_TRUTH for s in f.features.missing_streams))
+
+    def streams(self) -> tuple[StreamLoss, ...]:
+        return tuple(StreamLoss(name, n, self._lost.get(name, 0), self._gaps.get(name, 0))
+                     for name, n in self._received.items())
+
+    def report(self, max_loss_pct: float, link: LinkCounters | None = None) -> LossReport:
+        return LossReport(
+            self.streams(), self.frames, self.complete_frames, max_loss_pct,
+            host_drops=None if link is None else link.queue_drops,
+            device_dropped_samples=None if link is None else link.device_dropped_samples,
+            decode_errors=None if link is None else link.decode_errors,
+            reconnects=None if link is None else link.reconnects,
+        )
+
+
+def report_from_json(data: object) -> LossReport | None:
+    """A ``LossReport`` back from ``session.json`` (None if absent or not of this shape)."""
+    if not isinstance(data, dict):
+        return None
+    try:
+        streams = tuple(StreamLoss(str(s["stream"]), int(s["received"]), int(s["lost"]),
+                                   int(s["gaps"])) for s in data["streams"])
+        return LossReport(
+            streams, int(data["frames"]), int(data["complete_frames"]),
+            float(data["max_loss_pct"]),
+            **{k: (None if data.get(k) is None else int(data[k]))
+               for k in ("host_drops", "device_dropped_samples", "decode_errors",
+                         "reconnects")})
+    except (KeyError, TypeError, ValueError):
+        return None
