@@ -24,7 +24,7 @@ from typing import Any
 
 from ..errors import UsageError
 from ..model import STREAM_TRUTH, GapDetected, SampleBlock, SourceItem, StreamInfo
-from ..sim import SimulatedSession, simulate
+from ..sim import SimulatedSession
 from .source import paced
 
 
@@ -84,14 +84,6 @@ class SyntheticSource:
         self._sleep = sleep
         self._monotonic_ns = monotonic_ns
         self._stats = SyntheticSourceStatistics()
-
-    @classmethod
-    def from_scenario(cls, scenario: str, *, seed: int = 0, duration_s: float | None = None,
-                      speed: float = 1.0, block_s: float = 0.02, **options: Any
-                      ) -> SyntheticSource:
-        """Simulate ``scenario`` (see ``sim.simulate``) and wrap it."""
-        return cls(simulate(scenario, seed=seed, duration_s=duration_s, **options),
-                   speed=speed, block_s=block_s)
 
     @property
     def streams(self) -> Sequence[StreamInfo]:

@@ -14,8 +14,15 @@ from dataclasses import dataclass
 from ..errors import DecodeError
 
 __all__ = [
-    "Opcode", "RESPONSE_CODE", "Request", "Response", "Status", "decode_request",
-    "decode_response", "encode_request", "encode_response",
+    "RESPONSE_CODE",
+    "Opcode",
+    "Request",
+    "Response",
+    "Status",
+    "decode_request",
+    "decode_response",
+    "encode_request",
+    "encode_response",
 ]
 
 RESPONSE_CODE = 0xF0
@@ -91,10 +98,6 @@ def encode_request(opcode: int, request_id: int, params: bytes = b"") -> bytes:
 
 def start_streams(request_id: int, mask: int) -> bytes:
     return encode_request(Opcode.START_STREAMS, request_id, struct.pack("<I", mask))
-
-
-def stop_streams(request_id: int, mask: int) -> bytes:
-    return encode_request(Opcode.STOP_STREAMS, request_id, struct.pack("<I", mask))
 
 
 def decode_request(data: bytes | bytearray) -> Request:

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 from ..config import RiskConfig
 from ..errors import UsageError
-from ..model import HAMSTRING_HEADS, STREAM_TRUTH, Factor, Features, JasaClass
+from ..model import HAMSTRING_HEADS, Factor, Features, JasaClass
 from .muscles import head_of_channel, shortest_head
 
 FACTOR_SHORTENED = "shortened"
@@ -227,9 +227,8 @@ class FactorRules:
         else:
             muscle, short_pct, f_shortened = any_head, any_pct, shortened_any
         any_emg = any(math.isfinite(_channel_value(features.emg_rms_norm, i)) for i in range(n))
-        # The simulator's ground truth is no input of the risk layer: its absence never counts.
-        missing = (math.isnan(short_pct) or not any_emg
-                   or any(s != STREAM_TRUTH for s in features.missing_streams))
+        # (The engine lists only its input streams as missing; a truth stream is none of them.)
+        missing = math.isnan(short_pct) or not any_emg or bool(features.missing_streams)
         f_active = active[ch] if ch >= 0 else False
         f_fatigued = fatigued[ch] if ch >= 0 else False
         return FactorEvaluation(

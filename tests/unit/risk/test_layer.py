@@ -157,16 +157,6 @@ def test_a_long_dropout_restarts_the_hold(spoil: str) -> None:
     assert risk[0].t_s == pytest.approx(times[14] + 3.0 - HOP_S)
 
 
-def test_a_missing_ground_truth_stream_is_no_missing_input() -> None:
-    # docs/risk.md: any stream *other than the simulator's truth* listed as missing makes a hop
-    # MISSING. The rules counted every listed stream, truth included.
-    layer = RiskLayer(Config())
-    _snaps, alerts = run(layer, [features(t, knee=90.0, rms_norm=0.4, fatigue=0.2,
-                                          missing=("truth",)) for t in hop_times(0, 5)])
-    assert [a.code for a in alerts] == [RISK_CODE]
-    assert layer.statistics().missing_hops == 0
-
-
 @pytest.mark.parametrize("event", ["gap-event", "link-lost"])
 def test_source_events_never_touch_the_risk_hold(event: str) -> None:
     # The hops a gap or a lost link leaves without data arrive as features with missing
