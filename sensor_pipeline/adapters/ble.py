@@ -9,8 +9,9 @@ checks the MTU and sends START_STREAMS. Iterating the source then yields ``Sampl
 ``Event`` items until it is closed.
 
 The bleak notification callback only stamps the receive time (injected clock) and appends the
-payload to a bounded inbox (``put_nowait`` semantics: when full the notification is dropped and
-counted; the missing samples then surface as a gap). All decoding happens in the consumer:
+payload to the inbox. The inbox never drops what was received: a host that falls behind builds
+a backlog (``queue_peak``, ``backlog``), and a link that offers flow control (the virtual link
+asks ``backlog()``) holds the data on the device instead. All decoding happens in the consumer:
 ``protocol.FrameDecoder`` turns payloads into blocks, gaps and duplicates. A ``DecodeError`` is
 counted, dropped and logged (rate limited); more than ``device.max-consecutive-decode-errors`` in
 a row, or a frame cut at the ATT MTU, ends the session with ``DeviceProtocolError``.
@@ -110,8 +111,10 @@ class LinkStatistics:
     duplicate_frames: int
     duplicate_samples: int
     decode_errors: int
-    #: Notifications dropped because the inbox was full (host-side loss).
+    #: Notifications the host dropped after receiving them: always 0 since the inbox applies
+    #: flow control instead (kept so readers of older recordings' statistics still work).
     queue_drops: int
+    #: Largest backlog of received, not yet decoded notifications.
     queue_peak: int
     link_losses: int
     reconnects: int
@@ -125,6 +128,16 @@ class LinkStatistics:
     clock_offset_ns: int | None
     clock_drift_ppm: float
     streams: tuple[StreamCounters, ...]
+    #: Pace the source was asked for (× real time; 1.0 for a real wearable).
+    pace_asked: float = 1.0
+    #: Pace achieved since streaming started (× real time: data seconds per wall second);
+    #: None when not measured (a real wearable streams in real time by definition).
+    pace_achieved: float | None = None
+    #: Wall seconds the (emulated) device waited for the host to take its data: > 0 means the
+    #: run was host-bound (slower than asked, nothing lost).
+    host_bound_s: float = 0.0
+    #: Largest fill of the device's transmit buffer (s of data), when the device reports it.
+    device_buffer_peak_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,22 +153,23 @@ class ScanResult:
 
 
 class _Inbox:
-    """Bounded FIFO between the bleak callback (sync) and the consumer (async)."""
+    """FIFO between the bleak callback (sync) and the consumer (async); never drops.
 
-    __slots__ = ("items", "max_items", "drops", "peak", "wakeup")
+    Flow control happens before it: ``BleakSource.backlog()`` tells a link that supports it
+    (the virtual link) to hold data on the device while ``window`` notifications wait here.
+    """
 
-    def __init__(self, max_items: int) -> None:
+    __slots__ = ("items", "window", "drops", "peak", "wakeup")
+
+    def __init__(self, window: int) -> None:
         self.items: collections.deque[tuple[int, int, bytes]] = collections.deque()
-        self.max_items = max_items
+        self.window = window
         self.drops = 0
         self.peak = 0
         self.wakeup = asyncio.Event()
 
     def put_nowait(self, item: tuple[int, int, bytes]) -> None:
         items = self.items
-        if len(items) >= self.max_items:
-            self.drops += 1
-            return
         items.append(item)
         if len(items) > self.peak:
             self.peak = len(items)
@@ -266,7 +280,10 @@ class BleakSource:
         Also yield a ``RawPayload`` for every notification and config read (before the items
         decoded from it), so a recording can be re-decoded later.
     session_start_ns : int, optional
-        Clock value that is session time 0 (default: the clock when ``start()`` begins).
+        Clock value that is session time 0. Default: the first sample is session time 0 and
+        sample times follow the device clock (the data clock, docs/architecture.md "Time").
+    pace : callable returning (asked, achieved, host_bound_s, device_buffer_peak_s), optional
+        Where the pace figures of ``statistics()`` come from (the virtual wearable's).
     """
 
     def __init__(
@@ -279,6 +296,7 @@ class BleakSource:
         sleep: Sleep = asyncio.sleep,
         emit_raw: bool = True,
         session_start_ns: int | None = None,
+        pace: Callable[[], tuple[float, float | None, float, float]] | None = None,
     ) -> None:
         if config.address and config.allow_list and not _allowed(
             config.address, "", config.allow_list
@@ -294,6 +312,7 @@ class BleakSource:
         self._sleep = sleep
         self.emit_raw = emit_raw
         self.session_start_ns = session_start_ns
+        self._pace = pace
         self.state = LinkState.IDLE
         self._client: BleakClient | None = None
         self._device: BLEDevice | str | None = None
@@ -336,8 +355,20 @@ class BleakSource:
     def description(self) -> DeviceDescription | None:
         return self._description
 
+    def backlog(self) -> int:
+        """Received notifications not yet decoded (the virtual link's flow control asks this)."""
+        return len(self._inbox.items) if self._inbox is not None else 0
+
+    @property
+    def receive_window(self) -> int:
+        """Backlog at which a link with flow control should hold data on the device
+        (``device.notification-queue-size``)."""
+        return self.config.notification_queue_size
+
     def statistics(self) -> LinkStatistics:
         d = self._decoder.statistics() if self._decoder is not None else None
+        asked, achieved, bound_s, buf_s = (self._pace() if self._pace is not None
+                                           else (1.0, None, 0.0, 0.0))
         return LinkStatistics(
             state=self.state.value,
             device_name=self._name,
@@ -365,6 +396,10 @@ class BleakSource:
             clock_offset_ns=d.clock_offset_ns if d else None,
             clock_drift_ppm=d.clock_drift_ppm if d else 0.0,
             streams=d.streams if d else (),
+            pace_asked=asked,
+            pace_achieved=achieved,
+            host_bound_s=bound_s,
+            device_buffer_peak_s=buf_s,
         )
 
     def __aiter__(self) -> AsyncIterator[SourceItem]:
@@ -391,8 +426,6 @@ class BleakSource:
         """
         if self.state != LinkState.IDLE:
             return
-        if self.session_start_ns is None:
-            self.session_start_ns = self._clock()
         self._inbox = _Inbox(self.config.notification_queue_size)
         await self._connect_with_retries(self.config.connect_attempts, initial=True)
         self._pending.appendleft(DeviceConnected(
@@ -435,14 +468,16 @@ class BleakSource:
                 return
             if inbox.items:
                 kind, t_ns, payload = inbox.items.popleft()
+                # Decode first: the first frame sets the session clock the RawPayload uses.
+                decoded = self._decode(payload, t_ns) if kind == _DATA else []
                 if emit_raw:
                     yield RawPayload(
-                        t_ns=t_ns - self._start_ns,
+                        t_ns=self._to_session(t_ns),
                         characteristic=DATA_UUID if kind == _DATA else STATUS_UUID,
                         payload=payload,
                     )
                 if kind == _DATA:
-                    for item in self._decode(payload, t_ns):
+                    for item in decoded:
                         yield item
                     assert self._decoder is not None
                     if self._decoder.config_stale and not self._link_down:
@@ -558,19 +593,20 @@ class BleakSource:
             self._inbox.wakeup.set()
 
     # -- connection -----------------------------------------------------------------------
-    @property
-    def _start_ns(self) -> int:
-        assert self.session_start_ns is not None
-        return self.session_start_ns
+    def _to_session(self, host_ns: int) -> int:
+        """Session time of a host clock value (the decoder's data clock; 0 before any data)."""
+        if self._decoder is not None:
+            return self._decoder.session_of_host(host_ns)
+        return 0 if self.session_start_ns is None else host_ns - self.session_start_ns
 
     def _session_ns(self) -> int:
-        return self._clock() - self._start_ns
+        return self._to_session(self._clock())
 
     def _link_lost(self) -> LinkLost:
         self._link_losses += 1
         _LOGGER.warning("%s (%s): link lost; reconnecting", self._name, self._address)
         self.state = LinkState.RECONNECTING
-        return LinkLost(t_ns=self._link_lost_ns - self._start_ns,
+        return LinkLost(t_ns=self._to_session(self._link_lost_ns),
                         reason="the wearable disconnected")
 
     async def _reconnect(self) -> None:
@@ -579,7 +615,7 @@ class BleakSource:
         await self._connect_with_retries(self.config.reconnect_attempts, initial=False)
         self._reconnects += 1
         now = self._clock()
-        self._pending.append(LinkRestored(t_ns=now - self._start_ns, downtime_ns=now - lost_ns,
+        self._pending.append(LinkRestored(t_ns=self._to_session(now), downtime_ns=now - lost_ns,
                                           reconnects=self._reconnects))
         _LOGGER.info("%s (%s): link restored after %.2f s", self._name, self._address,
                      (now - lost_ns) / 1e9)
@@ -711,7 +747,7 @@ class BleakSource:
         desc = await self._read_description(client)
         now = self._clock()
         if self._description is None or self._decoder is None:
-            self._decoder = FrameDecoder(desc, session_start_ns=self._start_ns,
+            self._decoder = FrameDecoder(desc, session_start_ns=self.session_start_ns,
                                          clock_window_s=self.config.clock_fit_window_s)
         else:
             if (self._description.device_id and desc.device_id

@@ -230,6 +230,12 @@ class VirtualLink:
         self._scan_listeners: list[Callable[[Advertisement], None]] = []
         self._scanning = False
         self._lock: asyncio.Lock | None = None
+        #: Link-layer flow control towards the host: peripherals on this link stop sending
+        #: while ``host_backlog()`` (received, not yet processed notifications) is at least
+        #: ``host_window`` (a real central stops acknowledging when its buffers are full).
+        #: None: the host takes everything at once.
+        self.host_backlog: Callable[[], int] | None = None
+        self.host_window = 256
         self.scanner_backend: type[BaseBleakScanner] = type(
             "VirtualBleakScanner", (VirtualBleakScanner,), {"_link": self})
         self.client_backend: type[BaseBleakClient] = type(

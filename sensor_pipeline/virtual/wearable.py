@@ -2,10 +2,20 @@
 
 It implements docs/protocol.md as firmware would: it advertises the service UUID, serves the
 self-description, answers control-point requests by indication, and once START_STREAMS
-arrives it "acquires" the source's blocks in (virtual or real) time and notifies them as data
-frames sized to the negotiated MTU. Streams stop when the link drops (the host must re-START);
-sample indices and the device clock keep running, so what was not sent while the link was down
-is an exact, known gap.
+arrives it "acquires" the source's blocks in (virtual or real) time, cuts them into data frames
+sized to the negotiated MTU and queues them in a bounded transmit buffer (``tx_buffer_s`` of
+data per stream). A link task drains that buffer at the pace of the link: at most
+``NOTIFICATIONS_PER_EVENT`` per connection interval, and never while the host holds its receive
+window full (``VirtualLink.host_backlog``: the link-layer flow control of a real radio). Streams
+stop when the link drops (the host must re-START); sample indices and the device clock keep
+running, so what was not sent while the link was down is an exact, known gap.
+
+Time: the device's world (its crystal, the radio, the host's receive stamps when the host uses
+``world.now_ns``) runs on a ``PacedClock`` ``speed`` times faster than the loop. When the
+transmit buffer is full the device waits for room and the world clock stands still meanwhile
+(the run is host-bound: slower than asked, nothing lost, ``pace_report()`` says by how much).
+With ``Faults(strict_pace=True)`` the world never waits, as for a real wearable: past its
+buffer the device drops samples and counts them in its status characteristic.
 
 Faults (``Faults``) let tests and demos break it on purpose: drop the link at given times,
 skip samples on the device, inject malformed notifications, cap the MTU (with three firmware
@@ -34,6 +44,7 @@ import numpy.typing as npt
 from bumble import gatt
 from bumble.device import Connection, Device
 
+from ..clock import PacedClock
 from ..model import NS_PER_S, SampleBlock, SourceItem, StreamInfo
 from ..protocol import control as ctl
 from ..protocol.descriptors import (
@@ -51,6 +62,16 @@ from .link import VirtualLink, advertising_data, make_bumble_device
 __all__ = ["Faults", "VirtualWearable", "quantize"]
 
 _LOGGER = logging.getLogger(__name__)
+
+#: Shortest BLE connection interval (Core spec Vol 6 Part B §4.5.1: 7.5 ms), what a streaming
+#: wearable asks for.
+CONNECTION_INTERVAL_S = 0.0075
+#: Notifications per connection event: 6 is what common centrals (Android, BlueZ, iOS 4–7)
+#: accept per event (judgment call from published throughput measurements; 800 per s here,
+#: twice what the reference streams need at 20 ms frames).
+NOTIFICATIONS_PER_EVENT = 6
+#: How often (loop s) the link looks again while the host's receive window is full.
+HOST_POLL_S = 0.002
 
 MtuPolicy = Literal["fit", "reject", "ignore"]
 
@@ -84,6 +105,9 @@ class Faults:
         host must re-read the config characteristic.
     drop_link_on_config_reread : the link drops when the host reads the config characteristic
         after such a change (the link failing during the re-read).
+    strict_pace : the device's clock never waits for the host (a real wearable): when its
+        transmit buffer is full it drops the new block and counts it in its status
+        (``tx-overflow``); default False: the emulated world slows down instead.
     """
 
     drop_link_at_s: Sequence[float] = ()
@@ -98,6 +122,7 @@ class Faults:
     advertise: bool = True
     config_change_at_s: Sequence[float] = ()
     drop_link_on_config_reread: bool = False
+    strict_pace: bool = False
 
 
 @dataclass
@@ -112,6 +137,19 @@ class _StreamTx:
     unsent: list[tuple[int, int, str]] = field(default_factory=list)
     device_dropped: int = 0
     frames: int = 0
+    #: Samples queued in the transmit buffer, and the buffer's capacity (samples).
+    buffered: int = 0
+    capacity: int = 0
+    peak_buffered: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Frame:
+    tx: _StreamTx
+    first: int
+    n: int
+    payload: bytes
+    src_end_s: float
 
 
 def quantize(block: SampleBlock, desc: StreamDescriptor) -> npt.NDArray[np.int64]:
@@ -176,9 +214,11 @@ class VirtualWearable:
     battery_pct : int
         Reported in the status characteristic.
     speed : float
-        Pace relative to real time (10 = ten times faster): the emulated device's clock and
-        acquisition run ``speed`` times faster than ``loop.time()``. Give the host a clock
-        scaled the same way (``open_virtual_source`` does) so the clock mapping stays exact.
+        Asked pace relative to real time (10 = ten times faster): the emulated world's clock
+        (``world``) runs ``speed`` times faster than ``loop.time()`` unless the host cannot keep
+        up. Give the host ``world.now_ns`` as its clock (``open_virtual_source`` does).
+    tx_buffer_s : float
+        Transmit buffer per stream, in seconds of data (``device.virtual-tx-buffer-s``).
     """
 
     def __init__(
@@ -195,10 +235,14 @@ class VirtualWearable:
         boot_id: int = 0x5EED0001,
         battery_pct: int = 87,
         speed: float = 1.0,
+        tx_buffer_s: float = 2.0,
     ) -> None:
         if not (speed > 0 and speed < float("inf")):
             raise ValueError(f"speed must be a finite number > 0, got {speed!r}")
+        if not tx_buffer_s > 0:
+            raise ValueError(f"tx_buffer_s must be > 0, got {tx_buffer_s!r}")
         self.speed = float(speed)
+        self.tx_buffer_s = float(tx_buffer_s)
         if hasattr(source, "iter_items") and hasattr(source, "streams"):
             self._items: Iterable[SourceItem] = source.iter_items(block_s=block_s)
             if streams is None:
@@ -227,11 +271,21 @@ class VirtualWearable:
             info = d.to_stream_info()
             self._tx[info.name] = _StreamTx(
                 desc=d, info=info, raw_min=d.sample_format.raw_min,
-                raw_max=d.sample_format.raw_max, scale=d.lsb_scale(), offset=d.lsb_offset())
+                raw_max=d.sample_format.raw_max, scale=d.lsb_scale(), offset=d.lsb_offset(),
+                capacity=max(1, round(tx_buffer_s * info.fs_hz)))
         self._by_id = {tx.desc.stream_id: tx for tx in self._tx.values()}
         # runtime state (set in __aenter__)
         self.device: Device | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: The emulated world's clock (set in ``open()``).
+        self.world: PacedClock | None = None
+        self._txq: collections.deque[_Frame] = collections.deque()
+        self._tx_ready: asyncio.Event | None = None
+        self._tx_room: asyncio.Event | None = None
+        self._pump_task: asyncio.Task[None] | None = None
+        self._acq_start_loop_s = 0.0
+        self._sent_src_s = 0.0
+        self._sent_loop_s = 0.0
         self._connection: Connection | None = None
         P = gatt.Characteristic.Properties
         self._data_char: gatt.Characteristic[bytes] = gatt.Characteristic(
@@ -295,12 +349,27 @@ class VirtualWearable:
 
     @property
     def acquisition_start_s(self) -> float | None:
-        """Loop time (s) of the first START_STREAMS: source time 0 is acquired then."""
+        """World time (s) of the first START_STREAMS: source time 0 is acquired then."""
         return self._acq_start_s
 
+    def pace_report(self) -> tuple[float, float | None, float, float]:
+        """(asked speed, achieved speed, loop s the device waited for the host, peak transmit
+        buffer fill in s of data): achieved = source seconds handed to the link per loop second
+        since the first START (None before the first frame)."""
+        achieved = None
+        elapsed = self._sent_loop_s - self._acq_start_loop_s
+        if self._acq_start_s is not None and self._sent_src_s > 0 and elapsed > 0:
+            achieved = self._sent_src_s / elapsed
+        world = self.world
+        waited = 0.0
+        if world is not None:
+            waited = world.held_s
+        peak = max((tx.peak_buffered / tx.info.fs_hz for tx in self._tx.values()), default=0.0)
+        return self.speed, achieved, waited, peak
+
     def true_host_time_s(self, stream: str, index: int) -> float:
-        """Loop time (s) at which sample ``index`` of ``stream`` was acquired (drift included):
-        the truth the host's clock mapping should recover."""
+        """World time (s) at which sample ``index`` of ``stream`` was acquired (drift included):
+        the truth the host's clock mapping should recover when its clock is ``world``."""
         tx = self._tx[stream]
         assert self._src_origin_ns is not None
         src_ns = self._src_origin_ns + index * NS_PER_S / tx.info.fs_hz
@@ -356,21 +425,27 @@ class VirtualWearable:
             [self._config_char, self._control_char, self._data_char, self._status_char]))
         device.on(device.EVENT_CONNECTION, self._on_connection)
         self.device = device
+        self.world = PacedClock(self.speed, self._loop.time)
+        self._tx_ready = asyncio.Event()
+        self._tx_room = asyncio.Event()
         await device.power_on()
-        self._power_on_s = self._loop.time()
+        self._power_on_s = self.world.now_s()
         if self.faults.advertise:
             await self._start_advertising()
         self._stream_task = asyncio.create_task(self._stream(),
                                                 name=f"virtual-wearable {self.name}")
+        self._pump_task = asyncio.create_task(self._pump(), name=f"virtual-link {self.name}")
 
     async def close(self) -> None:
-        task, self._stream_task = self._stream_task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        for attr in ("_stream_task", "_pump_task"):
+            task = getattr(self, attr)
+            setattr(self, attr, None)
+            if task is not None:
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
         for t in list(self._tasks):
             t.cancel()
         if self._tasks:
@@ -415,6 +490,7 @@ class VirtualWearable:
     def _on_disconnection(self, reason: int) -> None:
         self._connection = None
         self._started_mask = 0  # firmware stops streams on disconnect (protocol.md §3.4)
+        self._flush_tx("link-down")
         if self.faults.advertise:
             self._spawn(self._readvertise_later())
 
@@ -479,7 +555,9 @@ class VirtualWearable:
         self._started_mask |= mask
         if self._acq_start_s is None:
             assert self._loop is not None and self._acq_started is not None
-            self._acq_start_s = self._loop.time()
+            assert self.world is not None
+            self._acq_start_s = self.world.now_s()
+            self._acq_start_loop_s = self._loop.time()
             self._next_status_s = 0.0
             self._acq_started.set()
         if self._last_drop_s is not None and self.faults.resend_on_reconnect_s > 0:
@@ -489,10 +567,10 @@ class VirtualWearable:
         return S.OK, b""
 
     # -- device clock ----------------------------------------------------------------------
-    def _device_time_us(self, host_s: float | None = None) -> int:
-        assert self._loop is not None
-        t = self._loop.time() if host_s is None else host_s
-        elapsed_us = ((t - self._power_on_s) * self.speed * 1e6
+    def _device_time_us(self, world_s: float | None = None) -> int:
+        assert self.world is not None
+        t = self.world.now_s() if world_s is None else world_s
+        elapsed_us = ((t - self._power_on_s) * 1e6
                       * (1.0 + self.faults.clock_drift_ppm * 1e-6))
         return self.faults.device_clock_start_us + round(elapsed_us)
 
@@ -502,7 +580,8 @@ class VirtualWearable:
         return self._device_time_us(self._acq_start_s) + (src_ns - self._src_origin_ns) / 1000.0
 
     def _host_s_of_device_us(self, device_us: float) -> float:
-        rate = (1.0 + self.faults.clock_drift_ppm * 1e-6) * self.speed
+        """World time (s) at which the device clock reads ``device_us``."""
+        rate = 1.0 + self.faults.clock_drift_ppm * 1e-6
         return self._power_on_s + (device_us - self.faults.device_clock_start_us) / 1e6 / rate
 
     def _status_value(self) -> bytes:
@@ -524,9 +603,9 @@ class VirtualWearable:
 
     async def _drop_link(self, conn: Connection, when: str = "") -> None:
         """Fault injection: the device drops the link."""
-        assert self._loop is not None
+        assert self.world is not None
         self.link_drops += 1
-        self._last_drop_s = self._loop.time()
+        self._last_drop_s = self.world.now_s()
         _LOGGER.info("%s: dropping the link %s(fault injection)", self.name,
                      f"{when} " if when else "")
         await conn.disconnect()
@@ -534,7 +613,8 @@ class VirtualWearable:
     # -- the firmware main loop --------------------------------------------------------------
     async def _stream(self) -> None:
         assert self._loop is not None and self._finished is not None
-        loop = self._loop
+        world = self.world
+        assert world is not None
         try:
             # Acquisition starts with the first START_STREAMS (protocol.md §3.3).
             assert self._acq_started is not None
@@ -552,9 +632,9 @@ class VirtualWearable:
                 src_end_s = (item.t0_ns + item.duration_ns - self._src_origin_ns) / NS_PER_S
                 src_start_s = (item.t0_ns - self._src_origin_ns) / NS_PER_S
                 due = self._host_s_of_device_us(self._acq_device_us(last_src_ns))
-                delay = due - loop.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
+                delay = world.loop_delay_s(due)
+                # Never catch up in a burst without letting the link and the host run.
+                await asyncio.sleep(max(0.0, delay))
                 await self._housekeeping(src_start_s)
                 await self._transmit(tx, item, src_start_s, src_end_s)
         finally:
@@ -599,7 +679,8 @@ class VirtualWearable:
     async def _transmit(
         self, tx: _StreamTx, block: SampleBlock, src_start_s: float, src_end_s: float
     ) -> None:
-        assert self.device is not None and self._loop is not None
+        """Cut ``block`` into frames and queue them for the link (see the module docstring)."""
+        assert self.device is not None and self.world is not None
         first, n = block.first_index, block.n_samples
         sid = tx.desc.stream_id
         conn = self._connection
@@ -610,6 +691,16 @@ class VirtualWearable:
         if conn is None or not self._started_mask & (1 << sid):
             tx.unsent.append((first, n, "link-down" if conn is None else "not-started"))
             return
+        if tx.buffered + n > tx.capacity:
+            if self.faults.strict_pace:
+                tx.unsent.append((first, n, "tx-overflow"))
+                tx.device_dropped += n
+                return
+            await self._wait_for_room(tx, n)
+            conn = self._connection
+            if conn is None or not self._started_mask & (1 << sid):
+                tx.unsent.append((first, n, "link-down" if conn is None else "not-started"))
+                return
         # Samples without a value (NaN, e.g. a recording's missing samples) have no wire code:
         # the firmware leaves them out like a buffer overflow, so the host sees exact gaps.
         finite = np.asarray(~np.isnan(block.data).any(axis=0), dtype=bool)
@@ -619,31 +710,96 @@ class VirtualWearable:
             max_n = 255
         else:
             max_n = max_samples_per_frame(tx.desc, conn.att_mtu)
-        now = self._loop.time()
+        period_s = 1.0 / tx.info.fs_hz
         for a, b, ok in _runs(finite):
             if not ok:
                 tx.unsent.append((first + a, b - a, "device-skip"))
                 tx.device_dropped += b - a
                 continue
             for start in range(a, b, max_n):
-                chunk = raw[start:min(start + max_n, b)]
+                stop = min(start + max_n, b)
                 payload = encode_frame(
                     tx.desc, first + start,
                     round(t_us + start * 1e9 / tx.desc.rate_mhz) & 0xFFFFFFFF,
-                    chunk, flags=FLAG_TIME_VALID,
+                    raw[start:stop], flags=FLAG_TIME_VALID,
                 )
-                if self.notify_log is not None:
-                    self.notify_log.append((sid, first + start, time.monotonic_ns()))
-                await self.device.notify_subscriber(conn, self._data_char, payload)
-                self.notifications += 1
-                tx.frames += 1
-                if self.faults.resend_on_reconnect_s > 0:
-                    self._history.append((now, payload))
-            tx.sent.append((first + a, b - a))
-        if self._history:
-            horizon = now - self.faults.resend_on_reconnect_s - 1.0
-            while self._history and self._history[0][0] < horizon:
-                self._history.popleft()
+                self._txq.append(_Frame(tx, first + start, stop - start, payload,
+                                        src_start_s + stop * period_s))
+                tx.buffered += stop - start
+        tx.peak_buffered = max(tx.peak_buffered, tx.buffered)
+        assert self._tx_ready is not None
+        self._tx_ready.set()
+
+    async def _wait_for_room(self, tx: _StreamTx, n: int) -> None:
+        """Hold the world clock until ``n`` more samples fit in ``tx``'s buffer."""
+        assert self.world is not None and self._tx_room is not None
+        self.world.hold()
+        try:
+            while tx.buffered + n > tx.capacity and tx.buffered > 0:
+                self._tx_room.clear()
+                await self._tx_room.wait()
+        finally:
+            self.world.release()
+
+    def _flush_tx(self, reason: str) -> None:
+        """The link dropped: what the buffer still held is never sent (an exact gap)."""
+        for fr in self._txq:
+            fr.tx.unsent.append((fr.first, fr.n, reason))
+            fr.tx.buffered -= fr.n
+        self._txq.clear()
+        if self._tx_room is not None:
+            self._tx_room.set()
+
+    async def _pump(self) -> None:
+        """The link: drain the transmit buffer, paced by connection events and the host."""
+        assert self._loop is not None and self._tx_ready is not None
+        assert self._tx_room is not None
+        loop = self._loop
+        tokens = float(NOTIFICATIONS_PER_EVENT)
+        refill_per_s = NOTIFICATIONS_PER_EVENT / CONNECTION_INTERVAL_S * self.speed
+        last = loop.time()
+        txq = self._txq
+        while True:
+            if not txq:
+                self._tx_ready.clear()
+                await self._tx_ready.wait()
+                continue
+            backlog = self.link.host_backlog
+            if backlog is not None and backlog() >= self.link.host_window:
+                await asyncio.sleep(HOST_POLL_S)
+                continue
+            now = loop.time()
+            tokens = min(float(NOTIFICATIONS_PER_EVENT), tokens + (now - last) * refill_per_s)
+            last = now
+            if tokens < 1.0:
+                await asyncio.sleep(CONNECTION_INTERVAL_S / self.speed)
+                continue
+            tokens -= 1.0
+            fr = txq.popleft()
+            tx = fr.tx
+            tx.buffered -= fr.n
+            self._tx_room.set()
+            conn = self._connection
+            if conn is None or not self._started_mask & (1 << tx.desc.stream_id):
+                tx.unsent.append((fr.first, fr.n, "link-down" if conn is None
+                                  else "not-started"))
+                continue
+            assert self.device is not None
+            if self.notify_log is not None:
+                self.notify_log.append((tx.desc.stream_id, fr.first, time.monotonic_ns()))
+            await self.device.notify_subscriber(conn, self._data_char, fr.payload)
+            self.notifications += 1
+            tx.frames += 1
+            tx.sent.append((fr.first, fr.n))
+            self._sent_src_s = max(self._sent_src_s, fr.src_end_s)
+            self._sent_loop_s = loop.time()
+            if self.faults.resend_on_reconnect_s > 0:
+                assert self.world is not None
+                now_w = self.world.now_s()
+                self._history.append((now_w, fr.payload))
+                horizon = now_w - self.faults.resend_on_reconnect_s - 1.0
+                while self._history and self._history[0][0] < horizon:
+                    self._history.popleft()
 
 
 def _runs(mask: npt.NDArray[np.bool_]) -> Iterator[tuple[int, int, bool]]:
