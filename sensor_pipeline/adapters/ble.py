@@ -69,7 +69,8 @@ from .reconnect import (
     should_retry,
 )
 
-__all__ = ["BleakSource", "LinkState", "LinkStatistics", "ScanResult", "scan_devices"]
+__all__ = ["BleakSource", "LinkState", "LinkStatistics", "ScanResult", "describe_pace",
+           "scan_devices"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -138,6 +139,21 @@ class LinkStatistics:
     host_bound_s: float = 0.0
     #: Largest fill of the device's transmit buffer (s of data), when the device reports it.
     device_buffer_peak_s: float = 0.0
+
+
+#: Achieved pace below this share of the asked one is reported as host-bound (judgment call:
+#: start-up and the last frames cost a few % of a short run).
+HOST_BOUND_SHARE = 0.95
+
+
+def describe_pace(stats: LinkStatistics) -> str | None:
+    """``"pace 11.4× of 20× asked: host-bound"`` (None when the pace was not measured)."""
+    if stats.pace_achieved is None:
+        return None
+    asked, got = stats.pace_asked, stats.pace_achieved
+    bound = got < HOST_BOUND_SHARE * asked or stats.host_bound_s > 0
+    verdict = "host-bound" if bound else "on pace"
+    return f"pace {got:.3g}× of {asked:g}× asked: {verdict}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -199,7 +199,17 @@ async def _run(args: argparse.Namespace, config: Any, path: Path | None) -> int:
             if status is not None:
                 status.close()
     console.print(_closing_line(summary), highlight=False)
+    pace = _pace_line(summary.source_statistics)
+    if pace:
+        console.print(pace, highlight=False)
     return EXIT_OK
+
+
+def _pace_line(stats: Any) -> str | None:
+    """The virtual wearable's achieved pace (issue #10), if the source measured one."""
+    from ..adapters.ble import LinkStatistics, describe_pace
+
+    return describe_pace(stats) if isinstance(stats, LinkStatistics) else None
 
 
 def _closing_line(summary: Any) -> str:

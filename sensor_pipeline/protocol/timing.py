@@ -19,12 +19,12 @@ from dataclasses import dataclass
 
 __all__ = ["MAX_DRIFT_PPM", "ClockFit", "ClockMapper", "SessionClock", "U32Unwrapper"]
 
-#: Clamp of the fitted drift. Crystals of BLE devices are specified within ±50 ppm (Core spec
-#: Vol 6 Part B §4.2.2 for the active clock; acquisition runs from the same kind of crystal);
-#: a larger slope of the envelope is a latency trend (a host falling behind), not a crystal.
-#: 250 ppm leaves 5× margin and bounds the error a latency trend can cause on the session
-#: clock to 0.25 ms per s (0.12 s over the 485 s demo: within one 0.25 s hop). Judgment call.
-MAX_DRIFT_PPM = 250.0
+#: Clamp of the fitted drift. BLE crystals are specified within ±50 ppm (Core spec Vol 6
+#: Part B §4.2.2 for the active clock; acquisition runs from the same kind of crystal), so two
+#: of them (device and host) differ by at most 100 ppm; a steeper envelope is a latency trend
+#: (a host falling behind), not a crystal. The clamp also bounds what such a trend can do to
+#: the session clock: 0.1 ms per s (0.05 s over the 485 s demo, a fifth of a hop).
+MAX_DRIFT_PPM = 100.0
 
 _WRAP = 1 << 32
 
