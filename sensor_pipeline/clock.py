@@ -3,7 +3,8 @@
 Edges stamp ``Clock.now_ns()``. ``PacedClock`` is the clock of the virtual wearable's world
 (device crystal, radio and the host's receive stamps): it runs ``speed`` times faster than the
 event loop's clock, except while the emulated device waits for the host to take its data
-(``hold``/``release``). So at a ``--speed`` the machine cannot sustain, the world simply runs
+(``hold``/``release``) or the loop was too busy to run the device on time (``fall_back``). So
+at a ``--speed`` the machine cannot sustain, the world simply runs
 slower than asked, every sample still arrives, and ``pace()`` says how fast it really ran
 (docs/architecture.md "Time").
 """
@@ -22,7 +23,7 @@ class Clock(Protocol):
 
 
 class PacedClock:
-    """World time (s) = ``speed`` × loop time, frozen while held.
+    """World time (s) = ``speed`` × loop time, frozen while held, set back when late.
 
     Parameters
     ----------
@@ -40,7 +41,7 @@ class PacedClock:
         self._start_loop_s = self._anchor_loop_s = loop_time()
         self._anchor_world_s = 0.0
         self._held_since_s: float | None = None
-        #: Loop seconds spent held (the world waiting for the host).
+        #: Loop seconds the world stood still (waiting for the host, or set back when late).
         self.held_s = 0.0
 
     @property
@@ -68,6 +69,15 @@ class PacedClock:
             self.held_s += now - self._held_since_s
             self._held_since_s = None
             self._anchor_loop_s = now
+
+    def fall_back(self, world_s: float) -> None:
+        """Work due at world time ``world_s`` ran late (the loop was busy): set world time back
+        to it, so the world never runs ahead of what the device could do (counted as held)."""
+        now = self.now_s()
+        if self._held_since_s is None and world_s < now:
+            self.held_s += (now - world_s) / self.speed
+            self._anchor_world_s = world_s
+            self._anchor_loop_s = self._loop_time()
 
     def loop_delay_s(self, world_s: float) -> float:
         """Loop seconds until world time ``world_s`` (if not held meanwhile)."""

@@ -151,8 +151,7 @@ def describe_pace(stats: LinkStatistics) -> str | None:
     if stats.pace_achieved is None:
         return None
     asked, got = stats.pace_asked, stats.pace_achieved
-    bound = got < HOST_BOUND_SHARE * asked or stats.host_bound_s > 0
-    verdict = "host-bound" if bound else "on pace"
+    verdict = "host-bound" if got < HOST_BOUND_SHARE * asked else "on pace"
     return f"pace {got:.3g}× of {asked:g}× asked: {verdict}"
 
 

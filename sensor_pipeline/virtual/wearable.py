@@ -13,7 +13,8 @@ running, so what was not sent while the link was down is an exact, known gap.
 Time: the device's world (its crystal, the radio, the host's receive stamps when the host uses
 ``world.now_ns``) runs on a ``PacedClock`` ``speed`` times faster than the loop. When the
 transmit buffer is full the device waits for room and the world clock stands still meanwhile
-(the run is host-bound: slower than asked, nothing lost, ``pace_report()`` says by how much).
+(the run is host-bound: slower than asked, nothing lost, ``pace_report()`` says by how much);
+when the loop is too busy to run the device on time, the world clock is set back likewise.
 With ``Faults(strict_pace=True)`` the world never waits, as for a real wearable: past its
 buffer the device drops samples and counts them in its status characteristic.
 
@@ -70,6 +71,9 @@ CONNECTION_INTERVAL_S = 0.0075
 #: accept per event (judgment call from published throughput measurements; 800 per s here,
 #: twice what the reference streams need at 20 ms frames).
 NOTIFICATIONS_PER_EVENT = 6
+#: A block acquired more than this many block lengths (world time) after it was due sets the
+#: world clock back (``PacedClock.fall_back``): timer jitter below it is ignored (judgment call).
+LATE_BLOCKS = 2
 #: How often (loop s) the link looks again while the host's receive window is full.
 HOST_POLL_S = 0.002
 
@@ -615,6 +619,7 @@ class VirtualWearable:
         assert self._loop is not None and self._finished is not None
         world = self.world
         assert world is not None
+        late_s = LATE_BLOCKS * self.block_s
         try:
             # Acquisition starts with the first START_STREAMS (protocol.md §3.3).
             assert self._acq_started is not None
@@ -635,6 +640,10 @@ class VirtualWearable:
                 delay = world.loop_delay_s(due)
                 # Never catch up in a burst without letting the link and the host run.
                 await asyncio.sleep(max(0.0, delay))
+                if world.now_s() - due > late_s:
+                    # The loop ran us late (a busy machine): the world waits for the device
+                    # instead of racing ahead of the data it can produce.
+                    world.fall_back(due)
                 await self._housekeeping(src_start_s)
                 await self._transmit(tx, item, src_start_s, src_end_s)
         finally:
