@@ -16,7 +16,9 @@ three alerts). Reported per run:
   stack every ~1 ms (statistical: ± a few % of the split), the recorder thread is measured
   exactly;
 - **lost** samples (expected − received) and the **alert-time error** against an offline replay
-  of the same samples (max |Δt|, s; "n/a" when the run is too short to hold an alert).
+  of the same samples (max |Δt|, s; "n/a" when the run is too short to hold an alert);
+- **ctl_ms**: the slowest control-point round trip (START_STREAMS written → answer indicated),
+  the measurement ``device.control-timeout-s`` is sized from.
 
 The 1-minute load average is printed beside each row: the machine may be shared.
 
@@ -177,7 +179,7 @@ def _row(load: int, speed: float, session: Any, config: Config, replay: Any) -> 
     return (f"{load:>4} {asked:>5} {session.duration_s:5.0f} {pace:7.2f} "
             f"{stats.host_bound_s:6.2f} {wall:6.1f} {device_pct:6.1f} {host_pct:6.1f}  [{parts} rec "
             f"{100 * r['recorder_cpu_s'] / wall:4.1f}] {lost:5d} {err:>8} "
-            f"{os.getloadavg()[0]:5.2f}")
+            f"{1000 * stats.control_rtt_max_s:6.1f} {os.getloadavg()[0]:5.2f}")
 
 
 def main() -> int:
@@ -194,7 +196,7 @@ def main() -> int:
     print(f"cores {os.cpu_count()}, python {sys.version.split()[0]}; CPU in % of one core over "
           "the run's wall time; host = everything but the device emulation")
     print("load asked data_s  pace× waited  wall_s device%  host%  [host split: decoder engine "
-          "bleak+link service recorder]  lost alert_err_s load1")
+          "bleak+link service recorder]  lost alert_err_s ctl_ms load1")
     for load in args.loads:
         hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
                 for _ in range(load)]

@@ -139,6 +139,8 @@ class LinkStatistics:
     host_bound_s: float = 0.0
     #: Largest fill of the device's transmit buffer (s of data), when the device reports it.
     device_buffer_peak_s: float = 0.0
+    #: Slowest control-point round trip (request written → answer received), wall s.
+    control_rtt_max_s: float = 0.0
 
 
 #: Achieved pace below this share of the asked one is reported as host-bound (judgment call:
@@ -356,6 +358,9 @@ class BleakSource:
         self._battery: int | None = None
         self._lead_off = 0
         self._consecutive_errors = 0
+        self._control_rtt_max_s = 0.0
+        #: Loop time by which the first data notification after a START must arrive.
+        self._data_deadline_s: float | None = None
         self._decode_errors_other = 0
         self._last_warning_ns: int | None = None
         self._suppressed_warnings = 0
@@ -415,6 +420,7 @@ class BleakSource:
             pace_achieved=achieved,
             host_bound_s=bound_s,
             device_buffer_peak_s=buf_s,
+            control_rtt_max_s=self._control_rtt_max_s,
         )
 
     def __aiter__(self) -> AsyncIterator[SourceItem]:
@@ -507,7 +513,27 @@ class BleakSource:
                 await self._reconnect()
                 continue
             inbox.wakeup.clear()
-            await inbox.wakeup.wait()
+            deadline = self._data_deadline_s
+            if deadline is None:
+                await inbox.wakeup.wait()
+                continue
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise self._no_data_error()
+            try:
+                async with asyncio.timeout(remaining):
+                    await inbox.wakeup.wait()
+            except TimeoutError:
+                pass
+
+    def _no_data_error(self) -> DeviceError:
+        t = self.config.control_timeout_s
+        return DeviceError(
+            f"{self._name} ({self._address}): the wearable accepted START_STREAMS but sent no "
+            f"data within {t:g} s (device.control-timeout-s)",
+            advice="check that the wearable's sensors are switched on and attached, then "
+            "restart the wearable and the run",
+        )
 
     def _decode(self, payload: bytes, t_ns: int) -> list[SampleBlock | Event]:
         decoder = self._decoder
@@ -575,6 +601,7 @@ class BleakSource:
     # -- callbacks (sync, on the event loop: stamp and enqueue only) ------------------------
     def _on_data(self, _char: BleakGATTCharacteristic, data: bytearray) -> None:
         t_ns = self._clock()
+        self._data_deadline_s = None
         self._notifications += 1
         self._bytes += len(data)
         assert self._inbox is not None
@@ -741,6 +768,7 @@ class BleakSource:
             pass
         self._mtu = _effective_mtu(client)
         await self._configure(client)
+        self._data_deadline_s = asyncio.get_running_loop().time() + cfg.control_timeout_s
         self.state = LinkState.STREAMING
         _LOGGER.info("%s (%s): streaming %s (ATT MTU %d)", self._name, self._address,
                      ", ".join(s.name for s in self.streams), self._mtu)
@@ -816,13 +844,16 @@ class BleakSource:
         assert client is not None
         self._request_id = (self._request_id + 1) & 0xFF
         rid = self._request_id
-        fut: asyncio.Future[ctl.Response] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[ctl.Response] = loop.create_future()
         self._control_waiters[rid] = fut
+        sent_s = loop.time()
         try:
             await client.write_gatt_char(CONTROL_UUID, ctl.encode_request(opcode, rid, params),
                                          response=True)
             async with asyncio.timeout(self.config.control_timeout_s):
                 resp = await fut
+            self._control_rtt_max_s = max(self._control_rtt_max_s, loop.time() - sent_s)
         except TimeoutError:
             raise ConnectionLostError(
                 f"{self._name} ({self._address}): no answer to {opcode.name} within "

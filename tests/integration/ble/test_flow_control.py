@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from sensor_pipeline.adapters.ble import describe_pace
+from sensor_pipeline.errors import DeviceError
 from sensor_pipeline.model import STREAM_EMG, GapDetected, SampleBlock
 from sensor_pipeline.virtual import Faults, demo_session, expected_missing, open_virtual_source
 
@@ -61,3 +64,17 @@ async def test_a_strict_device_drops_past_its_buffer_and_counts_it_in_its_status
         assert delivered + sum(n for _a, n in gaps) == session.data[stream].shape[1]
     # Every sample the host misses is one the device reported dropping (status characteristic).
     assert stats.lost_samples == stats.device_dropped_samples > 0
+
+
+async def test_a_wearable_that_never_sends_data_ends_the_run_with_a_clear_device_error() -> None:
+    session = demo_session(1.0, seed=3)
+    cfg = fast_config(control_timeout_s=3.0)
+    async with open_virtual_source(iter(()), cfg, streams=session.streams) as source:
+        t0 = asyncio.get_running_loop().time()
+        with pytest.raises(DeviceError) as err:
+            async for _item in source:
+                pass
+        waited = asyncio.get_running_loop().time() - t0
+    assert "accepted START_STREAMS but sent no data within 3 s" in str(err.value)
+    assert "switched on" in str(err.value)
+    assert 2.9 < waited < 3.1
