@@ -39,17 +39,17 @@ import threading
 import time
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Self
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sensor_pipeline.adapters.recording import SessionWriter  # noqa: E402
-from sensor_pipeline.config import Config, load_config  # noqa: E402
-from sensor_pipeline.service import Service  # noqa: E402
-from sensor_pipeline.sim import simulate  # noqa: E402
-from sensor_pipeline.tools.runner import run_session  # noqa: E402
-from sensor_pipeline.virtual import open_virtual_source  # noqa: E402
+from sensor_pipeline.adapters.recording import SessionWriter
+from sensor_pipeline.config import Config, load_config
+from sensor_pipeline.service import Service
+from sensor_pipeline.sim import simulate
+from sensor_pipeline.tools.runner import run_session
+from sensor_pipeline.virtual import open_virtual_source
 
 SETS = ("risk.fatigue-threshold=0.0", "risk.require-jasa-fatigue=false", "risk.hold-s=0.5",
         "risk.cooldown-s=2")
@@ -92,7 +92,7 @@ class StackSampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> StackSampler:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -102,7 +102,7 @@ class StackSampler:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
-            frame = sys._current_frames().get(self._main)  # noqa: SLF001 - sampling profiler
+            frame = sys._current_frames().get(self._main)
             self.counts[_category(frame)] += 1
 
 

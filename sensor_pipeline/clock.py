@@ -11,7 +11,8 @@ slower than asked, every sample still arrives, and ``pace()`` says how fast it r
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 __all__ = ["Clock", "PacedClock"]
 

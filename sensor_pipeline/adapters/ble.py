@@ -39,9 +39,10 @@ import enum
 import logging
 import struct
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, Self
 
 from bleak import BleakClient, BleakScanner
 from bleak.backends.characteristic import BleakGATTCharacteristic
@@ -51,11 +52,21 @@ from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
 
 from ..config import DeviceConfig
 from ..errors import (
-    ConfigError, ConnectionLostError, DecodeError, DeviceError, DeviceNotFoundError,
+    ConfigError,
+    ConnectionLostError,
+    DecodeError,
+    DeviceError,
+    DeviceNotFoundError,
     DeviceProtocolError,
 )
 from ..model import (
-    DeviceConnected, Event, LinkLost, LinkRestored, RawPayload, SampleBlock, SourceItem,
+    DeviceConnected,
+    Event,
+    LinkLost,
+    LinkRestored,
+    RawPayload,
+    SampleBlock,
+    SourceItem,
     StreamInfo,
 )
 from ..protocol import control as ctl
@@ -65,7 +76,12 @@ from ..protocol.frames import min_att_mtu
 from ..protocol.gatt import CONFIG_UUID, CONTROL_UUID, DATA_UUID, SERVICE_UUID, STATUS_UUID
 from ..protocol.status import decode_status
 from .reconnect import (
-    ADVICE_ALLOW_LIST, ADVICE_FIRMWARE, ErrorKind, advice_for, backoff_for, classify,
+    ADVICE_ALLOW_LIST,
+    ADVICE_FIRMWARE,
+    ErrorKind,
+    advice_for,
+    backoff_for,
+    classify,
     should_retry,
 )
 
@@ -176,7 +192,7 @@ class _Inbox:
     (the virtual link) to hold data on the device while ``window`` notifications wait here.
     """
 
-    __slots__ = ("items", "window", "drops", "peak", "wakeup")
+    __slots__ = ("drops", "items", "peak", "wakeup", "window")
 
     def __init__(self, window: int) -> None:
         self.items: collections.deque[tuple[int, int, bytes]] = collections.deque()
@@ -188,8 +204,7 @@ class _Inbox:
     def put_nowait(self, item: tuple[int, int, bytes]) -> None:
         items = self.items
         items.append(item)
-        if len(items) > self.peak:
-            self.peak = len(items)
+        self.peak = max(self.peak, len(items))
         self.wakeup.set()
 
 
@@ -273,7 +288,7 @@ def _effective_mtu(client: BleakClient) -> int:
         char = client.services.get_characteristic(DATA_UUID)
         if char is not None:
             mtu = max(mtu, char.max_write_without_response_size + 3)
-    except Exception as exc:  # best effort: only used for messages and the truncation check
+    except Exception as exc:  # noqa: BLE001 - best effort: only for messages and the truncation check
         _LOGGER.debug("MTU lookup failed: %r", exc)
     return int(mtu)
 
@@ -428,7 +443,7 @@ class BleakSource:
             self._gen = self._iterate()
         return self._gen
 
-    async def __aenter__(self) -> BleakSource:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 
@@ -465,7 +480,7 @@ class BleakSource:
                 async with asyncio.timeout(CLOSE_TIMEOUT_S):
                     await self._request(ctl.Opcode.STOP_STREAMS,
                                         struct.pack("<I", self._description.stream_mask))
-            except Exception as exc:  # courtesy only: the disconnect below stops streams too
+            except Exception as exc:  # noqa: BLE001 - courtesy only: the disconnect stops streams too
                 _LOGGER.debug("%s (%s): STOP_STREAMS on close failed: %r",
                               self._name, self._address, exc)
         await self._drop_client()
@@ -908,5 +923,5 @@ class BleakSource:
             if client.is_connected:
                 async with asyncio.timeout(CLOSE_TIMEOUT_S):
                     await client.disconnect()
-        except Exception as exc:  # cleanup must not mask the original problem
+        except Exception as exc:  # noqa: BLE001 - cleanup must not mask the original problem
             _LOGGER.debug("%s (%s): disconnect failed: %r", self._name, self._address, exc)

@@ -33,8 +33,8 @@ where a gap's length is not exact), and the new device clock is anchored by the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -42,7 +42,12 @@ from ..errors import DecodeError
 from ..model import GapDetected, SampleBlock, StreamInfo
 from .descriptors import DeviceDescription, StreamDescriptor
 from .frames import (
-    FLAG_COMPRESSED, FLAG_CONFIG_CHANGED, FLAG_TIME_VALID, FRAME_VERSION, HEADER, HEADER_BYTES,
+    FLAG_COMPRESSED,
+    FLAG_CONFIG_CHANGED,
+    FLAG_TIME_VALID,
+    FRAME_VERSION,
+    HEADER,
+    HEADER_BYTES,
     raw_values,
 )
 from .timing import ClockMapper, SessionClock, U32Unwrapper
@@ -93,10 +98,29 @@ class _Stream:
     """Per-stream decoding state (all mutable fields are set here)."""
 
     __slots__ = (
-        "desc", "info", "name", "channels", "units", "fs_hz", "n_channels", "fmt",
-        "bytes_per_sample", "period_ns", "scale_col", "offset_col", "next_index", "index_offset",
-        "has_offset", "rebase_pending", "next_t_ns", "frames", "samples", "gaps", "lost_samples",
-        "duplicate_frames", "duplicate_samples",
+        "bytes_per_sample",
+        "channels",
+        "desc",
+        "duplicate_frames",
+        "duplicate_samples",
+        "fmt",
+        "frames",
+        "fs_hz",
+        "gaps",
+        "has_offset",
+        "index_offset",
+        "info",
+        "lost_samples",
+        "n_channels",
+        "name",
+        "next_index",
+        "next_t_ns",
+        "offset_col",
+        "period_ns",
+        "rebase_pending",
+        "samples",
+        "scale_col",
+        "units",
     )
 
     def __init__(self, desc: StreamDescriptor) -> None:

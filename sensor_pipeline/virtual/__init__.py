@@ -15,7 +15,8 @@ or, in one step, ``async with open_virtual_source(session, config.device) as sou
 from __future__ import annotations
 
 import contextlib
-from typing import Any, AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 from ..config import DeviceConfig
 from ..model import StreamInfo
@@ -48,7 +49,7 @@ async def open_virtual_source(
     device: DeviceConfig,
     *,
     streams: Sequence[StreamInfo] | None = None,
-    faults: Faults = Faults(),
+    faults: Faults | None = None,
     block_s: float = 0.02,
     speed: float = 1.0,
     **source_kwargs: Any,
@@ -66,7 +67,8 @@ async def open_virtual_source(
     """
     from ..adapters.ble import BleakSource
 
-    async with VirtualWearable(source, streams=streams, faults=faults, block_s=block_s,
+    async with VirtualWearable(source, streams=streams, faults=faults or Faults(),
+                               block_s=block_s,
                                speed=speed, tx_buffer_s=device.virtual_tx_buffer_s) as vw:
         assert vw.world is not None
         source_kwargs.setdefault("clock", vw.world.now_ns)

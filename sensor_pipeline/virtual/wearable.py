@@ -36,9 +36,10 @@ import itertools
 import logging
 import random
 import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Iterable, Iterator, Literal, Mapping, Sequence
+from typing import Any, Literal, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -49,13 +50,25 @@ from ..clock import PacedClock
 from ..model import NS_PER_S, SampleBlock, SourceItem, StreamInfo
 from ..protocol import control as ctl
 from ..protocol.descriptors import (
-    DeviceDescription, StreamDescriptor, description_for, encode_description,
+    DeviceDescription,
+    StreamDescriptor,
+    description_for,
+    encode_description,
 )
 from ..protocol.frames import (
-    FLAG_CONFIG_CHANGED, FLAG_TIME_VALID, encode_frame, max_samples_per_frame, min_att_mtu,
+    FLAG_CONFIG_CHANGED,
+    FLAG_TIME_VALID,
+    encode_frame,
+    max_samples_per_frame,
+    min_att_mtu,
 )
 from ..protocol.gatt import (
-    CONFIG_UUID, CONTROL_UUID, DATA_UUID, MAX_STREAMS, SERVICE_UUID, STATUS_UUID,
+    CONFIG_UUID,
+    CONTROL_UUID,
+    DATA_UUID,
+    MAX_STREAMS,
+    SERVICE_UUID,
+    STATUS_UUID,
 )
 from ..protocol.status import DeviceStatus, encode_status
 from .link import VirtualLink, advertising_data, make_bumble_device
@@ -405,7 +418,7 @@ class VirtualWearable:
         return self._finished is not None and self._finished.is_set()
 
     # -- lifecycle -------------------------------------------------------------------------
-    async def __aenter__(self) -> VirtualWearable:
+    async def __aenter__(self) -> Self:
         await self.open()
         return self
 
@@ -463,7 +476,7 @@ class VirtualWearable:
             if conn is not None:
                 try:
                     await conn.disconnect()
-                except Exception as exc:  # closing anyway
+                except Exception as exc:  # noqa: BLE001 - closing anyway
                     _LOGGER.debug("%s: disconnect on close failed: %r", self.name, exc)
             await device.power_off()
         if self._own_link:
@@ -506,7 +519,7 @@ class VirtualWearable:
     def _on_control_write(self, connection: Connection, value: bytes) -> None:
         try:
             req = ctl.decode_request(value)
-        except Exception:  # too short: answer nothing, as firmware would drop it
+        except Exception:  # noqa: BLE001 - too short: answer nothing, as firmware would
             return
         status, params = self._handle_request(req, connection)
         resp = ctl.encode_response(req.opcode, req.request_id, status, params)

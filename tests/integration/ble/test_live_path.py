@@ -4,6 +4,7 @@ wearable, on a virtual-time loop (issue #5 acceptance)."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import numpy as np
 import pytest
@@ -11,12 +12,22 @@ import pytest
 from sensor_pipeline.adapters.ble import BleakSource, scan_devices
 from sensor_pipeline.errors import DeviceNotFoundError, DeviceProtocolError
 from sensor_pipeline.model import (
-    DeviceConnected, GapDetected, LinkLost, LinkRestored, RawPayload, SampleBlock,
     STREAM_EMG,
+    DeviceConnected,
+    GapDetected,
+    LinkLost,
+    LinkRestored,
+    RawPayload,
+    SampleBlock,
 )
-from sensor_pipeline.protocol import DATA_UUID, FrameDecoder, decode_description, CONFIG_UUID
+from sensor_pipeline.protocol import CONFIG_UUID, DATA_UUID, FrameDecoder, decode_description
 from sensor_pipeline.virtual import (
-    Faults, VirtualLink, VirtualWearable, demo_session, expected_missing, loop_clock_ns,
+    Faults,
+    VirtualLink,
+    VirtualWearable,
+    demo_session,
+    expected_missing,
+    loop_clock_ns,
 )
 
 from .conftest import blocks_of, collect, fast_config
@@ -40,7 +51,7 @@ def expected_values(session: object, vw: VirtualWearable, stream: str) -> np.nda
 
 
 def assert_no_overlap_in_order(blocks: list[SampleBlock]) -> None:
-    for a, b in zip(blocks, blocks[1:]):
+    for a, b in itertools.pairwise(blocks):
         assert b.first_index >= a.end_index, (a, b)
 
 
@@ -60,7 +71,7 @@ async def test_sixty_seconds_every_sample_in_order_with_correct_timestamps() -> 
         blocks = blocks_of(items, stream)
         # Every sample, in order, exactly once.
         assert blocks[0].first_index == 0
-        for a, b in zip(blocks, blocks[1:]):
+        for a, b in itertools.pairwise(blocks):
             assert b.first_index == a.end_index
         data = np.concatenate([b.data for b in blocks], axis=1)
         want = expected_values(session, vw, stream)
@@ -328,7 +339,7 @@ async def test_raw_payloads_re_decode_to_the_same_blocks() -> None:
         if r.characteristic == DATA_UUID:
             try:
                 offline.extend(dec.feed(r.payload, r.t_ns))
-            except Exception:  # the injected malformed frame
+            except Exception:  # noqa: BLE001, S110 - the injected malformed frame
                 pass
     live = [i for i in items if isinstance(i, (SampleBlock, GapDetected))]
     assert len(offline) == len(live)
@@ -342,8 +353,8 @@ async def test_raw_payloads_re_decode_to_the_same_blocks() -> None:
 
 
 async def test_scan_lists_compatible_devices_with_rssi() -> None:
-    a = dict(name="AAA", address="F0:00:00:00:00:0A")
-    b = dict(name="BBB", address="F0:00:00:00:00:0B")
+    a = {"name": "AAA", "address": "F0:00:00:00:00:0A"}
+    b = {"name": "BBB", "address": "F0:00:00:00:00:0B"}
     async with VirtualLink() as link, \
             VirtualWearable(demo_session(1.0), link=link, **a), \
             VirtualWearable(demo_session(1.0), link=link, **b):
