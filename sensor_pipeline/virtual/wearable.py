@@ -89,6 +89,8 @@ NOTIFICATIONS_PER_EVENT = 6
 LATE_BLOCKS = 2
 #: How often (loop s) the link looks again while the host's receive window is full.
 HOST_POLL_S = 0.002
+#: How often (loop s) ``wait_finished`` looks whether the buffers have drained.
+FINISH_POLL_S = 0.02
 
 MtuPolicy = Literal["fit", "reject", "ignore"]
 
@@ -409,9 +411,14 @@ class VirtualWearable:
         return self.link.client_backend
 
     async def wait_finished(self) -> None:
-        """Until the source is exhausted (every block acquired, sent or not)."""
+        """Until the source is exhausted (every block acquired, sent or not), the transmit
+        buffer is empty and the host has taken every notification (``link.host_backlog``): so
+        a run ending then loses nothing however far behind the host was."""
         assert self._finished is not None, "use the wearable inside 'async with'"
         await self._finished.wait()
+        while self._txq or (self.link.host_backlog is not None
+                            and self.link.host_backlog() > 0):
+            await asyncio.sleep(FINISH_POLL_S)
 
     @property
     def finished(self) -> bool:
