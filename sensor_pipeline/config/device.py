@@ -51,7 +51,7 @@ class DeviceConfig(Section, frozen=True):
     virtual_tx_buffer_s: Annotated[float, doc(
         "Transmit buffer of the virtual wearable per stream, in seconds of data: when it is "
         "full the emulated device waits for the host (the run slows down, nothing is lost).",
-        unit="s", source="judgment call (wearables buffer 1-5 s of data)", gt=0.0)] = 2.0
+        unit="s", source="judgment call (wearables buffer 1-5 s of data)", ge=0.1)] = 2.0
     clock_fit_window_s: Annotated[float, doc(
         "Window of the lower-envelope fit mapping the device clock to the host clock (longer: "
         "steadier drift estimate, slower to follow a temperature change).",

@@ -258,8 +258,9 @@ class VirtualWearable:
     ) -> None:
         if not (speed > 0 and speed < float("inf")):
             raise ValueError(f"speed must be a finite number > 0, got {speed!r}")
-        if not tx_buffer_s > 0:
-            raise ValueError(f"tx_buffer_s must be > 0, got {tx_buffer_s!r}")
+        if not tx_buffer_s >= block_s:
+            raise ValueError(f"tx_buffer_s must hold at least one block ({block_s:g} s), got "
+                             f"{tx_buffer_s!r}")
         self.speed = float(speed)
         self.tx_buffer_s = float(tx_buffer_s)
         if hasattr(source, "iter_items") and hasattr(source, "streams"):
@@ -816,7 +817,12 @@ class VirtualWearable:
             assert self.device is not None
             if self.notify_log is not None:
                 self.notify_log.append((tx.desc.stream_id, fr.first, time.monotonic_ns()))
-            await self.device.notify_subscriber(conn, self._data_char, fr.payload)
+            try:
+                await self.device.notify_subscriber(conn, self._data_char, fr.payload)
+            except Exception as exc:  # noqa: BLE001 - the link dropped under the notification
+                _LOGGER.debug("%s: notification failed: %r", self.name, exc)
+                tx.unsent.append((fr.first, fr.n, "link-down"))
+                continue
             self.notifications += 1
             tx.frames += 1
             tx.sent.append((fr.first, fr.n))
