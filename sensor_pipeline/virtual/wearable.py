@@ -4,9 +4,9 @@ It implements docs/protocol.md as firmware would: it advertises the service UUID
 self-description, answers control-point requests by indication, and once START_STREAMS
 arrives it "acquires" the source's blocks in (virtual or real) time, cuts them into data frames
 sized to the negotiated MTU and queues them in a bounded transmit buffer (``tx_buffer_s`` of
-data per stream). A link task drains that buffer at the pace of the link: at most
-``NOTIFICATIONS_PER_EVENT`` per connection interval, and never while the host holds its receive
-window full (``VirtualLink.host_backlog``: the link-layer flow control of a real radio). Streams
+data per stream, ``transmit.TransmitBuffer``). A link task drains that buffer at the pace of
+the link: at most ``NOTIFICATIONS_PER_EVENT`` per connection interval, and never while the host
+holds its receive window full (``VirtualLink.host_backlog``: a real radio's flow control). Streams
 stop when the link drops (the host must re-START); sample indices and the device clock keep
 running, so what was not sent while the link was down is an exact, known gap.
 
@@ -37,7 +37,7 @@ import logging
 import random
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal, Self
 
@@ -72,23 +72,15 @@ from ..protocol.gatt import (
 )
 from ..protocol.status import DeviceStatus, encode_status
 from .link import VirtualLink, advertising_data, make_bumble_device
+from .transmit import Frame, StreamTx, TransmitBuffer
 
 __all__ = ["Faults", "VirtualWearable", "quantize"]
 
 _LOGGER = logging.getLogger(__name__)
 
-#: Shortest BLE connection interval (Core spec Vol 6 Part B §4.5.1: 7.5 ms), what a streaming
-#: wearable asks for.
-CONNECTION_INTERVAL_S = 0.0075
-#: Notifications per connection event: 6 is what common centrals (Android, BlueZ, iOS 4–7)
-#: accept per event (judgment call from published throughput measurements; 800 per s here,
-#: twice what the reference streams need at 20 ms frames).
-NOTIFICATIONS_PER_EVENT = 6
 #: A block acquired more than this many block lengths (world time) after it was due sets the
 #: world clock back (``PacedClock.fall_back``): timer jitter below it is ignored (judgment call).
 LATE_BLOCKS = 2
-#: How often (loop s) the link looks again while the host's receive window is full.
-HOST_POLL_S = 0.002
 #: How often (loop s) ``wait_finished`` looks whether the buffers have drained.
 FINISH_POLL_S = 0.02
 
@@ -142,33 +134,6 @@ class Faults:
     config_change_at_s: Sequence[float] = ()
     drop_link_on_config_reread: bool = False
     strict_pace: bool = False
-
-
-@dataclass
-class _StreamTx:
-    desc: StreamDescriptor
-    info: StreamInfo
-    raw_min: int
-    raw_max: int
-    scale: npt.NDArray[np.float64]
-    offset: npt.NDArray[np.float64]
-    sent: list[tuple[int, int]] = field(default_factory=list)
-    unsent: list[tuple[int, int, str]] = field(default_factory=list)
-    device_dropped: int = 0
-    frames: int = 0
-    #: Samples queued in the transmit buffer, and the buffer's capacity (samples).
-    buffered: int = 0
-    capacity: int = 0
-    peak_buffered: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class _Frame:
-    tx: _StreamTx
-    first: int
-    n: int
-    payload: bytes
-    src_end_s: float
 
 
 def quantize(block: SampleBlock, desc: StreamDescriptor) -> npt.NDArray[np.int64]:
@@ -286,10 +251,10 @@ class VirtualWearable:
         self._own_link = link is None
         self.link = link if link is not None else VirtualLink()
         advertising_data(name, SERVICE_UUID)  # validate the name length now
-        self._tx: dict[str, _StreamTx] = {}
+        self._tx: dict[str, StreamTx] = {}
         for d in self.description.streams:
             info = d.to_stream_info()
-            self._tx[info.name] = _StreamTx(
+            self._tx[info.name] = StreamTx(
                 desc=d, info=info, raw_min=d.sample_format.raw_min,
                 raw_max=d.sample_format.raw_max, scale=d.lsb_scale(), offset=d.lsb_offset(),
                 capacity=max(1, round(tx_buffer_s * info.fs_hz)))
@@ -299,13 +264,9 @@ class VirtualWearable:
         self._loop: asyncio.AbstractEventLoop | None = None
         #: The emulated world's clock (set in ``open()``).
         self.world: PacedClock | None = None
-        self._txq: collections.deque[_Frame] = collections.deque()
-        self._tx_ready: asyncio.Event | None = None
-        self._tx_room: asyncio.Event | None = None
+        self._txbuf = TransmitBuffer(self.link, self.speed, self._send_frame)
         self._pump_task: asyncio.Task[None] | None = None
         self._acq_start_loop_s = 0.0
-        self._sent_src_s = 0.0
-        self._sent_loop_s = 0.0
         self._connection: Connection | None = None
         P = gatt.Characteristic.Properties
         self._data_char: gatt.Characteristic[bytes] = gatt.Characteristic(
@@ -377,9 +338,10 @@ class VirtualWearable:
         buffer fill in s of data): achieved = source seconds handed to the link per loop second
         since the first START (None before the first frame)."""
         achieved = None
-        elapsed = self._sent_loop_s - self._acq_start_loop_s
-        if self._acq_start_s is not None and self._sent_src_s > 0 and elapsed > 0:
-            achieved = self._sent_src_s / elapsed
+        buf = self._txbuf
+        elapsed = buf.sent_loop_s - self._acq_start_loop_s
+        if self._acq_start_s is not None and buf.sent_src_s > 0 and elapsed > 0:
+            achieved = buf.sent_src_s / elapsed
         world = self.world
         waited = 0.0
         if world is not None:
@@ -417,7 +379,7 @@ class VirtualWearable:
         a run ending then loses nothing however far behind the host was."""
         assert self._finished is not None, "use the wearable inside 'async with'"
         await self._finished.wait()
-        while self._txq or (self.link.host_backlog is not None
+        while self._txbuf or (self.link.host_backlog is not None
                             and self.link.host_backlog() > 0):
             await asyncio.sleep(FINISH_POLL_S)
 
@@ -451,15 +413,14 @@ class VirtualWearable:
         device.on(device.EVENT_CONNECTION, self._on_connection)
         self.device = device
         self.world = PacedClock(self.speed, self._loop.time)
-        self._tx_ready = asyncio.Event()
-        self._tx_room = asyncio.Event()
         await device.power_on()
         self._power_on_s = self.world.now_s()
         if self.faults.advertise:
             await self._start_advertising()
         self._stream_task = asyncio.create_task(self._stream(),
                                                 name=f"virtual-wearable {self.name}")
-        self._pump_task = asyncio.create_task(self._pump(), name=f"virtual-link {self.name}")
+        self._pump_task = asyncio.create_task(self._txbuf.run(),
+                                              name=f"virtual-link {self.name}")
 
     async def close(self) -> None:
         for attr in ("_stream_task", "_pump_task"):
@@ -515,7 +476,7 @@ class VirtualWearable:
     def _on_disconnection(self, reason: int) -> None:
         self._connection = None
         self._started_mask = 0  # firmware stops streams on disconnect (protocol.md §3.4)
-        self._flush_tx("link-down")
+        self._txbuf.flush("link-down")
         if self.faults.advertise:
             self._spawn(self._readvertise_later())
 
@@ -707,7 +668,7 @@ class VirtualWearable:
                 await self.device.notify_subscriber(conn, self._data_char, payload)
 
     async def _transmit(
-        self, tx: _StreamTx, block: SampleBlock, src_start_s: float, src_end_s: float
+        self, tx: StreamTx, block: SampleBlock, src_start_s: float, src_end_s: float
     ) -> None:
         """Cut ``block`` into frames and queue them for the link (see the module docstring)."""
         assert self.device is not None and self.world is not None
@@ -726,7 +687,8 @@ class VirtualWearable:
                 tx.unsent.append((first, n, "tx-overflow"))
                 tx.device_dropped += n
                 return
-            await self._wait_for_room(tx, n)
+            assert self.world is not None
+            await self._txbuf.wait_for_room(tx, n, self.world)
             conn = self._connection
             if conn is None or not self._started_mask & (1 << sid):
                 tx.unsent.append((first, n, "link-down" if conn is None else "not-started"))
@@ -753,88 +715,36 @@ class VirtualWearable:
                     round(t_us + start * 1e9 / tx.desc.rate_mhz) & 0xFFFFFFFF,
                     raw[start:stop], flags=FLAG_TIME_VALID,
                 )
-                self._txq.append(_Frame(tx, first + start, stop - start, payload,
-                                        src_start_s + stop * period_s))
-                tx.buffered += stop - start
-        tx.peak_buffered = max(tx.peak_buffered, tx.buffered)
-        assert self._tx_ready is not None
-        self._tx_ready.set()
+                self._txbuf.put(Frame(tx, first + start, stop - start, payload,
+                                      src_start_s + stop * period_s))
 
-    async def _wait_for_room(self, tx: _StreamTx, n: int) -> None:
-        """Hold the world clock until ``n`` more samples fit in ``tx``'s buffer."""
-        assert self.world is not None and self._tx_room is not None
-        self.world.hold()
+    async def _send_frame(self, fr: Frame) -> bool:
+        """Notify one frame from the transmit buffer (False: the link is down or stopped)."""
+        tx = fr.tx
+        conn = self._connection
+        if conn is None or not self._started_mask & (1 << tx.desc.stream_id):
+            tx.unsent.append((fr.first, fr.n, "link-down" if conn is None else "not-started"))
+            return False
+        assert self.device is not None
+        if self.notify_log is not None:
+            self.notify_log.append((tx.desc.stream_id, fr.first, time.monotonic_ns()))
         try:
-            while tx.buffered + n > tx.capacity and tx.buffered > 0:
-                self._tx_room.clear()
-                await self._tx_room.wait()
-        finally:
-            self.world.release()
-
-    def _flush_tx(self, reason: str) -> None:
-        """The link dropped: what the buffer still held is never sent (an exact gap)."""
-        for fr in self._txq:
-            fr.tx.unsent.append((fr.first, fr.n, reason))
-            fr.tx.buffered -= fr.n
-        self._txq.clear()
-        if self._tx_room is not None:
-            self._tx_room.set()
-
-    async def _pump(self) -> None:
-        """The link: drain the transmit buffer, paced by connection events and the host."""
-        assert self._loop is not None and self._tx_ready is not None
-        assert self._tx_room is not None
-        loop = self._loop
-        tokens = float(NOTIFICATIONS_PER_EVENT)
-        refill_per_s = NOTIFICATIONS_PER_EVENT / CONNECTION_INTERVAL_S * self.speed
-        last = loop.time()
-        txq = self._txq
-        while True:
-            if not txq:
-                self._tx_ready.clear()
-                await self._tx_ready.wait()
-                continue
-            backlog = self.link.host_backlog
-            if backlog is not None and backlog() >= self.link.host_window:
-                await asyncio.sleep(HOST_POLL_S)
-                continue
-            now = loop.time()
-            tokens = min(float(NOTIFICATIONS_PER_EVENT), tokens + (now - last) * refill_per_s)
-            last = now
-            if tokens < 1.0:
-                await asyncio.sleep(CONNECTION_INTERVAL_S / self.speed)
-                continue
-            tokens -= 1.0
-            fr = txq.popleft()
-            tx = fr.tx
-            tx.buffered -= fr.n
-            self._tx_room.set()
-            conn = self._connection
-            if conn is None or not self._started_mask & (1 << tx.desc.stream_id):
-                tx.unsent.append((fr.first, fr.n, "link-down" if conn is None
-                                  else "not-started"))
-                continue
-            assert self.device is not None
-            if self.notify_log is not None:
-                self.notify_log.append((tx.desc.stream_id, fr.first, time.monotonic_ns()))
-            try:
-                await self.device.notify_subscriber(conn, self._data_char, fr.payload)
-            except Exception as exc:  # noqa: BLE001 - the link dropped under the notification
-                _LOGGER.debug("%s: notification failed: %r", self.name, exc)
-                tx.unsent.append((fr.first, fr.n, "link-down"))
-                continue
-            self.notifications += 1
-            tx.frames += 1
-            tx.sent.append((fr.first, fr.n))
-            self._sent_src_s = max(self._sent_src_s, fr.src_end_s)
-            self._sent_loop_s = loop.time()
-            if self.faults.resend_on_reconnect_s > 0:
-                assert self.world is not None
-                now_w = self.world.now_s()
-                self._history.append((now_w, fr.payload))
-                horizon = now_w - self.faults.resend_on_reconnect_s - 1.0
-                while self._history and self._history[0][0] < horizon:
-                    self._history.popleft()
+            await self.device.notify_subscriber(conn, self._data_char, fr.payload)
+        except Exception as exc:  # noqa: BLE001 - the link dropped under the notification
+            _LOGGER.debug("%s: notification failed: %r", self.name, exc)
+            tx.unsent.append((fr.first, fr.n, "link-down"))
+            return False
+        self.notifications += 1
+        tx.frames += 1
+        tx.sent.append((fr.first, fr.n))
+        if self.faults.resend_on_reconnect_s > 0:
+            assert self.world is not None
+            now_w = self.world.now_s()
+            self._history.append((now_w, fr.payload))
+            horizon = now_w - self.faults.resend_on_reconnect_s - 1.0
+            while self._history and self._history[0][0] < horizon:
+                self._history.popleft()
+        return True
 
 
 def _runs(mask: npt.NDArray[np.bool_]) -> Iterator[tuple[int, int, bool]]:
