@@ -24,6 +24,7 @@ The 1-minute load average is printed beside each row: the machine may be shared.
 
     python bench/bench_live.py                       # all loads, all speeds (~3 min)
     python bench/bench_live.py --loads 0 --speeds 1 20
+    python bench/bench_live.py --loads 0 --speeds 1 --data-s 40   # a steadier 1× figure
 """
 
 from __future__ import annotations
@@ -188,7 +189,13 @@ def main() -> int:
                    help="busy processes beside the run (default: 0 1 2)")
     p.add_argument("--speeds", type=float, nargs="+", default=list(DATA_S),
                    help=f"asked speeds (default: 1 5 20 {MAX_SPEED:g} = max)")
+    p.add_argument("--data-s", type=float,
+                   help="seconds of data per run at every speed (default: 12 s at 1×, 40 s "
+                   "otherwise)")
     args = p.parse_args()
+    if args.data_s is not None:
+        for k in DATA_S:
+            DATA_S[k] = args.data_s
     config = load_config(None, list(SETS))
     sessions = {d: simulate("bridge-fatigue", seed=1, duration_s=d)
                 for d in set(DATA_S.values())}
