@@ -115,6 +115,13 @@ async def test_three_link_drops_reconnect_and_gaps_match_unsent_samples_exactly(
         assert delivered == sent_total
         assert delivered + sum(n for _a, n in gaps) == blocks[-1].end_index
         assert blocks[-1].end_index == total
+        # The data's clock holds across reconnects (same device clock): index / rate, and the
+        # link events sit where the data around them puts them.
+        t_err = [abs(b.t0_ns - round(b.first_index * 1e9 / b.fs_hz)) for b in blocks]
+        assert max(t_err) <= 2_000
+        for lost, (a, n) in zip([i for i in items if isinstance(i, LinkLost)], gaps):
+            fs = blocks[0].fs_hz
+            assert abs(lost.t_ns / 1e9 - a / fs) < 0.1  # lost when the gap began
     assert stats.duplicate_samples == 0 and stats.decode_errors == 0
     # Gap duration and time are consistent with the index grid.
     for g in (i for i in items if isinstance(i, GapDetected)):
