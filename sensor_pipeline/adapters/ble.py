@@ -9,8 +9,9 @@ checks the MTU and sends START_STREAMS. Iterating the source then yields ``Sampl
 ``Event`` items until it is closed.
 
 The bleak notification callback only stamps the receive time (injected clock) and appends the
-payload to a bounded inbox (``put_nowait`` semantics: when full the notification is dropped and
-counted; the missing samples then surface as a gap). All decoding happens in the consumer:
+payload to the inbox. The inbox never drops what was received: a host that falls behind builds
+a backlog (``queue_peak``, ``backlog``), and a link that offers flow control (the virtual link
+asks ``backlog()``) holds the data on the device instead. All decoding happens in the consumer:
 ``protocol.FrameDecoder`` turns payloads into blocks, gaps and duplicates. A ``DecodeError`` is
 counted, dropped and logged (rate limited); more than ``device.max-consecutive-decode-errors`` in
 a row, or a frame cut at the ATT MTU, ends the session with ``DeviceProtocolError``.
@@ -38,9 +39,10 @@ import enum
 import logging
 import struct
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, Self
 
 from bleak import BleakClient, BleakScanner
 from bleak.backends.characteristic import BleakGATTCharacteristic
@@ -50,11 +52,21 @@ from bleak.backends.scanner import AdvertisementData, BaseBleakScanner
 
 from ..config import DeviceConfig
 from ..errors import (
-    ConfigError, ConnectionLostError, DecodeError, DeviceError, DeviceNotFoundError,
+    ConfigError,
+    ConnectionLostError,
+    DecodeError,
+    DeviceError,
+    DeviceNotFoundError,
     DeviceProtocolError,
 )
 from ..model import (
-    DeviceConnected, Event, LinkLost, LinkRestored, RawPayload, SampleBlock, SourceItem,
+    DeviceConnected,
+    Event,
+    LinkLost,
+    LinkRestored,
+    RawPayload,
+    SampleBlock,
+    SourceItem,
     StreamInfo,
 )
 from ..protocol import control as ctl
@@ -64,11 +76,17 @@ from ..protocol.frames import min_att_mtu
 from ..protocol.gatt import CONFIG_UUID, CONTROL_UUID, DATA_UUID, SERVICE_UUID, STATUS_UUID
 from ..protocol.status import decode_status
 from .reconnect import (
-    ADVICE_ALLOW_LIST, ADVICE_FIRMWARE, ErrorKind, advice_for, backoff_for, classify,
+    ADVICE_ALLOW_LIST,
+    ADVICE_FIRMWARE,
+    ErrorKind,
+    advice_for,
+    backoff_for,
+    classify,
     should_retry,
 )
 
-__all__ = ["BleakSource", "LinkState", "LinkStatistics", "ScanResult", "scan_devices"]
+__all__ = ["BleakSource", "LinkState", "LinkStatistics", "ScanResult", "describe_pace",
+           "scan_devices"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -110,8 +128,10 @@ class LinkStatistics:
     duplicate_frames: int
     duplicate_samples: int
     decode_errors: int
-    #: Notifications dropped because the inbox was full (host-side loss).
+    #: Notifications the host dropped after receiving them: always 0 since the inbox applies
+    #: flow control instead (kept so readers of older recordings' statistics still work).
     queue_drops: int
+    #: Largest backlog of received, not yet decoded notifications.
     queue_peak: int
     link_losses: int
     reconnects: int
@@ -125,6 +145,32 @@ class LinkStatistics:
     clock_offset_ns: int | None
     clock_drift_ppm: float
     streams: tuple[StreamCounters, ...]
+    #: Pace the source was asked for (× real time; 1.0 for a real wearable).
+    pace_asked: float = 1.0
+    #: Pace achieved since streaming started (× real time: data seconds per wall second);
+    #: None when not measured (a real wearable streams in real time by definition).
+    pace_achieved: float | None = None
+    #: Wall seconds the (emulated) device waited for the host to take its data: > 0 means the
+    #: run was host-bound (slower than asked, nothing lost).
+    host_bound_s: float = 0.0
+    #: Largest fill of the device's transmit buffer (s of data), when the device reports it.
+    device_buffer_peak_s: float = 0.0
+    #: Slowest control-point round trip (request written → answer received), wall s.
+    control_rtt_max_s: float = 0.0
+
+
+#: Achieved pace below this share of the asked one is reported as host-bound (judgment call:
+#: start-up and the last frames cost a few % of a short run).
+HOST_BOUND_SHARE = 0.95
+
+
+def describe_pace(stats: LinkStatistics) -> str | None:
+    """``"pace 11.4× of 20× asked: host-bound"`` (None when the pace was not measured)."""
+    if stats.pace_achieved is None:
+        return None
+    asked, got = stats.pace_asked, stats.pace_achieved
+    verdict = "host-bound" if got < HOST_BOUND_SHARE * asked else "on pace"
+    return f"pace {got:.3g}× of {asked:g}× asked: {verdict}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,25 +186,25 @@ class ScanResult:
 
 
 class _Inbox:
-    """Bounded FIFO between the bleak callback (sync) and the consumer (async)."""
+    """FIFO between the bleak callback (sync) and the consumer (async); never drops.
 
-    __slots__ = ("items", "max_items", "drops", "peak", "wakeup")
+    Flow control happens before it: ``BleakSource.backlog()`` tells a link that supports it
+    (the virtual link) to hold data on the device while ``window`` notifications wait here.
+    """
 
-    def __init__(self, max_items: int) -> None:
+    __slots__ = ("drops", "items", "peak", "wakeup", "window")
+
+    def __init__(self, window: int) -> None:
         self.items: collections.deque[tuple[int, int, bytes]] = collections.deque()
-        self.max_items = max_items
+        self.window = window
         self.drops = 0
         self.peak = 0
         self.wakeup = asyncio.Event()
 
     def put_nowait(self, item: tuple[int, int, bytes]) -> None:
         items = self.items
-        if len(items) >= self.max_items:
-            self.drops += 1
-            return
         items.append(item)
-        if len(items) > self.peak:
-            self.peak = len(items)
+        self.peak = max(self.peak, len(items))
         self.wakeup.set()
 
 
@@ -242,7 +288,7 @@ def _effective_mtu(client: BleakClient) -> int:
         char = client.services.get_characteristic(DATA_UUID)
         if char is not None:
             mtu = max(mtu, char.max_write_without_response_size + 3)
-    except Exception as exc:  # best effort: only used for messages and the truncation check
+    except Exception as exc:  # noqa: BLE001 - best effort: only for messages and the truncation check
         _LOGGER.debug("MTU lookup failed: %r", exc)
     return int(mtu)
 
@@ -266,7 +312,10 @@ class BleakSource:
         Also yield a ``RawPayload`` for every notification and config read (before the items
         decoded from it), so a recording can be re-decoded later.
     session_start_ns : int, optional
-        Clock value that is session time 0 (default: the clock when ``start()`` begins).
+        Clock value that is session time 0. Default: the first sample is session time 0 and
+        sample times follow the device clock (the data clock, docs/architecture.md "Time").
+    pace : callable returning (asked, achieved, host_bound_s, device_buffer_peak_s), optional
+        Where the pace figures of ``statistics()`` come from (the virtual wearable's).
     """
 
     def __init__(
@@ -279,6 +328,7 @@ class BleakSource:
         sleep: Sleep = asyncio.sleep,
         emit_raw: bool = True,
         session_start_ns: int | None = None,
+        pace: Callable[[], tuple[float, float | None, float, float]] | None = None,
     ) -> None:
         if config.address and config.allow_list and not _allowed(
             config.address, "", config.allow_list
@@ -294,6 +344,7 @@ class BleakSource:
         self._sleep = sleep
         self.emit_raw = emit_raw
         self.session_start_ns = session_start_ns
+        self._pace = pace
         self.state = LinkState.IDLE
         self._client: BleakClient | None = None
         self._device: BLEDevice | str | None = None
@@ -322,6 +373,9 @@ class BleakSource:
         self._battery: int | None = None
         self._lead_off = 0
         self._consecutive_errors = 0
+        self._control_rtt_max_s = 0.0
+        #: Loop time by which the first data notification after a START must arrive.
+        self._data_deadline_s: float | None = None
         self._decode_errors_other = 0
         self._last_warning_ns: int | None = None
         self._suppressed_warnings = 0
@@ -336,8 +390,20 @@ class BleakSource:
     def description(self) -> DeviceDescription | None:
         return self._description
 
+    def backlog(self) -> int:
+        """Received notifications not yet decoded (the virtual link's flow control asks this)."""
+        return len(self._inbox.items) if self._inbox is not None else 0
+
+    @property
+    def receive_window(self) -> int:
+        """Backlog at which a link with flow control should hold data on the device
+        (``device.notification-queue-size``)."""
+        return self.config.notification_queue_size
+
     def statistics(self) -> LinkStatistics:
         d = self._decoder.statistics() if self._decoder is not None else None
+        asked, achieved, bound_s, buf_s = (self._pace() if self._pace is not None
+                                           else (1.0, None, 0.0, 0.0))
         return LinkStatistics(
             state=self.state.value,
             device_name=self._name,
@@ -365,6 +431,11 @@ class BleakSource:
             clock_offset_ns=d.clock_offset_ns if d else None,
             clock_drift_ppm=d.clock_drift_ppm if d else 0.0,
             streams=d.streams if d else (),
+            pace_asked=asked,
+            pace_achieved=achieved,
+            host_bound_s=bound_s,
+            device_buffer_peak_s=buf_s,
+            control_rtt_max_s=self._control_rtt_max_s,
         )
 
     def __aiter__(self) -> AsyncIterator[SourceItem]:
@@ -372,7 +443,7 @@ class BleakSource:
             self._gen = self._iterate()
         return self._gen
 
-    async def __aenter__(self) -> BleakSource:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 
@@ -391,8 +462,6 @@ class BleakSource:
         """
         if self.state != LinkState.IDLE:
             return
-        if self.session_start_ns is None:
-            self.session_start_ns = self._clock()
         self._inbox = _Inbox(self.config.notification_queue_size)
         await self._connect_with_retries(self.config.connect_attempts, initial=True)
         self._pending.appendleft(DeviceConnected(
@@ -411,7 +480,7 @@ class BleakSource:
                 async with asyncio.timeout(CLOSE_TIMEOUT_S):
                     await self._request(ctl.Opcode.STOP_STREAMS,
                                         struct.pack("<I", self._description.stream_mask))
-            except Exception as exc:  # courtesy only: the disconnect below stops streams too
+            except Exception as exc:  # noqa: BLE001 - courtesy only: the disconnect stops streams too
                 _LOGGER.debug("%s (%s): STOP_STREAMS on close failed: %r",
                               self._name, self._address, exc)
         await self._drop_client()
@@ -435,14 +504,16 @@ class BleakSource:
                 return
             if inbox.items:
                 kind, t_ns, payload = inbox.items.popleft()
+                # Decode first: the first frame sets the session clock the RawPayload uses.
+                decoded = self._decode(payload, t_ns) if kind == _DATA else []
                 if emit_raw:
                     yield RawPayload(
-                        t_ns=t_ns - self._start_ns,
+                        t_ns=self._to_session(t_ns),
                         characteristic=DATA_UUID if kind == _DATA else STATUS_UUID,
                         payload=payload,
                     )
                 if kind == _DATA:
-                    for item in self._decode(payload, t_ns):
+                    for item in decoded:
                         yield item
                     assert self._decoder is not None
                     if self._decoder.config_stale and not self._link_down:
@@ -457,7 +528,27 @@ class BleakSource:
                 await self._reconnect()
                 continue
             inbox.wakeup.clear()
-            await inbox.wakeup.wait()
+            deadline = self._data_deadline_s
+            if deadline is None:
+                await inbox.wakeup.wait()
+                continue
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise self._no_data_error()
+            try:
+                async with asyncio.timeout(remaining):
+                    await inbox.wakeup.wait()
+            except TimeoutError:
+                pass
+
+    def _no_data_error(self) -> DeviceError:
+        t = self.config.control_timeout_s
+        return DeviceError(
+            f"{self._name} ({self._address}): the wearable accepted START_STREAMS but sent no "
+            f"data within {t:g} s (device.control-timeout-s)",
+            advice="check that the wearable's sensors are switched on and attached, then "
+            "restart the wearable and the run",
+        )
 
     def _decode(self, payload: bytes, t_ns: int) -> list[SampleBlock | Event]:
         decoder = self._decoder
@@ -525,6 +616,7 @@ class BleakSource:
     # -- callbacks (sync, on the event loop: stamp and enqueue only) ------------------------
     def _on_data(self, _char: BleakGATTCharacteristic, data: bytearray) -> None:
         t_ns = self._clock()
+        self._data_deadline_s = None
         self._notifications += 1
         self._bytes += len(data)
         assert self._inbox is not None
@@ -558,19 +650,20 @@ class BleakSource:
             self._inbox.wakeup.set()
 
     # -- connection -----------------------------------------------------------------------
-    @property
-    def _start_ns(self) -> int:
-        assert self.session_start_ns is not None
-        return self.session_start_ns
+    def _to_session(self, host_ns: int) -> int:
+        """Session time of a host clock value (the decoder's data clock; 0 before any data)."""
+        if self._decoder is not None:
+            return self._decoder.session_of_host(host_ns)
+        return 0 if self.session_start_ns is None else host_ns - self.session_start_ns
 
     def _session_ns(self) -> int:
-        return self._clock() - self._start_ns
+        return self._to_session(self._clock())
 
     def _link_lost(self) -> LinkLost:
         self._link_losses += 1
         _LOGGER.warning("%s (%s): link lost; reconnecting", self._name, self._address)
         self.state = LinkState.RECONNECTING
-        return LinkLost(t_ns=self._link_lost_ns - self._start_ns,
+        return LinkLost(t_ns=self._to_session(self._link_lost_ns),
                         reason="the wearable disconnected")
 
     async def _reconnect(self) -> None:
@@ -579,7 +672,7 @@ class BleakSource:
         await self._connect_with_retries(self.config.reconnect_attempts, initial=False)
         self._reconnects += 1
         now = self._clock()
-        self._pending.append(LinkRestored(t_ns=now - self._start_ns, downtime_ns=now - lost_ns,
+        self._pending.append(LinkRestored(t_ns=self._to_session(now), downtime_ns=now - lost_ns,
                                           reconnects=self._reconnects))
         _LOGGER.info("%s (%s): link restored after %.2f s", self._name, self._address,
                      (now - lost_ns) / 1e9)
@@ -691,6 +784,7 @@ class BleakSource:
             pass
         self._mtu = _effective_mtu(client)
         await self._configure(client)
+        self._data_deadline_s = asyncio.get_running_loop().time() + cfg.control_timeout_s
         self.state = LinkState.STREAMING
         _LOGGER.info("%s (%s): streaming %s (ATT MTU %d)", self._name, self._address,
                      ", ".join(s.name for s in self.streams), self._mtu)
@@ -712,7 +806,7 @@ class BleakSource:
         desc = await self._read_description(client)
         now = self._clock()
         if self._description is None or self._decoder is None:
-            self._decoder = FrameDecoder(desc, session_start_ns=self._start_ns,
+            self._decoder = FrameDecoder(desc, session_start_ns=self.session_start_ns,
                                          clock_window_s=self.config.clock_fit_window_s)
         else:
             if (self._description.device_id and desc.device_id
@@ -766,13 +860,16 @@ class BleakSource:
         assert client is not None
         self._request_id = (self._request_id + 1) & 0xFF
         rid = self._request_id
-        fut: asyncio.Future[ctl.Response] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[ctl.Response] = loop.create_future()
         self._control_waiters[rid] = fut
+        sent_s = loop.time()
         try:
             await client.write_gatt_char(CONTROL_UUID, ctl.encode_request(opcode, rid, params),
                                          response=True)
             async with asyncio.timeout(self.config.control_timeout_s):
                 resp = await fut
+            self._control_rtt_max_s = max(self._control_rtt_max_s, loop.time() - sent_s)
         except TimeoutError:
             raise ConnectionLostError(
                 f"{self._name} ({self._address}): no answer to {opcode.name} within "
@@ -827,5 +924,5 @@ class BleakSource:
             if client.is_connected:
                 async with asyncio.timeout(CLOSE_TIMEOUT_S):
                     await client.disconnect()
-        except Exception as exc:  # cleanup must not mask the original problem
+        except Exception as exc:  # noqa: BLE001 - cleanup must not mask the original problem
             _LOGGER.debug("%s (%s): disconnect failed: %r", self._name, self._address, exc)

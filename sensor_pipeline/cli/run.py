@@ -254,6 +254,9 @@ async def _run(args: argparse.Namespace, config: Any, path: Path | None) -> int:
             if status is not None:
                 status.close()
     console.print(_closing_line(summary), highlight=False, markup=False)
+    pace = _pace_line(summary.source_statistics)
+    if pace:
+        console.print(pace, highlight=False, markup=False)
     code = exit_code_for(summary)
     if summary.loss is not None:
         lines = summary.loss.lines()
@@ -262,6 +265,13 @@ async def _run(args: argparse.Namespace, config: Any, path: Path | None) -> int:
             console.print(f"  {line}", highlight=False, markup=False,
                           style="bold red" if last_verdict else None)
     return code
+
+
+def _pace_line(stats: Any) -> str | None:
+    """The virtual wearable's achieved pace (issue #10), if the source measured one."""
+    from ..adapters.ble import LinkStatistics, describe_pace
+
+    return describe_pace(stats) if isinstance(stats, LinkStatistics) else None
 
 
 def _closing_line(summary: Any) -> str:

@@ -44,10 +44,14 @@ class DeviceConfig(Section, frozen=True):
         "How long to wait for the wearable to answer a control-point request (START, ...).",
         unit="s", source="judgment call", gt=0.0)] = 5.0
     notification_queue_size: Annotated[int, doc(
-        "Notifications buffered between the Bluetooth callback and the decoder; at ~200 "
-        "notifications/s, 2048 is ~10 s. Overflow drops notifications (counted; they show up "
-        "as gaps).",
-        source="judgment call (trio: size a buffer for the burst you must absorb)", ge=1)] = 2048
+        "Receive window: received notifications waiting for the decoder at which a link with "
+        "flow control (the virtual wearable) holds data on the device; at ~200 "
+        "notifications/s, 256 is ~1.3 s. The host never drops what it received.",
+        source="judgment call (trio: size a buffer for the burst you must absorb)", ge=1)] = 256
+    virtual_tx_buffer_s: Annotated[float, doc(
+        "Transmit buffer of the virtual wearable per stream, in seconds of data: when it is "
+        "full the emulated device waits for the host (the run slows down, nothing is lost).",
+        unit="s", source="judgment call (wearables buffer 1-5 s of data)", ge=0.1)] = 2.0
     clock_fit_window_s: Annotated[float, doc(
         "Window of the lower-envelope fit mapping the device clock to the host clock (longer: "
         "steadier drift estimate, slower to follow a temperature change).",

@@ -18,20 +18,23 @@ Frames must arrive in order per stream (BLE notifications on one link do); strea
 interleave arbitrarily and the per-stream output does not depend on how they interleave or on
 how the device cut a stream into frames.
 
-Times: the device clock (u32 µs, unwrapped) is mapped to host time with ``ClockMapper`` (lower
-envelope of receive − device time over the frames' last samples); block ``t0_ns`` is that mapped
-time minus ``session_start_ns``. The decoder never reads a clock.
+Times are the data's clock (``SessionClock``): a block's ``t0_ns`` is its first sample's device
+time (u32 µs, unwrapped) counted from the session's first sample and corrected by the drift that
+``ClockMapper`` fits (lower envelope of receive − device time over the frames' last samples).
+Receive times only estimate that drift and place host events; a host that falls behind (larger
+latency) never stretches the data. With ``session_start_ns`` given, session time 0 is that host
+time instead of the first sample. The decoder never reads a clock.
 
 After a reconnect the edge calls ``update_description``; a new ``boot_id`` means the device
 rebooted: its counters and clock restarted, so each stream's index is rebased to continue after
 the last delivered sample plus the samples the host-time gap implies (an estimate; the only case
-where a gap's length is not exact).
+where a gap's length is not exact), and the new device clock is anchored by the host clock.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -39,10 +42,15 @@ from ..errors import DecodeError
 from ..model import GapDetected, SampleBlock, StreamInfo
 from .descriptors import DeviceDescription, StreamDescriptor
 from .frames import (
-    FLAG_COMPRESSED, FLAG_CONFIG_CHANGED, FLAG_TIME_VALID, FRAME_VERSION, HEADER, HEADER_BYTES,
+    FLAG_COMPRESSED,
+    FLAG_CONFIG_CHANGED,
+    FLAG_TIME_VALID,
+    FRAME_VERSION,
+    HEADER,
+    HEADER_BYTES,
     raw_values,
 )
-from .timing import ClockMapper, U32Unwrapper
+from .timing import ClockMapper, SessionClock, U32Unwrapper
 
 __all__ = ["DecoderStatistics", "FrameDecoder", "StreamCounters", "TruncatedFrameError"]
 
@@ -90,10 +98,29 @@ class _Stream:
     """Per-stream decoding state (all mutable fields are set here)."""
 
     __slots__ = (
-        "desc", "info", "name", "channels", "units", "fs_hz", "n_channels", "fmt",
-        "bytes_per_sample", "period_ns", "scale_col", "offset_col", "next_index", "index_offset",
-        "has_offset", "rebase_pending", "next_host_ns", "frames", "samples", "gaps", "lost_samples",
-        "duplicate_frames", "duplicate_samples",
+        "bytes_per_sample",
+        "channels",
+        "desc",
+        "duplicate_frames",
+        "duplicate_samples",
+        "fmt",
+        "frames",
+        "fs_hz",
+        "gaps",
+        "has_offset",
+        "index_offset",
+        "info",
+        "lost_samples",
+        "n_channels",
+        "name",
+        "next_index",
+        "next_t_ns",
+        "offset_col",
+        "period_ns",
+        "rebase_pending",
+        "samples",
+        "scale_col",
+        "units",
     )
 
     def __init__(self, desc: StreamDescriptor) -> None:
@@ -102,7 +129,7 @@ class _Stream:
         self.next_index: int | None = None
         self.index_offset = 0
         self.rebase_pending = False
-        self.next_host_ns: int | None = None
+        self.next_t_ns: int | None = None
         self.configure(desc)
 
     def configure(self, desc: StreamDescriptor) -> None:
@@ -133,8 +160,9 @@ class FrameDecoder:
     ----------
     description : DeviceDescription
         What the config characteristic said.
-    session_start_ns : int
-        Host time (same clock as ``feed``'s ``t_ns``) that is session time 0.
+    session_start_ns : int, optional
+        Host time (same clock as ``feed``'s ``t_ns``) that is session time 0; None (default):
+        the session's first sample is time 0 (the data clock, what a live source uses).
     clock_window_s, clock_bucket_s : float
         Lower-envelope fit window and bucket (see ``ClockMapper``).
     """
@@ -143,7 +171,7 @@ class FrameDecoder:
         self,
         description: DeviceDescription,
         *,
-        session_start_ns: int = 0,
+        session_start_ns: int | None = None,
         clock_window_s: float = 60.0,
         clock_bucket_s: float = 0.5,
     ) -> None:
@@ -151,6 +179,7 @@ class FrameDecoder:
         self._clock_window_s = clock_window_s
         self._clock_bucket_s = clock_bucket_s
         self.clock = ClockMapper(clock_window_s, clock_bucket_s)
+        self.session_clock = SessionClock(self.clock, session_start_ns)
         self._time = U32Unwrapper()
         self._last_time_host_ns: int | None = None
         self.description = description
@@ -193,10 +222,15 @@ class FrameDecoder:
         if rebooted:
             self._reboots += 1
             self.clock.reset()
+            self.session_clock.rebase()
             self._time.reset()
             self._last_time_host_ns = None
         self.description = description
         self.config_stale = False
+
+    def session_of_host(self, host_ns: int) -> int:
+        """Session time (ns) of a host time on ``feed``'s clock (0 before the first frame)."""
+        return self.session_clock.session_of_host(host_ns)
 
     def statistics(self) -> DecoderStatistics:
         per = tuple(s.counters() for s in self._streams.values())
@@ -299,17 +333,23 @@ class FrameDecoder:
             dev_first_ns = self._time.unwrap(t_us32, predicted) * 1000
             self._last_time_host_ns = t_ns
             self.clock.observe(dev_first_ns + round((n - 1) * period_ns), t_ns)
-            host_first_ns = self.clock.to_host_ns(dev_first_ns)
+            sc = self.session_clock
+            if not sc.anchored:
+                sc.anchor(dev_first_ns, self.clock.to_host_ns(dev_first_ns))
+            t_first_ns = sc.session_ns(dev_first_ns)
         else:
             host_first_ns = t_ns - round((n - 1) * period_ns)
+            if self.session_clock.host_zero_ns is None:
+                self.session_clock.host_zero_ns = host_first_ns
+            t_first_ns = self.session_clock.session_of_host(host_first_ns)
 
         # -- sample index ------------------------------------------------------------------
         nxt = st.next_index
         if nxt is None:
             first = idx32 + st.index_offset
         elif st.rebase_pending:
-            assert st.next_host_ns is not None
-            missing = max(0, round((host_first_ns - st.next_host_ns) / period_ns))
+            assert st.next_t_ns is not None
+            missing = max(0, round((t_first_ns - st.next_t_ns) / period_ns))
             first = nxt + missing
             st.index_offset = first - idx32
             st.rebase_pending = False
@@ -331,7 +371,7 @@ class FrameDecoder:
                 missing = first - nxt
                 dur = round(missing * period_ns)
                 items.append(GapDetected(
-                    t_ns=host_first_ns - dur - self.session_start_ns,
+                    t_ns=t_first_ns - dur,
                     stream=st.name,
                     first_missing_index=nxt,
                     n_missing=missing,
@@ -348,13 +388,13 @@ class FrameDecoder:
         if st.has_offset:
             data += st.offset_col
         kept = n - skip
-        t0 = host_first_ns + (round(skip * period_ns) if skip else 0)
+        t0 = t_first_ns + (round(skip * period_ns) if skip else 0)
         items.append(SampleBlock(
             stream=st.name, channels=st.channels, units=st.units, fs_hz=st.fs_hz,
-            first_index=first + skip, t0_ns=t0 - self.session_start_ns, data=data,
+            first_index=first + skip, t0_ns=t0, data=data,
         ))
         st.next_index = first + n
-        st.next_host_ns = host_first_ns + round(n * period_ns)
+        st.next_t_ns = t_first_ns + round(n * period_ns)
         st.frames += 1
         st.samples += kept
         self._frames += 1
@@ -367,7 +407,7 @@ def decode_frames(
     description: DeviceDescription,
     payloads: Sequence[tuple[int, bytes]],
     *,
-    session_start_ns: int = 0,
+    session_start_ns: int | None = 0,
 ) -> tuple[list[SampleBlock | GapDetected], int]:
     """Decode recorded ``(t_ns, payload)`` pairs; returns (items, decode errors). For replay."""
     dec = FrameDecoder(description, session_start_ns=session_start_ns)

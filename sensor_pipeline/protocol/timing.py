@@ -17,7 +17,14 @@ import math
 from collections import deque
 from dataclasses import dataclass
 
-__all__ = ["ClockFit", "ClockMapper", "U32Unwrapper"]
+__all__ = ["MAX_DRIFT_PPM", "ClockFit", "ClockMapper", "SessionClock", "U32Unwrapper"]
+
+#: Clamp of the fitted drift. BLE crystals are specified within ±50 ppm (Core spec Vol 6
+#: Part B §4.2.2 for the active clock; acquisition runs from the same kind of crystal), so two
+#: of them (device and host) differ by at most 100 ppm; a steeper envelope is a latency trend
+#: (a host falling behind), not a crystal. The clamp also bounds what such a trend can do to
+#: the session clock: 0.1 ms per s (0.05 s over the 485 s demo, a fifth of a hop).
+MAX_DRIFT_PPM = 100.0
 
 _WRAP = 1 << 32
 
@@ -103,15 +110,15 @@ class ClockMapper:
     bucket_s : float
         The minimum offset within each bucket is one fit point (bounds the work per frame).
     max_drift_ppm : float
-        Clamp of the estimated drift (crystals are within ±50 ppm; larger slopes are latency
-        trends, judgment call).
+        Clamp of the estimated drift (``MAX_DRIFT_PPM``: crystals are within ±50 ppm; larger
+        slopes are latency trends).
     tolerance_ns : int
         A new minimum this little below the current line does not force a refit before its
         bucket closes (device time has 1 µs resolution).
     """
 
     def __init__(
-        self, window_s: float = 60.0, bucket_s: float = 0.5, max_drift_ppm: float = 500.0,
+        self, window_s: float = 60.0, bucket_s: float = 0.5, max_drift_ppm: float = MAX_DRIFT_PPM,
         tolerance_ns: int = 2_000,
     ) -> None:
         if not window_s > 0 or not bucket_s > 0 or window_s < bucket_s:
@@ -193,9 +200,64 @@ class ClockMapper:
         return self.fit.to_host_ns(device_ns)
 
     @property
+    def slope(self) -> float:
+        """Host ns per device ns − 1 (0 before the first observation)."""
+        return self.fit.slope if self.fit is not None else 0.0
+
+    @property
     def drift_ppm(self) -> float:
         return self.fit.drift_ppm if self.fit is not None else 0.0
 
     @property
     def offset_ns(self) -> int | None:
         return self.fit.offset_ns if self.fit is not None else None
+
+
+class SessionClock:
+    """Device time → session time: the data's own clock (docs/architecture.md "Time").
+
+    A sample's session time is its device time (index / nominal rate on the device's crystal)
+    counted from an anchor and scaled by the fitted drift of the ``ClockMapper``::
+
+        session_ns = anchor_session_ns + Δ + slope · Δ,   Δ = device_ns − anchor_device_ns
+
+    The anchor is the first timed sample of the session (session time 0, unless a fixed host
+    ``start_host_ns`` is given, then its mapped host time minus ``start_host_ns``). Only the
+    *slope* of the fit is used after that: the fit's offset absorbs the link latency, which
+    grows when the host falls behind, and must not stretch the data. Host-only events (link
+    lost, restored...) are placed by the host clock relative to ``host_zero_ns``, the host time
+    of session 0 estimated from the first frame. After a device reboot (its clock restarted)
+    ``rebase()`` makes the next timed frame a new anchor, placed by the host clock.
+    """
+
+    def __init__(self, mapper: ClockMapper, start_host_ns: int | None = None) -> None:
+        self.mapper = mapper
+        #: Host time (ns) of session time 0: given, or set by the first frame.
+        self.host_zero_ns = start_host_ns
+        self.anchor_device_ns: int | None = None
+        self.anchor_session_ns = 0
+
+    @property
+    def anchored(self) -> bool:
+        return self.anchor_device_ns is not None
+
+    def anchor(self, device_ns: int, host_ns: int) -> None:
+        """Make ``device_ns`` (whose host time is ``host_ns``) the anchor."""
+        if self.host_zero_ns is None:
+            self.host_zero_ns = host_ns
+        self.anchor_device_ns = device_ns
+        self.anchor_session_ns = host_ns - self.host_zero_ns
+
+    def rebase(self) -> None:
+        """The device clock restarted: the next timed frame becomes the anchor."""
+        self.anchor_device_ns = None
+
+    def session_ns(self, device_ns: int) -> int:
+        if self.anchor_device_ns is None:
+            raise RuntimeError("SessionClock.session_ns before the anchor")
+        d = device_ns - self.anchor_device_ns
+        return self.anchor_session_ns + d + round(self.mapper.slope * d)
+
+    def session_of_host(self, host_ns: int) -> int:
+        """Session time of a host time (0 before the first frame: nothing precedes the data)."""
+        return 0 if self.host_zero_ns is None else host_ns - self.host_zero_ns

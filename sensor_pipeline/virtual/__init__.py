@@ -15,7 +15,8 @@ or, in one step, ``async with open_virtual_source(session, config.device) as sou
 from __future__ import annotations
 
 import contextlib
-from typing import Any, AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 from ..config import DeviceConfig
 from ..model import StreamInfo
@@ -48,7 +49,7 @@ async def open_virtual_source(
     device: DeviceConfig,
     *,
     streams: Sequence[StreamInfo] | None = None,
-    faults: Faults = Faults(),
+    faults: Faults | None = None,
     block_s: float = 0.02,
     speed: float = 1.0,
     **source_kwargs: Any,
@@ -57,27 +58,28 @@ async def open_virtual_source(
 
     ``source`` is a session-like object (``.streams`` + ``.iter_items(block_s)``: a
     ``SimulatedSession``, a recording ``Session``) or an iterable of items with ``streams=``.
-    ``speed`` paces the wearable (1 = real time); the source then gets a clock running
-    ``speed`` times faster than the loop so device time maps exactly (unless ``clock=`` is
-    given). ``source_kwargs`` go to ``BleakSource`` (``clock=``, ``emit_raw=``, ``sleep=``...).
-    The wearable is available as ``source.wearable``.
+    ``speed`` is the asked pace (1 = real time). The source stamps receive times with the
+    wearable's world clock (unless ``clock=`` is given), so device time maps exactly however
+    fast the world really runs; the link's flow control follows the source's backlog
+    (``device.notification-queue-size``) and the device buffers ``device.virtual-tx-buffer-s``
+    of data. ``source_kwargs`` go to ``BleakSource`` (``clock=``, ``emit_raw=``, ``sleep=``...).
+    The wearable is available as ``source.wearable``; ``statistics()`` carries its pace.
     """
-    import asyncio
-
     from ..adapters.ble import BleakSource
 
-    if "clock" not in source_kwargs:
-        loop = asyncio.get_running_loop()
-        base_s = loop.time()
-
-        def scaled_clock_ns() -> int:
-            return round((base_s + (loop.time() - base_s) * speed) * 1e9)
-
-        source_kwargs["clock"] = scaled_clock_ns
-    async with VirtualWearable(source, streams=streams, faults=faults, block_s=block_s,
-                               speed=speed) as vw:
+    async with VirtualWearable(source, streams=streams, faults=faults or Faults(),
+                               block_s=block_s,
+                               speed=speed, tx_buffer_s=device.virtual_tx_buffer_s) as vw:
+        assert vw.world is not None
+        source_kwargs.setdefault("clock", vw.world.now_ns)
+        source_kwargs.setdefault("pace", vw.pace_report)
         ble = BleakSource(device, scanner_backend=vw.scanner_backend,
                           client_backend=vw.client_backend, **source_kwargs)
         ble.wearable = vw  # type: ignore[attr-defined]
-        async with ble:
-            yield ble
+        vw.link.host_backlog = ble.backlog
+        vw.link.host_window = ble.receive_window
+        try:
+            async with ble:
+                yield ble
+        finally:
+            vw.link.host_backlog = None

@@ -24,9 +24,9 @@ import contextlib
 import logging
 import struct
 import uuid as uuidlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from types import TracebackType
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar, Self
 
 from bleak.backends.characteristic import BleakGATTCharacteristic
 from bleak.backends.client import BaseBleakClient, NotifyCallback
@@ -230,12 +230,18 @@ class VirtualLink:
         self._scan_listeners: list[Callable[[Advertisement], None]] = []
         self._scanning = False
         self._lock: asyncio.Lock | None = None
+        #: Link-layer flow control towards the host: peripherals on this link stop sending
+        #: while ``host_backlog()`` (received, not yet processed notifications) is at least
+        #: ``host_window`` (a real central stops acknowledging when its buffers are full).
+        #: None: the host takes everything at once.
+        self.host_backlog: Callable[[], int] | None = None
+        self.host_window = 256
         self.scanner_backend: type[BaseBleakScanner] = type(
             "VirtualBleakScanner", (VirtualBleakScanner,), {"_link": self})
         self.client_backend: type[BaseBleakClient] = type(
             "VirtualBleakClient", (VirtualBleakClient,), {"_link": self})
 
-    async def __aenter__(self) -> VirtualLink:
+    async def __aenter__(self) -> Self:
         await self.open()
         return self
 
@@ -261,7 +267,7 @@ class VirtualLink:
         for conn in list(central.connections.values()):
             try:
                 await conn.disconnect()
-            except Exception as exc:  # closing: the peer may be gone already
+            except Exception as exc:  # noqa: BLE001 - closing: the peer may be gone already
                 _LOGGER.debug("virtual link: disconnect on close failed: %r", exc)
         if self._scanning:
             await central.stop_scanning()

@@ -10,13 +10,21 @@ from __future__ import annotations
 
 import heapq
 import math
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
 from ..model import (
-    EMG_UNIT, IMU_CHANNELS, IMU_UNITS, NS_PER_S, STREAM_EMG, STREAM_IMU_SHANK, STREAM_IMU_THIGH,
-    SampleBlock, SourceItem, StreamInfo,
+    EMG_UNIT,
+    IMU_CHANNELS,
+    IMU_UNITS,
+    NS_PER_S,
+    STREAM_EMG,
+    STREAM_IMU_SHANK,
+    STREAM_IMU_THIGH,
+    SampleBlock,
+    SourceItem,
+    StreamInfo,
 )
 from ..sim.semg import synthesize_semg
 

@@ -2,10 +2,21 @@
 
 It implements docs/protocol.md as firmware would: it advertises the service UUID, serves the
 self-description, answers control-point requests by indication, and once START_STREAMS
-arrives it "acquires" the source's blocks in (virtual or real) time and notifies them as data
-frames sized to the negotiated MTU. Streams stop when the link drops (the host must re-START);
-sample indices and the device clock keep running, so what was not sent while the link was down
-is an exact, known gap.
+arrives it "acquires" the source's blocks in (virtual or real) time, cuts them into data frames
+sized to the negotiated MTU and queues them in a bounded transmit buffer (``tx_buffer_s`` of
+data per stream, ``transmit.TransmitBuffer``). A link task drains that buffer at the pace of
+the link: at most ``NOTIFICATIONS_PER_EVENT`` per connection interval, and never while the host
+holds its receive window full (``VirtualLink.host_backlog``: a real radio's flow control). Streams
+stop when the link drops (the host must re-START); sample indices and the device clock keep
+running, so what was not sent while the link was down is an exact, known gap.
+
+Time: the device's world (its crystal, the radio, the host's receive stamps when the host uses
+``world.now_ns``) runs on a ``PacedClock`` ``speed`` times faster than the loop. When the
+transmit buffer is full the device waits for room and the world clock stands still meanwhile
+(the run is host-bound: slower than asked, nothing lost, ``pace_report()`` says by how much);
+when the loop is too busy to run the device on time, the world clock is set back likewise.
+With ``Faults(strict_pace=True)`` the world never waits, as for a real wearable: past its
+buffer the device drops samples and counts them in its status characteristic.
 
 Faults (``Faults``) let tests and demos break it on purpose: drop the link at given times,
 skip samples on the device, inject malformed notifications, cap the MTU (with three firmware
@@ -25,32 +36,53 @@ import itertools
 import logging
 import random
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Iterable, Iterator, Literal, Mapping, Sequence
+from typing import Any, Literal, Self
 
 import numpy as np
 import numpy.typing as npt
 from bumble import gatt
 from bumble.device import Connection, Device
 
+from ..clock import PacedClock
 from ..model import NS_PER_S, SampleBlock, SourceItem, StreamInfo
 from ..protocol import control as ctl
 from ..protocol.descriptors import (
-    DeviceDescription, StreamDescriptor, description_for, encode_description,
+    DeviceDescription,
+    StreamDescriptor,
+    description_for,
+    encode_description,
 )
 from ..protocol.frames import (
-    FLAG_CONFIG_CHANGED, FLAG_TIME_VALID, encode_frame, max_samples_per_frame, min_att_mtu,
+    FLAG_CONFIG_CHANGED,
+    FLAG_TIME_VALID,
+    encode_frame,
+    max_samples_per_frame,
+    min_att_mtu,
 )
 from ..protocol.gatt import (
-    CONFIG_UUID, CONTROL_UUID, DATA_UUID, MAX_STREAMS, SERVICE_UUID, STATUS_UUID,
+    CONFIG_UUID,
+    CONTROL_UUID,
+    DATA_UUID,
+    MAX_STREAMS,
+    SERVICE_UUID,
+    STATUS_UUID,
 )
 from ..protocol.status import DeviceStatus, encode_status
 from .link import VirtualLink, advertising_data, make_bumble_device
+from .transmit import Frame, StreamTx, TransmitBuffer
 
 __all__ = ["Faults", "VirtualWearable", "quantize"]
 
 _LOGGER = logging.getLogger(__name__)
+
+#: A block acquired more than this many block lengths (world time) after it was due sets the
+#: world clock back (``PacedClock.fall_back``): timer jitter below it is ignored (judgment call).
+LATE_BLOCKS = 2
+#: How often (loop s) ``wait_finished`` looks whether the buffers have drained.
+FINISH_POLL_S = 0.02
 
 MtuPolicy = Literal["fit", "reject", "ignore"]
 
@@ -84,6 +116,9 @@ class Faults:
         host must re-read the config characteristic.
     drop_link_on_config_reread : the link drops when the host reads the config characteristic
         after such a change (the link failing during the re-read).
+    strict_pace : the device's clock never waits for the host (a real wearable): when its
+        transmit buffer is full it drops the new block and counts it in its status
+        (``tx-overflow``); default False: the emulated world slows down instead.
     """
 
     drop_link_at_s: Sequence[float] = ()
@@ -98,20 +133,7 @@ class Faults:
     advertise: bool = True
     config_change_at_s: Sequence[float] = ()
     drop_link_on_config_reread: bool = False
-
-
-@dataclass
-class _StreamTx:
-    desc: StreamDescriptor
-    info: StreamInfo
-    raw_min: int
-    raw_max: int
-    scale: npt.NDArray[np.float64]
-    offset: npt.NDArray[np.float64]
-    sent: list[tuple[int, int]] = field(default_factory=list)
-    unsent: list[tuple[int, int, str]] = field(default_factory=list)
-    device_dropped: int = 0
-    frames: int = 0
+    strict_pace: bool = False
 
 
 def quantize(block: SampleBlock, desc: StreamDescriptor) -> npt.NDArray[np.int64]:
@@ -176,9 +198,11 @@ class VirtualWearable:
     battery_pct : int
         Reported in the status characteristic.
     speed : float
-        Pace relative to real time (10 = ten times faster): the emulated device's clock and
-        acquisition run ``speed`` times faster than ``loop.time()``. Give the host a clock
-        scaled the same way (``open_virtual_source`` does) so the clock mapping stays exact.
+        Asked pace relative to real time (10 = ten times faster): the emulated world's clock
+        (``world``) runs ``speed`` times faster than ``loop.time()`` unless the host cannot keep
+        up. Give the host ``world.now_ns`` as its clock (``open_virtual_source`` does).
+    tx_buffer_s : float
+        Transmit buffer per stream, in seconds of data (``device.virtual-tx-buffer-s``).
     """
 
     def __init__(
@@ -195,10 +219,15 @@ class VirtualWearable:
         boot_id: int = 0x5EED0001,
         battery_pct: int = 87,
         speed: float = 1.0,
+        tx_buffer_s: float = 2.0,
     ) -> None:
         if not (speed > 0 and speed < float("inf")):
             raise ValueError(f"speed must be a finite number > 0, got {speed!r}")
+        if not tx_buffer_s >= block_s:
+            raise ValueError(f"tx_buffer_s must hold at least one block ({block_s:g} s), got "
+                             f"{tx_buffer_s!r}")
         self.speed = float(speed)
+        self.tx_buffer_s = float(tx_buffer_s)
         if hasattr(source, "iter_items") and hasattr(source, "streams"):
             self._items: Iterable[SourceItem] = source.iter_items(block_s=block_s)
             if streams is None:
@@ -222,16 +251,22 @@ class VirtualWearable:
         self._own_link = link is None
         self.link = link if link is not None else VirtualLink()
         advertising_data(name, SERVICE_UUID)  # validate the name length now
-        self._tx: dict[str, _StreamTx] = {}
+        self._tx: dict[str, StreamTx] = {}
         for d in self.description.streams:
             info = d.to_stream_info()
-            self._tx[info.name] = _StreamTx(
+            self._tx[info.name] = StreamTx(
                 desc=d, info=info, raw_min=d.sample_format.raw_min,
-                raw_max=d.sample_format.raw_max, scale=d.lsb_scale(), offset=d.lsb_offset())
+                raw_max=d.sample_format.raw_max, scale=d.lsb_scale(), offset=d.lsb_offset(),
+                capacity=max(1, round(tx_buffer_s * info.fs_hz)))
         self._by_id = {tx.desc.stream_id: tx for tx in self._tx.values()}
         # runtime state (set in __aenter__)
         self.device: Device | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: The emulated world's clock (set in ``open()``).
+        self.world: PacedClock | None = None
+        self._txbuf = TransmitBuffer(self.link, self.speed, self._send_frame)
+        self._pump_task: asyncio.Task[None] | None = None
+        self._acq_start_loop_s = 0.0
         self._connection: Connection | None = None
         P = gatt.Characteristic.Properties
         self._data_char: gatt.Characteristic[bytes] = gatt.Characteristic(
@@ -295,12 +330,28 @@ class VirtualWearable:
 
     @property
     def acquisition_start_s(self) -> float | None:
-        """Loop time (s) of the first START_STREAMS: source time 0 is acquired then."""
+        """World time (s) of the first START_STREAMS: source time 0 is acquired then."""
         return self._acq_start_s
 
+    def pace_report(self) -> tuple[float, float | None, float, float]:
+        """(asked speed, achieved speed, loop s the device waited for the host, peak transmit
+        buffer fill in s of data): achieved = source seconds handed to the link per loop second
+        since the first START (None before the first frame)."""
+        achieved = None
+        buf = self._txbuf
+        elapsed = buf.sent_loop_s - self._acq_start_loop_s
+        if self._acq_start_s is not None and buf.sent_src_s > 0 and elapsed > 0:
+            achieved = buf.sent_src_s / elapsed
+        world = self.world
+        waited = 0.0
+        if world is not None:
+            waited = world.held_s
+        peak = max((tx.peak_buffered / tx.info.fs_hz for tx in self._tx.values()), default=0.0)
+        return self.speed, achieved, waited, peak
+
     def true_host_time_s(self, stream: str, index: int) -> float:
-        """Loop time (s) at which sample ``index`` of ``stream`` was acquired (drift included):
-        the truth the host's clock mapping should recover."""
+        """World time (s) at which sample ``index`` of ``stream`` was acquired (drift included):
+        the truth the host's clock mapping should recover when its clock is ``world``."""
         tx = self._tx[stream]
         assert self._src_origin_ns is not None
         src_ns = self._src_origin_ns + index * NS_PER_S / tx.info.fs_hz
@@ -323,16 +374,21 @@ class VirtualWearable:
         return self.link.client_backend
 
     async def wait_finished(self) -> None:
-        """Until the source is exhausted (every block acquired, sent or not)."""
+        """Until the source is exhausted (every block acquired, sent or not), the transmit
+        buffer is empty and the host has taken every notification (``link.host_backlog``): so
+        a run ending then loses nothing however far behind the host was."""
         assert self._finished is not None, "use the wearable inside 'async with'"
         await self._finished.wait()
+        while self._txbuf or (self.link.host_backlog is not None
+                            and self.link.host_backlog() > 0):
+            await asyncio.sleep(FINISH_POLL_S)
 
     @property
     def finished(self) -> bool:
         return self._finished is not None and self._finished.is_set()
 
     # -- lifecycle -------------------------------------------------------------------------
-    async def __aenter__(self) -> VirtualWearable:
+    async def __aenter__(self) -> Self:
         await self.open()
         return self
 
@@ -356,21 +412,26 @@ class VirtualWearable:
             [self._config_char, self._control_char, self._data_char, self._status_char]))
         device.on(device.EVENT_CONNECTION, self._on_connection)
         self.device = device
+        self.world = PacedClock(self.speed, self._loop.time)
         await device.power_on()
-        self._power_on_s = self._loop.time()
+        self._power_on_s = self.world.now_s()
         if self.faults.advertise:
             await self._start_advertising()
         self._stream_task = asyncio.create_task(self._stream(),
                                                 name=f"virtual-wearable {self.name}")
+        self._pump_task = asyncio.create_task(self._txbuf.run(),
+                                              name=f"virtual-link {self.name}")
 
     async def close(self) -> None:
-        task, self._stream_task = self._stream_task, None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        for attr in ("_stream_task", "_pump_task"):
+            task = getattr(self, attr)
+            setattr(self, attr, None)
+            if task is not None:
+                task.cancel()
+                try:
+                    await task
+                except asyncio.CancelledError:
+                    pass
         for t in list(self._tasks):
             t.cancel()
         if self._tasks:
@@ -384,7 +445,7 @@ class VirtualWearable:
             if conn is not None:
                 try:
                     await conn.disconnect()
-                except Exception as exc:  # closing anyway
+                except Exception as exc:  # noqa: BLE001 - closing anyway
                     _LOGGER.debug("%s: disconnect on close failed: %r", self.name, exc)
             await device.power_off()
         if self._own_link:
@@ -415,6 +476,7 @@ class VirtualWearable:
     def _on_disconnection(self, reason: int) -> None:
         self._connection = None
         self._started_mask = 0  # firmware stops streams on disconnect (protocol.md §3.4)
+        self._txbuf.flush("link-down")
         if self.faults.advertise:
             self._spawn(self._readvertise_later())
 
@@ -426,7 +488,7 @@ class VirtualWearable:
     def _on_control_write(self, connection: Connection, value: bytes) -> None:
         try:
             req = ctl.decode_request(value)
-        except Exception:  # too short: answer nothing, as firmware would drop it
+        except Exception:  # noqa: BLE001 - too short: answer nothing, as firmware would
             return
         status, params = self._handle_request(req, connection)
         resp = ctl.encode_response(req.opcode, req.request_id, status, params)
@@ -479,7 +541,9 @@ class VirtualWearable:
         self._started_mask |= mask
         if self._acq_start_s is None:
             assert self._loop is not None and self._acq_started is not None
-            self._acq_start_s = self._loop.time()
+            assert self.world is not None
+            self._acq_start_s = self.world.now_s()
+            self._acq_start_loop_s = self._loop.time()
             self._next_status_s = 0.0
             self._acq_started.set()
         if self._last_drop_s is not None and self.faults.resend_on_reconnect_s > 0:
@@ -489,10 +553,10 @@ class VirtualWearable:
         return S.OK, b""
 
     # -- device clock ----------------------------------------------------------------------
-    def _device_time_us(self, host_s: float | None = None) -> int:
-        assert self._loop is not None
-        t = self._loop.time() if host_s is None else host_s
-        elapsed_us = ((t - self._power_on_s) * self.speed * 1e6
+    def _device_time_us(self, world_s: float | None = None) -> int:
+        assert self.world is not None
+        t = self.world.now_s() if world_s is None else world_s
+        elapsed_us = ((t - self._power_on_s) * 1e6
                       * (1.0 + self.faults.clock_drift_ppm * 1e-6))
         return self.faults.device_clock_start_us + round(elapsed_us)
 
@@ -502,7 +566,8 @@ class VirtualWearable:
         return self._device_time_us(self._acq_start_s) + (src_ns - self._src_origin_ns) / 1000.0
 
     def _host_s_of_device_us(self, device_us: float) -> float:
-        rate = (1.0 + self.faults.clock_drift_ppm * 1e-6) * self.speed
+        """World time (s) at which the device clock reads ``device_us``."""
+        rate = 1.0 + self.faults.clock_drift_ppm * 1e-6
         return self._power_on_s + (device_us - self.faults.device_clock_start_us) / 1e6 / rate
 
     def _status_value(self) -> bytes:
@@ -524,9 +589,9 @@ class VirtualWearable:
 
     async def _drop_link(self, conn: Connection, when: str = "") -> None:
         """Fault injection: the device drops the link."""
-        assert self._loop is not None
+        assert self.world is not None
         self.link_drops += 1
-        self._last_drop_s = self._loop.time()
+        self._last_drop_s = self.world.now_s()
         _LOGGER.info("%s: dropping the link %s(fault injection)", self.name,
                      f"{when} " if when else "")
         await conn.disconnect()
@@ -534,7 +599,9 @@ class VirtualWearable:
     # -- the firmware main loop --------------------------------------------------------------
     async def _stream(self) -> None:
         assert self._loop is not None and self._finished is not None
-        loop = self._loop
+        world = self.world
+        assert world is not None
+        late_s = LATE_BLOCKS * self.block_s
         try:
             # Acquisition starts with the first START_STREAMS (protocol.md §3.3).
             assert self._acq_started is not None
@@ -552,9 +619,13 @@ class VirtualWearable:
                 src_end_s = (item.t0_ns + item.duration_ns - self._src_origin_ns) / NS_PER_S
                 src_start_s = (item.t0_ns - self._src_origin_ns) / NS_PER_S
                 due = self._host_s_of_device_us(self._acq_device_us(last_src_ns))
-                delay = due - loop.time()
-                if delay > 0:
-                    await asyncio.sleep(delay)
+                delay = world.loop_delay_s(due)
+                # Never catch up in a burst without letting the link and the host run.
+                await asyncio.sleep(max(0.0, delay))
+                if world.now_s() - due > late_s:
+                    # The loop ran us late (a busy machine): the world waits for the device
+                    # instead of racing ahead of the data it can produce.
+                    world.fall_back(due)
                 await self._housekeeping(src_start_s)
                 await self._transmit(tx, item, src_start_s, src_end_s)
         finally:
@@ -597,9 +668,10 @@ class VirtualWearable:
                 await self.device.notify_subscriber(conn, self._data_char, payload)
 
     async def _transmit(
-        self, tx: _StreamTx, block: SampleBlock, src_start_s: float, src_end_s: float
+        self, tx: StreamTx, block: SampleBlock, src_start_s: float, src_end_s: float
     ) -> None:
-        assert self.device is not None and self._loop is not None
+        """Cut ``block`` into frames and queue them for the link (see the module docstring)."""
+        assert self.device is not None and self.world is not None
         first, n = block.first_index, block.n_samples
         sid = tx.desc.stream_id
         conn = self._connection
@@ -610,6 +682,17 @@ class VirtualWearable:
         if conn is None or not self._started_mask & (1 << sid):
             tx.unsent.append((first, n, "link-down" if conn is None else "not-started"))
             return
+        if tx.buffered + n > tx.capacity:
+            if self.faults.strict_pace:
+                tx.unsent.append((first, n, "tx-overflow"))
+                tx.device_dropped += n
+                return
+            assert self.world is not None
+            await self._txbuf.wait_for_room(tx, n, self.world)
+            conn = self._connection
+            if conn is None or not self._started_mask & (1 << sid):
+                tx.unsent.append((first, n, "link-down" if conn is None else "not-started"))
+                return
         # Samples without a value (NaN, e.g. a recording's missing samples) have no wire code:
         # the firmware leaves them out like a buffer overflow, so the host sees exact gaps.
         finite = np.asarray(~np.isnan(block.data).any(axis=0), dtype=bool)
@@ -619,31 +702,49 @@ class VirtualWearable:
             max_n = 255
         else:
             max_n = max_samples_per_frame(tx.desc, conn.att_mtu)
-        now = self._loop.time()
+        period_s = 1.0 / tx.info.fs_hz
         for a, b, ok in _runs(finite):
             if not ok:
                 tx.unsent.append((first + a, b - a, "device-skip"))
                 tx.device_dropped += b - a
                 continue
             for start in range(a, b, max_n):
-                chunk = raw[start:min(start + max_n, b)]
+                stop = min(start + max_n, b)
                 payload = encode_frame(
                     tx.desc, first + start,
                     round(t_us + start * 1e9 / tx.desc.rate_mhz) & 0xFFFFFFFF,
-                    chunk, flags=FLAG_TIME_VALID,
+                    raw[start:stop], flags=FLAG_TIME_VALID,
                 )
-                if self.notify_log is not None:
-                    self.notify_log.append((sid, first + start, time.monotonic_ns()))
-                await self.device.notify_subscriber(conn, self._data_char, payload)
-                self.notifications += 1
-                tx.frames += 1
-                if self.faults.resend_on_reconnect_s > 0:
-                    self._history.append((now, payload))
-            tx.sent.append((first + a, b - a))
-        if self._history:
-            horizon = now - self.faults.resend_on_reconnect_s - 1.0
+                self._txbuf.put(Frame(tx, first + start, stop - start, payload,
+                                      src_start_s + stop * period_s))
+
+    async def _send_frame(self, fr: Frame) -> bool:
+        """Notify one frame from the transmit buffer (False: the link is down or stopped)."""
+        tx = fr.tx
+        conn = self._connection
+        if conn is None or not self._started_mask & (1 << tx.desc.stream_id):
+            tx.unsent.append((fr.first, fr.n, "link-down" if conn is None else "not-started"))
+            return False
+        assert self.device is not None
+        if self.notify_log is not None:
+            self.notify_log.append((tx.desc.stream_id, fr.first, time.monotonic_ns()))
+        try:
+            await self.device.notify_subscriber(conn, self._data_char, fr.payload)
+        except Exception as exc:  # noqa: BLE001 - the link dropped under the notification
+            _LOGGER.debug("%s: notification failed: %r", self.name, exc)
+            tx.unsent.append((fr.first, fr.n, "link-down"))
+            return False
+        self.notifications += 1
+        tx.frames += 1
+        tx.sent.append((fr.first, fr.n))
+        if self.faults.resend_on_reconnect_s > 0:
+            assert self.world is not None
+            now_w = self.world.now_s()
+            self._history.append((now_w, fr.payload))
+            horizon = now_w - self.faults.resend_on_reconnect_s - 1.0
             while self._history and self._history[0][0] < horizon:
                 self._history.popleft()
+        return True
 
 
 def _runs(mask: npt.NDArray[np.bool_]) -> Iterator[tuple[int, int, bool]]:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 
@@ -38,8 +39,8 @@ async def no_lingering_tasks() -> AsyncIterator[None]:
 
 def fast_config(**kw: Any) -> DeviceConfig:
     """Device config with short timeouts (virtual time makes them free anyway)."""
-    base: dict[str, Any] = dict(scan_timeout_s=2.0, connect_timeout_s=2.0,
-                                reconnect_initial_s=0.25, reconnect_max_s=2.0)
+    base: dict[str, Any] = {"scan_timeout_s": 2.0, "connect_timeout_s": 2.0,
+                            "reconnect_initial_s": 0.25, "reconnect_max_s": 2.0}
     base.update(kw)
     return DeviceConfig(**base)
 

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from bleak.exc import (
-    BleakBluetoothNotAvailableError, BleakBluetoothNotAvailableReason,
-    BleakCharacteristicNotFoundError, BleakDBusError, BleakDeviceNotFoundError, BleakError,
+    BleakBluetoothNotAvailableError,
+    BleakBluetoothNotAvailableReason,
+    BleakCharacteristicNotFoundError,
+    BleakDBusError,
+    BleakDeviceNotFoundError,
+    BleakError,
     BleakGATTProtocolError,
 )
 
 from sensor_pipeline.adapters.reconnect import (
-    ErrorKind, advice_for, backoff_for, classify, should_retry,
+    ErrorKind,
+    advice_for,
+    backoff_for,
+    classify,
+    should_retry,
 )
 from sensor_pipeline.errors import ConnectionLostError, DeviceNotFoundError, DeviceProtocolError
 
@@ -23,7 +29,6 @@ K = ErrorKind
     "exc, kind",
     [
         (TimeoutError(), K.TRANSIENT),
-        (asyncio.TimeoutError(), K.TRANSIENT),
         (BleakError("Not connected"), K.TRANSIENT),
         (BleakError("Device with address X was not found"), K.NOT_FOUND),
         (BleakError("Bluetooth is turned off"), K.UNAVAILABLE),

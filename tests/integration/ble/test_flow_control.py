@@ -1,0 +1,80 @@
+"""Flow control instead of silent drops (issue #10): a host that stops reading holds the data
+on the emulated device; the device's world waits (every sample arrives, later) or, with a
+strict real-time pace, drops past its transmit buffer and says so in its status."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from sensor_pipeline.adapters.ble import describe_pace
+from sensor_pipeline.errors import DeviceError
+from sensor_pipeline.model import STREAM_EMG, GapDetected, SampleBlock
+from sensor_pipeline.virtual import Faults, demo_session, expected_missing, open_virtual_source
+
+from .conftest import blocks_of, collect, fast_config
+
+STREAMS = (STREAM_EMG, "imu.thigh", "imu.shank")
+
+
+async def test_a_stalled_host_gets_every_sample_and_the_device_waited() -> None:
+    session = demo_session(6.0, seed=13)
+    cfg = fast_config(notification_queue_size=20, virtual_tx_buffer_s=0.2)
+    async with open_virtual_source(session, cfg, speed=5.0) as source:
+        vw = source.wearable
+        await asyncio.sleep(1.0)  # the consumer does not read for 1 s (5 s of data asked)
+        assert source.backlog() >= 20  # the host's window filled, then the device held on
+        items = await collect(source, vw)
+        stats = source.statistics()
+    assert stats.queue_drops == 0 and stats.gaps == 0 and stats.lost_samples == 0
+    assert stats.device_dropped_samples == 0
+    for stream in STREAMS:
+        assert sum(b.n_samples for b in blocks_of(items, stream)) == \
+            session.data[stream].shape[1]
+        assert vw.unsent[stream] == []
+    # The world waited ~1 s of loop time (minus what the buffers absorbed) and says so.
+    assert 0.5 < stats.host_bound_s < 1.0
+    assert 0.19 < stats.device_buffer_peak_s <= 0.2
+    assert stats.pace_achieved is not None and stats.pace_achieved < 5.0
+    assert describe_pace(stats) == f"pace {stats.pace_achieved:.3g}× of 5× asked: host-bound"
+    # The data's clock: 6 s of data last 6 s of session time however long the run took.
+    emg = blocks_of(items, STREAM_EMG)
+    assert emg[0].t0_ns == 0
+    assert abs(emg[-1].t0_ns + emg[-1].duration_ns - 6e9) < 1e6
+
+
+async def test_a_strict_device_drops_past_its_buffer_and_counts_it_in_its_status() -> None:
+    session = demo_session(6.0, seed=13)
+    cfg = fast_config(notification_queue_size=20, virtual_tx_buffer_s=0.2)
+    async with open_virtual_source(session, cfg, faults=Faults(strict_pace=True)) as source:
+        vw = source.wearable
+        await asyncio.sleep(1.0)  # 1 s without reading: 0.2 s fit in the buffer
+        items = await collect(source, vw)
+        stats = source.statistics()
+    assert stats.queue_drops == 0 and stats.host_bound_s == 0.0
+    for stream in STREAMS:
+        overflow = [(a, n) for a, n, why in vw.unsent[stream] if why == "tx-overflow"]
+        assert overflow, stream
+        gaps = [(g.first_missing_index, g.n_missing) for g in items
+                if isinstance(g, GapDetected) and g.stream == stream]
+        assert gaps == expected_missing(vw, stream)
+        delivered = sum(b.n_samples for b in items
+                        if isinstance(b, SampleBlock) and b.stream == stream)
+        assert delivered + sum(n for _a, n in gaps) == session.data[stream].shape[1]
+    # Every sample the host misses is one the device reported dropping (status characteristic).
+    assert stats.lost_samples == stats.device_dropped_samples > 0
+
+
+async def test_a_wearable_that_never_sends_data_ends_the_run_with_a_clear_device_error() -> None:
+    session = demo_session(1.0, seed=3)
+    cfg = fast_config(control_timeout_s=3.0)
+    async with open_virtual_source(iter(()), cfg, streams=session.streams) as source:
+        t0 = asyncio.get_running_loop().time()
+        with pytest.raises(DeviceError) as err:
+            async for _item in source:
+                pass
+        waited = asyncio.get_running_loop().time() - t0
+    assert "accepted START_STREAMS but sent no data within 3 s" in str(err.value)
+    assert "switched on" in str(err.value)
+    assert 2.9 < waited < 3.1
