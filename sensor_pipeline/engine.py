@@ -29,24 +29,33 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import deque
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from .config import Config
 from .dsp.emg import EmgProcessor, EmgWindow
-from .dsp.fatigue import FatigueTracker
-from .dsp.hamstring import (
-    HIP_FIT_RANGE_DEG, KNEE_FIT_RANGE_DEG, hamstring_length_change_pct_array,
-)
+from .dsp.fatigue import FatigueState, FatigueTracker
+from .dsp.hamstring import angles_in_fit_range, hamstring_length_change_pct_array
 from .dsp.imu import KinematicsCalibration, KinematicsTracker
 from .dsp.imu_pairing import ImuPairer
 from .errors import UsageError
 from .model import (
-    EMG_UNIT, IMU_STREAMS, NS_PER_S, STREAM_EMG,
-    STREAM_KNEE_GONIOMETER, EngineOutput, Event, Features, FeatureFrame, JasaClass, SampleBlock,
-    StreamInfo, StreamTimeline,
+    EMG_UNIT,
+    IMU_STREAMS,
+    NS_PER_S,
+    STREAM_EMG,
+    STREAM_KNEE_GONIOMETER,
+    EngineOutput,
+    Event,
+    FeatureFrame,
+    Features,
+    JasaClass,
+    SampleBlock,
+    StreamInfo,
+    StreamTimeline,
 )
 from .risk import RiskLayer
 
@@ -603,6 +612,8 @@ class FeaturePipeline:
         return tuple(out)
 
     def _assemble_many(self, ticks: list[tuple[int, EmgWindow | None]]) -> list[Features]:
+        """Frames for consecutive ticks: angles for all of them at once, then per tick the
+        state update (:meth:`_advance`) followed by the pure assembly (:meth:`_frame`)."""
         n = len(ticks)
         t_arr = np.fromiter((t for t, _ in ticks), dtype=np.int64, count=n)
         knee = np.full(n, math.nan)
@@ -610,79 +621,88 @@ class FeaturePipeline:
         speed = np.full(n, math.nan)
         source = "none"
         if self._kin is not None:
-            many = getattr(self._kin, "angles_at_many", None)
-            if many is not None:
-                a = many(t_arr, self._hop_ns)
-                source = a.source
-                ok = np.asarray(a.valid, dtype=bool)
-                knee = np.where(ok, a.knee_flexion_deg, math.nan)
-                hip = np.where(ok, a.hip_flexion_deg, math.nan)
-                speed = np.where(ok, a.knee_speed_dps, math.nan)
-            else:
-                for i, t in enumerate(t_arr):
-                    s = self._kin.angles_at(int(t), self._hop_ns)
-                    source = s.source
-                    if s.valid:
-                        knee[i], hip[i], speed[i] = (s.knee_flexion_deg, s.hip_flexion_deg,
-                                                     s.knee_speed_dps)
+            a = self._kin.angles_at_many(t_arr, self._hop_ns)
+            source = a.source
+            ok = np.asarray(a.valid, dtype=bool)
+            knee = np.where(ok, a.knee_flexion_deg, math.nan)
+            hip = np.where(ok, a.hip_flexion_deg, math.nan)
+            speed = np.where(ok, a.knee_speed_dps, math.nan)
         ok = np.isfinite(knee) & np.isfinite(hip)
         length = np.full((4, n), math.nan)
         if ok.any():
             length[:, ok] = hamstring_length_change_pct_array(hip[ok], knee[ok])
-        in_range = ((hip >= HIP_FIT_RANGE_DEG[0]) & (hip <= HIP_FIT_RANGE_DEG[1])
-                    & (knee >= KNEE_FIT_RANGE_DEG[0]) & (knee <= KNEE_FIT_RANGE_DEG[1]))
-        out_of_range = ok & ~in_range
-        return [
-            self._assemble(int(t_arr[i]), w, float(knee[i]), float(hip[i]), float(speed[i]),
-                           source, bool(out_of_range[i]),
-                           (float(length[0, i]), float(length[1, i]), float(length[2, i]),
-                            float(length[3, i])))
-            for i, (_t, w) in enumerate(ticks)
-        ]
+        out_of_range = ok & ~np.asarray(angles_in_fit_range(hip, knee), dtype=bool)
+        frames = []
+        for i, (t_ns, w) in enumerate(ticks):
+            step = self._advance(t_ns, w)
+            frames.append(self._frame(
+                t_ns, w, step, float(knee[i]), float(hip[i]), float(speed[i]), source,
+                bool(out_of_range[i]),
+                (float(length[0, i]), float(length[1, i]), float(length[2, i]),
+                 float(length[3, i]))))
+        return frames
 
-    def _assemble(self, t_ns: int, w: EmgWindow | None, knee: float, hip: float, speed: float,
-                  source: str, out_of_range: bool,
-                  length: tuple[float, float, float, float]) -> Features:
+    def _advance(self, t_ns: int, w: EmgWindow | None) -> _Step:
+        """The state one frame moves on: calibration rest levels, the fatigue tracker and the
+        frame counters. Called once per frame, in time order."""
         calibrating = self._calibration is None and (
             self._cal_end_ns is not None and t_ns <= self._cal_end_ns
         )
         missing = self._missing(t_ns)
         if missing:
             self._stale_frames += 1
-        # --- EMG ---
-        n = len(self._emg_channels)
+        fatigue: FatigueState | None = None
         if w is not None and self._fatigue is not None:
             if calibrating:
                 self._cal_rms.append(np.asarray(w.rms_mv, dtype=np.float64))
-            fs = self._fatigue.update(w, t_ns / NS_PER_S, baseline_allowed=not calibrating)
-            emg = dict(
-                emg_rms_mv=_tup(w.rms_mv), emg_rms_norm=_tup(w.rms_norm),
-                emg_active=tuple(np.asarray(w.active, dtype=bool).tolist()),
-                mdf_hz=_tup(w.mdf_hz), mnf_hz=_tup(w.mnf_hz), fi_nsm5=_tup(w.fi_nsm5),
-                mdf_tracked_hz=_tup(fs.mdf_tracked_hz), mdf_baseline_hz=_tup(fs.mdf_baseline_hz),
-                mdf_smoothed_hz=_tup(fs.mdf_smoothed_hz),
-                fatigue_index=_tup(fs.fatigue_index),
-                mdf_slope_pct_per_min=_tup(fs.mdf_slope_pct_per_min),
-                jasa=tuple(fs.jasa),
-                mains_fraction=_tup(w.mains_fraction), emg_std_mv=_tup(w.std_mv),
-                emg_saturation_fraction=_tup(w.saturation_fraction),
-            )
+            fatigue = self._fatigue.update(w, t_ns / NS_PER_S, baseline_allowed=not calibrating)
+        self._frames += 1
+        return _Step(calibrating, missing, fatigue)
+
+    def _frame(self, t_ns: int, w: EmgWindow | None, step: _Step, knee: float, hip: float,
+               speed: float, source: str, out_of_range: bool,
+               length: tuple[float, float, float, float]) -> Features:
+        """Assemble one frame from its inputs (no state is touched)."""
+        n = len(self._emg_channels)
+        fs = step.fatigue
+        if w is not None and fs is not None:
+            emg = {
+                "emg_rms_mv": _tup(w.rms_mv), "emg_rms_norm": _tup(w.rms_norm),
+                "emg_active": tuple(np.asarray(w.active, dtype=bool).tolist()),
+                "mdf_hz": _tup(w.mdf_hz), "mnf_hz": _tup(w.mnf_hz), "fi_nsm5": _tup(w.fi_nsm5),
+                "mdf_tracked_hz": _tup(fs.mdf_tracked_hz), "mdf_baseline_hz": _tup(fs.mdf_baseline_hz),
+                "mdf_smoothed_hz": _tup(fs.mdf_smoothed_hz),
+                "fatigue_index": _tup(fs.fatigue_index),
+                "mdf_slope_pct_per_min": _tup(fs.mdf_slope_pct_per_min),
+                "jasa": tuple(fs.jasa),
+                "mains_fraction": _tup(w.mains_fraction), "emg_std_mv": _tup(w.std_mv),
+                "emg_saturation_fraction": _tup(w.saturation_fraction),
+            }
         else:
             nan = self._nan_ch
-            emg = dict(
-                emg_rms_mv=nan, emg_rms_norm=nan, emg_active=tuple([False] * n), mdf_hz=nan,
-                mnf_hz=nan, fi_nsm5=nan, mdf_tracked_hz=nan, mdf_baseline_hz=nan,
-                fatigue_index=nan, mdf_slope_pct_per_min=nan, mdf_smoothed_hz=nan,
-                jasa=tuple([JasaClass.STABLE] * n), mains_fraction=nan, emg_std_mv=nan,
-                emg_saturation_fraction=nan,
-            )
-        self._frames += 1
+            emg = {
+                "emg_rms_mv": nan, "emg_rms_norm": nan, "emg_active": tuple([False] * n), "mdf_hz": nan,
+                "mnf_hz": nan, "fi_nsm5": nan, "mdf_tracked_hz": nan, "mdf_baseline_hz": nan,
+                "fatigue_index": nan, "mdf_slope_pct_per_min": nan, "mdf_smoothed_hz": nan,
+                "jasa": tuple([JasaClass.STABLE] * n), "mains_fraction": nan, "emg_std_mv": nan,
+                "emg_saturation_fraction": nan,
+            }
         return Features(
-            t_ns=t_ns, calibrating=calibrating, knee_flexion_deg=knee, hip_flexion_deg=hip,
+            t_ns=t_ns, calibrating=step.calibrating, knee_flexion_deg=knee, hip_flexion_deg=hip,
             knee_speed_dps=speed, angle_source=source, angles_out_of_range=out_of_range,
-            length_change_pct=length, emg_channels=self._emg_channels, missing_streams=missing,
-            **emg,  # type: ignore[arg-type]
+            length_change_pct=length, emg_channels=self._emg_channels,
+            missing_streams=step.missing,
+            **emg,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """What advancing the pipeline's state by one frame produced (input of ``_frame``)."""
+
+    calibrating: bool
+    missing: tuple[str, ...]
+    fatigue: FatigueState | None
 
 
 #: EMG units the engine accepts, as factors to mV.

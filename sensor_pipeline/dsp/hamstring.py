@@ -30,7 +30,6 @@ flipped in the coefficients.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -170,21 +169,6 @@ def _change_pct(h: FloatArray, k: FloatArray) -> FloatArray:
     return result
 
 
-def _scalar_change_pct(hip: Any, knee: Any) -> dict[str, float | FloatArray] | None:
-    """Plain-float path for one pose (the engine's per-frame call); None: use the array path."""
-    if type(hip) is not float or type(knee) is not float:
-        return None
-    if not (math.isfinite(hip) and math.isfinite(knee)):
-        return None  # the array path raises (or propagates NaN) with the full message
-    # The array path's polynomials, evaluated on plain floats (same operations, same result).
-    out: dict[str, float | FloatArray] = {}
-    for head, c in BIARTICULAR_COEFFICIENTS.items():
-        out[head] = 100.0 * (_biarticular_m(c, hip, knee) - c[0]) / c[0]  # type: ignore[arg-type]
-    d0 = SHORT_HEAD_COEFFICIENTS[0]
-    out["biceps_femoris_short"] = 100.0 * (_short_head_m(knee) - d0) / d0  # type: ignore[arg-type]
-    return out
-
-
 def hamstring_length_m(
     hip_flexion_deg: Any, knee_flexion_deg: Any, *, allow_nan: bool = False,
 ) -> dict[str, float | FloatArray]:
@@ -271,9 +255,6 @@ def hamstring_length_change_pct(
     >>> round(d["semimembranosus"], 1), round(d["biceps_femoris_short"], 1)
     (-14.2, -19.3)
     """
-    fast = _scalar_change_pct(hip_flexion_deg, knee_flexion_deg)
-    if fast is not None:
-        return fast
     h, k, scalar = _prepare(hip_flexion_deg, knee_flexion_deg, allow_nan)
     pct = _change_pct(h, k)
     return {head: _out(pct[i], scalar) for i, head in enumerate(HAMSTRING_HEADS)}
