@@ -38,9 +38,14 @@ import numpy as np
 from .config import Config
 from .dsp.emg import EmgProcessor, EmgWindow
 from .dsp.fatigue import FatigueState, FatigueTracker
-from .dsp.hamstring import angles_in_fit_range, hamstring_length_change_pct_array
-from .dsp.imu import KinematicsCalibration, KinematicsTracker
+from .dsp.hamstring import (
+    OUT_OF_RANGE_MARGIN_DEG,
+    angles_in_fit_range,
+    hamstring_length_change_pct_array,
+)
 from .dsp.imu_pairing import ImuPairer
+from .dsp.kinematics import KinematicsCalibration, KinematicsTracker
+from .dsp.kinematics.mounting import MountingMonitor
 from .errors import UsageError
 from .model import (
     EMG_UNIT,
@@ -48,12 +53,15 @@ from .model import (
     NS_PER_S,
     STREAM_EMG,
     STREAM_KNEE_GONIOMETER,
+    Alert,
+    AlertKind,
     EngineOutput,
     Event,
     FeatureFrame,
     Features,
     JasaClass,
     SampleBlock,
+    Severity,
     StreamInfo,
     StreamTimeline,
 )
@@ -103,6 +111,11 @@ class Calibration:
         """Inverse of :meth:`to_json`; a malformed mapping raises UsageError naming the key."""
         if not isinstance(d, Mapping):
             raise UsageError(f"a stored calibration must be a JSON object, got {d!r}")
+        unknown = sorted(set(d) - set(_CALIBRATION_KEYS))
+        if unknown:
+            # e.g. {"foo": 1} must not pass as an empty calibration (issue #11, defect 13).
+            raise UsageError(f"stored calibration has unknown key(s) {unknown!r}; allowed: "
+                             f"{list(_CALIBRATION_KEYS)!r} (recalibrate with --recalibrate)")
         t_ns = d.get("t_ns", 0)
         if isinstance(t_ns, bool) or not isinstance(t_ns, int):
             raise UsageError(f"stored calibration 't_ns' must be an int (ns), got {t_ns!r}")
@@ -118,6 +131,10 @@ class Calibration:
             raise UsageError(f"stored calibration 'emg_rest_rms_mv' must be one number (mV) or "
                              f"null per channel of {list(channels)!r}, got {rest!r}")
         kin = d.get("kinematics")
+        missing = [k for k in _CALIBRATION_KEYS if k not in d]
+        if missing:
+            raise UsageError(f"stored calibration lacks the key(s) {missing!r} (recalibrate "
+                             "with --recalibrate)")
         return cls(
             t_ns=t_ns,
             kinematics=None if kin is None else KinematicsCalibration.from_json(kin),
@@ -126,12 +143,34 @@ class Calibration:
         )
 
 
+_CALIBRATION_KEYS = ("t_ns", "kinematics", "emg_channels", "emg_rest_rms_mv")
+
+
 @dataclass(frozen=True, slots=True)
 class CalibrationDone(Event):
     """The start-up calibration took effect (computed, or applied from a stored one)."""
 
     calibration: Calibration = field(default=None)  # type: ignore[assignment]
     computed: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class KinematicsWarning(Event):
+    """A sensor looks wrongly worn, or the calibration posture was not what was asked for.
+
+    From the calibration (posture, sensors swapped or upside down; docs/kinematics.md §4) or
+    from the first impossible knee bend (``dsp/kinematics/mounting.py``). The engine turns it
+    into a sensor alert; ``stream`` names the sensor.
+    """
+
+    code: str = ""
+    stream: str = ""
+    message: str = ""
+    advice: str = ""
+
+    def alert(self) -> Alert:
+        return Alert(t_ns=self.t_ns, kind=AlertKind.SENSOR, severity=Severity.WARNING,
+                     code=self.code, message=self.message, advice=self.advice)
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +267,7 @@ class FeaturePipeline:
         self._kin: KinematicsTracker | None = (
             KinematicsTracker(config.kinematics, kin_infos) if kin_infos else None
         )
+        self._mounting = MountingMonitor()
 
         # --- frame grid ------------------------------------------------------------------
         if self._emg_info is not None:
@@ -474,13 +514,16 @@ class FeaturePipeline:
         if stored is not None:
             if self._kin is not None and stored.kinematics is not None:
                 self._kin.apply_calibration(stored.kinematics, from_t_ns=self._cal_end_ns)
+                self._warn(stored.kinematics)
             rest = self._rest_for_channels(stored)
             computed = False
             kin_cal = stored.kinematics
         else:
             kin_cal = None
             if self._kin is not None:
-                kin_cal = self._kin.finish_calibration()
+                kin_cal = self._kin.finish_calibration(
+                    posture=self._config.engine.calibration_posture)
+                self._warn(kin_cal)
                 if kin_cal.goniometer_offset_deg is not None:
                     # A goniometer measures the knee angle itself (0 = straight): it is used
                     # directly, never re-zeroed on a pose the athlete may not have held.
@@ -510,6 +553,14 @@ class FeaturePipeline:
         self._events_out.append(
             CalibrationDone(t_ns=self._cal_end_ns, calibration=self._calibration, computed=computed)
         )
+
+    def _warn(self, cal: KinematicsCalibration) -> None:
+        """The calibration's warnings as events (computed or stored: replay = live)."""
+        assert self._cal_end_ns is not None
+        for w in cal.warnings:
+            self._events_out.append(KinematicsWarning(
+                t_ns=self._cal_end_ns, code=w.code, stream=w.stream, message=w.message,
+                advice=w.advice))
 
     def _rest_for_channels(self, cal: Calibration) -> np.ndarray | None:
         if not self._emg_channels or not cal.emg_channels:
@@ -619,35 +670,51 @@ class FeaturePipeline:
         knee = np.full(n, math.nan)
         hip = np.full(n, math.nan)
         speed = np.full(n, math.nan)
-        source = "none"
+        sources = ["none"] * n
+        thigh = shank = np.full(n, math.nan)
         if self._kin is not None:
             a = self._kin.angles_at_many(t_arr, self._hop_ns)
-            source = a.source
+            sources = [a.angle_source(i) for i in range(n)]
             ok = np.asarray(a.valid, dtype=bool)
             knee = np.where(ok, a.knee_flexion_deg, math.nan)
             hip = np.where(ok, a.hip_flexion_deg, math.nan)
             speed = np.where(ok, a.knee_speed_dps, math.nan)
+            if a.source == "imu":
+                thigh, shank = a.thigh_inclination_deg, a.shank_inclination_deg
         ok = np.isfinite(knee) & np.isfinite(hip)
         length = np.full((4, n), math.nan)
         if ok.any():
             length[:, ok] = hamstring_length_change_pct_array(hip[ok], knee[ok])
-        out_of_range = ok & ~np.asarray(angles_in_fit_range(hip, knee), dtype=bool)
+        # Knee known, hip unknown (lying without a pelvis IMU): the knee-only head still counts.
+        knee_only = np.isfinite(knee) & ~np.isfinite(hip)
+        if knee_only.any():
+            length[:, knee_only] = hamstring_length_change_pct_array(
+                hip[knee_only], knee[knee_only], allow_nan=True)
+        out_of_range = ok & ~np.asarray(
+            angles_in_fit_range(hip, knee, margin_deg=OUT_OF_RANGE_MARGIN_DEG), dtype=bool)
         frames = []
         for i, (t_ns, w) in enumerate(ticks):
-            step = self._advance(t_ns, w)
+            step = self._advance(t_ns, w, float(knee[i]), float(thigh[i]), float(shank[i]))
             frames.append(self._frame(
-                t_ns, w, step, float(knee[i]), float(hip[i]), float(speed[i]), source,
+                t_ns, w, step, float(knee[i]), float(hip[i]), float(speed[i]), sources[i],
                 bool(out_of_range[i]),
                 (float(length[0, i]), float(length[1, i]), float(length[2, i]),
                  float(length[3, i]))))
         return frames
 
-    def _advance(self, t_ns: int, w: EmgWindow | None) -> _Step:
-        """The state one frame moves on: calibration rest levels, the fatigue tracker and the
-        frame counters. Called once per frame, in time order."""
+    def _advance(self, t_ns: int, w: EmgWindow | None, knee: float, thigh: float,
+                 shank: float) -> _Step:
+        """The state one frame moves on: calibration rest levels, the fatigue tracker, the
+        mounting monitor and the frame counters. Called once per frame, in time order."""
         calibrating = self._calibration is None and (
             self._cal_end_ns is not None and t_ns <= self._cal_end_ns
         )
+        if not calibrating:
+            found = self._mounting.update(t_ns, knee, thigh, shank)
+            if found is not None:
+                self._events_out.append(KinematicsWarning(
+                    t_ns=t_ns, code=found.code, stream=found.stream, message=found.message,
+                    advice=found.advice))
         missing = self._missing(t_ns)
         if missing:
             self._stale_frames += 1
@@ -760,8 +827,9 @@ class Engine:
     def push(self, item: SampleBlock | Event) -> EngineOutput:
         if isinstance(item, SampleBlock):
             return self._frames(self.pipeline.push(item))
-        alerts = tuple(self.risk.on_event(item))
-        return EngineOutput(alerts=alerts, events=tuple(self.pipeline.take_events()))
+        events = tuple(self.pipeline.take_events())
+        alerts = (*self.risk.on_event(item), *_sensor_alerts(events))
+        return EngineOutput(alerts=alerts, events=events)
 
     def finish(self) -> EngineOutput:
         return self._frames(self.pipeline.finish())
@@ -769,9 +837,9 @@ class Engine:
     def _frames(self, features: list[Features]) -> EngineOutput:
         events = tuple(self.pipeline.take_events())
         if not features:
-            return EngineOutput(events=events)
+            return EngineOutput(alerts=_sensor_alerts(events), events=events)
         frames = []
-        alerts = []
+        alerts = list(_sensor_alerts(events))
         for f in features:
             snap, new_alerts = self.risk.step(f)
             frames.append(FeatureFrame(features=f, risk=snap))
@@ -779,4 +847,8 @@ class Engine:
         return EngineOutput(frames=tuple(frames), alerts=tuple(alerts), events=events)
 
 
-__all__ = ["Calibration", "CalibrationDone", "Engine", "FeaturePipeline"]
+def _sensor_alerts(events: tuple[Event, ...]) -> tuple[Alert, ...]:
+    return tuple(e.alert() for e in events if isinstance(e, KinematicsWarning))
+
+
+__all__ = ["Calibration", "CalibrationDone", "Engine", "FeaturePipeline", "KinematicsWarning"]

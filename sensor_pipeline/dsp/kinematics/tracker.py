@@ -40,7 +40,12 @@ from ...model import (
     StreamInfo,
     StreamTimeline,
 )
-from .calibration import KinematicsCalibration, SegmentCalibration
+from .calibration import (
+    KinematicsCalibration,
+    SegmentCalibration,
+    decide_posture,
+    mounting_offset_deg,
+)
 from .history import StreamHistory
 from .inclination import accelerometer_inclination_deg, wrap_deg
 
@@ -52,6 +57,11 @@ SOURCE_GONIOMETER = "goniometer"
 SOURCE_SHANK_ONLY = "shank-only"
 SOURCE_NONE = "none"
 _KNOWN_IMU_STREAMS = (STREAM_IMU_THIGH, STREAM_IMU_SHANK, STREAM_IMU_PELVIS)
+#: Without a pelvis IMU the hip is θ_thigh − the assumed pelvis inclination only while that
+#: lands in this range (deg); beyond it the assumption is impossible (hip extension beyond
+#: −30°, flexion beyond 120° with the pelvis upright) and the hip is reported unknown.
+#: Judgment call: the hip's range of motion is about −20…120° (domain.md §2.1 fit range −20…100°).
+ASSUMED_PELVIS_HIP_RANGE_DEG = (-30.0, 120.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +80,14 @@ class AngleSample:
     thigh_inclination_deg: float = math.nan
     shank_inclination_deg: float = math.nan
     pelvis_inclination_deg: float = math.nan
+    #: How the hip angle was obtained when not from a pelvis IMU, e.g. "pelvis assumed
+    #: upright" or "hip unknown: lying, no pelvis IMU" ("" with a pelvis IMU or no thigh IMU).
+    hip_note: str = ""
+
+    @property
+    def angle_source(self) -> str:
+        """The knee source plus the hip's assumption: the frames' ``angle_source``."""
+        return f"{self.source}, {self.hip_note}" if self.hip_note else self.source
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -90,6 +108,22 @@ class AngleSeries:
     thigh_inclination_deg: FloatArray
     shank_inclination_deg: FloatArray
     pelvis_inclination_deg: FloatArray
+    #: Hip assumption without a pelvis IMU ("" with one, or without a thigh IMU).
+    hip_assumption: str = ""
+    #: Frames whose hip is unknown by design (NaN although the thigh is there), and why.
+    hip_unknown: npt.NDArray[np.bool_] | None = None
+    hip_unknown_reason: str = ""
+
+    def hip_note(self, i: int) -> str:
+        """The hip part of frame ``i``'s angle source ("" when the hip is measured)."""
+        if self.hip_unknown is not None and self.hip_unknown[i]:
+            return f"hip unknown: {self.hip_unknown_reason}"
+        return self.hip_assumption
+
+    def angle_source(self, i: int) -> str:
+        """``source`` plus the hip note of frame ``i`` (the frames' ``angle_source``)."""
+        note = self.hip_note(i)
+        return f"{self.source}, {note}" if note else self.source
 
     def __len__(self) -> int:
         return int(self.t_ns.shape[0])
@@ -105,6 +139,7 @@ class AngleSeries:
             thigh_inclination_deg=_f(self.thigh_inclination_deg[i]),
             shank_inclination_deg=_f(self.shank_inclination_deg[i]),
             pelvis_inclination_deg=_f(self.pelvis_inclination_deg[i]),
+            hip_note=self.hip_note(i),
         )
 
 
@@ -187,6 +222,7 @@ class KinematicsTracker:
         self._calibrating = False
         self._cal_window: tuple[int | None, int | None] = (None, None)
         self._calibration: KinematicsCalibration | None = None
+        self._lying_without_pelvis = False
 
     # -- lifecycle -----------------------------------------------------------------------
     def reset(self) -> None:
@@ -199,6 +235,7 @@ class KinematicsTracker:
         self._calibrating = False
         self._cal_window = (None, None)
         self._calibration = None
+        self._lying_without_pelvis = False
 
     @property
     def streams(self) -> tuple[str, ...]:
@@ -402,20 +439,41 @@ class KinematicsTracker:
                               dtype=np.float64)
             speed = self._speed_many(shank, i_s, h_s, t, hop, at)
 
+        unknown: npt.NDArray[np.bool_] | None = None
+        assumption = reason = ""
         if thigh is None:
             hip = np.zeros(n)  # conservative (domain.md §3.2(c)); see docs/kinematics.md
+        elif pelvis is not None:
+            hip = np.asarray(wrap_deg(th_t - th_p), dtype=np.float64)
         else:
-            pel = th_p if pelvis is not None else cfg.pelvis_inclination_deg
-            hip = np.asarray(wrap_deg(th_t - pel), dtype=np.float64)
+            p0 = cfg.pelvis_inclination_deg
+            assumption = ("pelvis assumed upright" if p0 == 0.0
+                          else f"pelvis assumed at {p0:g}°")
+            hip = np.asarray(wrap_deg(th_t - p0), dtype=np.float64)
+            if self._lying_without_pelvis:
+                unknown = np.isfinite(th_t)
+                reason = "lying, no pelvis IMU"
+            else:
+                # The assumed pelvis cannot be right where it gives a hip no joint reaches
+                # (prone on a bench: thigh −90° → H −90°; supine hook: H ≈ 135°).
+                with np.errstate(invalid="ignore"):
+                    unknown = (hip < ASSUMED_PELVIS_HIP_RANGE_DEG[0]) | (
+                        hip > ASSUMED_PELVIS_HIP_RANGE_DEG[1])
+                reason = "pelvis not upright (lying?), no pelvis IMU"
+            if unknown.any():
+                hip = np.where(unknown, np.nan, hip)
         if pelvis is not None:
             pel_diag = th_p
         else:
             pel_diag = np.full(n, cfg.pelvis_inclination_deg if thigh is not None else np.nan)
         valid = np.isfinite(knee) & np.isfinite(hip)
+        if unknown is not None:
+            valid |= np.isfinite(knee) & unknown
         return AngleSeries(
             t_ns=t, knee_flexion_deg=knee, hip_flexion_deg=hip, knee_speed_dps=speed,
             source=self.source, valid=valid, thigh_inclination_deg=th_t,
             shank_inclination_deg=th_s, pelvis_inclination_deg=pel_diag,
+            hip_assumption=assumption, hip_unknown=unknown, hip_unknown_reason=reason,
         )
 
     def _lookup_many(self, st: StreamHistory, t: IntArray, hop_ns: int,
@@ -498,14 +556,16 @@ class KinematicsTracker:
         for st in self._states.values():
             st.begin_collect(start_t_ns, end_t_ns)
 
-    def finish_calibration(self) -> KinematicsCalibration:
+    def finish_calibration(self, posture: str = "auto") -> KinematicsCalibration:
         """Compute the calibration from the collected samples, apply it and return it.
 
-        Per IMU: gyro bias = mean gyro; inclination offset = accelerometer inclination of the
-        mean acceleration (standing then reads θ = 0); still = every gyro axis within
-        ``still-gyro-dps`` of its mean. Goniometer: offset = mean reading. The calibration is
-        applied from ``end_t_ns`` of :meth:`begin_calibration` if given, else from the next
-        sample, exactly as :meth:`apply_calibration` would.
+        Per IMU: gyro bias = mean gyro; the gravity inclination of the mean acceleration gives
+        the calibration posture (``posture="auto"``: detected; else checked against the one
+        named, see ``calibration.decide_posture``) and the mounting offset of each segment that
+        posture pins down (standing: all, so standing reads θ = 0 as before); still = every
+        gyro axis within ``still-gyro-dps`` of its mean. Goniometer: offset = mean reading.
+        The calibration is applied from ``end_t_ns`` of :meth:`begin_calibration` if given,
+        else from the next sample, exactly as :meth:`apply_calibration` would.
 
         Raises
         ------
@@ -517,9 +577,9 @@ class KinematicsTracker:
                              "begin_calibration() when the athlete starts standing still")
         self._calibrating = False
         start_t, end_t = self._cal_window
-        segments: list[SegmentCalibration] = []
         gonio_offset: float | None = None
         gonio_n = 0
+        imu: list[tuple[str, FloatArray, float, int]] = []  # stream, mean, max dev, n
         for st in self._states.values():
             data = st.collected()
             n = data.shape[1]
@@ -527,18 +587,24 @@ class KinematicsTracker:
                 continue
             if st.is_imu:
                 mean = data.mean(axis=1)
-                dev = float(np.max(np.abs(data[3:] - mean[3:, None])))
-                segments.append(SegmentCalibration(
-                    stream=st.name,
-                    gyro_bias_dps=(float(mean[3]), float(mean[4]), float(mean[5])),
-                    inclination_offset_deg=float(accelerometer_inclination_deg(mean[0], mean[1])),
-                    gyro_max_deviation_dps=dev,
-                    still=dev <= self.cfg.still_gyro_dps,
-                    n_samples=n,
-                ))
+                imu.append((st.name, mean, float(np.max(np.abs(data[3:] - mean[3:, None]))), n))
             else:
                 gonio_offset = float(data[0].mean())
                 gonio_n = n
+        # Gravity inclination of each segment, thigh/shank/pelvis order (for the messages).
+        order = {s: k for k, s in enumerate(_KNOWN_IMU_STREAMS)}
+        incl = {name: float(accelerometer_inclination_deg(mean[0], mean[1]))
+                for name, mean, _, _ in sorted(imu, key=lambda r: order.get(r[0], 9))}
+        decided, warnings = decide_posture(incl, posture)
+        segments = [SegmentCalibration(
+            stream=name,
+            gyro_bias_dps=(float(mean[3]), float(mean[4]), float(mean[5])),
+            inclination_offset_deg=mounting_offset_deg(name, incl[name], decided),
+            gyro_max_deviation_dps=dev,
+            still=dev <= self.cfg.still_gyro_dps,
+            n_samples=n,
+            measured_inclination_deg=incl[name],
+        ) for name, mean, dev, n in imu]
         cal = KinematicsCalibration(
             segments=tuple(segments),
             goniometer_offset_deg=gonio_offset,
@@ -547,6 +613,8 @@ class KinematicsTracker:
             still_gyro_dps=self.cfg.still_gyro_dps,
             start_t_ns=start_t,
             end_t_ns=end_t,
+            posture=decided,
+            warnings=warnings,
         )
         self.apply_calibration(cal, from_t_ns=end_t)
         return cal
@@ -608,6 +676,8 @@ class KinematicsTracker:
             st.set_params(bias, offset)
             st.refilter_from(r)
         self._calibration = cal
+        # Lying without a pelvis IMU: the pelvis is not upright, and nothing measures it.
+        self._lying_without_pelvis = cal.lying and STREAM_IMU_PELVIS not in self._states
 
 
 __all__ = [
