@@ -557,6 +557,8 @@ class FeaturePipeline:
     def _warn(self, cal: KinematicsCalibration) -> None:
         """The calibration's warnings as events (computed or stored: replay = live)."""
         assert self._cal_end_ns is not None
+        if any(w.code.startswith("sensor.imu-") for w in cal.warnings):
+            self._mounting.silence()  # that sensor is already named: one alert is enough
         for w in cal.warnings:
             self._events_out.append(KinematicsWarning(
                 t_ns=self._cal_end_ns, code=w.code, stream=w.stream, message=w.message,
@@ -694,7 +696,7 @@ class FeaturePipeline:
             angles_in_fit_range(hip, knee, margin_deg=OUT_OF_RANGE_MARGIN_DEG), dtype=bool)
         frames = []
         for i, (t_ns, w) in enumerate(ticks):
-            step = self._advance(t_ns, w, float(knee[i]), float(thigh[i]), float(shank[i]))
+            step = self._advance(t_ns, w, float(thigh[i]), float(shank[i]))
             frames.append(self._frame(
                 t_ns, w, step, float(knee[i]), float(hip[i]), float(speed[i]), sources[i],
                 bool(out_of_range[i]),
@@ -702,15 +704,14 @@ class FeaturePipeline:
                  float(length[3, i]))))
         return frames
 
-    def _advance(self, t_ns: int, w: EmgWindow | None, knee: float, thigh: float,
-                 shank: float) -> _Step:
+    def _advance(self, t_ns: int, w: EmgWindow | None, thigh: float, shank: float) -> _Step:
         """The state one frame moves on: calibration rest levels, the fatigue tracker, the
         mounting monitor and the frame counters. Called once per frame, in time order."""
         calibrating = self._calibration is None and (
             self._cal_end_ns is not None and t_ns <= self._cal_end_ns
         )
         if not calibrating:
-            found = self._mounting.update(t_ns, knee, thigh, shank)
+            found = self._mounting.update(t_ns, thigh, shank)
             if found is not None:
                 self._events_out.append(KinematicsWarning(
                     t_ns=t_ns, code=found.code, stream=found.stream, message=found.message,

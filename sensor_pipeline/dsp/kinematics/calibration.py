@@ -126,21 +126,33 @@ def diagnose_mounting(incl: Mapping[str, float]) -> tuple[str, str, str] | None:
             return ("sensor.imu-swapped", STREAM_IMU_THIGH,
                     (f"imu.thigh and imu.shank look swapped: {describe(incl)} fits no posture, "
                      f"but {found} with the two sensors exchanged"))
+    # Single-sensor hypotheses. Gravity alone cannot always tell them apart (at ±90°, θ + 180°
+    # equals −θ; without a pelvis IMU, a seated thigh flipped reads like a prone one): every
+    # hypothesis that fits is named, so the message never guesses between them.
+    fits: list[tuple[str, str, str]] = []  # (stream, how, posture)
     for stream, v in incl.items():
-        for code, fixed, how in (
-                ("sensor.imu-upside-down", wrap_deg(v + 180.0),
-                 "mounted upside down (its +x must point towards the hip)"),
-                ("sensor.imu-turned", wrap_deg(-v),
-                 ("turned 180° about its long axis (its +z must point so that moving the "
-                  "distal end forward is a positive rotation)"))):
+        for how, fixed in (("upside down", wrap_deg(v + 180.0)),
+                           ("turned 180° about its long axis", wrap_deg(-v))):
             trial = dict(incl)
             trial[stream] = float(fixed)
             found = detect_posture(trial)
             if found is not None:
-                return (code, stream,
-                        (f"{stream} reads {v:.0f}° from vertical: looks {how}; the others fit "
-                         f"{found}"))
-    return None
+                fits.append((stream, how, found))
+    if not fits:
+        return None
+    streams = list(dict.fromkeys(f[0] for f in fits))
+    hows = list(dict.fromkeys(f[1] for f in fits))
+    code = {("upside down",): "sensor.imu-upside-down",
+            ("turned 180° about its long axis",): "sensor.imu-turned"}.get(
+        tuple(hows), "sensor.imu-upside-down-or-turned")
+    readings = ", ".join(f"{st} reads {incl[st]:.0f}°" for st in streams)
+    who = " or ".join(streams)
+    how = " or ".join(hows)
+    postures = " or ".join(dict.fromkeys(f[2] for f in fits))
+    return (code, streams[0],
+            (f"{who} looks mounted {how} ({readings} from vertical; corrected, the sensors "
+             f"fit {postures}); +x must point towards the hip, +z so that moving the distal "
+             "end forward is a positive rotation"))
 
 
 # ---------------------------------------------------------------------------------------------

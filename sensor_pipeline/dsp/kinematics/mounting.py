@@ -1,20 +1,23 @@
-"""Mounting faults seen in motion: the first knee bend that no knee can make.
+"""Mounting faults seen in motion: knee angles that no knee can make.
 
 Gravity at calibration catches a sensor upside down and, when the posture pins the segment
 down, one turned about its long axis or swapped (``calibration.diagnose_mounting``). Standing
 still, though, a thigh and a shank sensor read alike (both ≈ 0°), and a sensor turned 180°
-about its long axis reads −θ = 0° too. The first knee bend tells them apart: the knee then
-reads an angle no knee reaches (K < −30°, hyperextension; or K > 165°), held for
-``MIN_DURATION_S``, and the segment that moved most since calibration shows which sensor is
-wrong:
+about its long axis reads −θ = 0° too. Movement tells them apart. With R_t, R_s the thigh and
+shank readings, each mounting hypothesis gives a knee angle:
 
-- the stream named ``imu.thigh`` moved backwards (θ fell) more than ``imu.shank`` moved: it
-  is behaving like a shank in a knee bend → thigh and shank sensors swapped;
-- otherwise the segment that moved most turned the wrong way → that sensor is turned 180°
-  about its long axis.
+- as worn: ``K = R_t − R_s``;
+- thigh and shank sensors swapped: ``K = R_s − R_t``;
+- shank sensor turned 180° about its long axis (it reads −θ): ``K = R_t + R_s``;
+- thigh sensor turned: ``K = −R_t − R_s``.
 
-Thresholds are judgment calls: knee hyperextension rarely exceeds 10° (domain.md §2.1 fit range
-starts at 0°), flexion 160°; 30°/165° and 0.5 s leave room for noise and soft-tissue motion.
+A knee angle is possible in −30…160° (hyperextension rarely exceeds 10°, passive flexion
+about 160°; judgment calls). The monitor counts, from the end of calibration on, the frames
+each hypothesis makes impossible. Once the knee as worn has been impossible for
+``MIN_DURATION_S`` in a row (the first deep knee bend), it reports the hypothesis with the
+fewest impossible frames, naming the stream; while two hypotheses tie it keeps counting (up to
+``MAX_UNDECIDED_S``), then names both. If none does better than "as worn", it says that the
+knee reads impossible angles.
 """
 
 from __future__ import annotations
@@ -25,8 +28,12 @@ from dataclasses import dataclass
 from ...model import NS_PER_S, STREAM_IMU_SHANK, STREAM_IMU_THIGH
 
 KNEE_IMPOSSIBLE_BELOW_DEG = -30.0
-KNEE_IMPOSSIBLE_ABOVE_DEG = 165.0
+KNEE_IMPOSSIBLE_ABOVE_DEG = 160.0
+#: How long to keep counting when two hypotheses explain the frames equally well, s.
+MAX_UNDECIDED_S = 20.0
 MIN_DURATION_S = 0.5
+_ADVICE = ("Check how the sensors are worn (each on its own segment, +x towards the hip, "
+           "+z so that moving the distal end forward is a positive rotation), then restart.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,50 +45,68 @@ class MountingFinding:
 
 
 class MountingMonitor:
-    """Per-frame check of thigh + shank angles; reports at most one finding per session.
+    """Per-frame check of the thigh and shank readings; at most one finding per session."""
 
-    The movement of each segment is measured from its first finite frame fed (the engine
-    feeds frames from the end of calibration on).
-    """
+    #: (code, stream, what) per hypothesis, in the order of the module docstring.
+    _HYPOTHESES = (
+        ("", "", ""),
+        ("sensor.imu-swapped", STREAM_IMU_THIGH, "imu.thigh and imu.shank look swapped"),
+        ("sensor.imu-turned", STREAM_IMU_SHANK,
+         "imu.shank looks turned 180° about its long axis"),
+        ("sensor.imu-turned", STREAM_IMU_THIGH,
+         "imu.thigh looks turned 180° about its long axis"),
+    )
 
     def __init__(self) -> None:
-        self._reference: tuple[float, float] | None = None
+        self._bad = [0, 0, 0, 0]
         self._since_ns: int | None = None
         self._done = False
 
-    def update(self, t_ns: int, knee_deg: float, thigh_deg: float, shank_deg: float
-               ) -> MountingFinding | None:
-        """Feed one frame (IMU knee source only); a finding the first time one is certain."""
-        if self._done or not (math.isfinite(knee_deg) and math.isfinite(thigh_deg)
-                              and math.isfinite(shank_deg)):
+    def silence(self) -> None:
+        """Report nothing more (e.g. the calibration already named a wrongly worn sensor)."""
+        self._done = True
+
+    def update(self, t_ns: int, thigh_deg: float, shank_deg: float) -> MountingFinding | None:
+        """Feed one frame's thigh and shank readings (deg; NaN frames are skipped)."""
+        if self._done or not (math.isfinite(thigh_deg) and math.isfinite(shank_deg)):
             return None
-        if self._reference is None:
-            self._reference = (thigh_deg, shank_deg)
-        if KNEE_IMPOSSIBLE_BELOW_DEG <= knee_deg <= KNEE_IMPOSSIBLE_ABOVE_DEG:
+        knees = (thigh_deg - shank_deg, shank_deg - thigh_deg, thigh_deg + shank_deg,
+                 -thigh_deg - shank_deg)
+        bad = [not _possible(k) for k in knees]
+        for i, b in enumerate(bad):
+            self._bad[i] += b
+        if not bad[0]:
             self._since_ns = None
             return None
         if self._since_ns is None:
             self._since_ns = t_ns
         if t_ns - self._since_ns < MIN_DURATION_S * NS_PER_S:
             return None
+        k = _wrap(knees[0])
+        seen = (f"the knee reads {k:.0f}°, beyond any knee (imu.thigh {thigh_deg:.0f}°, "
+                f"imu.shank {shank_deg:.0f}° from vertical)")
+        low = min(self._bad[1:])
+        best = [i for i in range(1, 4) if self._bad[i] == low]
+        if low >= self._bad[0]:
+            self._done = True
+            return MountingFinding("sensor.imu-mounting", STREAM_IMU_SHANK,
+                                   f"imu.thigh or imu.shank is worn wrongly: {seen}.", _ADVICE)
+        if len(best) > 1 and t_ns - self._since_ns < MAX_UNDECIDED_S * NS_PER_S:
+            return None  # the movement has not told the hypotheses apart yet
         self._done = True
-        d_thigh = _diff(thigh_deg, self._reference[0])
-        d_shank = _diff(shank_deg, self._reference[1])
-        what = "hyperextended" if knee_deg < 0 else "flexed"
-        seen = (f"the knee reads {knee_deg:.0f}° ({what} beyond any knee) — imu.thigh moved "
-                f"{d_thigh:+.0f}°, imu.shank {d_shank:+.0f}° since calibration")
-        advice = ("Check how the sensors are worn (+x towards the hip, each on its own "
-                  "segment), then restart the session.")
-        if abs(d_thigh) > abs(d_shank) and d_thigh < 0:
-            return MountingFinding("sensor.imu-swapped", STREAM_IMU_THIGH,
-                                   f"imu.thigh and imu.shank look swapped: {seen}.", advice)
-        stream = STREAM_IMU_THIGH if abs(d_thigh) > abs(d_shank) else STREAM_IMU_SHANK
-        return MountingFinding("sensor.imu-turned", stream,
-                               f"{stream} looks turned 180° about its long axis: {seen}.", advice)
+        code, stream, what = self._HYPOTHESES[best[0]]
+        if len(best) > 1:
+            whats = " or ".join(self._HYPOTHESES[i][2] for i in best)
+            return MountingFinding("sensor.imu-mounting", stream, f"{whats}: {seen}.", _ADVICE)
+        return MountingFinding(code, stream, f"{what}: {seen}.", _ADVICE)
 
 
-def _diff(a: float, b: float) -> float:
-    return (a - b + 180.0) % 360.0 - 180.0
+def _wrap(a: float) -> float:
+    return 180.0 - (180.0 - a) % 360.0
+
+
+def _possible(knee_deg: float) -> bool:
+    return KNEE_IMPOSSIBLE_BELOW_DEG <= _wrap(knee_deg) <= KNEE_IMPOSSIBLE_ABOVE_DEG
 
 
 __all__ = ["MountingFinding", "MountingMonitor"]
