@@ -15,9 +15,10 @@ A knee angle is possible in −30…160° (hyperextension rarely exceeds 10°, p
 about 160°; judgment calls). The monitor counts, from the end of calibration on, the frames
 each hypothesis makes impossible. Once the knee as worn has been impossible for
 ``MIN_DURATION_S`` in a row (the first deep knee bend), it reports the hypothesis with the
-fewest impossible frames, naming the stream; while two hypotheses tie it keeps counting (up to
-``MAX_UNDECIDED_S``), then names both. If none does better than "as worn", it says that the
-knee reads impossible angles.
+fewest impossible frames, naming the stream, provided it has fewer than half as many as "as
+worn" (else the impossible stretch is taken for an artefact, e.g. a filter restarting from the
+accelerometer mid-stride after a link gap, and the monitor keeps watching); while two
+hypotheses tie it keeps counting (up to ``MAX_UNDECIDED_S``), then names both.
 """
 
 from __future__ import annotations
@@ -87,10 +88,11 @@ class MountingMonitor:
                 f"imu.shank {shank_deg:.0f}° from vertical)")
         low = min(self._bad[1:])
         best = [i for i in range(1, 4) if self._bad[i] == low]
-        if low >= self._bad[0]:
-            self._done = True
-            return MountingFinding("sensor.imu-mounting", STREAM_IMU_SHANK,
-                                   f"imu.thigh or imu.shank is worn wrongly: {seen}.", _ADVICE)
+        if 2 * low >= self._bad[0]:
+            # No other mounting explains the frames clearly better: a passing artefact (e.g.
+            # a filter restarting from the accelerometer mid-stride after a link gap).
+            self._since_ns = None
+            return None
         if len(best) > 1 and t_ns - self._since_ns < MAX_UNDECIDED_S * NS_PER_S:
             return None  # the movement has not told the hypotheses apart yet
         self._done = True
