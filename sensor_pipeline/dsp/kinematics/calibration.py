@@ -142,9 +142,8 @@ def diagnose_mounting(incl: Mapping[str, float]) -> tuple[str, str, str] | None:
         return None
     streams = list(dict.fromkeys(f[0] for f in fits))
     hows = list(dict.fromkeys(f[1] for f in fits))
-    code = {("upside down",): "sensor.imu-upside-down",
-            ("turned 180° about its long axis",): "sensor.imu-turned"}.get(
-        tuple(hows), "sensor.imu-upside-down-or-turned")
+    code = ("sensor.imu-upside-down-or-turned" if len(hows) > 1
+            else "sensor.imu-upside-down" if hows[0] == "upside down" else "sensor.imu-turned")
     readings = ", ".join(f"{st} reads {incl[st]:.0f}°" for st in streams)
     who = " or ".join(streams)
     how = " or ".join(hows)
