@@ -3,11 +3,14 @@
 - ``inclination``: gravity-referenced segment inclination, :class:`InclinationFilter`;
 - ``calibration``: gyro bias, small mounting offsets, the calibration posture, mounting faults;
 - ``history``: the per-stream ring the tracker keeps;
-- ``tracker``: :class:`KinematicsTracker`, joint angles per frame time.
+- ``tracker``: :class:`KinematicsTracker`, joint angles per frame time (``angles``: what it
+  answers);
+- ``mounting``: wrongly worn sensors seen in motion (used by the engine).
 """
 
 from __future__ import annotations
 
+from .angles import AngleSample, AngleSeries, KinematicsStatistics
 from .calibration import (
     CALIBRATION_POSTURES,
     POSTURES,
@@ -31,9 +34,6 @@ from .tracker import (
     SOURCE_IMU,
     SOURCE_NONE,
     SOURCE_SHANK_ONLY,
-    AngleSample,
-    AngleSeries,
-    KinematicsStatistics,
     KinematicsTracker,
 )
 

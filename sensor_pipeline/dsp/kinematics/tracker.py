@@ -20,9 +20,7 @@ them from the raw history.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -40,6 +38,7 @@ from ...model import (
     StreamInfo,
     StreamTimeline,
 )
+from .angles import AngleSample, AngleSeries, KinematicsStatistics
 from .calibration import (
     KinematicsCalibration,
     SegmentCalibration,
@@ -62,109 +61,6 @@ _KNOWN_IMU_STREAMS = (STREAM_IMU_THIGH, STREAM_IMU_SHANK, STREAM_IMU_PELVIS)
 #: −30°, flexion beyond 120° with the pelvis upright) and the hip is reported unknown.
 #: Judgment call: the hip's range of motion is about −20…120° (domain.md §2.1 fit range −20…100°).
 ASSUMED_PELVIS_HIP_RANGE_DEG = (-30.0, 120.0)
-
-
-@dataclass(frozen=True, slots=True)
-class AngleSample:
-    """Joint angles at one frame time (docs/architecture.md, Kinematics)."""
-
-    knee_flexion_deg: float
-    hip_flexion_deg: float
-    #: Mean |dK/dt| over the last hop, deg/s (NaN when not available).
-    knee_speed_dps: float
-    #: "imu" | "goniometer" | "shank-only" | "none".
-    source: str
-    #: Both angles are available (fresh data within the last hop, no gap).
-    valid: bool
-    # Diagnostics (NaN when not measured) ---------------------------------------------------
-    thigh_inclination_deg: float = math.nan
-    shank_inclination_deg: float = math.nan
-    pelvis_inclination_deg: float = math.nan
-    #: How the hip angle was obtained when not from a pelvis IMU, e.g. "pelvis assumed
-    #: upright" or "hip unknown: lying, no pelvis IMU" ("" with a pelvis IMU or no thigh IMU).
-    hip_note: str = ""
-
-    @property
-    def angle_source(self) -> str:
-        """The knee source plus the hip's assumption: the frames' ``angle_source``."""
-        return f"{self.source}, {self.hip_note}" if self.hip_note else self.source
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class AngleSeries:
-    """Joint angles at many frame times (:meth:`KinematicsTracker.angles_at_many`).
-
-    Element ``i`` of every array equals the matching field of
-    ``angles_at(int(t_ns[i]), hop_ns)`` bit for bit (NaN where that is NaN).
-    """
-
-    t_ns: IntArray
-    knee_flexion_deg: FloatArray
-    hip_flexion_deg: FloatArray
-    knee_speed_dps: FloatArray
-    #: "imu" | "goniometer" | "shank-only" | "none" (fixed by the streams present).
-    source: str
-    valid: npt.NDArray[np.bool_]
-    thigh_inclination_deg: FloatArray
-    shank_inclination_deg: FloatArray
-    pelvis_inclination_deg: FloatArray
-    #: Hip assumption without a pelvis IMU ("" with one, or without a thigh IMU).
-    hip_assumption: str = ""
-    #: Frames whose hip is unknown by design (NaN although the thigh is there), and why.
-    hip_unknown: npt.NDArray[np.bool_] | None = None
-    hip_unknown_reason: str = ""
-
-    def hip_note(self, i: int) -> str:
-        """The hip part of frame ``i``'s angle source ("" when the hip is measured)."""
-        if self.hip_unknown is not None and self.hip_unknown[i]:
-            return f"hip unknown: {self.hip_unknown_reason}"
-        return self.hip_assumption
-
-    def angle_source(self, i: int) -> str:
-        """``source`` plus the hip note of frame ``i`` (the frames' ``angle_source``)."""
-        note = self.hip_note(i)
-        return f"{self.source}, {note}" if note else self.source
-
-    def __len__(self) -> int:
-        return int(self.t_ns.shape[0])
-
-    def sample(self, i: int) -> AngleSample:
-        """Element ``i`` as the :class:`AngleSample` that ``angles_at`` returns."""
-        return AngleSample(
-            knee_flexion_deg=_f(self.knee_flexion_deg[i]),
-            hip_flexion_deg=_f(self.hip_flexion_deg[i]),
-            knee_speed_dps=_f(self.knee_speed_dps[i]),
-            source=self.source,
-            valid=bool(self.valid[i]),
-            thigh_inclination_deg=_f(self.thigh_inclination_deg[i]),
-            shank_inclination_deg=_f(self.shank_inclination_deg[i]),
-            pelvis_inclination_deg=_f(self.pelvis_inclination_deg[i]),
-            hip_note=self.hip_note(i),
-        )
-
-
-def _f(x: np.float64) -> float:
-    """A float, NaN as the ``math.nan`` object (so equal samples compare equal with ``==``)."""
-    v = float(x)
-    return math.nan if math.isnan(v) else v
-
-
-@dataclass(frozen=True, slots=True)
-class KinematicsStatistics:
-    """Counters of a :class:`KinematicsTracker`."""
-
-    #: Samples processed per stream, as (stream, count) pairs.
-    samples: tuple[tuple[str, int], ...]
-    gaps: int
-    duplicate_samples: int
-    nonfinite_samples: int
-    filter_restarts: int
-    ignored_blocks: int
-    #: angles_at() asked for a sample older than the kept history.
-    history_misses: int
-    #: A calibration's start point was older than the history: applied from the next sample.
-    late_calibrations: int
-
 
 
 class KinematicsTracker:
@@ -479,7 +375,8 @@ class KinematicsTracker:
     def _lookup_many(self, st: StreamHistory, t: IntArray, hop_ns: int,
                      at: Callable[[StreamHistory], IntArray]
                      ) -> tuple[FloatArray, IntArray | None, npt.NDArray[np.bool_] | None]:
-        """:meth:`_lookup` for every element of ``t``: values, indices and where they exist.
+        """Each stream's output at the latest sample <= every ``t`` if fresh (within the hop):
+        values, indices and where they exist.
 
         ``at(st)`` gives the stream's indices at or before ``t`` and then ``t − hop``.
         """
@@ -501,7 +398,9 @@ class KinematicsTracker:
                     has: npt.NDArray[np.bool_] | None, t: IntArray, hop_ns: int,
                     at: Callable[[StreamHistory], IntArray],
                     thigh: StreamHistory | None = None) -> FloatArray:
-        """:meth:`_speed` for every frame (NaN where the frame has no index)."""
+        """Mean |dK/dt| (deg/s) over the samples of ``st`` in ``(t − hop, t]`` for every frame
+        (NaN where the frame has no index); the knee series is built once over the union of
+        the hops, each frame summed over its own slice."""
         n = t.size
         out = np.full(n, np.nan)
         if i is None or has is None or st.timeline is None or not has.any():
@@ -681,6 +580,6 @@ class KinematicsTracker:
 
 
 __all__ = [
-    "SOURCE_GONIOMETER", "SOURCE_IMU", "SOURCE_NONE", "SOURCE_SHANK_ONLY", "AngleSample",
-    "AngleSeries", "KinematicsStatistics", "KinematicsTracker",
+    "ASSUMED_PELVIS_HIP_RANGE_DEG", "SOURCE_GONIOMETER", "SOURCE_IMU", "SOURCE_NONE",
+    "SOURCE_SHANK_ONLY", "KinematicsTracker",
 ]
