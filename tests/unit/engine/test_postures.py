@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from sensor_pipeline.config import Config
+from sensor_pipeline.dsp.hamstring import OUT_OF_RANGE_MARGIN_DEG, angles_in_fit_range
 from sensor_pipeline.engine import Calibration, Engine
 from sensor_pipeline.model import NS_PER_S, AlertKind, FeatureFrame, SampleBlock, StreamInfo
 from sensor_pipeline.sim import SimulatedSession, simulate
@@ -271,3 +272,17 @@ def test_a_bridge_started_lying_sees_the_shortening_and_alerts() -> None:
     assert risk
     assert all(next(f for f in late if f.t_ns == a.t_ns).shortest_biarticular_pct <= -10.0
                for a in risk)
+
+
+def test_standing_straight_is_not_out_of_range() -> None:
+    # Issue #12: "knee -0° hip -0° out of range" for an athlete standing straight after
+    # calibration. The quiet standing of a standing-start session (4–8 s) reads a few tenths of
+    # a degree either side of 0; none of those frames is flagged now, and some would be with
+    # the bare fit domain (K ≥ 0).
+    frames, _, _ = engine_run("seated-curl-fatigue", 1, False)
+    quiet = [f.features for f in frames if 4.5e9 < f.features.t_ns <= 7.5e9]
+    assert quiet and not any(f.angles_out_of_range for f in quiet)
+    assert min(f.knee_flexion_deg for f in quiet) < 0.0  # the case the margin is for
+    assert angles_in_fit_range(-0.3, -0.3, margin_deg=OUT_OF_RANGE_MARGIN_DEG)
+    assert not angles_in_fit_range(-0.3, -0.3)
+    assert not angles_in_fit_range(0.0, -5.5, margin_deg=OUT_OF_RANGE_MARGIN_DEG)
