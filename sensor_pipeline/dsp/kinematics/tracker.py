@@ -575,8 +575,10 @@ class KinematicsTracker:
             st.set_params(bias, offset)
             st.refilter_from(r)
         self._calibration = cal
-        # Lying without a pelvis IMU: the pelvis is not upright, and nothing measures it.
-        self._lying_without_pelvis = cal.lying and STREAM_IMU_PELVIS not in self._states
+        # Lying without a pelvis IMU: the pelvis is not upright, and nothing measures it (unless
+        # the exercise context was configured: kinematics.pelvis-inclination-deg ≠ 0).
+        self._lying_without_pelvis = (cal.lying and STREAM_IMU_PELVIS not in self._states
+                                      and self.cfg.pelvis_inclination_deg == 0.0)
 
 
 __all__ = [
