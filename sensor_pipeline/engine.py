@@ -21,7 +21,9 @@ Two layers, so that tuning risk thresholds never recomputes signal processing:
 
 2. ``RiskLayer`` (``risk/``) turns ``Features`` into a ``RiskSnapshot`` and alerts.
 
-``Engine`` chains both; live runs and replays use it the same way.
+``Engine`` chains both; live runs and replays use it the same way. The calibration record
+(``Calibration``) and the engine's events (``CalibrationDone``, ``KinematicsWarning``) live in
+``engine_events.py`` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import deque
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -46,6 +48,7 @@ from .dsp.hamstring import (
 from .dsp.imu_pairing import ImuPairer
 from .dsp.kinematics import KinematicsCalibration, KinematicsTracker
 from .dsp.kinematics.mounting import MountingMonitor
+from .engine_events import Calibration, CalibrationDone, KinematicsWarning, sensor_alerts
 from .errors import UsageError
 from .model import (
     EMG_UNIT,
@@ -53,15 +56,12 @@ from .model import (
     NS_PER_S,
     STREAM_EMG,
     STREAM_KNEE_GONIOMETER,
-    Alert,
-    AlertKind,
     EngineOutput,
     Event,
     FeatureFrame,
     Features,
     JasaClass,
     SampleBlock,
-    Severity,
     StreamInfo,
     StreamTimeline,
 )
@@ -82,95 +82,6 @@ def is_hamstring_channel(name: str) -> bool:
 _KINEMATIC_STREAMS = (*IMU_STREAMS, STREAM_KNEE_GONIOMETER)
 #: Stream-lag tolerance of offline (batch) runs, s: readers may hand over blocks of seconds.
 OFFLINE_MAX_LAG_S = 60.0
-
-
-# ---------------------------------------------------------------------------------------------
-# Calibration record
-# ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Calibration:
-    """What the start-up calibration found; stored in the session, reusable across sessions."""
-
-    #: Session time at which the calibration took effect.
-    t_ns: int
-    kinematics: KinematicsCalibration | None
-    emg_channels: tuple[str, ...]
-    #: EMG rest level per channel (mV RMS) measured while standing still.
-    emg_rest_rms_mv: tuple[float, ...]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "t_ns": self.t_ns,
-            "kinematics": None if self.kinematics is None else self.kinematics.to_json(),
-            "emg_channels": list(self.emg_channels),
-            "emg_rest_rms_mv": [None if not math.isfinite(v) else v for v in self.emg_rest_rms_mv],
-        }
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> Calibration:
-        """Inverse of :meth:`to_json`; a malformed mapping raises UsageError naming the key."""
-        if not isinstance(d, Mapping):
-            raise UsageError(f"a stored calibration must be a JSON object, got {d!r}")
-        unknown = sorted(set(d) - set(_CALIBRATION_KEYS))
-        if unknown:
-            # e.g. {"foo": 1} must not pass as an empty calibration (issue #11, defect 13).
-            raise UsageError(f"stored calibration has unknown key(s) {unknown!r}; allowed: "
-                             f"{list(_CALIBRATION_KEYS)!r} (recalibrate with --recalibrate)")
-        t_ns = d.get("t_ns", 0)
-        if isinstance(t_ns, bool) or not isinstance(t_ns, int):
-            raise UsageError(f"stored calibration 't_ns' must be an int (ns), got {t_ns!r}")
-        channels = d.get("emg_channels", ())
-        if not isinstance(channels, (list, tuple)) or not all(isinstance(c, str)
-                                                              for c in channels):
-            raise UsageError(f"stored calibration 'emg_channels' must be a list of channel "
-                             f"names, got {channels!r}")
-        rest = d.get("emg_rest_rms_mv", ())
-        if not isinstance(rest, (list, tuple)) or len(rest) != len(channels) or not all(
-                v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
-                for v in rest):
-            raise UsageError(f"stored calibration 'emg_rest_rms_mv' must be one number (mV) or "
-                             f"null per channel of {list(channels)!r}, got {rest!r}")
-        kin = d.get("kinematics")
-        missing = [k for k in _CALIBRATION_KEYS if k not in d]
-        if missing:
-            raise UsageError(f"stored calibration lacks the key(s) {missing!r} (recalibrate "
-                             "with --recalibrate)")
-        return cls(
-            t_ns=t_ns,
-            kinematics=None if kin is None else KinematicsCalibration.from_json(kin),
-            emg_channels=tuple(channels),
-            emg_rest_rms_mv=tuple(math.nan if v is None else float(v) for v in rest),
-        )
-
-
-_CALIBRATION_KEYS = ("t_ns", "kinematics", "emg_channels", "emg_rest_rms_mv")
-
-
-@dataclass(frozen=True, slots=True)
-class CalibrationDone(Event):
-    """The start-up calibration took effect (computed, or applied from a stored one)."""
-
-    calibration: Calibration = field(default=None)  # type: ignore[assignment]
-    computed: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class KinematicsWarning(Event):
-    """A sensor looks wrongly worn, or the calibration posture was not what was asked for.
-
-    From the calibration (posture, sensors swapped or upside down; docs/kinematics.md §4) or
-    from the first impossible knee bend (``dsp/kinematics/mounting.py``). The engine turns it
-    into a sensor alert; ``stream`` names the sensor.
-    """
-
-    code: str = ""
-    stream: str = ""
-    message: str = ""
-    advice: str = ""
-
-    def alert(self) -> Alert:
-        return Alert(t_ns=self.t_ns, kind=AlertKind.SENSOR, severity=Severity.WARNING,
-                     code=self.code, message=self.message, advice=self.advice)
 
 
 @dataclass(frozen=True, slots=True)
@@ -829,7 +740,7 @@ class Engine:
         if isinstance(item, SampleBlock):
             return self._frames(self.pipeline.push(item))
         events = tuple(self.pipeline.take_events())
-        alerts = (*self.risk.on_event(item), *_sensor_alerts(events))
+        alerts = (*self.risk.on_event(item), *sensor_alerts(events))
         return EngineOutput(alerts=alerts, events=events)
 
     def finish(self) -> EngineOutput:
@@ -838,18 +749,14 @@ class Engine:
     def _frames(self, features: list[Features]) -> EngineOutput:
         events = tuple(self.pipeline.take_events())
         if not features:
-            return EngineOutput(alerts=_sensor_alerts(events), events=events)
+            return EngineOutput(alerts=sensor_alerts(events), events=events)
         frames = []
-        alerts = list(_sensor_alerts(events))
+        alerts = list(sensor_alerts(events))
         for f in features:
             snap, new_alerts = self.risk.step(f)
             frames.append(FeatureFrame(features=f, risk=snap))
             alerts.extend(new_alerts)
         return EngineOutput(frames=tuple(frames), alerts=tuple(alerts), events=events)
-
-
-def _sensor_alerts(events: tuple[Event, ...]) -> tuple[Alert, ...]:
-    return tuple(e.alert() for e in events if isinstance(e, KinematicsWarning))
 
 
 __all__ = ["Calibration", "CalibrationDone", "Engine", "FeaturePipeline", "KinematicsWarning"]
