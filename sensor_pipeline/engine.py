@@ -21,7 +21,9 @@ Two layers, so that tuning risk thresholds never recomputes signal processing:
 
 2. ``RiskLayer`` (``risk/``) turns ``Features`` into a ``RiskSnapshot`` and alerts.
 
-``Engine`` chains both; live runs and replays use it the same way.
+``Engine`` chains both; live runs and replays use it the same way. The calibration record
+(``Calibration``) and the engine's events (``CalibrationDone``, ``KinematicsWarning``) live in
+``engine_events.py`` and are re-exported here.
 """
 
 from __future__ import annotations
@@ -29,24 +31,39 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import deque
-from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from .config import Config
 from .dsp.emg import EmgProcessor, EmgWindow
-from .dsp.fatigue import FatigueTracker
+from .dsp.fatigue import FatigueState, FatigueTracker
 from .dsp.hamstring import (
-    HIP_FIT_RANGE_DEG, KNEE_FIT_RANGE_DEG, hamstring_length_change_pct_array,
+    OUT_OF_RANGE_MARGIN_DEG,
+    angles_in_fit_range,
+    hamstring_length_change_pct_array,
 )
-from .dsp.imu import KinematicsCalibration, KinematicsTracker
 from .dsp.imu_pairing import ImuPairer
+from .dsp.kinematics import KinematicsCalibration, KinematicsTracker
+from .dsp.kinematics.mounting import MountingMonitor
+from .engine_events import Calibration, CalibrationDone, KinematicsWarning, sensor_alerts
 from .errors import UsageError
 from .model import (
-    EMG_UNIT, IMU_STREAMS, NS_PER_S, STREAM_EMG,
-    STREAM_KNEE_GONIOMETER, EngineOutput, Event, Features, FeatureFrame, JasaClass, SampleBlock,
-    StreamInfo, StreamTimeline,
+    EMG_UNIT,
+    IMU_STREAMS,
+    NS_PER_S,
+    STREAM_EMG,
+    STREAM_KNEE_GONIOMETER,
+    EngineOutput,
+    Event,
+    FeatureFrame,
+    Features,
+    JasaClass,
+    SampleBlock,
+    StreamInfo,
+    StreamTimeline,
 )
 from .risk import RiskLayer
 
@@ -65,64 +82,6 @@ def is_hamstring_channel(name: str) -> bool:
 _KINEMATIC_STREAMS = (*IMU_STREAMS, STREAM_KNEE_GONIOMETER)
 #: Stream-lag tolerance of offline (batch) runs, s: readers may hand over blocks of seconds.
 OFFLINE_MAX_LAG_S = 60.0
-
-
-# ---------------------------------------------------------------------------------------------
-# Calibration record
-# ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class Calibration:
-    """What the start-up calibration found; stored in the session, reusable across sessions."""
-
-    #: Session time at which the calibration took effect.
-    t_ns: int
-    kinematics: KinematicsCalibration | None
-    emg_channels: tuple[str, ...]
-    #: EMG rest level per channel (mV RMS) measured while standing still.
-    emg_rest_rms_mv: tuple[float, ...]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "t_ns": self.t_ns,
-            "kinematics": None if self.kinematics is None else self.kinematics.to_json(),
-            "emg_channels": list(self.emg_channels),
-            "emg_rest_rms_mv": [None if not math.isfinite(v) else v for v in self.emg_rest_rms_mv],
-        }
-
-    @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> Calibration:
-        """Inverse of :meth:`to_json`; a malformed mapping raises UsageError naming the key."""
-        if not isinstance(d, Mapping):
-            raise UsageError(f"a stored calibration must be a JSON object, got {d!r}")
-        t_ns = d.get("t_ns", 0)
-        if isinstance(t_ns, bool) or not isinstance(t_ns, int):
-            raise UsageError(f"stored calibration 't_ns' must be an int (ns), got {t_ns!r}")
-        channels = d.get("emg_channels", ())
-        if not isinstance(channels, (list, tuple)) or not all(isinstance(c, str)
-                                                              for c in channels):
-            raise UsageError(f"stored calibration 'emg_channels' must be a list of channel "
-                             f"names, got {channels!r}")
-        rest = d.get("emg_rest_rms_mv", ())
-        if not isinstance(rest, (list, tuple)) or len(rest) != len(channels) or not all(
-                v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
-                for v in rest):
-            raise UsageError(f"stored calibration 'emg_rest_rms_mv' must be one number (mV) or "
-                             f"null per channel of {list(channels)!r}, got {rest!r}")
-        kin = d.get("kinematics")
-        return cls(
-            t_ns=t_ns,
-            kinematics=None if kin is None else KinematicsCalibration.from_json(kin),
-            emg_channels=tuple(channels),
-            emg_rest_rms_mv=tuple(math.nan if v is None else float(v) for v in rest),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class CalibrationDone(Event):
-    """The start-up calibration took effect (computed, or applied from a stored one)."""
-
-    calibration: Calibration = field(default=None)  # type: ignore[assignment]
-    computed: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +178,7 @@ class FeaturePipeline:
         self._kin: KinematicsTracker | None = (
             KinematicsTracker(config.kinematics, kin_infos) if kin_infos else None
         )
+        self._mounting = MountingMonitor()
 
         # --- frame grid ------------------------------------------------------------------
         if self._emg_info is not None:
@@ -465,13 +425,16 @@ class FeaturePipeline:
         if stored is not None:
             if self._kin is not None and stored.kinematics is not None:
                 self._kin.apply_calibration(stored.kinematics, from_t_ns=self._cal_end_ns)
+                self._warn(stored.kinematics)
             rest = self._rest_for_channels(stored)
             computed = False
             kin_cal = stored.kinematics
         else:
             kin_cal = None
             if self._kin is not None:
-                kin_cal = self._kin.finish_calibration()
+                kin_cal = self._kin.finish_calibration(
+                    posture=self._config.engine.calibration_posture)
+                self._warn(kin_cal)
                 if kin_cal.goniometer_offset_deg is not None:
                     # A goniometer measures the knee angle itself (0 = straight): it is used
                     # directly, never re-zeroed on a pose the athlete may not have held.
@@ -501,6 +464,16 @@ class FeaturePipeline:
         self._events_out.append(
             CalibrationDone(t_ns=self._cal_end_ns, calibration=self._calibration, computed=computed)
         )
+
+    def _warn(self, cal: KinematicsCalibration) -> None:
+        """The calibration's warnings as events (computed or stored: replay = live)."""
+        assert self._cal_end_ns is not None
+        if any(w.code.startswith("sensor.imu-") for w in cal.warnings):
+            self._mounting.silence()  # that sensor is already named: one alert is enough
+        for w in cal.warnings:
+            self._events_out.append(KinematicsWarning(
+                t_ns=self._cal_end_ns, code=w.code, stream=w.stream, message=w.message,
+                advice=w.advice))
 
     def _rest_for_channels(self, cal: Calibration) -> np.ndarray | None:
         if not self._emg_channels or not cal.emg_channels:
@@ -603,86 +576,112 @@ class FeaturePipeline:
         return tuple(out)
 
     def _assemble_many(self, ticks: list[tuple[int, EmgWindow | None]]) -> list[Features]:
+        """Frames for consecutive ticks: angles for all of them at once, then per tick the
+        state update (:meth:`_advance`) followed by the pure assembly (:meth:`_frame`)."""
         n = len(ticks)
         t_arr = np.fromiter((t for t, _ in ticks), dtype=np.int64, count=n)
         knee = np.full(n, math.nan)
         hip = np.full(n, math.nan)
         speed = np.full(n, math.nan)
-        source = "none"
+        sources = ["none"] * n
+        thigh = shank = np.full(n, math.nan)
         if self._kin is not None:
-            many = getattr(self._kin, "angles_at_many", None)
-            if many is not None:
-                a = many(t_arr, self._hop_ns)
-                source = a.source
-                ok = np.asarray(a.valid, dtype=bool)
-                knee = np.where(ok, a.knee_flexion_deg, math.nan)
-                hip = np.where(ok, a.hip_flexion_deg, math.nan)
-                speed = np.where(ok, a.knee_speed_dps, math.nan)
-            else:
-                for i, t in enumerate(t_arr):
-                    s = self._kin.angles_at(int(t), self._hop_ns)
-                    source = s.source
-                    if s.valid:
-                        knee[i], hip[i], speed[i] = (s.knee_flexion_deg, s.hip_flexion_deg,
-                                                     s.knee_speed_dps)
+            a = self._kin.angles_at_many(t_arr, self._hop_ns)
+            sources = [a.angle_source(i) for i in range(n)]
+            ok = np.asarray(a.valid, dtype=bool)
+            knee = np.where(ok, a.knee_flexion_deg, math.nan)
+            hip = np.where(ok, a.hip_flexion_deg, math.nan)
+            speed = np.where(ok, a.knee_speed_dps, math.nan)
+            if a.source == "imu":
+                thigh, shank = a.thigh_inclination_deg, a.shank_inclination_deg
         ok = np.isfinite(knee) & np.isfinite(hip)
         length = np.full((4, n), math.nan)
         if ok.any():
             length[:, ok] = hamstring_length_change_pct_array(hip[ok], knee[ok])
-        in_range = ((hip >= HIP_FIT_RANGE_DEG[0]) & (hip <= HIP_FIT_RANGE_DEG[1])
-                    & (knee >= KNEE_FIT_RANGE_DEG[0]) & (knee <= KNEE_FIT_RANGE_DEG[1]))
-        out_of_range = ok & ~in_range
-        return [
-            self._assemble(int(t_arr[i]), w, float(knee[i]), float(hip[i]), float(speed[i]),
-                           source, bool(out_of_range[i]),
-                           (float(length[0, i]), float(length[1, i]), float(length[2, i]),
-                            float(length[3, i])))
-            for i, (_t, w) in enumerate(ticks)
-        ]
+        # Knee known, hip unknown (lying without a pelvis IMU): the knee-only head still counts.
+        knee_only = np.isfinite(knee) & ~np.isfinite(hip)
+        if knee_only.any():
+            length[:, knee_only] = hamstring_length_change_pct_array(
+                hip[knee_only], knee[knee_only], allow_nan=True)
+        out_of_range = ok & ~np.asarray(
+            angles_in_fit_range(hip, knee, margin_deg=OUT_OF_RANGE_MARGIN_DEG), dtype=bool)
+        frames = []
+        for i, (t_ns, w) in enumerate(ticks):
+            step = self._advance(t_ns, w, float(thigh[i]), float(shank[i]))
+            frames.append(self._frame(
+                t_ns, w, step, float(knee[i]), float(hip[i]), float(speed[i]), sources[i],
+                bool(out_of_range[i]),
+                (float(length[0, i]), float(length[1, i]), float(length[2, i]),
+                 float(length[3, i]))))
+        return frames
 
-    def _assemble(self, t_ns: int, w: EmgWindow | None, knee: float, hip: float, speed: float,
-                  source: str, out_of_range: bool,
-                  length: tuple[float, float, float, float]) -> Features:
+    def _advance(self, t_ns: int, w: EmgWindow | None, thigh: float, shank: float) -> _Step:
+        """The state one frame moves on: calibration rest levels, the fatigue tracker, the
+        mounting monitor and the frame counters. Called once per frame, in time order."""
         calibrating = self._calibration is None and (
             self._cal_end_ns is not None and t_ns <= self._cal_end_ns
         )
+        if not calibrating:
+            found = self._mounting.update(t_ns, thigh, shank)
+            if found is not None:
+                self._events_out.append(KinematicsWarning(
+                    t_ns=t_ns, code=found.code, stream=found.stream, message=found.message,
+                    advice=found.advice))
         missing = self._missing(t_ns)
         if missing:
             self._stale_frames += 1
-        # --- EMG ---
-        n = len(self._emg_channels)
+        fatigue: FatigueState | None = None
         if w is not None and self._fatigue is not None:
             if calibrating:
                 self._cal_rms.append(np.asarray(w.rms_mv, dtype=np.float64))
-            fs = self._fatigue.update(w, t_ns / NS_PER_S, baseline_allowed=not calibrating)
-            emg = dict(
-                emg_rms_mv=_tup(w.rms_mv), emg_rms_norm=_tup(w.rms_norm),
-                emg_active=tuple(np.asarray(w.active, dtype=bool).tolist()),
-                mdf_hz=_tup(w.mdf_hz), mnf_hz=_tup(w.mnf_hz), fi_nsm5=_tup(w.fi_nsm5),
-                mdf_tracked_hz=_tup(fs.mdf_tracked_hz), mdf_baseline_hz=_tup(fs.mdf_baseline_hz),
-                mdf_smoothed_hz=_tup(fs.mdf_smoothed_hz),
-                fatigue_index=_tup(fs.fatigue_index),
-                mdf_slope_pct_per_min=_tup(fs.mdf_slope_pct_per_min),
-                jasa=tuple(fs.jasa),
-                mains_fraction=_tup(w.mains_fraction), emg_std_mv=_tup(w.std_mv),
-                emg_saturation_fraction=_tup(w.saturation_fraction),
-            )
+            fatigue = self._fatigue.update(w, t_ns / NS_PER_S, baseline_allowed=not calibrating)
+        self._frames += 1
+        return _Step(calibrating, missing, fatigue)
+
+    def _frame(self, t_ns: int, w: EmgWindow | None, step: _Step, knee: float, hip: float,
+               speed: float, source: str, out_of_range: bool,
+               length: tuple[float, float, float, float]) -> Features:
+        """Assemble one frame from its inputs (no state is touched)."""
+        n = len(self._emg_channels)
+        fs = step.fatigue
+        if w is not None and fs is not None:
+            emg = {
+                "emg_rms_mv": _tup(w.rms_mv), "emg_rms_norm": _tup(w.rms_norm),
+                "emg_active": tuple(np.asarray(w.active, dtype=bool).tolist()),
+                "mdf_hz": _tup(w.mdf_hz), "mnf_hz": _tup(w.mnf_hz), "fi_nsm5": _tup(w.fi_nsm5),
+                "mdf_tracked_hz": _tup(fs.mdf_tracked_hz), "mdf_baseline_hz": _tup(fs.mdf_baseline_hz),
+                "mdf_smoothed_hz": _tup(fs.mdf_smoothed_hz),
+                "fatigue_index": _tup(fs.fatigue_index),
+                "mdf_slope_pct_per_min": _tup(fs.mdf_slope_pct_per_min),
+                "jasa": tuple(fs.jasa),
+                "mains_fraction": _tup(w.mains_fraction), "emg_std_mv": _tup(w.std_mv),
+                "emg_saturation_fraction": _tup(w.saturation_fraction),
+            }
         else:
             nan = self._nan_ch
-            emg = dict(
-                emg_rms_mv=nan, emg_rms_norm=nan, emg_active=tuple([False] * n), mdf_hz=nan,
-                mnf_hz=nan, fi_nsm5=nan, mdf_tracked_hz=nan, mdf_baseline_hz=nan,
-                fatigue_index=nan, mdf_slope_pct_per_min=nan, mdf_smoothed_hz=nan,
-                jasa=tuple([JasaClass.STABLE] * n), mains_fraction=nan, emg_std_mv=nan,
-                emg_saturation_fraction=nan,
-            )
-        self._frames += 1
+            emg = {
+                "emg_rms_mv": nan, "emg_rms_norm": nan, "emg_active": tuple([False] * n), "mdf_hz": nan,
+                "mnf_hz": nan, "fi_nsm5": nan, "mdf_tracked_hz": nan, "mdf_baseline_hz": nan,
+                "fatigue_index": nan, "mdf_slope_pct_per_min": nan, "mdf_smoothed_hz": nan,
+                "jasa": tuple([JasaClass.STABLE] * n), "mains_fraction": nan, "emg_std_mv": nan,
+                "emg_saturation_fraction": nan,
+            }
         return Features(
-            t_ns=t_ns, calibrating=calibrating, knee_flexion_deg=knee, hip_flexion_deg=hip,
+            t_ns=t_ns, calibrating=step.calibrating, knee_flexion_deg=knee, hip_flexion_deg=hip,
             knee_speed_dps=speed, angle_source=source, angles_out_of_range=out_of_range,
-            length_change_pct=length, emg_channels=self._emg_channels, missing_streams=missing,
-            **emg,  # type: ignore[arg-type]
+            length_change_pct=length, emg_channels=self._emg_channels,
+            missing_streams=step.missing,
+            **emg,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """What advancing the pipeline's state by one frame produced (input of ``_frame``)."""
+
+    calibrating: bool
+    missing: tuple[str, ...]
+    fatigue: FatigueState | None
 
 
 #: EMG units the engine accepts, as factors to mV.
@@ -740,8 +739,9 @@ class Engine:
     def push(self, item: SampleBlock | Event) -> EngineOutput:
         if isinstance(item, SampleBlock):
             return self._frames(self.pipeline.push(item))
-        alerts = tuple(self.risk.on_event(item))
-        return EngineOutput(alerts=alerts, events=tuple(self.pipeline.take_events()))
+        events = tuple(self.pipeline.take_events())
+        alerts = (*self.risk.on_event(item), *sensor_alerts(events))
+        return EngineOutput(alerts=alerts, events=events)
 
     def finish(self) -> EngineOutput:
         return self._frames(self.pipeline.finish())
@@ -749,9 +749,9 @@ class Engine:
     def _frames(self, features: list[Features]) -> EngineOutput:
         events = tuple(self.pipeline.take_events())
         if not features:
-            return EngineOutput(events=events)
+            return EngineOutput(alerts=sensor_alerts(events), events=events)
         frames = []
-        alerts = []
+        alerts = list(sensor_alerts(events))
         for f in features:
             snap, new_alerts = self.risk.step(f)
             frames.append(FeatureFrame(features=f, risk=snap))
@@ -759,4 +759,4 @@ class Engine:
         return EngineOutput(frames=tuple(frames), alerts=tuple(alerts), events=events)
 
 
-__all__ = ["Calibration", "CalibrationDone", "Engine", "FeaturePipeline"]
+__all__ = ["Calibration", "CalibrationDone", "Engine", "FeaturePipeline", "KinematicsWarning"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from ._base import Section, doc
 
@@ -22,3 +22,14 @@ class EngineConfig(Section, frozen=True):
         "A stream that falls this far behind the others is treated as missing for the frames "
         "in between (link trouble on one sensor must not stall the pipeline).",
         unit="s", source="judgment call", gt=0.0, le=30.0)] = 1.0
+    calibration_posture: Annotated[
+        Literal["auto", "standing", "seated", "supine", "prone"], doc(
+            "Posture the athlete holds during the calibration. \"auto\" detects it from "
+            "gravity (each segment's inclination; standing, seated, supine or prone) and "
+            "measures the mounting tilt only of the segments that posture pins down; a named "
+            "posture that gravity contradicts is refused with a sensor alert saying what was "
+            "seen (angles then stay gravity-referenced, without mounting correction). Without "
+            "a pelvis IMU a horizontal thigh is taken as seated: lying supine needs "
+            "\"supine\" here.",
+            source="issue #12; detection ranges are judgment calls (docs/kinematics.md §4)")] = (
+        "auto")

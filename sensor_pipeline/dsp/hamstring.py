@@ -82,6 +82,10 @@ EXACT_MODEL_STANDING_LENGTH_M: Mapping[str, float] = {
 #: Fit domain of the polynomials (domain.md §2.1–2.2), degrees, inclusive.
 HIP_FIT_RANGE_DEG = (-20.0, 100.0)
 KNEE_FIT_RANGE_DEG = (0.0, 120.0)
+#: How far beyond the fit domain an angle may go before a frame is flagged out of range (deg).
+#: Judgment call: a straight knee or hip reads a few degrees either side of 0 (sway, mounting
+#: tilt, soft tissue), and the cubic extrapolates smoothly that far (docs/kinematics.md §7).
+OUT_OF_RANGE_MARGIN_DEG = 5.0
 
 _HEAD_INDEX = {head: i for i, head in enumerate(HAMSTRING_HEADS)}
 
@@ -170,21 +174,6 @@ def _change_pct(h: FloatArray, k: FloatArray) -> FloatArray:
     return result
 
 
-def _scalar_change_pct(hip: Any, knee: Any) -> dict[str, float | FloatArray] | None:
-    """Plain-float path for one pose (the engine's per-frame call); None: use the array path."""
-    if type(hip) is not float or type(knee) is not float:
-        return None
-    if not (math.isfinite(hip) and math.isfinite(knee)):
-        return None  # the array path raises (or propagates NaN) with the full message
-    # The array path's polynomials, evaluated on plain floats (same operations, same result).
-    out: dict[str, float | FloatArray] = {}
-    for head, c in BIARTICULAR_COEFFICIENTS.items():
-        out[head] = 100.0 * (_biarticular_m(c, hip, knee) - c[0]) / c[0]  # type: ignore[arg-type]
-    d0 = SHORT_HEAD_COEFFICIENTS[0]
-    out["biceps_femoris_short"] = 100.0 * (_short_head_m(knee) - d0) / d0  # type: ignore[arg-type]
-    return out
-
-
 def hamstring_length_m(
     hip_flexion_deg: Any, knee_flexion_deg: Any, *, allow_nan: bool = False,
 ) -> dict[str, float | FloatArray]:
@@ -271,9 +260,6 @@ def hamstring_length_change_pct(
     >>> round(d["semimembranosus"], 1), round(d["biceps_femoris_short"], 1)
     (-14.2, -19.3)
     """
-    fast = _scalar_change_pct(hip_flexion_deg, knee_flexion_deg)
-    if fast is not None:
-        return fast
     h, k, scalar = _prepare(hip_flexion_deg, knee_flexion_deg, allow_nan)
     pct = _change_pct(h, k)
     return {head: _out(pct[i], scalar) for i, head in enumerate(HAMSTRING_HEADS)}
@@ -323,21 +309,29 @@ def shortest_biarticular_change_pct(
     return best, idx
 
 
-def angles_in_fit_range(hip_flexion_deg: Any, knee_flexion_deg: Any) -> bool | npt.NDArray[np.bool_]:
+def angles_in_fit_range(hip_flexion_deg: Any, knee_flexion_deg: Any, *,
+                        margin_deg: float = 0.0) -> bool | npt.NDArray[np.bool_]:
     """True where (H, K) lies inside the polynomials' fit domain (H −20…100°, K 0…120°).
 
-    NaN angles are outside. Bool for scalar inputs, else a bool ndarray.
+    ``margin_deg`` widens the domain on every side (deg, >= 0): the engine's
+    ``angles_out_of_range`` uses :data:`OUT_OF_RANGE_MARGIN_DEG`, so that a straight knee
+    measured at −0.3° is not flagged. NaN angles are outside. Bool for scalar inputs, else a
+    bool ndarray.
     """
+    if not (isinstance(margin_deg, (int, float)) and math.isfinite(margin_deg)
+            and margin_deg >= 0):
+        raise UsageError(f"margin_deg must be a finite number >= 0 (deg), got {margin_deg!r}")
     h, k, scalar = _prepare(hip_flexion_deg, knee_flexion_deg, True)
+    m = float(margin_deg)
     with np.errstate(invalid="ignore"):
-        ok = ((h >= HIP_FIT_RANGE_DEG[0]) & (h <= HIP_FIT_RANGE_DEG[1])
-              & (k >= KNEE_FIT_RANGE_DEG[0]) & (k <= KNEE_FIT_RANGE_DEG[1]))
+        ok = ((h >= HIP_FIT_RANGE_DEG[0] - m) & (h <= HIP_FIT_RANGE_DEG[1] + m)
+              & (k >= KNEE_FIT_RANGE_DEG[0] - m) & (k <= KNEE_FIT_RANGE_DEG[1] + m))
     return bool(ok) if scalar else ok
 
 
 __all__ = [
     "BIARTICULAR_COEFFICIENTS", "EXACT_MODEL_STANDING_LENGTH_M", "HIP_FIT_RANGE_DEG",
-    "KNEE_FIT_RANGE_DEG", "SHORT_HEAD_COEFFICIENTS", "STANDING_LENGTH_M",
+    "KNEE_FIT_RANGE_DEG", "OUT_OF_RANGE_MARGIN_DEG", "SHORT_HEAD_COEFFICIENTS", "STANDING_LENGTH_M",
     "angles_in_fit_range", "hamstring_length_change_pct", "hamstring_length_change_pct_array",
     "hamstring_length_m", "shortest_biarticular_change_pct",
 ]

@@ -196,6 +196,14 @@ class Script:
     def posture(self) -> str:
         return self._posture
 
+    def start_in(self, posture: str) -> None:
+        """Begin the session in ``posture`` instead of standing (before any motion)."""
+        if self.tracks:
+            raise ValueError("start_in() must come before the first motion of a script")
+        if posture not in POSTURES:
+            raise ValueError(f"unknown posture {posture!r}; known: {sorted(POSTURES)!r}")
+        self._posture = posture
+
     def _ns(self, seconds: float) -> int:
         return max(1, int(round(seconds * self.fs_hz)))
 

@@ -1,7 +1,8 @@
 """The scenario registry: named workouts with the ground truth each one must produce.
 
-Every scenario starts with ≥ 8 s of quiet standing (the engine calibrates on the first 4 s)
-and is written with the small motion DSL of motions.py. ``duration_s`` longer than the script
+Every scenario starts with ≥ 8 s at rest (the engine calibrates on the first 4 s): standing,
+except the ``*-start-*`` scenarios, which start seated, supine or prone (issue #12: the
+calibration posture is detected from gravity). They are written with the small motion DSL of motions.py. ``duration_s`` longer than the script
 pads with rest in the last posture (or, for open-ended scenarios, keeps going); shorter cuts
 the session. docs/simulator.md §6 describes each scenario and why it yields its labels.
 """
@@ -104,6 +105,39 @@ def _cramp(s: Script, duration_s: float, cramp: bool) -> None:
     s.rest("standing", 15.0)
 
 
+def _seated_start_curls(s: Script, duration_s: float, cramp: bool) -> None:
+    # Sits down first, then presses start: the calibration sees a horizontal thigh.
+    s.start_in("seated")
+    s.rest("seated", 10.0)
+    s.move_to("seated-extended", 2.0)
+    s.rest("seated-extended", 3.0)
+    # Hard sets with short rests: the MDF falls fast, the hip stays flexed ~85° throughout.
+    while s.duration_s < duration_s - 5.0:
+        s.seated_curls(8, effort=0.8)
+        s.rest("seated-extended", 6.0)
+    _cramp_here(s, cramp)
+
+
+def _supine_start_bridge(s: Script, duration_s: float, cramp: bool) -> None:
+    s.start_in("supine-hook")
+    s.rest("supine-hook", 10.0)
+    s.bridge_reps(6, effort=0.6, top_s=1.0)
+    s.rest("supine-hook", 5.0)
+    while s.duration_s < duration_s - 5.0:
+        s.bridge_hold(15.0, effort=0.65)
+        s.rest("supine-hook", 5.0)
+    _cramp_here(s, cramp)
+
+
+def _prone_start_curls(s: Script, duration_s: float, cramp: bool) -> None:
+    s.start_in("prone")
+    s.rest("prone", 10.0)
+    while s.duration_s < duration_s - 5.0:
+        s.prone_curls(8, effort=0.7)
+        s.rest("prone", 6.0)
+    _cramp_here(s, cramp)
+
+
 def _standing_walking(s: Script, duration_s: float, cramp: bool) -> None:
     s.stand(10.0)
     first = True
@@ -178,6 +212,22 @@ SCENARIOS: dict[str, Scenario] = {
             "(reps and holds), prone curls, standing hamstring stretches, seated rest. Risk "
             "labels during the fatigued bridge holds (and possibly the curls).",
             800.0, _mixed_workout, expected_labels="risk"),
+        Scenario(
+            "seated-start-curls",
+            "Starts seated (thigh horizontal, knee 90°; the calibration happens seated), then "
+            "hard seated leg curls with short rests: fatigue with the hip flexed ~85°, so the "
+            "hamstrings stay long. No risk labels.",
+            60.0, _seated_start_curls, expected_labels="none", open_ended=True),
+        Scenario(
+            "supine-start-bridge",
+            "Starts lying supine, knees bent (calibrated lying), then bridge reps and 15 s "
+            "holds at the top with short rests. Risk labels once the holds are fatigued.",
+            60.0, _supine_start_bridge, expected_labels="risk", open_ended=True),
+        Scenario(
+            "prone-start-curls",
+            "Starts lying prone on a bench (calibrated lying), then prone leg curls (knee "
+            "10° → ~95°, hip 0°) with short rests. Risk labels possible once fatigued.",
+            60.0, _prone_start_curls, expected_labels="risk", open_ended=True),
     )
 }
 

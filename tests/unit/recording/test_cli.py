@@ -22,6 +22,10 @@ def flat(text: str) -> str:
     return " ".join(text.split())
 
 
+#: A well-formed stored calibration (a malformed one is refused: issue #11 defect 13).
+CALIBRATION = {"t_ns": 0, "kinematics": None, "emg_channels": [], "emg_rest_rms_mv": []}
+
+
 @pytest.fixture
 def rec(tmp_path: Path) -> Path:
     return write_session(
@@ -29,7 +33,7 @@ def rec(tmp_path: Path) -> Path:
         [*blocks_of(EMG, signal(EMG, 4000), [1000, 1000, 1000], skip={1: 500}),
          *blocks_of(THIGH, signal(THIGH, 200), [200])],
         metadata={"source": {"kind": "simulated", "scenario": "bridge-fatigue", "seed": 3},
-                  "attribution": "synthetic", "calibration": {"x": 1}},
+                  "attribution": "synthetic", "calibration": CALIBRATION},
         labels=[Label(0.5, 1.0, "risk"), Label(1.2, 1.5, "risk"), Label(1.6, 1.7, "cramp")],
         frames=[frame(0.25), frame(0.5)], alerts=[alert(0.7)],
         events=[LinkLost(t_ns=500_000_000, reason="t"),
