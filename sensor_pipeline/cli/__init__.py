@@ -10,15 +10,26 @@ import argparse
 import importlib
 import logging
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import (
-    ConfigError, DeviceError, RecordingError, SensorPipelineError, UsageError,
+    ConfigError,
+    DeviceError,
+    RecordingError,
+    SensorPipelineError,
+    UsageError,
 )
 from ._common import (
-    EXIT_CONFIG, EXIT_DEVICE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_RECORDING,
-    EXIT_USAGE, err_console,
+    EXIT_CONFIG,
+    EXIT_DEVICE,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_RECORDING,
+    EXIT_USAGE,
+    err_console,
+    styled,
 )
 
 #: Subcommand modules, in the order `--help` lists them.
@@ -89,32 +100,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args)
         return code
     except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]")
+        console.print(styled("interrupted", "yellow"))
         return EXIT_INTERRUPTED
     except ConfigError as exc:
         if args.debug:
             raise
-        console.print(f"[bold red]config error:[/] {exc}", highlight=False)
+        console.print(styled("config error:", "bold red", f" {exc}"))
         return EXIT_CONFIG
     except UsageError as exc:
         if args.debug:
             raise
-        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        console.print(styled("error:", "bold red", f" {exc}"))
         return EXIT_USAGE
     except DeviceError as exc:
         if args.debug:
             raise
-        console.print(f"[bold red]device error:[/] {exc}", highlight=False)
+        console.print(styled("device error:", "bold red", f" {exc}"))
         return EXIT_DEVICE
     except RecordingError as exc:
         if args.debug:
             raise
-        console.print(f"[bold red]recording error:[/] {exc}", highlight=False)
+        console.print(styled("recording error:", "bold red", f" {exc}"))
         return EXIT_RECORDING
     except SensorPipelineError as exc:
         if args.debug:
             raise
-        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        console.print(styled("error:", "bold red", f" {exc}"))
         return EXIT_INTERNAL
     except BrokenPipeError:
         return EXIT_OK

@@ -6,6 +6,7 @@ import argparse
 import functools
 
 from rich.console import Console
+from rich.text import Text
 
 from ..config import Config, load_config
 
@@ -18,15 +19,26 @@ EXIT_RECORDING = 4
 EXIT_INTERRUPTED = 130
 
 
+# Consoles print text literally: messages carry user text (paths, keys, values) in which
+# ``[bold]``, ``[/]`` or ``:x:`` must not be read as rich markup, emoji codes or highlighting
+# (issue #11 defect 1). Colour is given explicitly with ``styled`` / ``rich.text.Text``.
+
+
 @functools.lru_cache(maxsize=1)
 def err_console() -> Console:
     """Console for messages, progress and status (stderr, so stdout stays machine-readable)."""
-    return Console(stderr=True)
+    return Console(stderr=True, markup=False, emoji=False, highlight=False)
 
 
 @functools.lru_cache(maxsize=1)
 def out_console() -> Console:
-    return Console()
+    """Console for results (stdout); literal like ``err_console``."""
+    return Console(markup=False, emoji=False, highlight=False)
+
+
+def styled(head: str, style: str, text: str = "") -> Text:
+    """``head`` in ``style`` followed by ``text``, both literal (never parsed as markup)."""
+    return Text.assemble((head, style), text)
 
 
 def add_config_options(parser: argparse.ArgumentParser) -> None:
