@@ -8,12 +8,14 @@ into frozen ``msgspec`` Structs whose constraints carry the allowed ranges. Ever
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import tomllib
 import typing
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Iterable, Mapping
+from typing import Annotated, Any
 
 import msgspec
 
@@ -31,10 +33,26 @@ from .risk import CrampConfig, RiskConfig, SensorChecksConfig
 SCHEMA_VERSION = 1
 
 __all__ = [
-    "AlertsConfig", "Config", "CrampConfig", "DeviceConfig", "EmgConfig", "EngineConfig",
-    "FatigueConfig", "KinematicsConfig", "RecordingConfig", "RiskConfig", "SCHEMA_VERSION",
-    "SensorChecksConfig", "ServiceConfig", "apply_overrides", "config_from_dict",
-    "config_to_dict", "config_to_toml", "iter_keys", "load_config", "parse_override",
+    "SCHEMA_VERSION",
+    "AlertsConfig",
+    "Config",
+    "CrampConfig",
+    "DeviceConfig",
+    "EmgConfig",
+    "EngineConfig",
+    "FatigueConfig",
+    "KinematicsConfig",
+    "RecordingConfig",
+    "RiskConfig",
+    "SensorChecksConfig",
+    "ServiceConfig",
+    "apply_overrides",
+    "config_from_dict",
+    "config_to_dict",
+    "config_to_toml",
+    "iter_keys",
+    "load_config",
+    "parse_override",
     "render_template",
 ]
 
@@ -95,8 +113,10 @@ class Config(Section, frozen=True):
 # ---------------------------------------------------------------------------------------------
 # Schema walking
 # ---------------------------------------------------------------------------------------------
-def _fields(struct_type: type[msgspec.Struct]) -> list[tuple[str, str, Any, Any]]:
-    """(python name, toml key, annotation with extras, default) for each field."""
+@functools.cache
+def _fields(struct_type: type[msgspec.Struct]) -> tuple[tuple[str, str, Any, Any], ...]:
+    """(python name, toml key, annotation with extras, default) for each field (cached: the
+    schema is fixed at import)."""
     hints = typing.get_type_hints(struct_type, include_extras=True)
     out = []
     info = msgspec.structs.fields(struct_type)
@@ -105,7 +125,7 @@ def _fields(struct_type: type[msgspec.Struct]) -> list[tuple[str, str, Any, Any]
         if default is msgspec.NODEFAULT and f.default_factory is not msgspec.NODEFAULT:
             default = f.default_factory()
         out.append((f.name, f.encode_name, hints[f.name], default))
-    return out
+    return tuple(out)
 
 
 def _unwrap(annotation: Any) -> tuple[Any, msgspec.Meta | None]:
@@ -124,13 +144,21 @@ def iter_keys(
     struct_type: type[msgspec.Struct] = Config, prefix: str = ""
 ) -> Iterable[tuple[str, Any, msgspec.Meta | None, Any]]:
     """Every leaf key as (dotted toml path, base type, Meta, default), depth first."""
+    return _keys(struct_type, prefix)
+
+
+@functools.cache
+def _keys(struct_type: type[msgspec.Struct], prefix: str
+          ) -> tuple[tuple[str, Any, msgspec.Meta | None, Any], ...]:
+    out: list[tuple[str, Any, msgspec.Meta | None, Any]] = []
     for _name, key, ann, default in _fields(struct_type):
         base, meta = _unwrap(ann)
         path = f"{prefix}{key}"
         if _is_section(base):
-            yield from iter_keys(base, prefix=path + ".")
+            out.extend(_keys(base, path + "."))
         else:
-            yield path, base, meta, default
+            out.append((path, base, meta, default))
+    return tuple(out)
 
 
 def _check_unknown(data: Mapping[str, Any], struct_type: type[msgspec.Struct], file: str | None,
@@ -194,9 +222,24 @@ def _allowed_text(meta: msgspec.Meta | None) -> str:
     return " and ".join(parts)
 
 
+def _check_finite(data: Mapping[str, Any], file: str | None) -> None:
+    """Refuse nan/inf/-inf in every float key (before msgspec and the cross-field checks,
+    which would compute with them); see ``_base`` for the rule and its opt-out."""
+    for path, base, meta, _default in iter_keys():
+        if base is not float or (meta is not None and (meta.extra or {}).get("allow_nonfinite")):
+            continue
+        value = _lookup(data, path)
+        if isinstance(value, float) and not math.isfinite(value):
+            allowed = _allowed_text(meta)
+            raise ConfigError(
+                f"must be a finite number, got {value!r}"
+                + (f"; allowed: {allowed}" if allowed else ""), file=file, key=path)
+
+
 def config_from_dict(data: Mapping[str, Any], *, file: str | None = None) -> Config:
     """Validate a plain dict (as parsed from TOML) into a Config, or raise ConfigError."""
     _check_unknown(data, Config, file)
+    _check_finite(data, file)
     try:
         return msgspec.convert(data, Config, strict=True)
     except msgspec.ValidationError as exc:
@@ -298,7 +341,7 @@ def config_to_toml(config: Config) -> str:
     """The resolved config as TOML text (every key, no comments)."""
     import tomlkit
 
-    return tomlkit.dumps(config_to_dict(config))
+    return str(tomlkit.dumps(config_to_dict(config)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -309,7 +352,7 @@ def _toml_value(value: Any) -> str:
 
     if isinstance(value, float) and math.isfinite(value):
         return repr(value)
-    return tomlkit.item(value).as_string()
+    return str(tomlkit.item(value).as_string())
 
 
 def _comment_lines(meta: msgspec.Meta | None, default: Any) -> list[str]:
