@@ -82,6 +82,31 @@ _STORED_ADVICE = ("; the recording's stored config does not fit this version of 
                   " pass --config FILE (e.g. configs/default.toml) to replay it with another one")
 
 
+def check_distinct_outputs(config: Config, frames_out: str | None,
+                           alerts_out: str | None) -> None:
+    """Refuse two outputs of one run that name the same file (issue #11: ``alerts.jsonl-path``
+    and ``--alerts-out`` on one file interleaved, 2 alerts → 3 lines). Paths are compared
+    resolved (symlinks, ``..``) and by inode when both exist (hard links)."""
+    import os
+    from pathlib import Path
+
+    from ..errors import UsageError
+
+    named = [(n, p) for n, p in (("alerts.jsonl-path", config.alerts.jsonl_path),
+                                 ("--alerts-out", alerts_out), ("--frames-out", frames_out))
+             if p]
+    for i, (name_a, a) in enumerate(named):
+        for name_b, b in named[i + 1:]:
+            pa, pb = Path(a), Path(b)
+            same = pa.resolve() == pb.resolve()
+            if not same and pa.exists() and pb.exists():
+                same = os.path.samefile(pa, pb)
+            if same:
+                raise UsageError(
+                    f"{name_a} ({a!r}) and {name_b} ({b!r}) are the same file: both would "
+                    "write to it and interleave; give them different files (or drop one)")
+
+
 def add_output_options(parser: argparse.ArgumentParser) -> None:
     """``--frames-out`` and ``--alerts-out`` (interchange.md §3)."""
     parser.add_argument(

@@ -20,7 +20,7 @@ from typing import Annotated, Any
 import msgspec
 
 from ..errors import ConfigError, did_you_mean
-from ._base import Section, doc
+from ._base import FORMATS, Section, doc
 from .alerts import AlertsConfig
 from .device import DeviceConfig
 from .emg import EmgConfig
@@ -236,10 +236,22 @@ def _check_finite(data: Mapping[str, Any], file: str | None) -> None:
                 + (f"; allowed: {allowed}" if allowed else ""), file=file, key=path)
 
 
+def _check_formats(data: Mapping[str, Any], file: str | None) -> None:
+    """String keys declared with ``doc(..., format=...)`` (e.g. URLs) must pass their check."""
+    for path, _base, meta, _default in iter_keys():
+        fmt = (meta.extra or {}).get("format") if meta is not None else None
+        value = _lookup(data, path)
+        if fmt and isinstance(value, str):
+            problem = FORMATS[fmt](value)
+            if problem:
+                raise ConfigError(f"{problem}; got {value!r}", file=file, key=path)
+
+
 def config_from_dict(data: Mapping[str, Any], *, file: str | None = None) -> Config:
     """Validate a plain dict (as parsed from TOML) into a Config, or raise ConfigError."""
     _check_unknown(data, Config, file)
     _check_finite(data, file)
+    _check_formats(data, file)
     try:
         return msgspec.convert(data, Config, strict=True)
     except msgspec.ValidationError as exc:

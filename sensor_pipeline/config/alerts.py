@@ -20,7 +20,9 @@ class AlertsConfig(Section, frozen=True):
         "Append every alert as one JSON line to this file ('' = off).",
         source="interchange.md §3")] = ""
     webhook_url: Annotated[str, doc(
-        "HTTP POST every alert as JSON to this URL ('' = off).", source="issue #4")] = ""
+        "HTTP POST every alert as JSON to this URL ('' = off): http:// or https://, a host "
+        "name or IP address, an optional port 1-65535.", source="issue #4",
+        format="http-url")] = ""
     webhook_timeout_s: Annotated[float, doc(
         "Timeout of one webhook request.", unit="s", source="judgment call", gt=0.0)] = 2.0
     webhook_retries: Annotated[int, doc(
