@@ -82,6 +82,17 @@ class Config(Section, frozen=True):
                 f"emg.bandpass-low-hz ({self.emg.bandpass_low_hz}) must be below "
                 f"emg.bandpass-high-hz ({self.emg.bandpass_high_hz})"
             )
+        # The spectral band must be wider than one frequency bin of the estimator (1/window, or
+        # 2/window for Welch's half-window segments): then it always overlaps >= 2 bins, which
+        # the spectra need (dsp/spectra.py); narrower bands fail only at run time otherwise.
+        bin_hz = (2.0 if self.emg.estimator == "welch" else 1.0) / self.emg.window_s
+        if self.emg.bandpass_high_hz - self.emg.bandpass_low_hz <= bin_hz:
+            raise ValueError(
+                f"the band emg.bandpass-low-hz .. emg.bandpass-high-hz ({self.emg.bandpass_low_hz}"
+                f" .. {self.emg.bandpass_high_hz} Hz) must be wider than one frequency bin of "
+                f"the {self.emg.estimator} spectrum at emg.window-s = {self.emg.window_s} s "
+                f"({bin_hz:g} Hz); widen the band or lengthen the window"
+            )
         if self.emg.window_s < self.engine.hop_s:
             raise ValueError(
                 f"emg.window-s ({self.emg.window_s}) must be at least engine.hop-s "

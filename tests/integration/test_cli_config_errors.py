@@ -63,3 +63,16 @@ def test_alerts_jsonl_path_and_alerts_out_on_one_file_are_refused(rec: Path,
         assert "alerts.jsonl-path" in err and "--alerts-out" in err
         assert "are the same file" in oneline(err), err
     assert not out.exists()
+
+
+def test_a_band_narrower_than_a_spectral_bin_is_refused_by_check_config(rec: Path) -> None:
+    """It used to pass check-config and fail only in replay ("fewer than 2 frequency bins")."""
+    (rc1, _o1, e1), (rc2, _o2, e2), (rc3, _o3, e3) = cli_many([
+        ("check-config", "-q", "--set", "emg.bandpass-low-hz=449.0"),
+        ("replay", str(rec), "-q", "--set", "emg.bandpass-low-hz=449.0"),
+        ("replay", str(rec), "-q", "--set", "emg.bandpass-low-hz=447.9"),  # just wider: runs
+    ])
+    for rc, err in ((rc1, e1), (rc2, e2)):
+        assert rc == EXIT_CONFIG and "must be wider than one frequency bin" in oneline(err), err
+        assert "emg.bandpass-low-hz" in err and "emg.window-s = 0.5 s (2 Hz)" in oneline(err)
+    assert rc3 == EXIT_OK, e3
