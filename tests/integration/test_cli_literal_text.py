@@ -67,11 +67,15 @@ def test_recording_commands_print_markup_in_paths_literally(tmp_path: Path) -> N
         ("replay", str(rec), "--set", "risk.hold-s=[/]"),
         ("replay", str(rec), "--config", str(tmp_path / f"{MARKUP}.toml")),
         ("replay", str(rec), "-q", "--alerts-out", str(tmp_path / f"a{MARKUP}.jsonl")),
+        ("export", "csv", str(rec), "--out", str(tmp_path / f"csv{MARKUP}")),
     ])
-    (rc1, o1, e1), (rc2, _, e2), (rc3, _, e3), (rc4, _, e4) = runs
+    (rc1, o1, e1), (rc2, _, e2), (rc3, _, e3), (rc4, _, e4), (rc5, _, e5) = runs
     assert rc1 == EXIT_OK and oneline(o1).startswith(f"{rec} (recording format"), o1
     _clean(o1 + e1)
     assert rc2 == EXIT_CONFIG and "risk.hold-s:" in _clean(e2) and "'[/]'" in e2
     assert rc3 == EXIT_CONFIG and f"{MARKUP}.toml: file not found" in _clean(e3)
     assert rc4 == EXIT_OK, e4
     assert (tmp_path / f"a{MARKUP}.jsonl").exists()
+    assert rc5 == EXIT_OK and f"exported {rec} → {tmp_path / f'csv{MARKUP}'}:" in _clean(e5)
+    r = cli("import", "csv", str(tmp_path / f"csv{MARKUP}"), "--out", str(tmp_path / ":x:imp"))
+    assert r.returncode == EXIT_OK and f"imported {tmp_path / ':x:imp'}: emg" in _clean(r.stderr)
