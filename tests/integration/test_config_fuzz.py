@@ -53,6 +53,13 @@ def _literals(base: Any) -> dict[str, str]:
 
 KEYS = [(key, base) for key, base, _meta, _default in iter_keys()]
 
+#: Keys read only when another key switches their feature on: fuzzed with it on.
+ENABLERS = {
+    "emg.notch-q": ["emg.notch-hz=50.0"],
+    "emg.notch-harmonics": ["emg.notch-hz=50.0"],
+    "kinematics.madgwick-beta": ["kinematics.filter='madgwick'"],
+}
+
 
 @pytest.fixture(scope="module")
 def rec(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -81,8 +88,8 @@ def _run_path(key: str, rec: Path, out: Path) -> Callable[[str], list[str]]:
 _RAN: dict[tuple[str, bytes], int] = {}
 
 
-def _effective(override: str) -> bytes:
-    return msgspec.json.encode(load_config(None, [override]))
+def _effective(overrides: list[str]) -> bytes:
+    return msgspec.json.encode(load_config(None, overrides))
 
 
 def _run_once(argv: list[str], effective: bytes,
@@ -107,11 +114,12 @@ def test_check_config_and_the_run_path_agree(
     key: str, base: Any, rec: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
 ) -> None:
     run_argv = _run_path(key, rec, tmp_path)
+    enable = [a for o in ENABLERS.get(key, []) for a in ("--set", o)]
     for name, literal in _literals(base).items():
         override = f"{key}={literal}"
-        checked = cli_main(["check-config", "-q", "--set", override])
+        checked = cli_main(["check-config", "-q", *enable, "--set", override])
         check_err = capsys.readouterr().err
-        argv = run_argv(override)
+        argv = [*run_argv(override), *enable]
         if checked == EXIT_CONFIG:
             # Rejected: the run command resolves its config through the same schema; the
             # whole command is run on a sample of these in test_rejected_values_end_runs_cleanly.
@@ -121,7 +129,8 @@ def test_check_config_and_the_run_path_agree(
             assert key in str(exc.value), (name, str(exc.value))
         else:
             assert checked == EXIT_OK, (name, check_err)
-            ran, run_err = _run_once(argv, _effective(override), capsys)
+            ran, run_err = _run_once(argv, _effective([*ENABLERS.get(key, []), override]),
+                                     capsys)
             assert ran == EXIT_OK, (name, argv, ran, run_err)
 
 
