@@ -12,7 +12,8 @@ class EmgConfig(Section, frozen=True):
 
     bandpass_low_hz: Annotated[float, doc(
         "Band-pass lower edge; also the low edge of the band used for MDF/MNF/FInsm5.",
-        unit="Hz", source="domain.md §4.2 (SENIAM; De Luca 2010)", gt=0.0)] = 20.0
+        unit="Hz", source="domain.md §4.2 (SENIAM; De Luca 2010); lower bound 1 Hz a judgment "
+        "call (1e-6 Hz made the filter's initial state singular, issue #11)", ge=1.0)] = 20.0
     bandpass_high_hz: Annotated[float, doc(
         "Band-pass upper edge (clipped to 0.9 × Nyquist for low-rate devices: unchanged at "
         "1000 Hz, 414.7 Hz at 921.6 Hz); also the high edge of the spectral band.",
