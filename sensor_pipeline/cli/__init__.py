@@ -7,6 +7,7 @@ parser, configures logging (the only place that does), maps errors to exit codes
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import logging
 import sys
@@ -74,6 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@functools.lru_cache(maxsize=1)
+def _parser() -> argparse.ArgumentParser:
+    """The parser, built once per process (parsing does not change it; in-process callers such
+    as tests call ``main`` many times)."""
+    return build_parser()
+
+
 def _configure_logging(verbosity: int) -> None:
     level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     if sys.stderr.isatty():
@@ -92,8 +100,7 @@ def _configure_logging(verbosity: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
     _configure_logging(args.verbose)
     console = err_console()
     try:

@@ -23,7 +23,7 @@ import msgspec
 import pytest
 
 from sensor_pipeline.adapters.recording import open_session
-from sensor_pipeline.cli import build_parser
+from sensor_pipeline.cli import _parser
 from sensor_pipeline.cli import main as cli_main
 from sensor_pipeline.cli._common import EXIT_CONFIG, EXIT_OK, config_from_args, session_config
 from sensor_pipeline.config import iter_keys, load_config
@@ -102,7 +102,7 @@ def _run_once(argv: list[str], effective: bytes,
 
 def _run_config(argv: list[str]) -> None:
     """Resolve the config exactly as the run-path command does (its own parser and function)."""
-    args = build_parser().parse_args(argv)
+    args = _parser().parse_args(argv)
     if args.command == "replay":
         session_config(open_session(args.recording).config, args)
     else:
