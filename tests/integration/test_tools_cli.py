@@ -230,6 +230,8 @@ def test_tune_rejects_a_signal_processing_key(recs: dict[str, Path], tmp_path: P
     err = flat(capsys.readouterr().err)
     assert code == 2
     assert "space.emg.window-s" in err and "not a risk-layer key" in err
+    # Printed literally (issue #11 defect 1: rich markup swallowed the table names).
+    assert "search keys of [risk], [cramp], [sensor-checks]" in err
     assert not (tmp_path / "t.toml").exists()
 
 
