@@ -73,7 +73,7 @@ DEFAULT_MAX_CANDIDATES = 10_000
 _SEARCH_KEYS = ("method", "samples", "seed", "max-false-alerts-per-hour", "max-candidates")
 #: Above this many values a parameter's count is the pre-deduplication upper bound (exact
 #: counting would build the list, which is what the cap must avoid).
-_EXACT_COUNT_LIMIT = 1_000_000
+_EXACT_COUNT_LIMIT = 100_000
 _RANGE_KEYS = ("min", "max", "step", "points")
 
 
