@@ -149,6 +149,7 @@ class _Progress:
 
     def __init__(self, name: str, duration_s: float) -> None:
         from rich.console import Console
+        from rich.markup import escape
         from rich.progress import (
             BarColumn,
             Progress,
@@ -161,12 +162,13 @@ class _Progress:
             TextColumn("replay [bold]{task.description}"), BarColumn(),
             TextColumn("{task.completed:,.0f}/{task.total:,.0f} s"),
             TimeElapsedColumn(), TimeRemainingColumn(),
-            console=Console(stderr=True), transient=True,
+            console=Console(stderr=True, emoji=False), transient=True,
         )
         self._total = max(duration_s, 1e-9)
         self._step = self._total / 1000
         self._last = -math.inf
-        self._task: Any = self._progress.add_task(name, total=self._total)
+        # The name is a user path: escaped, so '[' in it is not read as rich markup (issue #11).
+        self._task: Any = self._progress.add_task(escape(name), total=self._total)
         self._progress.start()
 
     def update(self, position_s: float) -> None:

@@ -7,19 +7,31 @@ parser, configures logging (the only place that does), maps errors to exit codes
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import logging
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import (
-    ConfigError, DeviceError, RecordingError, SensorPipelineError, UsageError,
+    ConfigError,
+    DeviceError,
+    RecordingError,
+    SensorPipelineError,
+    UsageError,
 )
 from ..glossary import help_text as glossary_help
 from ._common import (
-    EXIT_CONFIG, EXIT_DEVICE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_RECORDING,
-    EXIT_USAGE, err_console,
+    EXIT_CONFIG,
+    EXIT_DEVICE,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_RECORDING,
+    EXIT_USAGE,
+    err_console,
+    styled,
 )
 
 #: Subcommand modules, in the order `--help` lists them.
@@ -65,6 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@functools.lru_cache(maxsize=1)
+def _parser() -> argparse.ArgumentParser:
+    """The parser, built once per process (parsing does not change it; in-process callers such
+    as tests call ``main`` many times)."""
+    return build_parser()
+
+
 def _configure_logging(verbosity: int) -> None:
     level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     if sys.stderr.isatty():
@@ -83,40 +102,39 @@ def _configure_logging(verbosity: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
     _configure_logging(args.verbose)
     console = err_console()
     try:
         code: int = args.func(args)
         return code
     except KeyboardInterrupt:
-        console.print("[yellow]interrupted[/]")
+        console.print(styled("interrupted", "yellow"))
         return EXIT_INTERRUPTED
     except ConfigError as exc:
         if args.debug:
             raise
-        console.print(f"[bold red]config error:[/] {exc}", highlight=False)
+        console.print(styled("config error:", "bold red", f" {exc}"))
         return EXIT_CONFIG
     except UsageError as exc:
         if args.debug:
             raise
-        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        console.print(styled("error:", "bold red", f" {exc}"))
         return EXIT_USAGE
     except DeviceError as exc:
         if args.debug:
             raise
-        console.print(f"[bold red]device error:[/] {exc}", highlight=False)
+        console.print(styled("device error:", "bold red", f" {exc}"))
         return EXIT_DEVICE
     except RecordingError as exc:
         if args.debug:
             raise
-        console.print(f"[bold red]recording error:[/] {exc}", highlight=False)
+        console.print(styled("recording error:", "bold red", f" {exc}"))
         return EXIT_RECORDING
     except SensorPipelineError as exc:
         if args.debug:
             raise
-        console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        console.print(styled("error:", "bold red", f" {exc}"))
         return EXIT_INTERNAL
     except BrokenPipeError:
         return EXIT_OK

@@ -6,6 +6,7 @@ import argparse
 import functools
 
 from rich.console import Console
+from rich.text import Text
 
 from ..config import Config, load_config
 
@@ -20,15 +21,26 @@ EXIT_DATA_LOSS = 5
 EXIT_INTERRUPTED = 130
 
 
+# Consoles print text literally: messages carry user text (paths, keys, values) in which
+# ``[bold]``, ``[/]`` or ``:x:`` must not be read as rich markup, emoji codes or highlighting
+# (issue #11 defect 1). Colour is given explicitly with ``styled`` / ``rich.text.Text``.
+
+
 @functools.lru_cache(maxsize=1)
 def err_console() -> Console:
     """Console for messages, progress and status (stderr, so stdout stays machine-readable)."""
-    return Console(stderr=True)
+    return Console(stderr=True, markup=False, emoji=False, highlight=False)
 
 
 @functools.lru_cache(maxsize=1)
 def out_console() -> Console:
-    return Console()
+    """Console for results (stdout); literal like ``err_console``."""
+    return Console(markup=False, emoji=False, highlight=False)
+
+
+def styled(head: str, style: str, text: str = "") -> Text:
+    """``head`` in ``style`` followed by ``text``, both literal (never parsed as markup)."""
+    return Text.assemble((head, style), text)
 
 
 def add_config_options(parser: argparse.ArgumentParser) -> None:
@@ -70,6 +82,31 @@ def session_config(stored: dict | None, args: argparse.Namespace) -> Config:  # 
 
 _STORED_ADVICE = ("; the recording's stored config does not fit this version of sensor-pipeline:"
                   " pass --config FILE (e.g. configs/default.toml) to replay it with another one")
+
+
+def check_distinct_outputs(config: Config, frames_out: str | None,
+                           alerts_out: str | None) -> None:
+    """Refuse two outputs of one run that name the same file (issue #11: ``alerts.jsonl-path``
+    and ``--alerts-out`` on one file interleaved, 2 alerts → 3 lines). Paths are compared
+    resolved (symlinks, ``..``) and by inode when both exist (hard links)."""
+    import os
+    from pathlib import Path
+
+    from ..errors import UsageError
+
+    named = [(n, p) for n, p in (("alerts.jsonl-path", config.alerts.jsonl_path),
+                                 ("--alerts-out", alerts_out), ("--frames-out", frames_out))
+             if p]
+    for i, (name_a, a) in enumerate(named):
+        for name_b, b in named[i + 1:]:
+            pa, pb = Path(a), Path(b)
+            same = pa.resolve() == pb.resolve()
+            if not same and pa.exists() and pb.exists():
+                same = os.path.samefile(pa, pb)
+            if same:
+                raise UsageError(
+                    f"{name_a} ({a!r}) and {name_b} ({b!r}) are the same file: both would "
+                    "write to it and interleave; give them different files (or drop one)")
 
 
 def add_output_options(parser: argparse.ArgumentParser) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..config import config_to_toml, load_config, render_template
-from ._common import EXIT_OK, err_console, out_console
+from ._common import EXIT_OK, err_console, out_console, styled
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -32,5 +32,5 @@ def main(args: argparse.Namespace) -> int:
     config = load_config(args.file, args.overrides)
     if not args.quiet:
         out_console().print(config_to_toml(config), highlight=False, markup=False, end="")
-        err_console().print(f"[green]ok[/]: {args.file or 'defaults'} is valid")
+        err_console().print(styled("ok", "green", f": {args.file or 'defaults'} is valid"))
     return EXIT_OK

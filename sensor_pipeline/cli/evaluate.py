@@ -20,7 +20,7 @@ def table_console() -> Any:
         return out
     from rich.console import Console
 
-    return Console(width=PIPE_WIDTH)
+    return Console(width=PIPE_WIDTH, markup=False, emoji=False, highlight=False)
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

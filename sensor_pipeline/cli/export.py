@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import EXIT_OK, err_console
+from ._common import EXIT_OK, err_console, styled
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -53,6 +53,6 @@ def main_csv(args: argparse.Namespace) -> int:
     files = [csv_file_name(name) for name in session.streams]
     n_labels = session.labels().height
     err_console().print(
-        f"[green]exported[/] {session.path} → {out}: session.toml, {', '.join(files)}"
-        + (f", labels.csv ({n_labels} labels)" if n_labels else ""), highlight=False)
+        styled("exported", "green", f" {session.path} → {out}: session.toml, {', '.join(files)}"
+               + (f", labels.csv ({n_labels} labels)" if n_labels else "")))
     return EXIT_OK

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ._common import EXIT_OK, err_console
+from ._common import EXIT_OK, err_console, styled
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -103,8 +103,7 @@ def main_csv(args: argparse.Namespace) -> int:
     metadata["imported_utc"] = utc_now_iso()
     path = write_session(args.out, streams, blocks, metadata=metadata, labels=labels,
                          overwrite=args.overwrite)
-    err_console().print(f"[green]imported[/] {_summary(path, streams, blocks, labels)}",
-                        highlight=False)
+    err_console().print(styled("imported", "green", f" {_summary(path, streams, blocks, labels)}"))
     return EXIT_OK
 
 
@@ -144,8 +143,7 @@ def main_uci(args: argparse.Namespace) -> int:
         metadata = {**metadata, "start_utc": None, "imported_utc": utc_now_iso()}
         out = Path(args.out) if args.out is not None else Path(args.out_dir) / trial.name
         path = write_session(out, streams, blocks, metadata=metadata, overwrite=args.overwrite)
-        console.print(f"[green]imported[/] {_summary(path, streams, blocks, [])}",
-                      highlight=False)
+        console.print(styled("imported", "green", f" {_summary(path, streams, blocks, [])}"))
         for q in trial.quirks:
             console.print(f"  note: {q}", highlight=False, markup=False)
     return EXIT_OK

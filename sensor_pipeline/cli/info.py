@@ -7,7 +7,9 @@ import json
 from collections import Counter
 from typing import Any
 
-from ._common import EXIT_OK, out_console
+from rich.text import Text
+
+from ._common import EXIT_OK, out_console, styled
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -123,10 +125,10 @@ def main(args: argparse.Namespace) -> int:
         print(json.dumps(facts, indent=2, ensure_ascii=False))
         return EXIT_OK
     con = out_console()
-    status = "complete" if facts["complete"] else (
-        "[yellow]INCOMPLETE[/]: the recorder did not close cleanly; data end at its last flush")
-    con.print(f"[bold]{facts['path']}[/]  (recording format {facts['format_version']}, {status})",
-              highlight=False)
+    status = Text("complete") if facts["complete"] else styled(
+        "INCOMPLETE", "yellow", ": the recorder did not close cleanly; data end at its last flush")
+    con.print(Text.assemble((str(facts["path"]), "bold"),
+                            f"  (recording format {facts['format_version']}, ", status, ")"))
     sw = facts["software"] or {}
     rows = [
         ("recorded by", f"{sw.get('name', '?')} {sw.get('version', '?')}"),

@@ -17,6 +17,7 @@ from ._common import (
     EXIT_OK,
     add_config_options,
     add_output_options,
+    check_distinct_outputs,
     config_from_args,
     err_console,
 )
@@ -172,6 +173,7 @@ def main(args: argparse.Namespace) -> int:
     from ..adapters.outputs import check_output_paths
 
     check_output_paths(args.frames_out, args.alerts_out)
+    check_distinct_outputs(config, args.frames_out, args.alerts_out)
     if args.address or args.name:
         import msgspec
 

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from ..errors import UsageError
-from ._common import EXIT_OK, err_console, out_console
+from ._common import EXIT_OK, err_console, out_console, styled
 
 DESCRIPTION = """\
 Simulate a physiologically plausible session (knee/hip/pelvis kinematics → thigh and shank
@@ -87,8 +87,8 @@ def main(args: argparse.Namespace) -> int:
     if args.list:
         console = out_console()
         for sc in SCENARIOS.values():
-            console.print(f"[bold]{sc.name}[/]  ({sc.default_duration_s:.0f} s, labels: "
-                          f"{sc.expected_labels})", highlight=False)
+            console.print(styled(sc.name, "bold", f"  ({sc.default_duration_s:.0f} s, labels: "
+                                 f"{sc.expected_labels})"))
             console.print(f"    {sc.description}", highlight=False)
         return EXIT_OK
     if not args.scenario:

@@ -21,6 +21,7 @@ search-space file (TOML; docs/tuning.md, configs/search-space.toml):
   samples = 200                     # random: distinct candidates
   seed = 0
   max-false-alerts-per-hour = 2.0   # objective: mean F1, candidates above the cap rank last
+  max-candidates = 10000            # a larger search is refused before it starts
 
   [space]
   "risk.fatigue-threshold" = { min = 0.04, max = 0.20 }
@@ -57,8 +58,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="how many candidates to print (default: 10)")
     p.add_argument("--json", metavar="PATH",
                    help="also write the start config's and every candidate's scores as JSON")
+    p.add_argument("--max-candidates", type=int, metavar="N",
+                   help="refuse a search of more than N candidates, counted before it starts "
+                   "(default: the space's [search] max-candidates, else 10000)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="progress bar (default: on when stderr is a terminal)")
+                   help="progress bar (default: on when stderr is a terminal; otherwise a "
+                   "progress line every 10 %%)")
     p.add_argument("--recalibrate", action="store_true",
                    help="recompute each session's calibration instead of reusing the stored one")
     p.set_defaults(func=main)
@@ -91,10 +96,12 @@ def main(args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise UsageError(f"--workers must be >= 1, got {args.workers!r}")
+    if args.max_candidates is not None and args.max_candidates < 1:
+        raise UsageError(f"--max-candidates must be >= 1, got {args.max_candidates!r}")
     check_output_file(args.out, "--out")
     if args.json:
         check_output_file(args.json, "--json")
-    space = load_space(args.space)
+    space = load_space(args.space, max_candidates=args.max_candidates)
     base = config_from_args(args)
     console = err_console()
     sessions: list[tuple[str, Any, list[Any]]] = []
@@ -112,12 +119,11 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError("none of the recordings has labels, so recall and F1 are undefined; "
                          "add a labels.csv (start_s,end_s,kind) beside or inside a recording, "
                          "or use simulated sessions with ground truth")
-    n = len(space.candidates())
+    n = space.check_size()
     show = args.progress if args.progress is not None else sys.stderr.isatty()
     t0 = time.perf_counter()
-    if show:
-        console.print(f"computing features once per session ({len(sessions)} sessions)…",
-                      highlight=False)
+    console.print(f"{n:,} {space.method} candidates over {', '.join(space.keys)}; computing "
+                  f"features once per session ({len(sessions)} sessions)…")
     caches = build_caches(sessions, base, cals)
     t_feat = time.perf_counter() - t0
     t1 = time.perf_counter()
@@ -128,6 +134,9 @@ def main(args: argparse.Namespace) -> int:
             task = prog.add_task(f"scoring {n} candidates", total=n)
             results = run_search(caches, base, space, workers=args.workers,
                                  progress=lambda done, total: prog.update(task, completed=done))
+    elif args.progress is None:
+        results = run_search(caches, base, space, workers=args.workers,
+                             progress=_plain_progress(console, n))
     else:
         results = run_search(caches, base, space, workers=args.workers)
     t_search = time.perf_counter() - t1
@@ -175,6 +184,18 @@ def main(args: argparse.Namespace) -> int:
         with output_errors("--json", args.json):
             Path(args.json).write_text(json.dumps(doc, indent=2), encoding="utf-8")
     return EXIT_OK
+
+
+def _plain_progress(console: Any, total: int) -> Any:
+    """Progress for a non-terminal stderr: one line at each further 10 % of the candidates."""
+    state = {"next": 0.1}
+
+    def report(done: int, _total: int) -> None:
+        if done >= state["next"] * total and done < total:
+            console.print(f"scored {done:,}/{total:,} candidates")
+            state["next"] = math.floor(done / total * 10 + 1) / 10
+
+    return report
 
 
 def _config_dict(config: Any) -> dict[str, Any]:

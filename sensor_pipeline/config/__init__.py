@@ -8,17 +8,19 @@ into frozen ``msgspec`` Structs whose constraints carry the allowed ranges. Ever
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import tomllib
 import typing
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Iterable, Mapping
+from typing import Annotated, Any
 
 import msgspec
 
 from ..errors import ConfigError, did_you_mean
-from ._base import Section, doc
+from ._base import FORMATS, Section, doc
 from .alerts import AlertsConfig
 from .device import DeviceConfig
 from .emg import EmgConfig
@@ -31,10 +33,26 @@ from .risk import CrampConfig, RiskConfig, SensorChecksConfig
 SCHEMA_VERSION = 1
 
 __all__ = [
-    "AlertsConfig", "Config", "CrampConfig", "DeviceConfig", "EmgConfig", "EngineConfig",
-    "FatigueConfig", "KinematicsConfig", "RecordingConfig", "RiskConfig", "SCHEMA_VERSION",
-    "SensorChecksConfig", "ServiceConfig", "apply_overrides", "config_from_dict",
-    "config_to_dict", "config_to_toml", "iter_keys", "load_config", "parse_override",
+    "SCHEMA_VERSION",
+    "AlertsConfig",
+    "Config",
+    "CrampConfig",
+    "DeviceConfig",
+    "EmgConfig",
+    "EngineConfig",
+    "FatigueConfig",
+    "KinematicsConfig",
+    "RecordingConfig",
+    "RiskConfig",
+    "SensorChecksConfig",
+    "ServiceConfig",
+    "apply_overrides",
+    "config_from_dict",
+    "config_to_dict",
+    "config_to_toml",
+    "iter_keys",
+    "load_config",
+    "parse_override",
     "render_template",
 ]
 
@@ -63,6 +81,17 @@ class Config(Section, frozen=True):
             raise ValueError(
                 f"emg.bandpass-low-hz ({self.emg.bandpass_low_hz}) must be below "
                 f"emg.bandpass-high-hz ({self.emg.bandpass_high_hz})"
+            )
+        # The spectral band must be wider than one frequency bin of the estimator (1/window, or
+        # 2/window for Welch's half-window segments): then it always overlaps >= 2 bins, which
+        # the spectra need (dsp/spectra.py); narrower bands fail only at run time otherwise.
+        bin_hz = (2.0 if self.emg.estimator == "welch" else 1.0) / self.emg.window_s
+        if self.emg.bandpass_high_hz - self.emg.bandpass_low_hz <= bin_hz:
+            raise ValueError(
+                f"the band emg.bandpass-low-hz .. emg.bandpass-high-hz ({self.emg.bandpass_low_hz}"
+                f" .. {self.emg.bandpass_high_hz} Hz) must be wider than one frequency bin of "
+                f"the {self.emg.estimator} spectrum at emg.window-s = {self.emg.window_s} s "
+                f"({bin_hz:g} Hz); widen the band or lengthen the window"
             )
         if self.emg.window_s < self.engine.hop_s:
             raise ValueError(
@@ -95,8 +124,10 @@ class Config(Section, frozen=True):
 # ---------------------------------------------------------------------------------------------
 # Schema walking
 # ---------------------------------------------------------------------------------------------
-def _fields(struct_type: type[msgspec.Struct]) -> list[tuple[str, str, Any, Any]]:
-    """(python name, toml key, annotation with extras, default) for each field."""
+@functools.cache
+def _fields(struct_type: type[msgspec.Struct]) -> tuple[tuple[str, str, Any, Any], ...]:
+    """(python name, toml key, annotation with extras, default) for each field (cached: the
+    schema is fixed at import)."""
     hints = typing.get_type_hints(struct_type, include_extras=True)
     out = []
     info = msgspec.structs.fields(struct_type)
@@ -105,7 +136,7 @@ def _fields(struct_type: type[msgspec.Struct]) -> list[tuple[str, str, Any, Any]
         if default is msgspec.NODEFAULT and f.default_factory is not msgspec.NODEFAULT:
             default = f.default_factory()
         out.append((f.name, f.encode_name, hints[f.name], default))
-    return out
+    return tuple(out)
 
 
 def _unwrap(annotation: Any) -> tuple[Any, msgspec.Meta | None]:
@@ -124,13 +155,21 @@ def iter_keys(
     struct_type: type[msgspec.Struct] = Config, prefix: str = ""
 ) -> Iterable[tuple[str, Any, msgspec.Meta | None, Any]]:
     """Every leaf key as (dotted toml path, base type, Meta, default), depth first."""
+    return _keys(struct_type, prefix)
+
+
+@functools.cache
+def _keys(struct_type: type[msgspec.Struct], prefix: str
+          ) -> tuple[tuple[str, Any, msgspec.Meta | None, Any], ...]:
+    out: list[tuple[str, Any, msgspec.Meta | None, Any]] = []
     for _name, key, ann, default in _fields(struct_type):
         base, meta = _unwrap(ann)
         path = f"{prefix}{key}"
         if _is_section(base):
-            yield from iter_keys(base, prefix=path + ".")
+            out.extend(_keys(base, path + "."))
         else:
-            yield path, base, meta, default
+            out.append((path, base, meta, default))
+    return tuple(out)
 
 
 def _check_unknown(data: Mapping[str, Any], struct_type: type[msgspec.Struct], file: str | None,
@@ -194,9 +233,36 @@ def _allowed_text(meta: msgspec.Meta | None) -> str:
     return " and ".join(parts)
 
 
+def _check_finite(data: Mapping[str, Any], file: str | None) -> None:
+    """Refuse nan/inf/-inf in every float key (before msgspec and the cross-field checks,
+    which would compute with them); see ``_base`` for the rule and its opt-out."""
+    for path, base, meta, _default in iter_keys():
+        if base is not float or (meta is not None and (meta.extra or {}).get("allow_nonfinite")):
+            continue
+        value = _lookup(data, path)
+        if isinstance(value, float) and not math.isfinite(value):
+            allowed = _allowed_text(meta)
+            raise ConfigError(
+                f"must be a finite number, got {value!r}"
+                + (f"; allowed: {allowed}" if allowed else ""), file=file, key=path)
+
+
+def _check_formats(data: Mapping[str, Any], file: str | None) -> None:
+    """String keys declared with ``doc(..., format=...)`` (e.g. URLs) must pass their check."""
+    for path, _base, meta, _default in iter_keys():
+        fmt = (meta.extra or {}).get("format") if meta is not None else None
+        value = _lookup(data, path)
+        if fmt and isinstance(value, str):
+            problem = FORMATS[fmt](value)
+            if problem:
+                raise ConfigError(f"{problem}; got {value!r}", file=file, key=path)
+
+
 def config_from_dict(data: Mapping[str, Any], *, file: str | None = None) -> Config:
     """Validate a plain dict (as parsed from TOML) into a Config, or raise ConfigError."""
     _check_unknown(data, Config, file)
+    _check_finite(data, file)
+    _check_formats(data, file)
     try:
         return msgspec.convert(data, Config, strict=True)
     except msgspec.ValidationError as exc:
@@ -298,7 +364,7 @@ def config_to_toml(config: Config) -> str:
     """The resolved config as TOML text (every key, no comments)."""
     import tomlkit
 
-    return tomlkit.dumps(config_to_dict(config))
+    return str(tomlkit.dumps(config_to_dict(config)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -309,7 +375,7 @@ def _toml_value(value: Any) -> str:
 
     if isinstance(value, float) and math.isfinite(value):
         return repr(value)
-    return tomlkit.item(value).as_string()
+    return str(tomlkit.item(value).as_string())
 
 
 def _comment_lines(meta: msgspec.Meta | None, default: Any) -> list[str]:

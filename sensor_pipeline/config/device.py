@@ -19,7 +19,7 @@ class DeviceConfig(Section, frozen=True):
     allow_list: Annotated[list[str], doc(
         "Addresses or names the service may connect to; empty = any device advertising the "
         "reference service (the scan filter still applies).",
-        source="issue #5")] = []
+        source="issue #5")] = []  # noqa: RUF012 (msgspec copies an empty list default)
     scan_timeout_s: Annotated[float, doc(
         "How long one scan waits for an allowed device.", unit="s", source="judgment call",
         gt=0.0)] = 10.0
@@ -32,14 +32,16 @@ class DeviceConfig(Section, frozen=True):
         "Cap of the reconnect backoff.", unit="s", source="judgment call", gt=0.0)] = 8.0
     reconnect_attempts: Annotated[int, doc(
         "Give up after this many consecutive failed attempts (0 = never give up).",
-        source="judgment call", ge=0)] = 0
+        source="judgment call (at most 10,000; 0 is the unbounded choice)", ge=0,
+        le=10_000)] = 0
     max_consecutive_decode_errors: Annotated[int, doc(
         "This many undecodable frames in a row end the session with a protocol error.",
-        source="style.md §5", ge=1)] = 50
+        source="style.md §5 (at most 100,000: judgment call)", ge=1, le=100_000)] = 50
     connect_attempts: Annotated[int, doc(
         "Attempts (scan + connect) at session start before giving up with 'device not found' "
         "(0 = keep trying); waits between attempts follow the reconnect backoff.",
-        source="judgment call", ge=0)] = 3
+        source="judgment call (at most 10,000; 0 is the unbounded choice)", ge=0,
+        le=10_000)] = 3
     control_timeout_s: Annotated[float, doc(
         "How long to wait for the wearable to answer a control-point request (START, ...).",
         unit="s", source="judgment call", gt=0.0)] = 5.0
@@ -47,11 +49,12 @@ class DeviceConfig(Section, frozen=True):
         "Receive window: received notifications waiting for the decoder at which a link with "
         "flow control (the virtual wearable) holds data on the device; at ~200 "
         "notifications/s, 256 is ~1.3 s. The host never drops what it received.",
-        source="judgment call (trio: size a buffer for the burst you must absorb)", ge=1)] = 256
+        source="judgment call (trio: size a buffer for the burst you must absorb; at most "
+        "1,000,000 ≈ 80 min, a few hundred MB)", ge=1, le=1_000_000)] = 256
     virtual_tx_buffer_s: Annotated[float, doc(
         "Transmit buffer of the virtual wearable per stream, in seconds of data: when it is "
         "full the emulated device waits for the host (the run slows down, nothing is lost).",
-        unit="s", source="judgment call (wearables buffer 1-5 s of data)", ge=0.1)] = 2.0
+        unit="s", source="judgment call (wearables buffer 1-5 s of data)", ge=0.1, le=600.0)] = 2.0
     clock_fit_window_s: Annotated[float, doc(
         "Window of the lower-envelope fit mapping the device clock to the host clock (longer: "
         "steadier drift estimate, slower to follow a temperature change).",

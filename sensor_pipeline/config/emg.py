@@ -12,7 +12,8 @@ class EmgConfig(Section, frozen=True):
 
     bandpass_low_hz: Annotated[float, doc(
         "Band-pass lower edge; also the low edge of the band used for MDF/MNF/FInsm5.",
-        unit="Hz", source="domain.md §4.2 (SENIAM; De Luca 2010)", gt=0.0)] = 20.0
+        unit="Hz", source="domain.md §4.2 (SENIAM; De Luca 2010); lower bound 1 Hz a judgment "
+        "call (1e-6 Hz made the filter's initial state singular, issue #11)", ge=1.0)] = 20.0
     bandpass_high_hz: Annotated[float, doc(
         "Band-pass upper edge (clipped to 0.9 × Nyquist for low-rate devices: unchanged at "
         "1000 Hz, 414.7 Hz at 921.6 Hz); also the high edge of the spectral band.",
@@ -27,7 +28,9 @@ class EmgConfig(Section, frozen=True):
         "Number of mains harmonics to notch besides the fundamental (inside the band).",
         source="judgment call", ge=0, le=10)] = 3
     notch_q: Annotated[float, doc(
-        "Quality factor of each IIR notch.", source="domain.md §4.2 (Q ≈ 30)", gt=0.0)] = 30.0
+        "Quality factor of each IIR notch (>= 1: a notch no wider than its frequency).",
+        source="domain.md §4.2 (Q ≈ 30); the lower bound is a judgment call (Q = 0.1 with "
+        "harmonics made the notch design singular, issue #11)", ge=1.0)] = 30.0
     rms_window_s: Annotated[float, doc(
         "Window of the RMS envelope (ending at each frame).",
         unit="s", source="domain.md §4.2 (100–250 ms)", gt=0.0, le=2.0)] = 0.2

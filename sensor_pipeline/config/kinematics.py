@@ -24,7 +24,8 @@ class KinematicsConfig(Section, frozen=True):
         unit="s", source="judgment call, measured on the simulator (docs/kinematics.md)",
         gt=0.0)] = 3.0
     madgwick_beta: Annotated[float, doc(
-        "Madgwick gain β.", unit="rad/s", source="domain.md §3.1 / §7 (0.05–0.1)", gt=0.0)] = 0.1
+        "Madgwick gain β.", unit="rad/s", source="domain.md §3.1 / §7 (0.05–0.1); upper bound "
+        "a judgment call (1e300 collapsed the quaternion, issue #11)", gt=0.0, le=100.0)] = 0.1
     accel_gate_g: Annotated[float, doc(
         "The accelerometer corrects the angle only while its magnitude is within this of 1 g "
         "(quasi-static); beyond it (movement acceleration, impacts) the gyro alone integrates. "

@@ -51,7 +51,8 @@ class ServiceConfig(Section, frozen=True):
 
     queue_size: Annotated[int, doc(
         "Source → engine queue length in blocks; at 20 ms blocks, 500 = 10 s of buffering.",
-        source="judgment call (trio: size a buffer for the burst you must absorb)", ge=1)] = 500
+        source="judgment call (trio: size a buffer for the burst you must absorb; at most "
+        "1,000,000 blocks ≈ 5.5 h)", ge=1, le=1_000_000)] = 500
     status_interval_s: Annotated[float, doc(
         "Refresh period of the live status line.", unit="s", source="judgment call",
         gt=0.0)] = 0.5

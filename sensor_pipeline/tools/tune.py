@@ -7,6 +7,7 @@ The search space is a TOML file (docs/tuning.md §2)::
     samples = 200                  # random: number of distinct candidates
     seed = 0                       # random: the same seed gives the same candidates
     max-false-alerts-per-hour = 2.0   # the objective's cap (docs/tuning.md §3)
+    max-candidates = 10000         # refuse a larger search before it starts
 
     [space]
     "risk.fatigue-threshold" = { min = 0.04, max = 0.20 }               # uniform range
@@ -16,7 +17,8 @@ The search space is a TOML file (docs/tuning.md §2)::
 
 Grid search takes every combination (a range without ``step`` gives ``points`` values, default
 5); random search draws ``samples`` distinct candidates (a stepped range or list is drawn
-from its values, a plain range uniformly).
+from its values, a plain range uniformly). The candidates are counted before any is built
+(``SearchSpace.count``); a search of more than ``max-candidates`` is refused with the count.
 
 Signal processing runs once per session (``FeatureCache``); each candidate only re-runs the
 risk layer, in parallel across CPU cores. Only keys of the risk layer's tables ([risk],
@@ -63,7 +65,15 @@ from .scoring import (
 
 #: Values a range without ``step`` is split into for grid search.
 DEFAULT_GRID_POINTS = 5
-_SEARCH_KEYS = ("method", "samples", "seed", "max-false-alerts-per-hour")
+#: Default cap on the number of candidates (``[search] max-candidates``, ``--max-candidates``).
+#: Judgment call: at the measured ≈ 0.4 s per candidate over 1.7 h of recordings
+#: (docs/tuning.md §7) 10,000 candidates take about an hour; a grid past it is most likely a
+#: step typo (issue #11: a step of 1e-6 built 4.9 GB of candidates before scoring one).
+DEFAULT_MAX_CANDIDATES = 10_000
+_SEARCH_KEYS = ("method", "samples", "seed", "max-false-alerts-per-hour", "max-candidates")
+#: Above this many values a parameter's count is the pre-deduplication upper bound (exact
+#: counting would build the list, which is what the cap must avoid).
+_EXACT_COUNT_LIMIT = 100_000
 _RANGE_KEYS = ("min", "max", "step", "points")
 
 
@@ -82,13 +92,32 @@ class Param:
     points: int = DEFAULT_GRID_POINTS
     integer: bool = False
 
+    def _raw_count(self) -> int:
+        if self.values is not None:
+            return len(self.values)
+        assert self.low is not None and self.high is not None
+        if self.step:
+            return math.floor((self.high - self.low) / self.step + 1e-9) + 1
+        return 1 if self.high == self.low else self.points
+
+    def count(self) -> int:
+        """Number of grid values, without building them when there are very many (then an
+        upper bound: integer rounding may repeat values)."""
+        n = self._raw_count()
+        return n if n > _EXACT_COUNT_LIMIT else len(self.grid())
+
+    @property
+    def discrete(self) -> bool:
+        """Random search draws from the grid (a list or a stepped range)."""
+        return self.values is not None or bool(self.step)
+
     def grid(self) -> list[Any]:
         """The values grid search tries (and random search draws from a stepped range)."""
         if self.values is not None:
             return list(self.values)
         assert self.low is not None and self.high is not None
         if self.step:
-            n = math.floor((self.high - self.low) / self.step + 1e-9) + 1
+            n = self._raw_count()
             vals = [self.low + i * self.step for i in range(n)]
         elif self.high == self.low:
             vals = [self.low]
@@ -99,7 +128,7 @@ class Param:
 
     def sample(self, rng: np.random.Generator) -> Any:
         """One random value."""
-        if self.values is not None or self.step:
+        if self.discrete:
             g = self.grid()
             return g[int(rng.integers(len(g)))]
         assert self.low is not None and self.high is not None
@@ -120,13 +149,44 @@ class SearchSpace:
     samples: int = 200
     seed: int = 0
     max_false_alerts_per_hour: float = DEFAULT_MAX_FALSE_ALERTS_PER_HOUR
+    max_candidates: int = DEFAULT_MAX_CANDIDATES
+    #: The file the space came from (named in the cap's message).
+    file: str | None = None
 
     @property
     def keys(self) -> tuple[str, ...]:
         return tuple(p.key for p in self.params)
 
+    def count(self) -> int:
+        """Number of candidates, computed without building them: the grid's product of value
+        counts, or ``samples`` for random search (fewer when a fully discrete space holds fewer
+        combinations)."""
+        combos = math.prod(p.count() for p in self.params)
+        if self.method == "grid":
+            return combos
+        return min(self.samples, combos) if all(p.discrete for p in self.params) else self.samples
+
+    def check_size(self) -> int:
+        """The candidate count, or ConfigError when it exceeds ``max_candidates``."""
+        n = self.count()
+        if n > self.max_candidates:
+            if self.method == "grid":
+                how = (" × ".join(f"{p.count():,} {p.key}" for p in self.params)
+                       + " values; coarsen a step, use fewer points or values, or use "
+                       "method = 'random' with fewer samples")
+            else:
+                how = "lower samples"
+            raise ConfigError(
+                f"{n:,} {self.method} candidates exceed the cap of {self.max_candidates:,} "
+                f"({how}; or raise the cap with [search] max-candidates or --max-candidates)",
+                file=self.file, key="search.max-candidates")
+        return n
+
     def candidates(self) -> list[dict[str, Any]]:
-        """The candidates' overrides (dotted key → value), in a reproducible order."""
+        """The candidates' overrides (dotted key → value), in a reproducible order.
+
+        Raises ConfigError, before building anything, above ``max_candidates``."""
+        self.check_size()
         if self.method == "grid":
             grids = [p.grid() for p in self.params]
             return [dict(zip(self.keys, combo)) for combo in itertools.product(*grids)]
@@ -146,11 +206,12 @@ class SearchSpace:
         return out
 
 
-def load_space(path: str | Path) -> SearchSpace:
+def load_space(path: str | Path, *, max_candidates: int | None = None) -> SearchSpace:
     """Parse and validate a search-space file.
 
     Every value (list entries, range ends) is checked against the config schema, so a bad
-    value fails here, naming the file and key, not in the middle of a search.
+    value fails here, naming the file and key, not in the middle of a search; so does a space
+    of more candidates than ``max_candidates`` (given: overrides ``[search] max-candidates``).
 
     Raises
     ------
@@ -158,6 +219,7 @@ def load_space(path: str | Path) -> SearchSpace:
         Naming the file, the key, the value and what is allowed.
     """
     file = str(path)
+    max_candidates_override = max_candidates
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -189,9 +251,14 @@ def load_space(path: str | Path) -> SearchSpace:
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"must be an integer >= 0, got {seed!r}", file=file, key="search.seed")
     cap = search.get("max-false-alerts-per-hour", DEFAULT_MAX_FALSE_ALERTS_PER_HOUR)
-    if isinstance(cap, bool) or not isinstance(cap, (int, float)) or not cap >= 0:
-        raise ConfigError(f"must be a number >= 0, got {cap!r}", file=file,
+    if isinstance(cap, bool) or not isinstance(cap, (int, float)) or not 0 <= cap < math.inf:
+        raise ConfigError(f"must be a finite number >= 0, got {cap!r}", file=file,
                           key="search.max-false-alerts-per-hour")
+    max_candidates = search.get("max-candidates", DEFAULT_MAX_CANDIDATES)
+    if isinstance(max_candidates, bool) or not isinstance(max_candidates, int) \
+            or max_candidates < 1:
+        raise ConfigError(f"must be an integer >= 1, got {max_candidates!r}", file=file,
+                          key="search.max-candidates")
 
     space = data.get("space", {})
     if not isinstance(space, Mapping) or not space:
@@ -261,8 +328,13 @@ def load_space(path: str | Path) -> SearchSpace:
                 raise ConfigError(f"value {v!r} is not allowed: {exc.detail}", file=file,
                                   key=where) from exc
         params.append(param)
-    return SearchSpace(params=tuple(params), method=method, samples=samples, seed=seed,
-                       max_false_alerts_per_hour=float(cap))
+    if max_candidates_override is not None:
+        max_candidates = max_candidates_override
+    space_ = SearchSpace(params=tuple(params), method=method, samples=samples, seed=seed,
+                         max_false_alerts_per_hour=float(cap), max_candidates=max_candidates,
+                         file=file)
+    space_.check_size()
+    return space_
 
 
 def is_risk_key(key: str) -> bool:

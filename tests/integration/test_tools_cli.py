@@ -9,6 +9,7 @@ search), which it replays in memory.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -229,7 +230,52 @@ def test_tune_rejects_a_signal_processing_key(recs: dict[str, Path], tmp_path: P
     err = flat(capsys.readouterr().err)
     assert code == 2
     assert "space.emg.window-s" in err and "not a risk-layer key" in err
+    # Printed literally (issue #11 defect 1: rich markup swallowed the table names).
+    assert "search keys of [risk], [cramp], [sensor-checks]" in err
     assert not (tmp_path / "t.toml").exists()
+
+
+def test_tune_refuses_a_search_above_the_cap_before_starting(tmp_path: Path) -> None:
+    """Issue #11 defect 4: the grid grew to 4.9 GB, the random search ran forever, silently."""
+    grid = tmp_path / "grid.toml"
+    grid.write_text("[search]\nmethod = 'grid'\n[space]\n"
+                    "'risk.fatigue-threshold' = { min = 0.04, max = 0.2, step = 0.000001 }\n"
+                    "'risk.activation-threshold' = { min = 0.1, max = 0.2, step = 0.001 }\n",
+                    encoding="utf-8")
+    rand = tmp_path / "random.toml"
+    rand.write_text("[search]\nmethod = 'random'\nsamples = 1000000000\n[space]\n"
+                    "'risk.fatigue-threshold' = { min = 0.04, max = 0.2 }\n", encoding="utf-8")
+    # The space is checked before any recording is opened (none is needed here).
+    procs = [subprocess.run([sys.executable, "-m", "sensor_pipeline", "tune",
+                             str(tmp_path / "REC"), "--space", str(space), "--out",
+                             str(tmp_path / "t.toml"), *extra],
+                            capture_output=True, text=True, timeout=60, check=False,
+                            env={**os.environ, "COLUMNS": "400"})
+             for space, extra in ((grid, []), (rand, []), (rand, ["--max-candidates", "0"]))]
+    (g, r, bad) = procs
+    assert g.returncode == 2 and "Traceback" not in g.stderr
+    assert (f"{grid}: search.max-candidates: 16,160,101 grid candidates exceed the cap of "
+            "10,000 (160,001 risk.fatigue-threshold × 101 risk.activation-threshold values"
+            in flat(g.stderr)), g.stderr
+    assert r.returncode == 2 and "1,000,000,000 random candidates exceed" in flat(r.stderr)
+    assert bad.returncode == 2 and "--max-candidates must be >= 1" in bad.stderr
+    assert not (tmp_path / "t.toml").exists()
+
+
+def test_tune_counts_candidates_and_shows_progress_off_a_terminal(
+        recs: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    space = tmp_path / "space.toml"
+    space.write_text("[search]\nmethod = 'grid'\nmax-candidates = 30\n[space]\n"
+                     "'risk.hold-s' = { min = 0.5, max = 6.25, step = 0.25 }\n",
+                     encoding="utf-8")
+    args = ["tune", str(recs["bridge-fatigue"]), "--space", str(space), "--workers", "1",
+            "--out", str(tmp_path / "t.toml")]
+    assert main([*args, "--max-candidates", "23"]) == 2
+    assert "24 grid candidates exceed the cap of 23" in flat(capsys.readouterr().err)
+    assert main(args) == 0
+    err = flat(capsys.readouterr().err)
+    assert "24 grid candidates over risk.hold-s; computing features" in err
+    assert "scored 8/24 candidates" in err and "scored 16/24 candidates" in err
 
 
 # --- report --------------------------------------------------------------------------------

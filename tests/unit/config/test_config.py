@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from sensor_pipeline.config import Config, config_to_toml, load_config, render_template
+from sensor_pipeline.config import (
+    Config,
+    config_from_dict,
+    config_to_toml,
+    load_config,
+    render_template,
+)
 from sensor_pipeline.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -126,3 +132,47 @@ def test_debug_shows_the_traceback_of_a_config_error(tmp_path: Path) -> None:
     assert main(["check-config", str(bad)]) == 2
     with pytest.raises(ConfigError, match="hold-s"):
         main(["--debug", "check-config", str(bad)])
+
+
+# --- schema-wide rules (issue #11) -------------------------------------------------------------
+@pytest.mark.parametrize(("url", "ok"), [
+    ("", True), ("http://example.org/hook", True), ("https://example.org:8443/a?b=c", True),
+    ("http://127.0.0.1:8080", True), ("http://[::1]:9000/x", True), ("http://localhost./", True),
+    ("http://127.0.0.1:99999/", False), ("http://127.0.0.1:0/", False),
+    ("http://host:abc/", False), ("file:///etc/passwd", False), ("gopher://x.org/", False),
+    ("abc", False), ("http://", False), ("http://a_b.org/", False), ("http://[zz]/", False),
+    ("http://[::1/", False), ("http://exa mple.org/", False), ("http://x.org/\r\nHost: y", False),
+    ("http://user:pw@x.org/", False),
+])
+def test_webhook_url_is_validated_in_the_schema(url: str, ok: bool) -> None:
+    from sensor_pipeline.config._base import check_http_url
+
+    assert (check_http_url(url) == "") is ok, check_http_url(url)
+    if ok:
+        assert load_config(None, [f"alerts.webhook-url='{url}'"]).alerts.webhook_url == url
+    else:
+        with pytest.raises(ConfigError) as exc:
+            config_from_dict({"alerts": {"webhook-url": url}})
+        assert exc.value.key == "alerts.webhook-url"
+
+
+def test_every_float_key_is_finite_and_every_duration_bounded() -> None:
+    import math
+
+    from sensor_pipeline.config import iter_keys
+    from sensor_pipeline.config._base import MAX_DURATION_S
+
+    n = 0
+    for path, base, meta, _default in iter_keys():
+        if base is not float:
+            continue
+        n += 1
+        section, key = path.split(".")
+        for bad in (math.inf, -math.inf, math.nan):
+            with pytest.raises(ConfigError, match="finite") as exc:
+                config_from_dict({section: {key: bad}})
+            assert exc.value.key == path
+        if meta is not None and (meta.extra or {}).get("unit") == "s":
+            upper = meta.le if meta.le is not None else meta.lt
+            assert upper is not None and upper <= MAX_DURATION_S, path
+    assert n > 40

@@ -247,3 +247,67 @@ def test_tuned_toml_from_the_template(tmp_path: Path) -> None:
     assert "hold-s = 5.0  # tuned: was 3.0" in text
     assert "# All factors must hold this long" in text  # the template's documentation
     assert load_config(out) == final
+
+
+# --- the candidate cap (issue #11 defect 4) ---------------------------------------------------
+def test_candidates_are_counted_without_building_them(tmp_path: Path) -> None:
+    p = space_file(tmp_path, "[search]\nmethod = 'grid'\nmax-candidates = 30\n[space]\n"
+                   "'risk.hold-s' = { min = 1, max = 5, step = 1 }\n"
+                   "'risk.cooldown-s' = { min = 10, max = 60, points = 6 }\n")
+    space = load_space(p)
+    assert space.count() == len(space.candidates()) == 30
+    # Integer keys: rounding repeats collapse (4 points over [3, 5] are 3, 4, 5).
+    ints = Param("risk.repeat-to-end-set", low=3, high=5, points=4, integer=True)
+    assert ints.count() == len(ints.grid()) == 3
+    # Random: samples, or what a fully discrete space holds.
+    assert SearchSpace(params=space.params, method="random", samples=99).count() == 99
+    discrete = (space.params[0], Param("risk.cooldown-s", values=(10.0, 20.0)))
+    assert SearchSpace(params=discrete, method="random", samples=7).count() == 7
+    assert SearchSpace(params=discrete, method="random", samples=99).count() == 10
+    cont = (Param("risk.fatigue-threshold", low=0.04, high=0.2),)
+    assert SearchSpace(params=cont, method="random", samples=5000).count() == 5000
+
+
+@pytest.mark.parametrize(("search", "space", "count"), [
+    # The issue's grid: 160,001 × 101 values would be built (GBs) before scoring one.
+    ("method = 'grid'",
+     ("'risk.fatigue-threshold' = { min = 0.04, max = 0.2, step = 0.000001 }\n"
+      "'risk.activation-threshold' = { min = 0.1, max = 0.2, step = 0.001 }"), "16,160,101"),
+    ("method = 'random'\nsamples = 1000000000",
+     "'risk.fatigue-threshold' = { min = 0.04, max = 0.2 }", "1,000,000,000"),
+    ("method = 'grid'\nmax-candidates = 5", "'risk.hold-s' = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]",
+     "6"),
+])
+def test_a_search_above_the_cap_is_refused_with_its_count(tmp_path: Path, search: str,
+                                                          space: str, count: str) -> None:
+    import time
+
+    p = space_file(tmp_path, f"[search]\n{search}\n[space]\n{space}\n")
+    t0 = time.perf_counter()
+    with pytest.raises(ConfigError, match=f"{count} (grid|random) candidates exceed the cap"
+                       ) as exc:
+        load_space(p)
+    assert time.perf_counter() - t0 < 1.0  # counted, not built
+    assert exc.value.key == "search.max-candidates" and exc.value.file == str(p)
+    assert "--max-candidates" in str(exc.value)
+
+
+def test_the_cap_can_be_raised_and_candidates_refuse_too(tmp_path: Path) -> None:
+    p = space_file(tmp_path, "[search]\nmethod = 'grid'\nmax-candidates = 5\n[space]\n"
+                   "'risk.hold-s' = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]\n")
+    assert len(load_space(p, max_candidates=6).candidates()) == 6
+    big = SearchSpace(params=(Param("risk.hold-s", low=0.0, high=100.0, step=1e-6),),
+                      method="grid")
+    with pytest.raises(ConfigError, match="100,000,001 grid candidates"):
+        big.candidates()
+    with pytest.raises(ConfigError, match="search.max-candidates"):
+        load_space(space_file(tmp_path, "[search]\nmax-candidates = 0\n[space]\n"
+                              "'risk.hold-s' = [1.0]\n"))
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-inf", "1e300"])
+def test_non_finite_or_huge_values_in_a_space_are_refused(tmp_path: Path, value: str) -> None:
+    p = space_file(tmp_path, f"[space]\n'risk.hold-s' = [2.0, {value}]\n")
+    with pytest.raises(ConfigError, match="not allowed") as exc:
+        load_space(p)
+    assert exc.value.key == "space.risk.hold-s"
