@@ -155,9 +155,11 @@ def status_parts(state: Any) -> list[_Part]:
     angles = (f"knee {_fmt(f.knee_flexion_deg, '.0f', '°')} "
               f"hip {_fmt(f.hip_flexion_deg, '.0f', '°')}")
     parts.append(_Part([(angles, "")], _HIGH, glued=True))
-    if f.angle_source not in ("imu", ""):
-        parts.append(_Part([(f"({f.angle_source.replace('-', ' ')})", "dim")], _LOW,
-                           glued=True))
+    # Where the angles come from when not both IMUs, and the hip's assumption without a pelvis
+    # IMU ("imu, pelvis assumed upright" → "(pelvis assumed upright)").
+    source = f.angle_source.removeprefix("imu").removeprefix(", ")
+    if source:
+        parts.append(_Part([(f"({source.replace('-', ' ')})", "dim")], _MEDIUM, glued=True))
     # Hamstring length change: the shortest of the two-joint heads, in words. Outside the
     # model's fit range the figure is an extrapolation: say so instead of showing it.
     v = f.shortest_biarticular_pct
