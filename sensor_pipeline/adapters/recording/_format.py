@@ -73,8 +73,9 @@ RESERVED_KEYS = frozenset({"format", "format_version", "software", "streams"})
 #: Keys the writer maintains itself; values passed in are ignored (close() sets them).
 WRITER_KEYS = frozenset({"complete", "end_utc"})
 
-_PART_RE = re.compile(r"^part-(\d+)-(\d+)\.parquet$")
-_STREAM_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+#: Matched with ``fullmatch`` (``$`` would accept a trailing newline: issue #11 item 15).
+_PART_RE = re.compile(r"part-(\d+)-(\d+)\.parquet")
+_STREAM_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 STREAM_COLUMNS = ("index", "t_ns")
 
 # ---------------------------------------------------------------------------------------------
@@ -134,9 +135,15 @@ def stream_schema(channels: tuple[str, ...]) -> dict[str, Any]:
     return schema
 
 
+def is_valid_stream_name(name: object) -> bool:
+    """Letters, digits, '.', '_' and '-', starting with a letter or digit; nothing else, not even
+    a trailing newline (a full match)."""
+    return isinstance(name, str) and _STREAM_NAME_RE.fullmatch(name) is not None
+
+
 def check_stream_name(name: str) -> None:
     """Stream names become directory names: refuse anything that could escape or hide."""
-    if not isinstance(name, str) or not _STREAM_NAME_RE.match(name):
+    if not isinstance(name, str) or not is_valid_stream_name(name):
         raise UsageError(
             f"stream name {name!r} is not allowed in a recording; use letters, digits, '.', '_' "
             "and '-', starting with a letter or digit (e.g. 'emg', 'imu.thigh')"
@@ -180,7 +187,7 @@ def list_parts(table_dir: Path) -> tuple[list[Path], list[Path]]:
     except OSError as exc:
         raise RecordingError(f"cannot list directory: {exc.strerror}", path=str(table_dir)) from exc
     for name in names:
-        m = _PART_RE.match(name)
+        m = _PART_RE.fullmatch(name)
         if m is None:
             continue  # hidden .tmp leftovers and foreign files are not part of the table
         first, last = int(m.group(1)), int(m.group(2))
