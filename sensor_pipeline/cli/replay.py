@@ -8,15 +8,22 @@ import math
 import time
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from ..config import AlertsConfig, Config
 from ..errors import UsageError
 from ._common import (
+    EXIT_INTERRUPTED,
     EXIT_OK,
     add_config_options,
     add_output_options,
     err_console,
     session_config,
 )
+from ._interrupt import interruptible
+
+if TYPE_CHECKING:
+    from ..service import RunSummary, Service
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -28,7 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "defaults for a session without one, e.g. an imported dataset), so the replay "
         "reproduces the live frames and alerts; pass --config/--set to try other thresholds "
         "on an old session. Webhooks, bells and desktop notifications stay off: alerts are "
-        "printed and, with --alerts-out, written as JSON Lines.",
+        "printed and, with --alerts-out, written as JSON Lines. Ctrl-C or SIGTERM stops the "
+        "replay cleanly (outputs complete up to there; exit code 130); a computation that "
+        "does not stop within 5 s, or a second signal, is interrupted at once.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
         "  sensor-pipeline replay recordings/mixed-workout --alerts-out alerts.jsonl\n"
@@ -93,13 +102,15 @@ def main(args: argparse.Namespace) -> int:
         config, source, streams=list(session.streams.values()), calibration=calibration,
         frames_out=Path(args.frames_out) if args.frames_out else None,
         alerts_out=Path(args.alerts_out) if args.alerts_out else None,
-        alert_sinks=sinks, install_signal_handlers=True, status=status,
+        # Signals are handled here (cli/_interrupt.py): a clean stop, or an interrupt of a
+        # computation that does not return to the event loop.
+        alert_sinks=sinks, install_signal_handlers=False, status=status,
         # As fast as possible: frames may be computed in long batches (identical results).
         batch_s=0.0 if paced else OFFLINE_BATCH_S,
     )
     t0 = time.perf_counter()
     try:
-        summary = asyncio.run(service.run())
+        summary = asyncio.run(_run(service))
     finally:
         if status is not None:
             status.close()
@@ -116,7 +127,14 @@ def main(args: argparse.Namespace) -> int:
             + (f"; alerts → {args.alerts_out}" if args.alerts_out else ""),
             highlight=False,
         )
-    return EXIT_OK
+    # Stopped by Ctrl-C/SIGTERM: the outputs are complete up to the stop, but not the replay.
+    return EXIT_INTERRUPTED if summary.stopped_by_signal else EXIT_OK
+
+
+async def _run(service: Service) -> RunSummary:
+    loop = asyncio.get_running_loop()
+    with interruptible(lambda: loop.call_soon_threadsafe(service.request_stop)):
+        return await service.run()
 
 
 def _console_only(config: Config) -> AlertsConfig:

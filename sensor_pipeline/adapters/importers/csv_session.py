@@ -47,6 +47,7 @@ from ..recording._format import (
     RESERVED_KEYS,
     check_channels,
     check_stream_name,
+    check_stream_spans,
     make_private_dir,
     write_atomically,
 )
@@ -69,9 +70,13 @@ _IMPORT_ADVICE = "see interchange.md §2 / docs/recording-format.md for the CSV 
 
 
 def import_csv_session(
-    directory: str | Path,
+    directory: str | Path, *, allow_outside: bool = False,
 ) -> tuple[list[StreamInfo], list[SampleBlock], list[Label], dict[str, Any]]:
     """Read a generic CSV session folder.
+
+    Every ``file`` of session.toml must lie inside the folder (no ``..``, no absolute path, no
+    symbolic link out of it) unless ``allow_outside`` is true: a session folder from someone
+    else must not make the import read other files of this machine.
 
     Returns
     -------
@@ -113,12 +118,22 @@ def import_csv_session(
     blocks: list[SampleBlock] = []
     files: dict[str, str] = {}
     for name, table in tables.items():
-        spec_ = _stream_spec(name, table, root, toml_path)
+        spec_ = _stream_spec(name, table, root, toml_path, allow_outside)
         stream_blocks, info = _read_stream_csv(spec_)
         streams.append(info)
         blocks.extend(stream_blocks)
         files[name] = spec_.file.name
-    labels = read_labels_csv(root / LABELS_CSV) if (root / LABELS_CSV).is_file() else []
+    spans = {b.stream: (b.t0_ns, b.t0_ns + b.duration_ns) for b in blocks}
+    for b in blocks:  # a stream's span: its first block's start to its last block's end
+        a, e = spans[b.stream]
+        spans[b.stream] = (min(a, b.t0_ns), max(e, b.t0_ns + b.duration_ns))
+    check_stream_spans(spans, path=str(toml_path))
+    labels_path = root / LABELS_CSV
+    if labels_path.is_file() and not allow_outside and not _inside(labels_path, root):
+        raise RecordingError(f"{LABELS_CSV} is a link to a file outside the session folder; "
+                             "copy the file in, or pass --allow-outside if you trust it",
+                             path=str(labels_path))
+    labels = read_labels_csv(labels_path) if labels_path.is_file() else []
     metadata: dict[str, Any] = {}
     session = spec.get("session", {})
     if not isinstance(session, dict):
@@ -157,7 +172,8 @@ class _Spec(NamedTuple):
     body_location: str
 
 
-def _stream_spec(name: str, table: Any, root: Path, toml_path: Path) -> _Spec:
+def _stream_spec(name: str, table: Any, root: Path, toml_path: Path,
+                 allow_outside: bool = False) -> _Spec:
     where = f"[streams.{name}]" if "." not in name else f'[streams."{name}"]'
     try:
         check_stream_name(name)
@@ -180,6 +196,12 @@ def _stream_spec(name: str, table: Any, root: Path, toml_path: Path) -> _Spec:
         raise RecordingError(f"{where}: fs_hz must be a number > 0 (samples per second), got "
                              f"{fs!r}", path=str(toml_path))
     file = root / table["file"]
+    if not allow_outside and not _inside(file, root):
+        # Neither the path's content nor whether it exists is shown: it is not ours to read.
+        raise RecordingError(
+            f"{where}: file {table['file']!r} is outside the session folder; stream files must "
+            "be inside it (a plain file name such as \"emg.csv\"), or pass --allow-outside "
+            "if you trust this session.toml", path=str(toml_path))
     if not file.is_file():
         raise RecordingError(f"{where}: file {table['file']!r} not found in {root}",
                              path=str(toml_path))
@@ -195,6 +217,15 @@ def _stream_spec(name: str, table: Any, root: Path, toml_path: Path) -> _Spec:
     # Channels come from the CSV header; units are resolved against them later.
     given = () if units is None else ((units,) if isinstance(units, str) else tuple(units))
     return _Spec(name=name, file=file, fs_hz=float(fs), units=given, body_location=body)
+
+
+def _inside(file: Path, root: Path) -> bool:
+    """``file`` (after resolving ``..`` and symbolic links) lies inside ``root``."""
+    try:
+        file.resolve().relative_to(root.resolve())
+    except (ValueError, OSError, RuntimeError):
+        return False
+    return True
 
 
 def _default_units(name: str, channels: tuple[str, ...], given: tuple[str, ...],

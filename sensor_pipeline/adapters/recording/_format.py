@@ -150,6 +150,34 @@ def check_stream_name(name: str) -> None:
         )
 
 
+#: Largest hole allowed between the time spans of a session's streams (s). A wearable's streams
+#: start within seconds of each other and a late sensor still overlaps the others; a stream an
+#: hour or more away from every other one has a wrong time origin (an EMG column written as
+#: Unix time beside an IMU column from 0 made the replay's angle lookup spin for hours; issue
+#: #11 item 3). Judgment call.
+MAX_STREAM_HOLE_S = 3600.0
+
+
+def check_stream_spans(spans: Mapping[str, tuple[int, int]], *, path: str) -> None:
+    """Raise RecordingError if the streams' time spans (first sample, end; ns) leave a hole of
+    more than ``MAX_STREAM_HOLE_S`` between them: their time origins disagree."""
+    items = sorted(spans.items(), key=lambda kv: kv[1][0])
+    if len(items) < 2:
+        return
+    latest, (_, end) = items[0]
+    for name, (start, stop) in items[1:]:
+        if start - end > MAX_STREAM_HOLE_S * 1e9:
+            raise RecordingError(
+                f"the streams' times do not fit together: stream {name!r} starts at "
+                f"{start / 1e9:.6g} s but stream {latest!r} ends at {end / 1e9:.6g} s "
+                f"(starts: {', '.join(f'{n} {a / 1e9:.6g} s' for n, (a, _) in items)}); "
+                f"streams more than {MAX_STREAM_HOLE_S:g} s apart have different time origins "
+                "(is one column in Unix time, or in ms?). Give every stream's times in seconds "
+                "from the same session start", path=path)
+        if stop > end:
+            end, latest = stop, name
+
+
 def check_channels(stream: str, channels: tuple[str, ...]) -> None:
     if len(set(channels)) != len(channels):
         raise UsageError(f"stream {stream!r}: duplicate channel names in {channels!r}")

@@ -68,6 +68,7 @@ from ._format import (
     TABLE_LABELS,
     TABLE_RAW,
     TABLE_SCHEMAS,
+    check_stream_spans,
     is_valid_stream_name,
     list_parts,
     read_stream_layout,
@@ -143,6 +144,8 @@ class Session:
             self._table_files[table] = files
         self._row_counts: dict[Path, int] = {}
         self._extent_cache: dict[str, tuple[int, int] | None] = {}
+        spans = {n: e for n in self._streams if (e := self.stream_extent_ns(n)) is not None}
+        check_stream_spans(spans, path=str(self.path))
 
     # -----------------------------------------------------------------------------------------
     # Metadata
