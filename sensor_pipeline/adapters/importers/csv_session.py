@@ -19,6 +19,7 @@ import functools
 import json
 import math
 import os
+import shutil
 import tomllib
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -404,6 +405,11 @@ def csv_file_name(stream: str) -> str:
     return stream.replace(".", "_") + ".csv"
 
 
+#: Marker file of a folder written by ``export csv``: the names of the files it wrote, so that
+#: ``--overwrite`` replaces exactly those and never a hand-made file (issue #11 item 10).
+EXPORT_MARKER = ".sensor-pipeline-export.json"
+
+
 def export_csv_session(session: Session, directory: str | Path, *,
                        overwrite: bool = False) -> Path:
     """Write a recording as a generic CSV session folder (mode 0700, files 0600).
@@ -411,16 +417,97 @@ def export_csv_session(session: Session, directory: str | Path, *,
     ``t_s`` is each sample's time on its stream's index grid (seconds, shortest exact decimal),
     missing samples are missing rows, labels go to ``labels.csv`` (with a ``note`` column).
     Streams are written by streaming from Parquet, so memory stays flat.
+
+    Everything is written into a hidden folder beside ``directory`` first and moved into place
+    at the end, so a failure (a damaged recording, a full disk) leaves no half-written folder.
+    ``overwrite`` replaces an earlier export (recognised by its marker file, ``EXPORT_MARKER``):
+    the files that export wrote are replaced or deleted, any other file is kept. A folder that
+    is not empty and has no marker is never written into.
+
+    Raises
+    ------
+    RecordingError
+        The target exists (without ``overwrite``, or not an export), a stream of the recording
+        cannot be read (damaged file, named), or the folder cannot be written (the cause).
     """
     out = Path(directory)
-    if out.exists():
-        if not overwrite:
-            raise RecordingError("already exists; choose a new directory or pass overwrite=True",
-                                 path=str(out))
-        if not out.is_dir():
-            raise RecordingError("exists and is not a directory", path=str(out))
-    else:
-        make_private_dir(out)
+    old_files = _check_export_target(out, overwrite)
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise RecordingError(f"the folder {str(parent)!r} does not exist; create it first or "
+                             "choose another path", path=str(out))
+    tmp = parent / f".{out.name}.export-{os.getpid()}.tmp"
+    try:
+        try:
+            if tmp.exists():
+                shutil.rmtree(tmp)  # our own leftover (same pid: a reused process id)
+            make_private_dir(tmp)
+            written = _write_export(session, tmp)
+            _write_marker(tmp, written)
+            if old_files is None:
+                os.rename(tmp, out)
+            else:
+                _move_into(tmp, out, written, old_files)
+        except OSError as exc:
+            raise RecordingError(f"cannot write the CSV session: {exc.strerror or exc}; check "
+                                 "free disk space and the permissions of the folder (nothing "
+                                 "was left half-written)", path=str(out)) from exc
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def _check_export_target(out: Path, overwrite: bool) -> list[str] | None:
+    """None for a new folder; else the files an earlier export wrote there (to replace)."""
+    if not (out.exists() or out.is_symlink()):
+        return None
+    if not overwrite:
+        raise RecordingError("already exists; choose a new folder for the CSV session, or pass "
+                             "--overwrite to replace an earlier export there", path=str(out))
+    if out.is_symlink() or not out.is_dir():
+        raise RecordingError("exists and is not a folder; refusing to replace it (move it "
+                             "away first)", path=str(out))
+    marker = out / EXPORT_MARKER
+    if not marker.is_file():
+        if any(out.iterdir()):
+            raise RecordingError(
+                f"exists and was not written by `sensor-pipeline export` (no {EXPORT_MARKER}); "
+                "refusing to write into it, as that could replace or delete your own files "
+                "(e.g. a hand-made labels.csv): choose a new or empty folder", path=str(out))
+        return []
+    try:
+        files = json.loads(marker.read_text(encoding="utf-8"))["files"]
+        if not (isinstance(files, list) and all(isinstance(f, str) for f in files)):
+            raise TypeError("files is not a list of names")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise RecordingError(f"{EXPORT_MARKER} is damaged ({exc}); refusing to replace files "
+                             "it cannot vouch for: choose a new folder", path=str(out)) from exc
+    # Only plain names the exporter writes, never a path out of the folder.
+    return [f for f in files if f and "/" not in f and f not in (".", "..")]
+
+
+def _write_marker(folder: Path, written: list[str]) -> None:
+    text = json.dumps({"written_by": "sensor-pipeline export csv", "files": written}, indent=1)
+
+    def write(tmp: Path) -> None:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+
+    write_atomically(folder / EXPORT_MARKER, write)
+
+
+def _move_into(tmp: Path, out: Path, written: list[str], old_files: list[str]) -> None:
+    """Replace an earlier export's files in ``out`` by the new ones (marker last)."""
+    for name in [*written, EXPORT_MARKER]:
+        os.replace(tmp / name, out / name)
+    for name in set(old_files) - set(written) - {EXPORT_MARKER}:
+        (out / name).unlink(missing_ok=True)
+
+
+def _write_export(session: Session, out: Path) -> list[str]:
+    """Write the CSV session's files into the (new, empty) folder ``out``; their names."""
+    written: list[str] = []
     lines = ["# Generic CSV session (interchange.md §2), exported by sensor-pipeline", ""]
     meta = session.metadata
     session_fields: dict[str, Any] = {"exported_from": str(session.path)}
@@ -445,7 +532,16 @@ def export_csv_session(session: Session, directory: str | Path, *,
               .cast(pl.Int64) + (pl.col("index") * NS_PER_S / fs).round().cast(pl.Int64))
              / NS_PER_S).alias("t_s"),
             *[pl.col(c) for c in info.channels])
-        write_atomically(out / file, functools.partial(_sink_csv, grid))
+        try:
+            write_atomically(out / file, functools.partial(_sink_csv, grid))
+        except pl.exceptions.PolarsError as exc:
+            # Write failures come as OSError; a polars error here is the recording's data.
+            parts = ", ".join(str(f) for f in session.files(name))
+            raise RecordingError(
+                f"cannot read stream {name!r} ({exc}); a file of it is truncated or corrupt "
+                f"({parts}): restore the recording from a backup; nothing was exported",
+                path=str(session.path)) from exc
+        written.append(file)
         lines.append(f"[streams.{_toml_key(name)}]")
         lines.append(f"file = {_toml_str(file)}")
         lines.append(f"fs_hz = {info.fs_hz!r}")
@@ -462,9 +558,7 @@ def export_csv_session(session: Session, directory: str | Path, *,
                 for lab in labels:
                     w.writerow([repr(lab.start_s), repr(lab.end_s), lab.kind, lab.note])
         write_atomically(out / LABELS_CSV, write_labels)
-    else:
-        # Overwriting an earlier export: its labels.csv would be imported as this session's.
-        (out / LABELS_CSV).unlink(missing_ok=True)
+        written.append(LABELS_CSV)
     text = "\n".join(lines)
 
     def write_toml(tmp: Path) -> None:
@@ -473,7 +567,8 @@ def export_csv_session(session: Session, directory: str | Path, *,
             fh.write(text)
 
     write_atomically(out / SESSION_TOML, write_toml)
-    return out
+    written.append(SESSION_TOML)
+    return written
 
 
 def _sink_csv(lf: pl.LazyFrame, path: Path) -> None:
