@@ -51,6 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
             action.help = ("TOML config file to replay with instead of the config stored in "
                            "the session (default: the stored one)")
     add_output_options(p)
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing --frames-out / --alerts-out files (atomically, at "
+                   "the end; default: refuse)")
     p.add_argument("--speed", type=float, default=math.inf, metavar="X",
                    help="pace: 1 = real time, 10 = ten times faster (default: as fast as possible)")
     p.add_argument("--recalibrate", action="store_true",
@@ -76,7 +79,7 @@ def main(args: argparse.Namespace) -> int:
                          f"possible), got {args.speed!r}")
     from ..adapters.outputs import check_output_paths
 
-    check_output_paths(args.frames_out, args.alerts_out)
+    check_output_paths(args.frames_out, args.alerts_out, overwrite=args.overwrite)
     session = open_session(args.recording)
     config = session_config(session.config, args)
     calibration = None
@@ -102,6 +105,7 @@ def main(args: argparse.Namespace) -> int:
         config, source, streams=list(session.streams.values()), calibration=calibration,
         frames_out=Path(args.frames_out) if args.frames_out else None,
         alerts_out=Path(args.alerts_out) if args.alerts_out else None,
+        overwrite_outputs=args.overwrite,
         # Signals are handled here (cli/_interrupt.py): a clean stop, or an interrupt of a
         # computation that does not return to the event loop.
         alert_sinks=sinks, install_signal_handlers=False, status=status,

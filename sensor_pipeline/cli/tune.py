@@ -55,6 +55,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="parallel processes for scoring (default: all cores)")
     p.add_argument("--top", type=int, default=10, metavar="N",
                    help="how many candidates to print (default: 10)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing --out / --json files (default: refuse)")
     p.add_argument("--json", metavar="PATH",
                    help="also write the start config's and every candidate's scores as JSON")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
@@ -74,7 +76,7 @@ def main(args: argparse.Namespace) -> int:
         TimeRemainingColumn,
     )
 
-    from ..adapters.outputs import check_output_file, output_errors
+    from ..adapters.outputs import check_output_file, output_errors, write_output_file
     from ..adapters.recording import open_session
     from ..errors import UsageError
     from ..tools.evaluate import session_labels, unique_names
@@ -91,9 +93,9 @@ def main(args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise UsageError(f"--workers must be >= 1, got {args.workers!r}")
-    check_output_file(args.out, "--out")
+    check_output_file(args.out, "--out", overwrite=args.overwrite)
     if args.json:
-        check_output_file(args.json, "--json")
+        check_output_file(args.json, "--json", overwrite=args.overwrite)
     space = load_space(args.space)
     base = config_from_args(args)
     console = err_console()
@@ -172,8 +174,7 @@ def main(args: argparse.Namespace) -> int:
             "changed": changed,
             "candidates": [r.to_json() for r in results],
         }
-        with output_errors("--json", args.json):
-            Path(args.json).write_text(json.dumps(doc, indent=2), encoding="utf-8")
+        write_output_file(args.json, json.dumps(doc, indent=2), "--json")
     return EXIT_OK
 
 
