@@ -337,10 +337,11 @@ class FramesFileWriter:
 
 def _remove_parts_dir(parts: Path) -> None:
     """Delete a frames parts folder, but only one that holds nothing but our part files."""
-    names = os.listdir(parts)
-    foreign = [n for n in names
-               if not (n.startswith("part-") or n.startswith(".part-"))]
-    if foreign or not parts.is_dir() or parts.is_symlink():
+    if parts.is_symlink() or not parts.is_dir():
+        raise UsageError(f"--frames-out: {str(parts)!r} exists and is not a folder of frame "
+                         "parts; move it away first")
+    foreign = [n for n in os.listdir(parts) if not n.startswith(("part-", ".part-"))]
+    if foreign:
         raise UsageError(f"--frames-out: {str(parts)!r} exists and holds other files "
                          f"({', '.join(sorted(foreign)[:3])}); move it away first")
     shutil.rmtree(parts)

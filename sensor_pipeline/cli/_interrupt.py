@@ -31,7 +31,7 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @contextlib.contextmanager
-def interruptible(on_signal: Callable[[], None] | None = None, *,
+def interruptible(on_signal: Callable[[], object] | None = None, *,
                   grace_s: float = GRACE_S) -> Iterator[None]:
     """SIGINT/SIGTERM handlers for the duration of the block (main thread only; elsewhere a
     no-op). ``on_signal`` must be safe to call from a signal handler (e.g. a

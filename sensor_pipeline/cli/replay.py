@@ -7,7 +7,6 @@ import asyncio
 import math
 import time
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from ..config import AlertsConfig, Config
@@ -72,7 +71,7 @@ def main(args: argparse.Namespace) -> int:
     from ..adapters.replay import ReplaySource
     from ..engine import Calibration
     from ..service import Service
-    from ..tools.runner import OFFLINE_BLOCK_S, OFFLINE_BATCH_S
+    from ..tools.runner import OFFLINE_BATCH_S, OFFLINE_BLOCK_S
 
     if not args.speed > 0:
         raise UsageError(f"--speed must be > 0 (1 = real time; omit it for as fast as "

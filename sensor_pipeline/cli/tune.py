@@ -8,7 +8,6 @@ import math
 import os
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from ._common import EXIT_OK, add_config_options, config_from_args, err_console

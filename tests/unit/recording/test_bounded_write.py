@@ -14,8 +14,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from sensor_pipeline.adapters.recording import SessionWriter, open_session, write_session
-from sensor_pipeline.adapters.recording import _writer
+from sensor_pipeline.adapters.recording import SessionWriter, _writer, open_session, write_session
 from sensor_pipeline.cli import main
 from sensor_pipeline.errors import RecordingError
 from sensor_pipeline.model import SampleBlock
