@@ -115,3 +115,48 @@ def test_simulate_output_is_the_same_for_the_same_seed(tmp_path: Path) -> None:
         assert np.array_equal(a.select(cols).to_numpy().view(np.int64),
                               b.select(cols).to_numpy().view(np.int64))
     assert ref.labels().equals(got.labels())
+
+
+# ---------------------------------------------------------------------------------------------
+# The bounded hand-off to a writer thread (issue #11 "also seen": the recorder's batch grew
+# without bound while the disk stalled)
+# ---------------------------------------------------------------------------------------------
+def test_the_write_backlog_refuses_past_its_limit_and_counts() -> None:
+    from sensor_pipeline.adapters.recording import WriteBacklog, sample_bytes
+
+    block = blocks_of(EMG, signal(EMG, 100), [100])[0]
+    n = sample_bytes(block)
+    assert n == 100 * (16 + 8 * 2)
+    backlog = WriteBacklog(limit_bytes=3 * n)
+    assert [backlog.offer(n) for _ in range(4)] == [True, True, True, False]
+    assert backlog.full
+    st = backlog.statistics()
+    assert (st.bytes, st.peak_bytes, st.refused_items, st.refused_bytes) == (3 * n, 3 * n, 1, n)
+    backlog.done(2 * n)  # the writer thread caught up with two blocks
+    assert backlog.offer(n) and not backlog.full
+    backlog.done(10 * n)
+    assert backlog.statistics().bytes == 0
+    # Nothing pending: even an item larger than the limit goes through (never stuck).
+    assert backlog.offer(10 * n)
+    with pytest.raises(ValueError, match="limit_bytes must be an int >= 1"):
+        WriteBacklog(limit_bytes=0)
+
+
+def test_the_write_backlog_is_thread_safe() -> None:
+    import threading
+
+    from sensor_pipeline.adapters.recording import WriteBacklog
+
+    backlog = WriteBacklog(limit_bytes=10**12)
+
+    def work() -> None:
+        for _ in range(10_000):
+            assert backlog.offer(3)
+            backlog.done(3)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert backlog.statistics().bytes == 0
