@@ -21,6 +21,7 @@ from sensor_pipeline.adapters.outputs import (
     write_output_file,
 )
 from sensor_pipeline.adapters.recording import open_session
+from sensor_pipeline.cli import main
 from sensor_pipeline.cli._common import EXIT_OK, EXIT_USAGE
 from sensor_pipeline.errors import UsageError
 
@@ -41,22 +42,27 @@ def mode(p: Path) -> int:
 @pytest.fixture(scope="module")
 def rec(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("outputs") / "rec"
-    r = cli("simulate", "bridge-fatigue", "--seed", "1", "--duration", "30", "--out", str(path))
+    r = cli("simulate", "bridge-fatigue", "--seed", "1", "--duration", "12", "--out", str(path))
     assert r.returncode == EXIT_OK, r.stderr
     return path
 
 
-def test_replay_outputs_are_not_replaced_without_overwrite(rec: Path, tmp_path: Path) -> None:
+def test_replay_outputs_are_owner_only_and_not_replaced_without_overwrite(
+        rec: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     frames, alerts = tmp_path / "f.parquet", tmp_path / "a.jsonl"
+    argv = ["replay", str(rec), "--quiet", "--frames-out", str(frames), "--alerts-out",
+            str(alerts)]
+    r = cli(*argv)
+    assert r.returncode == EXIT_OK, r.stderr
+    assert mode(frames) == 0o600 and mode(alerts) == 0o600
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jsonl", "f.parquet"]
     frames.write_text(OLD, encoding="utf-8")
     alerts.write_text(OLD, encoding="utf-8")
-    r = cli("replay", str(rec), "--quiet", "--frames-out", str(frames), "--alerts-out",
-            str(alerts))
-    assert r.returncode == EXIT_USAGE, r.stderr
-    assert "already exists; pass --overwrite to replace it" in " ".join(r.stderr.split())
+    assert main(argv) == EXIT_USAGE  # refused before any work (in-process: fast)
+    assert "already exists; pass --overwrite to replace it" in " ".join(
+        capsys.readouterr().err.split())
     assert frames.read_text(encoding="utf-8") == OLD and alerts.read_text(encoding="utf-8") == OLD
-    r = cli("replay", str(rec), "--quiet", "--frames-out", str(frames), "--alerts-out",
-            str(alerts), "--overwrite")
+    r = cli(*argv, "--overwrite")
     assert r.returncode == EXIT_OK, r.stderr
     assert pl.read_parquet(frames).height > 0
     assert alerts.read_text(encoding="utf-8") != OLD
@@ -65,24 +71,15 @@ def test_replay_outputs_are_not_replaced_without_overwrite(rec: Path, tmp_path: 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jsonl", "f.parquet"]
 
 
-def test_new_outputs_are_owner_only(rec: Path, tmp_path: Path) -> None:
-    frames, alerts = tmp_path / "f.csv", tmp_path / "a.jsonl"
-    r = cli("replay", str(rec), "--quiet", "--frames-out", str(frames), "--alerts-out",
-            str(alerts))
-    assert r.returncode == EXIT_OK, r.stderr
-    assert mode(frames) == 0o600 and mode(alerts) == 0o600
-    assert pl.read_csv(frames).height > 0
-
-
 @pytest.mark.parametrize("command", ["report", "evaluate"])
-def test_report_and_evaluate_outputs_follow_the_policy(rec: Path, tmp_path: Path,
-                                                       command: str) -> None:
+def test_report_and_evaluate_outputs_follow_the_policy(
+        rec: Path, tmp_path: Path, command: str, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / ("r.html" if command == "report" else "scores.json")
     out.write_text(OLD, encoding="utf-8")
     opt = "--out" if command == "report" else "--json"
-    r = cli(command, str(rec), opt, str(out))
-    assert r.returncode == EXIT_USAGE, r.stderr
-    assert f"{opt} " in r.stderr and "already exists" in " ".join(r.stderr.split())
+    assert main([command, str(rec), opt, str(out)]) == EXIT_USAGE
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"{opt} " in err and "already exists" in err
     assert out.read_text(encoding="utf-8") == OLD
     r = cli(command, str(rec), opt, str(out), "--overwrite")
     assert r.returncode == EXIT_OK, r.stderr
