@@ -14,6 +14,7 @@ and labels.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import json
@@ -21,6 +22,7 @@ import math
 import os
 import shutil
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -419,10 +421,10 @@ def export_csv_session(session: Session, directory: str | Path, *,
     Streams are written by streaming from Parquet, so memory stays flat.
 
     Everything is written into a hidden folder beside ``directory`` first and moved into place
-    at the end, so a failure (a damaged recording, a full disk) leaves no half-written folder.
-    ``overwrite`` replaces an earlier export (recognised by its marker file, ``EXPORT_MARKER``):
-    the files that export wrote are replaced or deleted, any other file is kept. A folder that
-    is not empty and has no marker is never written into.
+    at the end (``_export_folder``), so a failure (a damaged recording, a full disk) leaves no
+    half-written folder. ``overwrite`` replaces an earlier export (recognised by its marker
+    file, ``EXPORT_MARKER``): the files that export wrote are replaced or deleted, any other
+    file is kept. A folder that is not empty and has no marker is never written into.
 
     Raises
     ------
@@ -430,31 +432,102 @@ def export_csv_session(session: Session, directory: str | Path, *,
         The target exists (without ``overwrite``, or not an export), a stream of the recording
         cannot be read (damaged file, named), or the folder cannot be written (the cause).
     """
-    out = Path(directory)
-    old_files = _check_export_target(out, overwrite)
-    parent = out.parent if str(out.parent) else Path(".")
+    with _export_folder(Path(directory), overwrite) as out:
+        _write_export(session, out)
+    return Path(directory)
+
+
+def _write_export(session: Session, out: Path) -> None:
+    """Write the CSV session's files into the new, empty folder ``out``."""
+    lines = ["# Generic CSV session (interchange.md §2), exported by sensor-pipeline", ""]
+    meta = session.metadata
+    session_fields: dict[str, Any] = {"exported_from": str(session.path)}
+    for key in ("attribution", "start_utc"):
+        if isinstance(meta.get(key), str):
+            session_fields[key] = meta[key]
+    # Everything else (source, device, config, calibration, ...) rides along as one JSON string:
+    # TOML has no null, and a re-import must replay with the same config and calibration.
+    carried = {k: v for k, v in meta.items()
+               if k not in RESERVED_KEYS and k not in _NOT_CARRIED and k not in session_fields}
+    session_fields[METADATA_JSON_KEY] = json.dumps(carried, ensure_ascii=False)
+    lines.append("[session]")
+    lines += [f"{k} = {_toml_str(v)}" for k, v in session_fields.items()]
+    lines.append("")
+    for name, info in session.streams.items():
+        file = csv_file_name(name)
+        fs = info.fs_hz
+        lf = session.scan_stream(name)
+        # Same arithmetic as StreamTimeline.t_ns: (index · 1e9) / fs, rounded to int ns.
+        grid = lf.select(
+            ((pl.col("t_ns").first() - (pl.col("index").first() * NS_PER_S / fs).round()
+              .cast(pl.Int64) + (pl.col("index") * NS_PER_S / fs).round().cast(pl.Int64))
+             / NS_PER_S).alias("t_s"),
+            *[pl.col(c) for c in info.channels])
+        try:
+            write_atomically(out / file, functools.partial(_sink_csv, grid))
+        except pl.exceptions.PolarsError as exc:
+            # Write failures come as OSError; a polars error here is the recording's data.
+            raise RecordingError(
+                f"cannot read stream {name!r} ({exc}); a file of it is truncated or corrupt "
+                f"({', '.join(str(f) for f in session.files(name))}): restore the recording "
+                "from a backup; nothing was exported", path=str(session.path)) from exc
+        lines.append(f"[streams.{_toml_key(name)}]")
+        lines.append(f"file = {_toml_str(file)}")
+        lines.append(f"fs_hz = {info.fs_hz!r}")
+        lines.append("units = [" + ", ".join(_toml_str(u) for u in info.units) + "]")
+        if info.body_location:
+            lines.append(f"body_location = {_toml_str(info.body_location)}")
+        lines.append("")
+    labels = session.label_objects()
+    if labels:
+        def write_labels(tmp: Path) -> None:
+            with tmp.open("w", encoding="utf-8", newline="") as fh:
+                w = csv.writer(fh)
+                w.writerow(["start_s", "end_s", "kind", "note"])
+                for lab in labels:
+                    w.writerow([repr(lab.start_s), repr(lab.end_s), lab.kind, lab.note])
+        write_atomically(out / LABELS_CSV, write_labels)
+    else:
+        # Overwriting an earlier export: its labels.csv would be imported as this session's.
+        (out / LABELS_CSV).unlink(missing_ok=True)
+    text = "\n".join(lines)
+
+    def write_toml(tmp: Path) -> None:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+
+    write_atomically(out / SESSION_TOML, write_toml)
+
+
+@contextlib.contextmanager
+def _export_folder(final: Path, overwrite: bool) -> Iterator[Path]:
+    """A new hidden folder beside ``final`` to export into; on success it becomes ``final``
+    (or its files replace an earlier export's there), on any error it is removed."""
+    old_files = _check_export_target(final, overwrite)
+    parent = final.parent
     if not parent.is_dir():
         raise RecordingError(f"the folder {str(parent)!r} does not exist; create it first or "
-                             "choose another path", path=str(out))
-    tmp = parent / f".{out.name}.export-{os.getpid()}.tmp"
+                             "choose another path", path=str(final))
+    tmp = parent / f".{final.name}.export-{os.getpid()}.tmp"
     try:
         try:
             if tmp.exists():
-                shutil.rmtree(tmp)  # our own leftover (same pid: a reused process id)
+                shutil.rmtree(tmp)  # our own leftover (a reused process id)
             make_private_dir(tmp)
-            written = _write_export(session, tmp)
+            yield tmp
+            written = sorted(os.listdir(tmp))
             _write_marker(tmp, written)
             if old_files is None:
-                os.rename(tmp, out)
+                os.rename(tmp, final)
             else:
-                _move_into(tmp, out, written, old_files)
+                _move_into(tmp, final, written, old_files)
         except OSError as exc:
             raise RecordingError(f"cannot write the CSV session: {exc.strerror or exc}; check "
                                  "free disk space and the permissions of the folder (nothing "
-                                 "was left half-written)", path=str(out)) from exc
+                                 "was left half-written)", path=str(final)) from exc
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return out
 
 
 def _check_export_target(out: Path, overwrite: bool) -> list[str] | None:
@@ -503,72 +576,6 @@ def _move_into(tmp: Path, out: Path, written: list[str], old_files: list[str]) -
         os.replace(tmp / name, out / name)
     for name in set(old_files) - set(written) - {EXPORT_MARKER}:
         (out / name).unlink(missing_ok=True)
-
-
-def _write_export(session: Session, out: Path) -> list[str]:
-    """Write the CSV session's files into the (new, empty) folder ``out``; their names."""
-    written: list[str] = []
-    lines = ["# Generic CSV session (interchange.md §2), exported by sensor-pipeline", ""]
-    meta = session.metadata
-    session_fields: dict[str, Any] = {"exported_from": str(session.path)}
-    for key in ("attribution", "start_utc"):
-        if isinstance(meta.get(key), str):
-            session_fields[key] = meta[key]
-    # Everything else (source, device, config, calibration, ...) rides along as one JSON string:
-    # TOML has no null, and a re-import must replay with the same config and calibration.
-    carried = {k: v for k, v in meta.items()
-               if k not in RESERVED_KEYS and k not in _NOT_CARRIED and k not in session_fields}
-    session_fields[METADATA_JSON_KEY] = json.dumps(carried, ensure_ascii=False)
-    lines.append("[session]")
-    lines += [f"{k} = {_toml_str(v)}" for k, v in session_fields.items()]
-    lines.append("")
-    for name, info in session.streams.items():
-        file = csv_file_name(name)
-        fs = info.fs_hz
-        lf = session.scan_stream(name)
-        # Same arithmetic as StreamTimeline.t_ns: (index · 1e9) / fs, rounded to int ns.
-        grid = lf.select(
-            ((pl.col("t_ns").first() - (pl.col("index").first() * NS_PER_S / fs).round()
-              .cast(pl.Int64) + (pl.col("index") * NS_PER_S / fs).round().cast(pl.Int64))
-             / NS_PER_S).alias("t_s"),
-            *[pl.col(c) for c in info.channels])
-        try:
-            write_atomically(out / file, functools.partial(_sink_csv, grid))
-        except pl.exceptions.PolarsError as exc:
-            # Write failures come as OSError; a polars error here is the recording's data.
-            parts = ", ".join(str(f) for f in session.files(name))
-            raise RecordingError(
-                f"cannot read stream {name!r} ({exc}); a file of it is truncated or corrupt "
-                f"({parts}): restore the recording from a backup; nothing was exported",
-                path=str(session.path)) from exc
-        written.append(file)
-        lines.append(f"[streams.{_toml_key(name)}]")
-        lines.append(f"file = {_toml_str(file)}")
-        lines.append(f"fs_hz = {info.fs_hz!r}")
-        lines.append("units = [" + ", ".join(_toml_str(u) for u in info.units) + "]")
-        if info.body_location:
-            lines.append(f"body_location = {_toml_str(info.body_location)}")
-        lines.append("")
-    labels = session.label_objects()
-    if labels:
-        def write_labels(tmp: Path) -> None:
-            with tmp.open("w", encoding="utf-8", newline="") as fh:
-                w = csv.writer(fh)
-                w.writerow(["start_s", "end_s", "kind", "note"])
-                for lab in labels:
-                    w.writerow([repr(lab.start_s), repr(lab.end_s), lab.kind, lab.note])
-        write_atomically(out / LABELS_CSV, write_labels)
-        written.append(LABELS_CSV)
-    text = "\n".join(lines)
-
-    def write_toml(tmp: Path) -> None:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-
-    write_atomically(out / SESSION_TOML, write_toml)
-    written.append(SESSION_TOML)
-    return written
 
 
 def _sink_csv(lf: pl.LazyFrame, path: Path) -> None:
