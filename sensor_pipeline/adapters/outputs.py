@@ -303,15 +303,18 @@ class FramesFileWriter:
             self._close()
 
     def _close(self) -> None:
-        self._flush_rows()
         if self._suffix == ".csv":
-            if self._fh is not None:
-                self._fh.close()
-                self._fh = None
+            try:
+                self._flush_rows()
+            finally:  # closed even when the last write fails (a full disk)
+                if self._fh is not None:
+                    fh, self._fh = self._fh, None
+                    fh.close()
             if self._file is not None:
                 self._file.commit()
                 self._file = None
             return
+        self._flush_rows()
         if self._parts_dir is None:
             return  # closed already
         tmp = _hidden_sibling(self.path)
