@@ -169,6 +169,8 @@ class Service:
         Makes the recording writer; None: no recording. Called (in a thread) before streaming.
     frames_out, alerts_out : Path, optional
         interchange.md §3 outputs (``.parquet``/``.csv``; ``.jsonl``).
+    overwrite_outputs : bool
+        Replace existing ``frames_out`` / ``alerts_out`` files (else they are refused).
     alert_sinks : sequence of AlertSink
         Alert channels (``adapters.alerts.build_sinks``), fed by an ``AlertDispatcher``.
     duration_s : float, optional
@@ -197,6 +199,7 @@ class Service:
         writer_factory: Callable[[Sequence[StreamInfo]], Any] | None = None,
         frames_out: Path | None = None,
         alerts_out: Path | None = None,
+        overwrite_outputs: bool = False,
         alert_sinks: Sequence[Any] = (),
         duration_s: float | None = None,
         status: Callable[[LiveState], None] | None = None,
@@ -213,6 +216,7 @@ class Service:
         self._writer_factory = writer_factory
         self._frames_out = frames_out
         self._alerts_out = alerts_out
+        self._overwrite_outputs = overwrite_outputs
         self._alert_sinks = list(alert_sinks)
         self._duration_ns = None if duration_s is None else round(duration_s * NS_PER_S)
         self._status = status
@@ -272,8 +276,11 @@ class Service:
         recorder: Recorder | None = None
         dispatcher = AlertDispatcher.from_config(self.config.alerts, self._alert_sinks)
         try:
-            frames_w = FramesFileWriter(self._frames_out) if self._frames_out else None
-            alerts_w = AlertsFileWriter(self._alerts_out) if self._alerts_out else None
+            ow = self._overwrite_outputs
+            frames_w = (FramesFileWriter(self._frames_out, overwrite=ow) if self._frames_out
+                        else None)
+            alerts_w = (AlertsFileWriter(self._alerts_out, overwrite=ow) if self._alerts_out
+                        else None)
             if self._writer_factory is not None:
                 writer = await asyncio.to_thread(self._writer_factory, streams)
                 recorder = self.recorder = Recorder(writer,

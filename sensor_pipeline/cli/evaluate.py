@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import Any
 
 from ._common import EXIT_OK, add_config_options, err_console, out_console, session_config
+from ._interrupt import interruptible
 
 #: Width of tables written to a pipe or file (rich would cut them at 80 columns).
 PIPE_WIDTH = 160
@@ -36,7 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("recordings", nargs="+", metavar="REC", help="labelled session directories")
     add_config_options(p)
-    p.add_argument("--json", metavar="PATH", help="also write the scores as JSON")
+    p.add_argument("--json", metavar="PATH", help="also write the scores as JSON (owner-only)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --json file (default: refuse)")
     p.add_argument("--max-false-alerts-per-hour", type=float, default=2.0, metavar="N",
                    help="cap used by the objective line (default: 2)")
     p.add_argument("--early-s", type=float, default=2.0, metavar="S",
@@ -50,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def main(args: argparse.Namespace) -> int:
-    from ..adapters.outputs import check_output_file, output_errors
+    from ..adapters.outputs import check_output_file, write_output_file
     from ..errors import UsageError
     from ..tools.evaluate import evaluate_sessions, evaluation_table, state_table
 
@@ -59,12 +61,13 @@ def main(args: argparse.Namespace) -> int:
         if not v >= 0:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 0, got {v!r}")
     if args.json:
-        check_output_file(args.json, "--json")
-    ev = evaluate_sessions(
-        args.recordings, lambda s: session_config(s.config, args),
-        max_false_alerts_per_hour=args.max_false_alerts_per_hour, recalibrate=args.recalibrate,
-        early_s=args.early_s, late_s=args.late_s,
-    )
+        check_output_file(args.json, "--json", overwrite=args.overwrite)
+    with interruptible():  # SIGTERM too ends the replays (exit 130)
+        ev = evaluate_sessions(
+            args.recordings, lambda s: session_config(s.config, args),
+            max_false_alerts_per_hour=args.max_false_alerts_per_hour,
+            recalibrate=args.recalibrate, early_s=args.early_s, late_s=args.late_s,
+        )
     console = table_console()
     console.print(evaluation_table(ev))
     console.print(state_table(ev))
@@ -72,7 +75,6 @@ def main(args: argparse.Namespace) -> int:
                   f"{args.max_false_alerts_per_hour:g} false alerts/h): {ev.objective:.3f}",
                   highlight=False)
     if args.json:
-        with output_errors("--json", args.json):
-            Path(args.json).write_text(json.dumps(ev.to_json(), indent=2), encoding="utf-8")
+        write_output_file(args.json, json.dumps(ev.to_json(), indent=2), "--json")
         err_console().print(f"scores → {args.json}")
     return EXIT_OK

@@ -16,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "sample grid, then one column per channel in physical units; missing samples are "
         "missing rows) and labels.csv. `sensor-pipeline import csv` reads it back to the same "
         "samples, labels and metadata. The folder is created owner-only (0700/0600): it holds "
-        "health data.",
+        "health data. It is written beside DIR first and moved into place at the end: a "
+        "failure leaves nothing half-written.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     fmt = p.add_subparsers(dest="format", metavar="FORMAT", required=True)
@@ -34,21 +35,17 @@ examples:
     c.add_argument("-o", "--out", required=True, metavar="DIR",
                    help="folder to create for the CSV session")
     c.add_argument("--overwrite", action="store_true",
-                   help="write into DIR even if it exists (its session files are replaced)")
+                   help="replace an earlier export in DIR (the files it wrote, listed in its "
+                   ".sensor-pipeline-export.json; other files are kept; a folder without that "
+                   "marker is never written into)")
     c.set_defaults(func=main_csv)
 
 
 def main_csv(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from ..adapters.importers.csv_session import csv_file_name, export_csv_session
     from ..adapters.recording import open_session
-    from ..errors import RecordingError
 
     session = open_session(args.recording)
-    if Path(args.out).exists() and not args.overwrite:
-        raise RecordingError("already exists; choose a new folder for the CSV session, or pass "
-                             "--overwrite to write into it", path=str(args.out))
     out = export_csv_session(session, args.out, overwrite=args.overwrite)
     files = [csv_file_name(name) for name in session.streams]
     n_labels = session.labels().height

@@ -50,6 +50,10 @@ example:
                    help="recording directory to create")
     c.add_argument("--overwrite", action="store_true",
                    help="replace REC if it is an existing recording")
+    c.add_argument("--allow-outside", action="store_true",
+                   help="let session.toml name stream files outside the folder (absolute paths, "
+                   "'..'); refused by default, as a session folder from elsewhere must not read "
+                   "other files of this machine")
     c.set_defaults(func=main_csv)
 
     u = fmt.add_parser(
@@ -98,7 +102,8 @@ def main_csv(args: argparse.Namespace) -> int:
     from ..adapters.recording import write_session
     from ..adapters.recording._format import utc_now_iso
 
-    streams, blocks, labels, metadata = import_csv_session(args.directory)
+    streams, blocks, labels, metadata = import_csv_session(
+        args.directory, allow_outside=args.allow_outside)
     metadata.setdefault("start_utc", None)
     metadata["imported_utc"] = utc_now_iso()
     path = write_session(args.out, streams, blocks, metadata=metadata, labels=labels,

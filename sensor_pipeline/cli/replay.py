@@ -7,16 +7,22 @@ import asyncio
 import math
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..config import AlertsConfig, Config
 from ..errors import UsageError
 from ._common import (
+    EXIT_INTERRUPTED,
     EXIT_OK,
     add_config_options,
     add_output_options,
     err_console,
     session_config,
 )
+from ._interrupt import interruptible
+
+if TYPE_CHECKING:
+    from ..service import RunSummary, Service
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -28,7 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "defaults for a session without one, e.g. an imported dataset), so the replay "
         "reproduces the live frames and alerts; pass --config/--set to try other thresholds "
         "on an old session. Webhooks, bells and desktop notifications stay off: alerts are "
-        "printed and, with --alerts-out, written as JSON Lines.",
+        "printed and, with --alerts-out, written as JSON Lines. Ctrl-C or SIGTERM stops the "
+        "replay cleanly (outputs complete up to there; exit code 130); a computation that "
+        "does not stop within 5 s, or a second signal, is interrupted at once.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
         "  sensor-pipeline replay recordings/mixed-workout --alerts-out alerts.jsonl\n"
@@ -42,6 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
             action.help = ("TOML config file to replay with instead of the config stored in "
                            "the session (default: the stored one)")
     add_output_options(p)
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing --frames-out / --alerts-out files (atomically, at "
+                   "the end; default: refuse)")
     p.add_argument("--speed", type=float, default=math.inf, metavar="X",
                    help="pace: 1 = real time, 10 = ten times faster (default: as fast as possible)")
     p.add_argument("--recalibrate", action="store_true",
@@ -70,7 +81,7 @@ def main(args: argparse.Namespace) -> int:
                          f"possible), got {args.speed!r}")
     from ..adapters.outputs import check_output_paths
 
-    check_output_paths(args.frames_out, args.alerts_out)
+    check_output_paths(args.frames_out, args.alerts_out, overwrite=args.overwrite)
     session = open_session(args.recording)
     config = session_config(session.config, args)
     calibration = None
@@ -96,13 +107,16 @@ def main(args: argparse.Namespace) -> int:
         config, source, streams=list(session.streams.values()), calibration=calibration,
         frames_out=Path(args.frames_out) if args.frames_out else None,
         alerts_out=Path(args.alerts_out) if args.alerts_out else None,
-        alert_sinks=sinks, install_signal_handlers=True, status=status,
+        overwrite_outputs=args.overwrite,
+        # Signals are handled here (cli/_interrupt.py): a clean stop, or an interrupt of a
+        # computation that does not return to the event loop.
+        alert_sinks=sinks, install_signal_handlers=False, status=status,
         # As fast as possible: frames may be computed in long batches (identical results).
         batch_s=0.0 if paced else OFFLINE_BATCH_S,
     )
     t0 = time.perf_counter()
     try:
-        summary = asyncio.run(service.run())
+        summary = asyncio.run(_run(service))
     finally:
         if status is not None:
             status.close()
@@ -119,7 +133,14 @@ def main(args: argparse.Namespace) -> int:
             + (f"; alerts → {args.alerts_out}" if args.alerts_out else ""),
             highlight=False,
         )
-    return EXIT_OK
+    # Stopped by Ctrl-C/SIGTERM: the outputs are complete up to the stop, but not the replay.
+    return EXIT_INTERRUPTED if summary.stopped_by_signal else EXIT_OK
+
+
+async def _run(service: Service) -> RunSummary:
+    loop = asyncio.get_running_loop()
+    with interruptible(lambda: loop.call_soon_threadsafe(service.request_stop)):
+        return await service.run()
 
 
 def _console_only(config: Config) -> AlertsConfig:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from ._common import EXIT_OK, add_config_options, err_console, session_config
+from ._interrupt import interruptible
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -30,13 +31,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     add_config_options(p)
     p.add_argument("--recalibrate", action="store_true",
                    help="recompute the calibration instead of reusing the stored one")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out file (default: refuse)")
     p.add_argument("--dpi", type=int, default=100,
                    help="PNG resolution (default: 100 → 1400 × 1700 px)")
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    from ..adapters.outputs import check_output_file, output_errors
+    from ..adapters.outputs import check_output_file, write_output_file
     from ..adapters.recording import open_session
     from ..tools.report import build_report_data, render_html, render_png
     from ..tools.runner import stored_calibration
@@ -48,7 +51,7 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError(f"--out {str(out)!r}: use a file name ending in .png or .html")
     if not 30 <= args.dpi <= 600:
         raise UsageError(f"--dpi must be between 30 and 600, got {args.dpi!r}")
-    check_output_file(out, "--out")
+    check_output_file(out, "--out", overwrite=args.overwrite)
     session = open_session(rec)
     config = session_config(session.config, args)
     cal = None if args.recalibrate else stored_calibration(session)
@@ -56,12 +59,11 @@ def main(args: argparse.Namespace) -> int:
         "stored config" if session.config else "default config")
     if args.overrides:
         note += " + " + ", ".join(args.overrides)
-    data = build_report_data(session, config, calibration=cal, title=f"Session {rec.name}",
-                             config_note=note)
-    with output_errors("--out", out):
-        if out.suffix.lower() == ".png":
-            render_png(data, out, dpi=args.dpi)
-        else:
-            render_html(data, out)
+    with interruptible():  # SIGTERM too ends the replay (exit 130)
+        data = build_report_data(session, config, calibration=cal,
+                                 title=f"Session {rec.name}", config_note=note)
+        page = (render_png(data, dpi=args.dpi) if out.suffix.lower() == ".png"
+                else render_html(data))
+    write_output_file(out, page, "--out")  # owner-only, replaced atomically
     err_console().print(f"report → {out}", highlight=False)
     return EXIT_OK

@@ -92,7 +92,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     rec.add_argument("--no-record", action="store_true", help="do not record")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing recording at --record PATH (only a recording is "
-                   "ever deleted)")
+                   "ever deleted) and existing --frames-out / --alerts-out files")
     add_output_options(p)
     p.add_argument("--calibration", metavar="REC",
                    help="reuse the calibration stored in this earlier recording (then standing "
@@ -172,7 +172,7 @@ def main(args: argparse.Namespace) -> int:
         _check_record_path(path, args.overwrite)
     from ..adapters.outputs import check_output_paths
 
-    check_output_paths(args.frames_out, args.alerts_out)
+    check_output_paths(args.frames_out, args.alerts_out, overwrite=args.overwrite)
     check_distinct_outputs(config, args.frames_out, args.alerts_out)
     if args.address or args.name:
         import msgspec
@@ -239,6 +239,7 @@ async def _run(args: argparse.Namespace, config: Any, path: Path | None) -> int:
             config, source, calibration=calibration, writer_factory=writer_factory,
             frames_out=Path(args.frames_out) if args.frames_out else None,
             alerts_out=Path(args.alerts_out) if args.alerts_out else None,
+            overwrite_outputs=args.overwrite,
             alert_sinks=sinks, duration_s=args.duration, status=status,
             install_signal_handlers=True, metadata=metadata,
             # The virtual wearable keeps the link up after its last sample: end there.

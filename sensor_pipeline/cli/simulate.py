@@ -110,7 +110,9 @@ def main(args: argparse.Namespace) -> int:
               if isinstance(item, SampleBlock))
     path = write_session(
         args.out, session.streams, blocks, metadata=session.metadata, labels=session.labels,
-        events=session.events(), overwrite=args.overwrite)
+        events=session.events(), overwrite=args.overwrite,
+        # A failed write (full disk) leaves no incomplete recording: simulate again instead.
+        keep_partial=False)
     elapsed = time.perf_counter() - t0
     n_risk = sum(1 for lab in session.labels if lab.kind == "risk")
     n_cramp = sum(1 for lab in session.labels if lab.kind == "cramp")

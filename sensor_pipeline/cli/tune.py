@@ -8,7 +8,6 @@ import math
 import os
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from ._common import EXIT_OK, add_config_options, config_from_args, err_console
@@ -56,6 +55,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="parallel processes for scoring (default: all cores)")
     p.add_argument("--top", type=int, default=10, metavar="N",
                    help="how many candidates to print (default: 10)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace existing --out / --json files (default: refuse)")
     p.add_argument("--json", metavar="PATH",
                    help="also write the start config's and every candidate's scores as JSON")
     p.add_argument("--max-candidates", type=int, metavar="N",
@@ -79,7 +80,7 @@ def main(args: argparse.Namespace) -> int:
         TimeRemainingColumn,
     )
 
-    from ..adapters.outputs import check_output_file, output_errors
+    from ..adapters.outputs import check_output_file, output_errors, write_output_file
     from ..adapters.recording import open_session
     from ..errors import UsageError
     from ..tools.evaluate import session_labels, unique_names
@@ -98,9 +99,9 @@ def main(args: argparse.Namespace) -> int:
         raise UsageError(f"--workers must be >= 1, got {args.workers!r}")
     if args.max_candidates is not None and args.max_candidates < 1:
         raise UsageError(f"--max-candidates must be >= 1, got {args.max_candidates!r}")
-    check_output_file(args.out, "--out")
+    check_output_file(args.out, "--out", overwrite=args.overwrite)
     if args.json:
-        check_output_file(args.json, "--json")
+        check_output_file(args.json, "--json", overwrite=args.overwrite)
     space = load_space(args.space, max_candidates=args.max_candidates)
     base = config_from_args(args)
     console = err_console()
@@ -181,8 +182,7 @@ def main(args: argparse.Namespace) -> int:
             "changed": changed,
             "candidates": [r.to_json() for r in results],
         }
-        with output_errors("--json", args.json):
-            Path(args.json).write_text(json.dumps(doc, indent=2), encoding="utf-8")
+        write_output_file(args.json, json.dumps(doc, indent=2), "--json")
     return EXIT_OK
 
 

@@ -454,9 +454,9 @@ def hop_or(cfg: Config) -> float:
 # ---------------------------------------------------------------------------------------------
 # HTML
 # ---------------------------------------------------------------------------------------------
-def render_html(d: ReportData, out: str | Path) -> None:
+def render_html(d: ReportData, out: str | Path | None = None) -> str:
     """A self-contained HTML page: the summary as a table, the PNG inline (base64), the alerts
-    and labels as tables."""
+    and labels as tables. Returns the page (and writes it to ``out`` when given)."""
     png = render_png(d)
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>"
                    for k, v in summary_rows(d))
@@ -491,4 +491,6 @@ th{{background:#f4f4f4}} img{{max-width:100%;height:auto}} .sub{{color:#444}}
 cramp is a plausible, unvalidated hypothesis.</p>
 </body></html>
 """
-    Path(out).write_text(page, encoding="utf-8")
+    if out is not None:
+        Path(out).write_text(page, encoding="utf-8")
+    return page

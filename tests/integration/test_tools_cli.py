@@ -63,6 +63,7 @@ def recs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def run_json(args: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Any:
     out = tmp_path / "out.json"
+    out.unlink(missing_ok=True)  # outputs are never replaced without --overwrite
     assert main([*args, "--json", str(out)]) == 0
     capsys.readouterr()
     return json.loads(out.read_text(encoding="utf-8"))

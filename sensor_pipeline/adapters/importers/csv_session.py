@@ -14,12 +14,15 @@ and labels.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import json
 import math
 import os
+import shutil
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -47,6 +50,7 @@ from ..recording._format import (
     RESERVED_KEYS,
     check_channels,
     check_stream_name,
+    check_stream_spans,
     make_private_dir,
     write_atomically,
 )
@@ -69,9 +73,13 @@ _IMPORT_ADVICE = "see interchange.md §2 / docs/recording-format.md for the CSV 
 
 
 def import_csv_session(
-    directory: str | Path,
+    directory: str | Path, *, allow_outside: bool = False,
 ) -> tuple[list[StreamInfo], list[SampleBlock], list[Label], dict[str, Any]]:
     """Read a generic CSV session folder.
+
+    Every ``file`` of session.toml must lie inside the folder (no ``..``, no absolute path, no
+    symbolic link out of it) unless ``allow_outside`` is true: a session folder from someone
+    else must not make the import read other files of this machine.
 
     Returns
     -------
@@ -113,12 +121,22 @@ def import_csv_session(
     blocks: list[SampleBlock] = []
     files: dict[str, str] = {}
     for name, table in tables.items():
-        spec_ = _stream_spec(name, table, root, toml_path)
+        spec_ = _stream_spec(name, table, root, toml_path, allow_outside)
         stream_blocks, info = _read_stream_csv(spec_)
         streams.append(info)
         blocks.extend(stream_blocks)
         files[name] = spec_.file.name
-    labels = read_labels_csv(root / LABELS_CSV) if (root / LABELS_CSV).is_file() else []
+    spans = {b.stream: (b.t0_ns, b.t0_ns + b.duration_ns) for b in blocks}
+    for b in blocks:  # a stream's span: its first block's start to its last block's end
+        a, e = spans[b.stream]
+        spans[b.stream] = (min(a, b.t0_ns), max(e, b.t0_ns + b.duration_ns))
+    check_stream_spans(spans, path=str(toml_path))
+    labels_path = root / LABELS_CSV
+    if labels_path.is_file() and not allow_outside and not _inside(labels_path, root):
+        raise RecordingError(f"{LABELS_CSV} is a link to a file outside the session folder; "
+                             "copy the file in, or pass --allow-outside if you trust it",
+                             path=str(labels_path))
+    labels = read_labels_csv(labels_path) if labels_path.is_file() else []
     metadata: dict[str, Any] = {}
     session = spec.get("session", {})
     if not isinstance(session, dict):
@@ -157,7 +175,8 @@ class _Spec(NamedTuple):
     body_location: str
 
 
-def _stream_spec(name: str, table: Any, root: Path, toml_path: Path) -> _Spec:
+def _stream_spec(name: str, table: Any, root: Path, toml_path: Path,
+                 allow_outside: bool = False) -> _Spec:
     where = f"[streams.{name}]" if "." not in name else f'[streams."{name}"]'
     try:
         check_stream_name(name)
@@ -180,6 +199,12 @@ def _stream_spec(name: str, table: Any, root: Path, toml_path: Path) -> _Spec:
         raise RecordingError(f"{where}: fs_hz must be a number > 0 (samples per second), got "
                              f"{fs!r}", path=str(toml_path))
     file = root / table["file"]
+    if not allow_outside and not _inside(file, root):
+        # Neither the path's content nor whether it exists is shown: it is not ours to read.
+        raise RecordingError(
+            f"{where}: file {table['file']!r} is outside the session folder; stream files must "
+            "be inside it (a plain file name such as \"emg.csv\"), or pass --allow-outside "
+            "if you trust this session.toml", path=str(toml_path))
     if not file.is_file():
         raise RecordingError(f"{where}: file {table['file']!r} not found in {root}",
                              path=str(toml_path))
@@ -195,6 +220,15 @@ def _stream_spec(name: str, table: Any, root: Path, toml_path: Path) -> _Spec:
     # Channels come from the CSV header; units are resolved against them later.
     given = () if units is None else ((units,) if isinstance(units, str) else tuple(units))
     return _Spec(name=name, file=file, fs_hz=float(fs), units=given, body_location=body)
+
+
+def _inside(file: Path, root: Path) -> bool:
+    """``file`` (after resolving ``..`` and symbolic links) lies inside ``root``."""
+    try:
+        file.resolve().relative_to(root.resolve())
+    except (ValueError, OSError, RuntimeError):
+        return False
+    return True
 
 
 def _default_units(name: str, channels: tuple[str, ...], given: tuple[str, ...],
@@ -373,6 +407,11 @@ def csv_file_name(stream: str) -> str:
     return stream.replace(".", "_") + ".csv"
 
 
+#: Marker file of a folder written by ``export csv``: the names of the files it wrote, so that
+#: ``--overwrite`` replaces exactly those and never a hand-made file (issue #11 item 10).
+EXPORT_MARKER = ".sensor-pipeline-export.json"
+
+
 def export_csv_session(session: Session, directory: str | Path, *,
                        overwrite: bool = False) -> Path:
     """Write a recording as a generic CSV session folder (mode 0700, files 0600).
@@ -380,16 +419,26 @@ def export_csv_session(session: Session, directory: str | Path, *,
     ``t_s`` is each sample's time on its stream's index grid (seconds, shortest exact decimal),
     missing samples are missing rows, labels go to ``labels.csv`` (with a ``note`` column).
     Streams are written by streaming from Parquet, so memory stays flat.
+
+    Everything is written into a hidden folder beside ``directory`` first and moved into place
+    at the end (``_export_folder``), so a failure (a damaged recording, a full disk) leaves no
+    half-written folder. ``overwrite`` replaces an earlier export (recognised by its marker
+    file, ``EXPORT_MARKER``): the files that export wrote are replaced or deleted, any other
+    file is kept. A folder that is not empty and has no marker is never written into.
+
+    Raises
+    ------
+    RecordingError
+        The target exists (without ``overwrite``, or not an export), a stream of the recording
+        cannot be read (damaged file, named), or the folder cannot be written (the cause).
     """
-    out = Path(directory)
-    if out.exists():
-        if not overwrite:
-            raise RecordingError("already exists; choose a new directory or pass overwrite=True",
-                                 path=str(out))
-        if not out.is_dir():
-            raise RecordingError("exists and is not a directory", path=str(out))
-    else:
-        make_private_dir(out)
+    with _export_folder(Path(directory), overwrite) as out:
+        _write_export(session, out)
+    return Path(directory)
+
+
+def _write_export(session: Session, out: Path) -> None:
+    """Write the CSV session's files into the new, empty folder ``out``."""
     lines = ["# Generic CSV session (interchange.md §2), exported by sensor-pipeline", ""]
     meta = session.metadata
     session_fields: dict[str, Any] = {"exported_from": str(session.path)}
@@ -414,7 +463,14 @@ def export_csv_session(session: Session, directory: str | Path, *,
               .cast(pl.Int64) + (pl.col("index") * NS_PER_S / fs).round().cast(pl.Int64))
              / NS_PER_S).alias("t_s"),
             *[pl.col(c) for c in info.channels])
-        write_atomically(out / file, functools.partial(_sink_csv, grid))
+        try:
+            write_atomically(out / file, functools.partial(_sink_csv, grid))
+        except pl.exceptions.PolarsError as exc:
+            # Write failures come as OSError; a polars error here is the recording's data.
+            raise RecordingError(
+                f"cannot read stream {name!r} ({exc}); a file of it is truncated or corrupt "
+                f"({', '.join(str(f) for f in session.files(name))}): restore the recording "
+                "from a backup; nothing was exported", path=str(session.path)) from exc
         lines.append(f"[streams.{_toml_key(name)}]")
         lines.append(f"file = {_toml_str(file)}")
         lines.append(f"fs_hz = {info.fs_hz!r}")
@@ -442,7 +498,84 @@ def export_csv_session(session: Session, directory: str | Path, *,
             fh.write(text)
 
     write_atomically(out / SESSION_TOML, write_toml)
-    return out
+
+
+@contextlib.contextmanager
+def _export_folder(final: Path, overwrite: bool) -> Iterator[Path]:
+    """A new hidden folder beside ``final`` to export into; on success it becomes ``final``
+    (or its files replace an earlier export's there), on any error it is removed."""
+    old_files = _check_export_target(final, overwrite)
+    parent = final.parent
+    if not parent.is_dir():
+        raise RecordingError(f"the folder {str(parent)!r} does not exist; create it first or "
+                             "choose another path", path=str(final))
+    tmp = parent / f".{final.name}.export-{os.getpid()}.tmp"
+    try:
+        try:
+            if tmp.exists():
+                shutil.rmtree(tmp)  # our own leftover (a reused process id)
+            make_private_dir(tmp)
+            yield tmp
+            written = sorted(os.listdir(tmp))
+            _write_marker(tmp, written)
+            if old_files is None:
+                os.rename(tmp, final)
+            else:
+                _move_into(tmp, final, written, old_files)
+        except OSError as exc:
+            raise RecordingError(f"cannot write the CSV session: {exc.strerror or exc}; check "
+                                 "free disk space and the permissions of the folder (nothing "
+                                 "was left half-written)", path=str(final)) from exc
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _check_export_target(out: Path, overwrite: bool) -> list[str] | None:
+    """None for a new folder; else the files an earlier export wrote there (to replace)."""
+    if not (out.exists() or out.is_symlink()):
+        return None
+    if not overwrite:
+        raise RecordingError("already exists; choose a new folder for the CSV session, or pass "
+                             "--overwrite to replace an earlier export there", path=str(out))
+    if out.is_symlink() or not out.is_dir():
+        raise RecordingError("exists and is not a folder; refusing to replace it (move it "
+                             "away first)", path=str(out))
+    marker = out / EXPORT_MARKER
+    if not marker.is_file():
+        if any(out.iterdir()):
+            raise RecordingError(
+                f"exists and was not written by `sensor-pipeline export` (no {EXPORT_MARKER}); "
+                "refusing to write into it, as that could replace or delete your own files "
+                "(e.g. a hand-made labels.csv): choose a new or empty folder", path=str(out))
+        return []
+    try:
+        files = json.loads(marker.read_text(encoding="utf-8"))["files"]
+        if not (isinstance(files, list) and all(isinstance(f, str) for f in files)):
+            raise TypeError("files is not a list of names")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise RecordingError(f"{EXPORT_MARKER} is damaged ({exc}); refusing to replace files "
+                             "it cannot vouch for: choose a new folder", path=str(out)) from exc
+    # Only plain names the exporter writes, never a path out of the folder.
+    return [f for f in files if f and "/" not in f and f not in (".", "..")]
+
+
+def _write_marker(folder: Path, written: list[str]) -> None:
+    text = json.dumps({"written_by": "sensor-pipeline export csv", "files": written}, indent=1)
+
+    def write(tmp: Path) -> None:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+
+    write_atomically(folder / EXPORT_MARKER, write)
+
+
+def _move_into(tmp: Path, out: Path, written: list[str], old_files: list[str]) -> None:
+    """Replace an earlier export's files in ``out`` by the new ones (marker last)."""
+    for name in [*written, EXPORT_MARKER]:
+        os.replace(tmp / name, out / name)
+    for name in set(old_files) - set(written) - {EXPORT_MARKER}:
+        (out / name).unlink(missing_ok=True)
 
 
 def _sink_csv(lf: pl.LazyFrame, path: Path) -> None:

@@ -71,13 +71,14 @@ ATTRIBUTION = (
 LICENSE = "CC BY 4.0"
 DOI = "https://doi.org/10.24432/C5ZW3P"
 
-_NAME_RE = re.compile(r"^(?P<subject>\d+)(?P<group>[NA])(?P<task>mar|pie|sen)$", re.IGNORECASE)
+#: Full-match patterns (``$`` would accept a trailing newline: issue #11 item 15).
+_NAME_RE = re.compile(r"(?P<subject>\d+)(?P<group>[NA])(?P<task>mar|pie|sen)", re.IGNORECASE)
 _CHANNEL_RE = re.compile(
     r"^Channel\s+(?P<number>\d+):\s*'(?P<name>[^']*)',\s*(?P<count>\d+)\s+values,\s*"
     r"engineering units:\s*(?P<unit>[^,]*),\s*(?P<rest>.*)$"
 )
 _DIGITAL_RE = re.compile(r"^Digitals combined\b.*?:\s*(?P<count>\d+)\s+values", re.IGNORECASE)
-_NUMBER_RE = re.compile(r"^(?P<num>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(?P<unit>[A-Za-z°/]*)$")
+_NUMBER_RE = re.compile(r"(?P<num>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(?P<unit>[A-Za-z°/]*)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +203,7 @@ def _parse_number(text: str) -> tuple[float, str] | None:
         return float(text), ""  # the common case, fast
     except ValueError:
         pass
-    m = _NUMBER_RE.match(text.strip())
+    m = _NUMBER_RE.fullmatch(text.strip())
     if m is None:
         return None
     return float(m.group("num")), m.group("unit")
@@ -403,7 +404,7 @@ def load_uci_trial(
                       + ", ".join(noisy) + "); notch it before spectral analysis")
 
     # -- identity -------------------------------------------------------------------------
-    m = _NAME_RE.match(p.stem) or _NAME_RE.match(Path(header_file_name).stem)
+    m = _NAME_RE.fullmatch(p.stem) or _NAME_RE.fullmatch(Path(header_file_name).stem)
     subj = subject if subject is not None else (int(m.group("subject")) if m else None)
     grp = group if group is not None else (m.group("group").upper() if m else None)
     tsk = task if task is not None else (m.group("task").lower() if m else None)

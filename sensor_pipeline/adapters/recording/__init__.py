@@ -4,11 +4,13 @@ The format (directory layout, ``session.json``, table schemas, crash safety, ver
 documented in ``docs/recording-format.md``; ``_format.py`` holds its constants.
 """
 
+from ._backlog import BacklogStatistics, WriteBacklog, sample_bytes
 from ._format import FORMAT_NAME, FORMAT_VERSION
 from ._reader import Session, open_session, read_labels_csv
 from ._writer import DEFAULT_IMU_MOUNTING, SessionWriter, WriterStatistics, write_session
 
 __all__ = [
-    "DEFAULT_IMU_MOUNTING", "FORMAT_NAME", "FORMAT_VERSION", "Session", "SessionWriter",
-    "WriterStatistics", "open_session", "read_labels_csv", "write_session",
+    "DEFAULT_IMU_MOUNTING", "FORMAT_NAME", "FORMAT_VERSION", "BacklogStatistics", "Session",
+    "SessionWriter", "WriteBacklog", "WriterStatistics", "open_session", "read_labels_csv",
+    "sample_bytes", "write_session",
 ]

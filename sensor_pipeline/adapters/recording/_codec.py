@@ -59,6 +59,13 @@ T_NS_DELTA = "t_ns_delta"
 #: ``carry`` key of the last decoded time (decode_times).
 _T_CARRY = "\0t_ns"
 
+#: Largest sample index a part may hold: ``index · 1e9`` (the grid time's integer product,
+#: grid_t_ns) must fit in int64 — 53 days of samples at 2 kHz, 2.9 years at 100 Hz.
+MAX_SAMPLE_INDEX = (2**63 - 1) // NS_PER_S
+#: Largest magnitude of a grid origin (ns): ±146 years, half of int64, so that origin plus a
+#: grid offset still fits in int64 (the session clock starts near 0; judgment call).
+MAX_ORIGIN_NS = 2**62
+
 _INT16 = (-(2**15), 2**15 - 1)
 _INT32 = (-(2**31), 2**31 - 1)
 _DAMAGED = "a damaged or foreign file; restore the recording from a backup"
@@ -304,6 +311,9 @@ def parse_layout(f: Path, kv: Mapping[str, str], schema: Mapping[str, Any], n_ro
         except ValueError:
             raise bad(f"Parquet metadata {GRID_ORIGIN_KEY}={kv[GRID_ORIGIN_KEY]!r} is not an "
                       "integer") from None
+        if abs(origin) > MAX_ORIGIN_NS:
+            raise bad(f"Parquet metadata {GRID_ORIGIN_KEY}={origin} is out of range (at most "
+                      f"±{MAX_ORIGIN_NS} ns)")
     runs: tuple[tuple[int, int], ...] | None = None
     if INDEX_RUNS_KEY in kv:
         runs = _parse_runs(kv[INDEX_RUNS_KEY], n_rows, bad)
@@ -351,6 +361,9 @@ def _parse_runs(text: str, n_rows: int, bad: Any) -> tuple[tuple[int, int], ...]
                   f"pairs ({exc})") from None
     end = None
     for first, n in runs:
+        if first < 0 or first + n - 1 > MAX_SAMPLE_INDEX:
+            raise bad(f"Parquet metadata {INDEX_RUNS_KEY}: run {[first, n]!r} is out of range "
+                      f"(sample indices are 0..{MAX_SAMPLE_INDEX})")
         if n < 1 or (end is not None and first < end):
             raise bad(f"Parquet metadata {INDEX_RUNS_KEY}: run {[first, n]!r} is empty or does "
                       "not follow the previous one (the index must increase)")

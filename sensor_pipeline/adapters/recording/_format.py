@@ -73,8 +73,9 @@ RESERVED_KEYS = frozenset({"format", "format_version", "software", "streams"})
 #: Keys the writer maintains itself; values passed in are ignored (close() sets them).
 WRITER_KEYS = frozenset({"complete", "end_utc"})
 
-_PART_RE = re.compile(r"^part-(\d+)-(\d+)\.parquet$")
-_STREAM_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+#: Matched with ``fullmatch`` (``$`` would accept a trailing newline: issue #11 item 15).
+_PART_RE = re.compile(r"part-(\d+)-(\d+)\.parquet")
+_STREAM_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 STREAM_COLUMNS = ("index", "t_ns")
 
 # ---------------------------------------------------------------------------------------------
@@ -135,13 +136,47 @@ def stream_schema(channels: tuple[str, ...]) -> dict[str, Any]:
     return schema
 
 
+def is_valid_stream_name(name: object) -> bool:
+    """Letters, digits, '.', '_' and '-', starting with a letter or digit; nothing else, not even
+    a trailing newline (a full match)."""
+    return isinstance(name, str) and _STREAM_NAME_RE.fullmatch(name) is not None
+
+
 def check_stream_name(name: str) -> None:
     """Stream names become directory names: refuse anything that could escape or hide."""
-    if not isinstance(name, str) or not _STREAM_NAME_RE.match(name):
+    if not isinstance(name, str) or not is_valid_stream_name(name):
         raise UsageError(
             f"stream name {name!r} is not allowed in a recording; use letters, digits, '.', '_' "
             "and '-', starting with a letter or digit (e.g. 'emg', 'imu.thigh')"
         )
+
+
+#: Largest hole allowed between the time spans of a session's streams (s). A wearable's streams
+#: start within seconds of each other and a late sensor still overlaps the others; a stream an
+#: hour or more away from every other one has a wrong time origin (an EMG column written as
+#: Unix time beside an IMU column from 0 made the replay's angle lookup spin for hours; issue
+#: #11 item 3). Judgment call.
+MAX_STREAM_HOLE_S = 3600.0
+
+
+def check_stream_spans(spans: Mapping[str, tuple[int, int]], *, path: str) -> None:
+    """Raise RecordingError if the streams' time spans (first sample, end; ns) leave a hole of
+    more than ``MAX_STREAM_HOLE_S`` between them: their time origins disagree."""
+    items = sorted(spans.items(), key=lambda kv: kv[1][0])
+    if len(items) < 2:
+        return
+    latest, (_, end) = items[0]
+    for name, (start, stop) in items[1:]:
+        if start - end > MAX_STREAM_HOLE_S * 1e9:
+            raise RecordingError(
+                f"the streams' times do not fit together: stream {name!r} starts at "
+                f"{start / 1e9:.6g} s but stream {latest!r} ends at {end / 1e9:.6g} s "
+                f"(starts: {', '.join(f'{n} {a / 1e9:.6g} s' for n, (a, _) in items)}); "
+                f"streams more than {MAX_STREAM_HOLE_S:g} s apart have different time origins "
+                "(is one column in Unix time, or in ms?). Give every stream's times in seconds "
+                "from the same session start", path=path)
+        if stop > end:
+            end, latest = stop, name
 
 
 def check_channels(stream: str, channels: tuple[str, ...]) -> None:
@@ -181,7 +216,7 @@ def list_parts(table_dir: Path) -> tuple[list[Path], list[Path]]:
     except OSError as exc:
         raise RecordingError(f"cannot list directory: {exc.strerror}", path=str(table_dir)) from exc
     for name in names:
-        m = _PART_RE.match(name)
+        m = _PART_RE.fullmatch(name)
         if m is None:
             continue  # hidden .tmp leftovers and foreign files are not part of the table
         first, last = int(m.group(1)), int(m.group(2))

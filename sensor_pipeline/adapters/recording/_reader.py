@@ -68,6 +68,8 @@ from ._format import (
     TABLE_LABELS,
     TABLE_RAW,
     TABLE_SCHEMAS,
+    check_stream_spans,
+    is_valid_stream_name,
     list_parts,
     read_stream_layout,
     stream_schema,
@@ -142,6 +144,8 @@ class Session:
             self._table_files[table] = files
         self._row_counts: dict[Path, int] = {}
         self._extent_cache: dict[str, tuple[int, int] | None] = {}
+        spans = {n: e for n in self._streams if (e := self.stream_extent_ns(n)) is not None}
+        check_stream_spans(spans, path=str(self.path))
 
     # -----------------------------------------------------------------------------------------
     # Metadata
@@ -644,9 +648,11 @@ def _parse_streams(meta: Mapping[str, Any], meta_path: Path) -> dict[str, Stream
         except (KeyError, TypeError, ValueError) as exc:
             raise RecordingError(f"streams[{i}] is not a valid stream description ({exc!r}): "
                                  f"{entry!r}; the file is corrupt", path=str(meta_path)) from exc
-        if info.name in out or "/" in info.name or info.name in ("", ".", ".."):
-            raise RecordingError(f"streams[{i}] has an invalid or duplicate name {info.name!r}",
-                                 path=str(meta_path))
+        if info.name in out or not is_valid_stream_name(info.name):
+            raise RecordingError(
+                f"streams[{i}] has an invalid or duplicate name {info.name!r} (a stream name is "
+                "letters, digits, '.', '_' and '-', starting with a letter or digit)",
+                path=str(meta_path))
         out[info.name] = info
     return out
 

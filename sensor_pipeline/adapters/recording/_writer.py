@@ -117,6 +117,11 @@ DEFAULT_IMU_MOUNTING: dict[str, Any] = {
 
 _DISK_ADVICE = "check free disk space and the permissions of the recording directory"
 
+#: ``write_session`` flushes when this many bytes of samples are buffered: 32 MiB ≈ 17 min of
+#: 2-channel 2 kHz EMG. Bounds its memory (simulate, import) while keeping the part count of a
+#: 12 h session in the tens; compaction on close merges them (judgment call).
+WRITE_SESSION_FLUSH_BYTES = 32 * 1024 * 1024
+
 
 @dataclass(frozen=True, slots=True)
 class WriterStatistics:
@@ -140,7 +145,6 @@ class WriterStatistics:
 
 
 _Samples = tuple[np.ndarray, np.ndarray, np.ndarray]   # index (n,), t_ns (n,), data (C, n)
-
 
 class _StreamBuffer:
     """Pending samples of one stream plus the samples of the parts since the last merge."""
@@ -215,8 +219,10 @@ class SessionWriter:
         ever deleted). Default: refuse with RecordingError.
     compact_on_close : bool
         Merge each table into one file on ``close()`` (faster reading; the reader handles both).
-    merge_parts : int
-        Merge every this many part files of a table while recording (bounds the file count).
+    merge_parts : int or None
+        Merge every this many part files of a table while recording (bounds the file count;
+        the parts since the last merge stay in memory for it). None: never merge while
+        recording and keep no copies (bounded memory for bulk writes; ``close()`` compacts).
     fsync : bool
         fsync each file and its directory (survives power loss, not only a killed process).
     compression_level : int
@@ -240,7 +246,7 @@ class SessionWriter:
         flush_interval_s: float = 0.5,
         overwrite: bool = False,
         compact_on_close: bool = True,
-        merge_parts: int = 64,
+        merge_parts: int | None = 64,
         fsync: bool = False,
         compression_level: int = DEFAULT_COMPRESSION_LEVEL,
         quantise: bool = True,
@@ -261,8 +267,8 @@ class SessionWriter:
                 and flush_interval_s > 0):
             raise UsageError(f"flush_interval_s must be a finite number > 0, got "
                              f"{flush_interval_s!r}")
-        if not isinstance(merge_parts, int) or merge_parts < 2:
-            raise UsageError(f"merge_parts must be an int >= 2, got {merge_parts!r}")
+        if merge_parts is not None and (not isinstance(merge_parts, int) or merge_parts < 2):
+            raise UsageError(f"merge_parts must be an int >= 2 or None, got {merge_parts!r}")
         if isinstance(compression_level, bool) or not isinstance(compression_level, int) \
                 or not 1 <= compression_level <= 22:
             raise UsageError(f"compression_level must be a zstd level, an int in 1..22, got "
@@ -286,6 +292,8 @@ class SessionWriter:
             ("blocks", "samples", "duplicate_samples", "events", "raw_payloads", "frames",
              "alerts", "labels", "flushes", "parts_written", "merges", "bytes_written"), 0)
         self._max_flush_s = 0.0
+        #: Bytes of samples buffered since the last flush (index, time and channels).
+        self._pending_bytes = 0
         if metadata is not None:
             self._set_metadata(dict(metadata))
 
@@ -436,6 +444,7 @@ class SessionWriter:
             t = block.t_ns(k).astype(np.int64, copy=False)
             buf.pending.append((idx, t, block.data[:, skip:]))
             buf.pending_rows += n - skip
+            self._pending_bytes += (n - skip) * (16 + 8 * len(info.channels))
             buf.next_index = block.end_index
             self._counts["samples"] += n - skip
 
@@ -557,6 +566,7 @@ class SessionWriter:
             if rbuf.pending_rows:
                 self._write_table_part(rbuf, rbuf.take_frame())
                 rbuf.pending, rbuf.pending_rows = [], 0
+        self._pending_bytes = 0
         if self._meta_dirty:
             try:
                 self._write_metadata()
@@ -572,8 +582,9 @@ class SessionWriter:
             self._counts["bytes_written"] += write_parquet_atomically(
                 df, final, fsync=self._fsync, metadata=meta,
                 compression_level=self._compression_level)
-        except OSError as exc:
-            raise RecordingError(f"cannot write part file: {exc.strerror}; {_DISK_ADVICE}",
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            # polars reports some write failures (a full disk) as ComputeError, not OSError.
+            raise RecordingError(f"cannot write part file: {_cause(exc)}; {_DISK_ADVICE}",
                                  path=str(final)) from exc
 
     def _write_stream_part(self, buf: _StreamBuffer, samples: _Samples) -> None:
@@ -583,6 +594,8 @@ class SessionWriter:
         self._write_parquet(df, final, meta)
         buf.seq = seq
         self._counts["parts_written"] += 1
+        if self._merge_parts is None:
+            return
         buf.level0.append((seq, final, samples))
         if len(buf.level0) >= self._merge_parts:
             first, last = buf.level0[0][0], buf.level0[-1][0]
@@ -599,6 +612,8 @@ class SessionWriter:
         self._write_parquet(df, final)
         buf.seq = seq
         self._counts["parts_written"] += 1
+        if self._merge_parts is None:
+            return
         buf.level0.append((seq, final, df))
         if len(buf.level0) >= self._merge_parts:
             first, last = buf.level0[0][0], buf.level0[-1][0]
@@ -660,8 +675,8 @@ class SessionWriter:
                     for rbuf in self._row_bufs.values():
                         self._compact_table(rbuf)
                     compacted = True
-                except OSError as exc:
-                    raise RecordingError(f"cannot compact part files: {exc.strerror}; "
+                except (OSError, pl.exceptions.PolarsError) as exc:
+                    raise RecordingError(f"cannot compact part files: {_cause(exc)}; "
                                          f"{_DISK_ADVICE} (the parts on disk are intact)",
                                          path=str(self.path)) from exc
             for sbuf in self._stream_bufs.values():
@@ -682,6 +697,13 @@ class SessionWriter:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes of samples buffered in memory since the last flush (index, time, channels:
+        ``16 + 8 · channels`` per sample); a caller bounds its memory by flushing above a
+        limit (``write_session``) or applies backpressure on it (``Recorder``)."""
+        return self._pending_bytes
 
     def statistics(self) -> WriterStatistics:
         return WriterStatistics(max_flush_s=self._max_flush_s, **self._counts)
@@ -728,6 +750,12 @@ def _merged_stream(info: StreamInfo, files: Sequence[Path]
     return register_io_source(source, schema=schema), meta
 
 
+def _cause(exc: BaseException) -> str:
+    """An OSError's strerror, else the exception's text (polars errors carry the OS cause)."""
+    strerror = getattr(exc, "strerror", None)
+    return str(strerror) if strerror else str(exc)
+
+
 def _is_recording(path: Path) -> bool:
     try:
         meta = json.loads((path / METADATA_FILE).read_text(encoding="utf-8"))
@@ -747,18 +775,27 @@ def write_session(
     alerts: Iterable[Alert] = (),
     events: Iterable[Event] = (),
     overwrite: bool = False,
+    keep_partial: bool = True,
 ) -> Path:
     """Write a whole session at once (simulator, importers); returns the session directory.
 
+    On an error the part written so far is kept as an incomplete recording, or with
+    ``keep_partial=False`` the directory this call created is removed (a regenerable output).
+
     ``blocks`` may be any iterable of SampleBlocks (in time order per stream) or a mapping
-    stream name → one block. ``events`` may include RawPayloads.
+    stream name → one block. ``events`` may include RawPayloads. Blocks are written to disk
+    whenever ``WRITE_SESSION_FLUSH_BYTES`` of samples are buffered and compacted on close, so
+    memory stays bounded whatever the session length when ``blocks`` is a generator.
     """
     items: Iterable[SampleBlock] = blocks.values() if isinstance(blocks, Mapping) else blocks
-    writer = SessionWriter(path, streams=streams, metadata=metadata, overwrite=overwrite)
+    writer = SessionWriter(path, streams=streams, metadata=metadata, overwrite=overwrite,
+                           merge_parts=None)
     ok = False
     try:
         for b in items:
             writer.write_block(b)
+            if writer.pending_bytes >= WRITE_SESSION_FLUSH_BYTES:
+                writer.flush()
         for e in events:
             writer.write_event(e)
         writer.write_frames(frames)
@@ -767,10 +804,13 @@ def write_session(
         writer.close()
         ok = True
     finally:
-        if not ok and not writer.closed:
+        if not ok and not keep_partial:
+            shutil.rmtree(writer.path, ignore_errors=True)  # created by this call
+        elif not ok and not writer.closed:
             try:  # keep what was written readable; the original error propagates
                 writer.close(error="write_session failed")
-            except Exception:
-                _LOGGER.exception("%s: closing after a failed write_session failed", path)
+            except Exception as exc:  # noqa: BLE001 - the first error is the one to report
+                _LOGGER.warning("%s: closing after a failed write_session failed too: %s",
+                                path, exc)
     return writer.path
 

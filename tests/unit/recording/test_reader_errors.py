@@ -161,6 +161,25 @@ DAMAGES: dict[str, tuple[Callable[[Path], None], str, str]] = {
     "frames part truncated": (
         lambda r: _truncate(next((r / "frames").glob("part-*.parquet"))),
         "frames/part-00000001-00000001", "not a readable Parquet file"),
+    # issue #11 item 12: huge or negative indices overflowed the grid-time arithmetic.
+    "index runs out of range": (
+        lambda r: _rewrite_part(_emg_part(r), **{RUNS: f"[[{2**62}, 2000]]"}),
+        "part-00000001-00000001", "run \\[4611686018427387904, 2000\\] is out of range"),
+    "index run past the last index": (
+        lambda r: _rewrite_part(_emg_part(r), **{RUNS: "[[9223372035, 2000]]"}),
+        "part-00000001-00000001", "is out of range \\(sample indices are 0..9223372036\\)"),
+    "negative index": (
+        lambda r: _rewrite_part(_emg_part(r), **{RUNS: "[[-5, 2000]]"}),
+        "part-00000001-00000001", "run \\[-5, 2000\\] is out of range"),
+    "grid origin out of range": (
+        lambda r: _rewrite_part(_emg_part(r), **{ORIGIN: str(2**63 - 1)}),
+        "part-00000001-00000001", "t_ns_grid_origin=9223372036854775807 is out of range"),
+    # issue #11 item 15: '$' matched before a trailing newline.
+    "stream name with a trailing newline": (
+        lambda r: _rewrite_json(r, streams=[
+            {**s, "name": s["name"] + "\n"} if s["name"] == "emg" else s
+            for s in json.loads((r / "session.json").read_text(encoding="utf-8"))["streams"]]),
+        "session.json", "streams\\[0\\] has an invalid or duplicate name 'emg\\\\n'"),
     "index runs go backwards": (
         lambda r: _rewrite_part(_emg_part(r), **{RUNS: "[[1000, 1000], [0, 1000]]"}),
         "part-00000001-00000001", "run \\[0, 1000\\] is empty or does not follow"),

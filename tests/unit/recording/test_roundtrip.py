@@ -256,6 +256,32 @@ def test_gap_times_follow_the_index_grid(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize("compact", [True, False])
+def test_gaps_of_one_sample_and_at_part_boundaries(tmp_path: Path, compact: bool) -> None:
+    """issue #11 test gap: a mutant that skipped one-sample gaps survived every test. One-sample
+    gaps inside a part, one between two parts (flushed separately), a one-sample run between
+    two gaps, and an index that starts above 0 (not a gap: nothing was seen before it)."""
+    emg = signal(EMG, 60)
+    blocks = blocks_of(EMG, emg, [10, 1, 10, 10, 10], first_index=5,
+                       skip={1: 1, 2: 1, 3: 1, 4: 2})
+    w = SessionWriter(tmp_path / "rec", streams=[EMG], metadata={}, compact_on_close=compact)
+    for k, b in enumerate(blocks):
+        w.write_block(b)
+        if k == 2:
+            w.flush()  # the gap before block 3 lies between two part files
+    w.close()
+    g = open_session(tmp_path / "rec").gaps()
+    period = 500_000  # ns at 2 kHz
+    assert g.select("first_missing_index", "n_missing", "duration_ns").rows() == [
+        (15, 1, period), (17, 1, period), (28, 1, period), (39, 2, 2 * period)]
+    assert g["t_ns"].to_list() == [i * period for i in (15, 17, 28, 39)]
+    # No gap at all: an empty table of the documented schema.
+    path = write_session(tmp_path / "whole", [EMG], blocks_of(EMG, emg, [30, 30]), metadata={})
+    none = open_session(path).gaps()
+    assert none.height == 0 and list(none.columns) == [
+        "stream", "first_missing_index", "n_missing", "t_ns", "duration_ns"]
+
+
 def test_labels_csv_inside_and_beside_the_recording(tmp_path: Path) -> None:
     path = write_session(tmp_path / "rec", [EMG], [], metadata={},
                          labels=[Label(1.0, 2.0, "risk")])

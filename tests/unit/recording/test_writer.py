@@ -141,6 +141,9 @@ def test_wrong_blocks_and_events_are_usage_errors(tmp_path: Path) -> None:
         ({"streams": []}, "at least one stream"),
         ({"streams": [EMG, EMG]}, "listed twice"),
         ({"streams": [EMG.__class__("../x", ("a",), ("mV",), 1.0)]}, "not allowed"),
+        # issue #11 item 15: a trailing newline passed a '$'-anchored match.
+        ({"streams": [EMG.__class__("emg\n", ("a",), ("mV",), 1.0)]}, "not allowed"),
+        ({"streams": [EMG.__class__("emg\nx", ("a",), ("mV",), 1.0)]}, "not allowed"),
         ({"streams": [EMG.__class__("emg", ("index",), ("mV",), 1.0)]}, "reserved"),
         ({"streams": [EMG], "flush_interval_s": 0.0}, "flush_interval_s"),
         ({"streams": [EMG], "metadata": {"format_version": 2}}, "format_version"),
