@@ -320,7 +320,7 @@ class FramesFileWriter:
         tmp = _hidden_sibling(self.path)
         try:
             if self._parts:
-                pl.scan_parquet(self._parts).sink_parquet(tmp)
+                pl.scan_parquet(self._parts, glob=False).sink_parquet(tmp)
             else:
                 pl.DataFrame().write_parquet(tmp)
             os.chmod(tmp, OUTPUT_FILE_MODE)

@@ -305,7 +305,7 @@ def _read_numbers(file: Path, header: list[str]
     schema = {f"c{i}": pl.Float64 for i in range(len(header))}
     try:
         df = pl.read_csv(file, has_header=False, skip_rows=1, new_columns=list(schema),
-                         schema_overrides=schema, encoding="utf8")
+                         schema_overrides=schema, encoding="utf8", glob=False)
         if df.width != len(header):
             raise ValueError("column count")
         if df.null_count().sum_horizontal().item() == 0:

@@ -444,7 +444,7 @@ def decoded_lazy(layout: StreamPartLayout, info: StreamInfo,
     """One part as a LazyFrame with the version-1 columns: ``index``, ``t_ns`` (Int64) and
     the channels (Float64, bit-identical to what was written); ``columns`` selects some."""
     want = list(columns) if columns is not None else ["index", "t_ns", *info.channels]
-    lf = pl.scan_parquet(layout.path)
+    lf = pl.scan_parquet(layout.path, glob=False)
     exprs: list[pl.Expr] = []
     index: pl.Expr = pl.col("index")
     need_index = "index" in want or ("t_ns" in want and not layout.has_t_ns)
@@ -527,7 +527,7 @@ def iter_merged(layouts: Sequence[StreamPartLayout], info: StreamInfo,
         for off in range(0, lay.n_rows, chunk_rows):
             m = min(chunk_rows, lay.n_rows - off)
             cols = [lay.time_column, *channels] if read_t else channels
-            df = pl.scan_parquet(lay.path).select(cols).slice(off, m).collect()
+            df = pl.scan_parquet(lay.path, glob=False).select(cols).slice(off, m).collect()
             data = decode_columns(df, lay, channels, carry)
             out: dict[str, pl.Series] = {}
             if keep_t_ns:
@@ -557,7 +557,7 @@ def part_runs(layout: StreamPartLayout) -> list[list[int]]:
         return [list(r) for r in layout.runs]
     if layout.n_rows == 0:
         return []
-    df = (pl.scan_parquet(layout.path).select("index").with_row_index("__row")
+    df = (pl.scan_parquet(layout.path, glob=False).select("index").with_row_index("__row")
           .filter((pl.col("index").diff() != 1).fill_null(True)).collect())
     rows = df["__row"].to_list() + [layout.n_rows]
     firsts = df["index"].to_list()

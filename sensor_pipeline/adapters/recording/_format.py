@@ -343,8 +343,8 @@ def read_stream_layout(f: Path, channels: tuple[str, ...]) -> StreamPartLayout:
     """Validate a stream part's footer (schema, row count, metadata) and say how to decode it."""
     kv = read_kv_metadata(f)
     try:
-        schema = pl.read_parquet_schema(f)
-        n_rows = int(pl.scan_parquet(f).select(pl.len()).collect().item())
+        schema = pl.scan_parquet(f, glob=False).collect_schema()
+        n_rows = int(pl.scan_parquet(f, glob=False).select(pl.len()).collect().item())
     except (pl.exceptions.PolarsError, OSError, ValueError) as exc:
         raise RecordingError(f"not a readable Parquet file ({exc}); the file is truncated or "
                              "corrupt; restore the recording from a backup", path=str(f)) from exc

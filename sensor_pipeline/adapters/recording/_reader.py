@@ -202,7 +202,7 @@ class Session:
             return layout.n_rows
         n = self._row_counts.get(f)
         if n is None:
-            n = int(_collect(pl.scan_parquet(f).select(pl.len()), f).item())
+            n = int(_collect(pl.scan_parquet(f, glob=False).select(pl.len()), f).item())
             self._row_counts[f] = n
         return n
 
@@ -230,8 +230,8 @@ class Session:
             index = int(runs_index(layout.runs, row, 1)[0])
             return grid_t_ns_one(layout.origin_ns, index, self._streams[name].fs_hz)
         if layout.time_column == "t_ns":
-            return int(_collect(pl.scan_parquet(f).select("t_ns").slice(row, 1), f).item())
-        return int(_collect(pl.scan_parquet(f).select(layout.t_ns_expr()).slice(row, 1),
+            return int(_collect(pl.scan_parquet(f, glob=False).select("t_ns").slice(row, 1), f).item())
+        return int(_collect(pl.scan_parquet(f, glob=False).select(layout.t_ns_expr()).slice(row, 1),
                             f).item())
 
     def _part_runs(self, f: Path) -> list[list[int]]:
@@ -462,7 +462,7 @@ class Session:
             exprs.append((t < start_ns).sum().alias("lo"))
         if stop_ns is not None:
             exprs.append((t < stop_ns).sum().alias("hi"))
-        row = _collect(pl.scan_parquet(f).select(exprs), f).row(0, named=True)
+        row = _collect(pl.scan_parquet(f, glob=False).select(exprs), f).row(0, named=True)
         return int(row.get("lo", 0)), int(row.get("hi", n))
 
     def _iter_stream_blocks(self, name: str, block_s: float, start_ns: int | None,
@@ -493,7 +493,7 @@ class Session:
             carry = self._delta_carry(layout, lo)
             for off in range(lo, hi, chunk_rows):
                 m = min(chunk_rows, hi - off)
-                df = _collect(pl.scan_parquet(f).select(cols).slice(off, m), f)
+                df = _collect(pl.scan_parquet(f, glob=False).select(cols).slice(off, m), f)
                 idx = df["index"].to_numpy() if runs is None else runs_index(runs, off, m)
                 if grid:
                     assert layout.origin_ns is not None
@@ -552,7 +552,7 @@ class Session:
         exprs = carry_exprs(layout, row)
         if not exprs or row == 0:
             return {}
-        df = _collect(pl.scan_parquet(layout.path).select(exprs), layout.path)
+        df = _collect(pl.scan_parquet(layout.path, glob=False).select(exprs), layout.path)
         return {k: int(v) for k, v in df.row(0, named=True).items()}
 
     def __repr__(self) -> str:
@@ -659,7 +659,7 @@ def _parse_streams(meta: Mapping[str, Any], meta_path: Path) -> dict[str, Stream
 
 def _check_schema(f: Path, schema: Mapping[str, Any], *, exact_dtypes: bool) -> None:
     try:
-        got = pl.read_parquet_schema(f)
+        got = pl.scan_parquet(f, glob=False).collect_schema()
     except _POLARS_ERRORS as exc:
         raise RecordingError(f"not a readable Parquet file ({exc}); {_DAMAGED}",
                              path=str(f)) from exc
@@ -693,7 +693,7 @@ def _read_table(files: list[Path], schema: Mapping[str, Any], how: str = "diagon
     frames = []
     for f in files:
         try:
-            frames.append(pl.read_parquet(f))
+            frames.append(pl.read_parquet(f, glob=False))
         except FileNotFoundError as exc:
             raise RecordingError(
                 "a file vanished while reading (is the session still being recorded? reopen it)",

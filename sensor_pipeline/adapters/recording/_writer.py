@@ -651,7 +651,7 @@ class SessionWriter:
                                 row_group_size=ROW_GROUP_ROWS, metadata=meta)
         else:
             def write(tmp: Path) -> None:
-                pl.concat([pl.read_parquet(f) for f in files], how="diagonal_relaxed") \
+                pl.concat([pl.read_parquet(f, glob=False) for f in files], how="diagonal_relaxed") \
                     .write_parquet(tmp, compression="zstd", compression_level=level,
                                    row_group_size=ROW_GROUP_ROWS)
 
