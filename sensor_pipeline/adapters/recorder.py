@@ -1,5 +1,11 @@
 """``Recorder``: the service's hand-over of everything bound for the recording to one writer
-thread (batches in submission order; nothing is ever dropped). See ``service.py``."""
+thread (batches in submission order). See ``service.py``.
+
+Memory is bounded: sample blocks handed over and not yet on disk are counted by a
+``WriteBacklog``; while the disk is more than its limit behind (a stalled or full disk), new
+blocks are left out of the recording (an index gap the reader reports), counted and logged,
+and everything else of the run goes on. Events, frames and alerts are small and always kept.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,7 @@ from typing import Any
 from ..engine import CalibrationDone
 from ..errors import UsageError
 from ..model import Alert, EngineOutput, Event, FeatureFrame, RawPayload, SampleBlock, SourceItem
+from .recording._backlog import DEFAULT_BACKLOG_BYTES, WriteBacklog, sample_bytes
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -21,7 +28,7 @@ __all__ = ["Recorder", "RecorderStatistics"]
 
 @dataclass(frozen=True, slots=True)
 class RecorderStatistics:
-    """What the recorder handed to the writer (all of it: nothing is ever dropped)."""
+    """What the recorder handed to the writer, and what a stalled disk made it leave out."""
 
     blocks: int
     samples: int
@@ -33,19 +40,28 @@ class RecorderStatistics:
     peak_batch_blocks: int
     #: Items the writer refused (a block contradicting its declared stream); logged.
     rejected: int = 0
+    #: Blocks left out of the recording because the disk was too far behind, and their samples.
+    backlog_refused_blocks: int = 0
+    backlog_refused_samples: int = 0
+    #: Most bytes of samples waiting for the disk at once.
+    backlog_peak_bytes: int = 0
 
 
 class Recorder:
     """Collects items in memory and appends them to a ``SessionWriter`` on one worker thread.
 
-    ``add_*`` are synchronous and never wait (the batch is unbounded: nothing bound for the
-    recording is dropped). ``flush()`` hands the batch over; batches are written strictly in
-    order because a single-thread executor runs them, even if a caller stops waiting.
+    ``add_*`` are synchronous and never wait. ``flush()`` hands the batch over; batches are
+    written strictly in order because a single-thread executor runs them, even if a caller stops
+    waiting. Sample blocks beyond ``backlog_bytes`` not yet written are left out (module doc).
     """
 
-    def __init__(self, writer: Any, keep_raw: bool) -> None:
+    def __init__(self, writer: Any, keep_raw: bool, *,
+                 backlog_bytes: int = DEFAULT_BACKLOG_BYTES) -> None:
         self._writer = writer
         self._keep_raw = keep_raw
+        self._backlog = WriteBacklog(backlog_bytes)
+        self._batch_bytes = 0
+        self._refused_samples = 0
         self._blocks: list[SampleBlock] = []
         self._events: list[Event] = []
         self._frames: list[FeatureFrame] = []
@@ -64,11 +80,23 @@ class Recorder:
 
     def add_item(self, item: SourceItem) -> None:
         if isinstance(item, SampleBlock):
+            nbytes = sample_bytes(item)
+            if not self._backlog.offer(nbytes):
+                if not self._refused_samples:
+                    _LOGGER.error("%s: the disk is more than %.3g MB behind: samples are left "
+                                  "out of the recording until it catches up (counted; the run "
+                                  "goes on)", getattr(self._writer, "path", "recording"),
+                                  self._backlog.limit_bytes / 1e6)
+                self._refused_samples += item.n_samples
+                return
+            self._batch_bytes += nbytes
             self._blocks.append(item)
             self._n_blocks += 1
             self._n_samples += item.n_samples
         elif isinstance(item, RawPayload):
-            if self._keep_raw:
+            # The raw notifications are as large as the samples: bounded by the same backlog.
+            if self._keep_raw and self._backlog.offer(len(item.payload) + 32):
+                self._batch_bytes += len(item.payload) + 32
                 self._events.append(item)
                 self._n_events += 1
         else:
@@ -88,19 +116,31 @@ class Recorder:
         self._meta.update(fields)
 
     def statistics(self) -> RecorderStatistics:
+        b = self._backlog.statistics()
         return RecorderStatistics(self._n_blocks, self._n_samples, self._n_events,
                                   self._n_frames, self._n_alerts, self._n_flushes,
-                                  self._peak_batch, self._n_rejected)
+                                  self._peak_batch, self._n_rejected, b.refused_items,
+                                  self._refused_samples, b.peak_bytes)
 
     def _take(self) -> tuple[list[SampleBlock], list[Event], list[FeatureFrame], list[Alert],
-                             dict[str, Any]]:
-        batch = (self._blocks, self._events, self._frames, self._alerts, self._meta)
+                             dict[str, Any], int]:
+        batch = (self._blocks, self._events, self._frames, self._alerts, self._meta,
+                 self._batch_bytes)
         self._blocks, self._events, self._frames, self._alerts, self._meta = [], [], [], [], {}
+        self._batch_bytes = 0
         self._peak_batch = max(self._peak_batch, len(batch[0]))
         return batch
 
     def _write(self, blocks: list[SampleBlock], events: list[Event], frames: list[FeatureFrame],
-               alerts: list[Alert], meta: dict[str, Any]) -> None:
+               alerts: list[Alert], meta: dict[str, Any], nbytes: int) -> None:
+        try:
+            self._write_batch(blocks, events, frames, alerts, meta)
+        finally:
+            self._backlog.done(nbytes)
+
+    def _write_batch(self, blocks: list[SampleBlock], events: list[Event],
+                     frames: list[FeatureFrame], alerts: list[Alert],
+                     meta: dict[str, Any]) -> None:
         w = self._writer
         for item, write in [*((b, w.write_block) for b in blocks),
                             *((e, w.write_event) for e in events)]:
