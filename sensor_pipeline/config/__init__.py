@@ -25,6 +25,7 @@ from .emg import EmgConfig
 from .engine import EngineConfig
 from .fatigue import FatigueConfig
 from .kinematics import KinematicsConfig
+from .lsl import LslConfig
 from .recording import RecordingConfig, ServiceConfig
 from .risk import CrampConfig, RiskConfig, SensorChecksConfig
 
@@ -32,7 +33,7 @@ SCHEMA_VERSION = 1
 
 __all__ = [
     "AlertsConfig", "Config", "CrampConfig", "DeviceConfig", "EmgConfig", "EngineConfig",
-    "FatigueConfig", "KinematicsConfig", "RecordingConfig", "RiskConfig", "SCHEMA_VERSION",
+    "FatigueConfig", "KinematicsConfig", "LslConfig", "RecordingConfig", "RiskConfig", "SCHEMA_VERSION",
     "SensorChecksConfig", "ServiceConfig", "apply_overrides", "config_from_dict",
     "config_to_dict", "config_to_toml", "iter_keys", "load_config", "parse_override",
     "render_template",
@@ -56,6 +57,7 @@ class Config(Section, frozen=True):
     alerts: AlertsConfig = AlertsConfig()
     recording: RecordingConfig = RecordingConfig()
     service: ServiceConfig = ServiceConfig()
+    lsl: LslConfig = LslConfig()
 
     def __post_init__(self) -> None:
         # Cross-field checks: msgspec adds the path to a ValueError raised here.
