@@ -13,9 +13,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "export",
         help="write a recording as a generic CSV session or a BDF+/EDF+ file",
         description="Write a session recording in another format. `csv` writes the generic CSV "
-        "session of interchange.md §2: session.toml, one CSV per stream (t_s on the stream's "
-        "sample grid, then one column per channel in physical units; missing samples are "
-        "missing rows) and labels.csv. `sensor-pipeline import csv` reads it back to the same "
+        "session of interchange.md §2: session.toml, metadata.json (the recording's config, "
+        "calibration, source, ...), one CSV per stream (t_s on the stream's sample grid as an "
+        "exact decimal, then one column per channel in physical units; missing samples are "
+        "missing rows), labels.csv, and the derived frames.csv and alerts.csv. `sensor-pipeline import csv` reads it back to the same "
         "samples, labels and metadata. The folder is created owner-only (0700/0600): it holds "
         "health data. `bdf` / `edf` write one BDF+ / EDF+ file (BIDS-EMG) with labels, alerts and "
         "gaps as annotations.",
@@ -24,7 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     fmt = p.add_subparsers(dest="format", metavar="FORMAT", required=True)
     c = fmt.add_parser(
         "csv",
-        help="a folder with session.toml, one CSV per stream and labels.csv",
+        help="a folder with session.toml, metadata.json, one CSV per stream, labels.csv, "
+        "frames.csv and alerts.csv",
         description="Export a recording as a generic CSV session folder (interchange.md §2).",
         epilog="""\
 examples:
@@ -81,9 +83,14 @@ def main_csv(args: argparse.Namespace) -> int:
     out = export_csv_session(session, args.out, overwrite=args.overwrite)
     files = [csv_file_name(name) for name in session.streams]
     n_labels = session.labels().height
+    n_frames = session.frames().height
+    n_alerts = session.alerts().height
     err_console().print(
-        f"[green]exported[/] {session.path} → {out}: session.toml, {', '.join(files)}"
-        + (f", labels.csv ({n_labels} labels)" if n_labels else ""), highlight=False)
+        f"[green]exported[/] {session.path} → {out}: session.toml, metadata.json, "
+        f"{', '.join(files)}"
+        + (f", labels.csv ({n_labels} labels)" if n_labels else "")
+        + (f", frames.csv ({n_frames} frames)" if n_frames else "")
+        + (f", alerts.csv ({n_alerts} alerts)" if n_alerts else ""), highlight=False)
     return EXIT_OK
 
 

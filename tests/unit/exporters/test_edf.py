@@ -15,9 +15,9 @@ import pytest
 pyedflib = pytest.importorskip("pyedflib", reason="needs the 'lab' extra (pyedflib)")
 mne = pytest.importorskip("mne", reason="needs mne (test extra) to read BDF/EDF back")
 
-from sensor_pipeline.adapters.exporters.edf import _edf_number, export_edf  # noqa: E402
-from sensor_pipeline.adapters.recording import open_session, write_session  # noqa: E402
-from sensor_pipeline.model import (  # noqa: E402
+from sensor_pipeline.adapters.exporters.edf import _edf_number, export_edf
+from sensor_pipeline.adapters.recording import open_session, write_session
+from sensor_pipeline.model import (
     IMU_CHANNELS,
     IMU_UNITS,
     NS_PER_S,
