@@ -17,6 +17,7 @@ from ._common import (
     err_console,
     session_config,
 )
+from ._lsl import add_lsl_out_options, open_lsl_outlet
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -51,6 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="progress bar on stderr (default: for long replays run as fast as "
                    "possible on a terminal; a paced replay shows the status line instead)")
     p.add_argument("-q", "--quiet", action="store_true", help="no alert printing, no status line, no summary")
+    add_lsl_out_options(p)
     p.set_defaults(func=main)
 
 
@@ -60,7 +62,7 @@ def main(args: argparse.Namespace) -> int:
     from ..adapters.replay import ReplaySource
     from ..engine import Calibration
     from ..service import Service
-    from ..tools.runner import OFFLINE_BLOCK_S, OFFLINE_BATCH_S
+    from ..tools.runner import OFFLINE_BATCH_S, OFFLINE_BLOCK_S
 
     if not args.speed > 0:
         raise UsageError(f"--speed must be > 0 (1 = real time; omit it for as fast as "
@@ -89,8 +91,11 @@ def main(args: argparse.Namespace) -> int:
     source = ReplaySource(session, speed=args.speed, block_s=block_s, progress=progress)
     sinks = [] if args.quiet else build_sinks(
         _console_only(config), console=err_console())
+    outputs, close_outlet = open_lsl_outlet(
+        args, config, f"sensor-pipeline-replay-{session.path.name}")
     service = Service(
         config, source, streams=list(session.streams.values()), calibration=calibration,
+        output_sinks=outputs,
         frames_out=Path(args.frames_out) if args.frames_out else None,
         alerts_out=Path(args.alerts_out) if args.alerts_out else None,
         alert_sinks=sinks, install_signal_handlers=True, status=status,
@@ -101,6 +106,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         summary = asyncio.run(service.run())
     finally:
+        close_outlet()
         if status is not None:
             status.close()
     wall = time.perf_counter() - t0

@@ -18,6 +18,7 @@ from ._common import (
     config_from_args,
     err_console,
 )
+from ._lsl import add_lsl_out_options, open_lsl_outlet
 
 DEVICES = ("ble", "virtual", "simulated")
 
@@ -80,6 +81,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    "still at the start is not needed: set engine.calibration-s = 0)")
     p.add_argument("-q", "--quiet", action="store_true",
                    help="no status line (alerts are still printed if alerts.console)")
+    add_lsl_out_options(p)
     p.set_defaults(func=main)
 
 
@@ -178,8 +180,10 @@ async def _run(args: argparse.Namespace, config: Any, path: Path | None) -> int:
 
         wearable = getattr(source, "wearable", None)
         status = None if args.quiet else StatusLine(console)
+        outputs, close_outlet = open_lsl_outlet(args, config, f"sensor-pipeline-{args.device}")
         service = Service(
             config, source, calibration=calibration, writer_factory=writer_factory,
+            output_sinks=outputs,
             frames_out=Path(args.frames_out) if args.frames_out else None,
             alerts_out=Path(args.alerts_out) if args.alerts_out else None,
             alert_sinks=sinks, duration_s=args.duration, status=status,
@@ -196,6 +200,7 @@ async def _run(args: argparse.Namespace, config: Any, path: Path | None) -> int:
                     f"({service.summary.duration_s:.1f} s)", highlight=False)
             raise
         finally:
+            close_outlet()
             if status is not None:
                 status.close()
     console.print(_closing_line(summary), highlight=False)
