@@ -20,7 +20,7 @@ from ._common import (
 )
 from ._lsl import add_lsl_out_options, open_lsl_outlet
 
-DEVICES = ("ble", "virtual", "simulated")
+DEVICES = ("ble", "virtual", "simulated", "lsl")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -51,7 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "path or disk trouble.\n",
     )
     p.add_argument("--device", choices=DEVICES, default="ble",
-                   help="where samples come from (default: ble)")
+                   help="where samples come from (default: ble; lsl: Lab Streaming Layer "
+                   "streams mapped by config [lsl], interchange.md §5.5)")
     p.add_argument("--scenario", default="mixed-workout",
                    help="simulator scenario for --device virtual/simulated (default: "
                    "mixed-workout; `sensor-pipeline simulate --list` lists them)")
@@ -127,9 +128,9 @@ def main(args: argparse.Namespace) -> int:
     if args.duration is not None and not (math.isfinite(args.duration) and args.duration > 0):
         raise UsageError(f"--duration must be > 0 seconds (omit it to run until Ctrl-C or the "
                          f"end of the data), got {args.duration!r}")
-    if args.device == "ble" and args.recording:
+    if args.device in ("ble", "lsl") and args.recording:
         raise UsageError("--recording streams a recording through --device virtual or "
-                         "simulated; with --device ble the samples come from the wearable")
+                         "simulated; with --device ble or lsl the samples come from the device")
     path = _session_path(args, config)
     if path is not None:
         _check_record_path(path, args.overwrite)
@@ -237,6 +238,11 @@ class _open_source:
 
         args, config = self.args, self.config
         self._stack = contextlib.AsyncExitStack()
+        if args.device == "lsl":
+            from ..adapters.lsl_source import LslSource
+
+            # Lab Streaming Layer streams mapped by config [lsl] (interchange.md §5.5).
+            return await self._stack.enter_async_context(LslSource(config.lsl))
         if args.device == "ble":
             from ..adapters.ble import BleakSource
 
