@@ -50,8 +50,12 @@ from .lab_streams import GAP_STEPS, LabStream, StreamPlan, plan_streams
 TIME_CORRECTION_S = 5.0
 #: The worker sleeps this long when no inlet had data (s): 200 polls per second. Judgment call.
 POLL_S = 0.005
-#: Most samples taken from one inlet per poll (bounds one block).
+#: Most samples taken from one inlet per poll (bounds one block): 1 s of the stream, at least
+#: this many.
 MAX_CHUNK = 4096
+#: Seconds of samples each inlet buffers while the worker is behind (liblsl's default; older
+#: samples are dropped by liblsl and read as a gap).
+BUFFER_S = 360
 _DONE = object()
 
 
@@ -86,6 +90,7 @@ class _Stream:
     last_data_wall: float = field(default_factory=time.monotonic)
     lost_since: float | None = None
     held: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    chunk: int = MAX_CHUNK
 
 
 def describe(info: Any, key: str) -> LabStream:
@@ -169,8 +174,8 @@ class LslSource:
         for p in plans:
             if p.target.startswith("lsl."):
                 continue
-            inlet = pylsl.StreamInlet(by_key[p.source.key], max_buflen=60, recover=True,
-                                      as_numpy=not p.is_labels)
+            inlet = pylsl.StreamInlet(by_key[p.source.key], max_buflen=BUFFER_S,
+                                      recover=True, as_numpy=not p.is_labels)
             inlet.open_stream(timeout=self._wait_s)
             info = None
             if not p.is_labels:
@@ -179,7 +184,8 @@ class LslSource:
                                   body_location=p.target.partition(".")[2]
                                   if p.target.split(".")[0] in ("imu", "acc", "gyr") else "")
                 self._infos.append(info)
-            self._streams.append(_Stream(plan=p, inlet=inlet, info=info))
+            self._streams.append(_Stream(plan=p, inlet=inlet, info=info, chunk=max(
+                MAX_CHUNK, round(p.source.nominal_srate))))
 
     # -- the worker thread ----------------------------------------------------------------------
     def _emit(self, item: Any) -> None:
@@ -218,7 +224,7 @@ class LslSource:
                     with contextlib.suppress(*self._lsl_errors):
                         # A lost stream cannot answer: keep the last offset until it is back.
                         s.correction = float(s.inlet.time_correction(timeout=0.5))
-                data, stamps = s.inlet.pull_chunk(timeout=0.0, max_samples=MAX_CHUNK)
+                data, stamps = s.inlet.pull_chunk(timeout=0.0, max_samples=s.chunk)
                 if stamps is None or len(stamps) == 0:
                     self._check_silent(s, now)
                     continue
