@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_replay import _rss_mb, prepare  # noqa: E402
+from bench_replay import _rss_mb
 
 
 def child(mode: str, rec: str, out: str) -> None:
