@@ -276,7 +276,8 @@ def markers_to_labels(markers: Sequence[tuple[float, str]], end_s: float
     - ``KIND:start`` … ``KIND:end`` (also ``KIND:begin``/``KIND:stop``) → an interval of KIND;
       a start never ended closes at ``end_s`` (noted);
     - a JSON object with ``kind`` and ``start_s``/``end_s`` offsets or ``duration_s``
-      → an interval starting at the marker (plus ``start_s``);
+      → an interval starting at the marker (plus ``start_s``), unless it has a ``type`` (the
+      alert and state markers of ``--lsl-out``);
     - anything else → a zero-length label of kind ``marker`` with the text as its note.
     Returns (labels sorted by start, notes).
     """
@@ -286,7 +287,9 @@ def markers_to_labels(markers: Sequence[tuple[float, str]], end_s: float
     for t, text in markers:
         text = text.strip()
         obj = _json_object(text)
-        if obj is not None and isinstance(obj.get("kind"), str):
+        # sensor-pipeline's own event markers (--lsl-out: {"type": "alert" | "state", ...}) are
+        # outputs, not ground truth: they stay markers even though alerts carry a "kind".
+        if obj is not None and isinstance(obj.get("kind"), str) and "type" not in obj:
             start = t + _num(obj.get("start_s"), 0.0)
             dur = obj.get("duration_s")
             end = (start + _num(dur, 0.0)) if dur is not None else t + _num(obj.get("end_s"), 0.0)

@@ -167,8 +167,10 @@ def test_gaps_become_missing_samples(tmp_path: Path) -> None:
 def test_markers_to_labels() -> None:
     labels, notes = markers_to_labels(
         [(1.0, "risk:start"), (2.0, "Hello"), (3.5, "risk:end"), (4.0, "cramp:begin"),
-         (5.0, '{"kind": "risk", "duration_s": 2.0, "note": "n"}'), (6.0, "x:end")], 9.0)
+         (5.0, '{"kind": "risk", "duration_s": 2.0, "note": "n"}'), (6.0, "x:end"),
+         (8.0, '{"type": "alert", "kind": "risk", "code": "risk.x"}')], 9.0)
+    alert = '{"type": "alert", "kind": "risk", "code": "risk.x"}'
     assert labels == [Label(1.0, 3.5, "risk"), Label(2.0, 2.0, "marker", "Hello"),
                       Label(4.0, 9.0, "cramp"), Label(5.0, 7.0, "risk", "n"),
-                      Label(6.0, 6.0, "marker", "x:end")]
+                      Label(6.0, 6.0, "marker", "x:end"), Label(8.0, 8.0, "marker", alert)]
     assert any("never ended" in n for n in notes) and any("ends nothing" in n for n in notes)
