@@ -90,3 +90,27 @@ def test_a_stream_that_stops_for_3_s_is_a_gap_and_a_reconnect(tmp_path: Path) ->
     assert restored["reconnects"] == 1 and restored["duration_ns"] >= 3_000_000_000
     codes = [a["code"] for a in _alerts(alerts)]
     assert "sensor.link-lost" in codes and "sensor.link-restored" in codes
+
+
+def test_nothing_on_the_network_is_device_not_found(tmp_path: Path) -> None:
+    r = run_in_netns(["-m", "sensor_pipeline", "run", "--device", "lsl", "--no-record", "-q",
+                      "--set", "lsl.resolve-timeout-s=0.5"], timeout=60)
+    said = " ".join(r.stderr.split())
+    assert r.returncode == 3, r.stderr
+    assert "no LSL stream maps to EMG" in said and "lsl.map" in said
+    assert "Traceback" not in r.stderr
+
+
+def test_lsl_wait_needs_lsl_out(tmp_path: Path) -> None:
+    # No outlet is created (the option is refused first), so this needs no namespace.
+    from sensor_pipeline.adapters.recording import write_session
+
+    sim = simulate("bridge-fatigue", seed=5, duration_s=10.0)
+    rec = write_session(tmp_path / "rec", list(sim.streams), sim.delivered_blocks(),
+                        metadata=dict(sim.metadata))
+    env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    r = subprocess.run([sys.executable, "-m", "sensor_pipeline", "replay", str(rec),
+                        "--lsl-wait", "2"], capture_output=True, text=True, timeout=60,
+                       env=env, check=False)
+    assert r.returncode == 2 and "--lsl-wait needs --lsl-out" in r.stderr
+    assert "Traceback" not in r.stderr
