@@ -66,6 +66,15 @@ examples:
         e.add_argument("-o", "--out", required=True, metavar="FILE",
                        help=f"the .{kind} file to create")
         e.add_argument("--overwrite", action="store_true", help="replace FILE if it exists")
+        e.add_argument("--bids", action="store_true",
+                       help="--out is a folder: write a BIDS-EMG / BIDS-Motion layout "
+                       "(sub-S/emg/..._emg.{kind} with _emg.json, _channels.tsv, _events.tsv; "
+                       "IMU streams as sub-S/motion/..._motion.tsv with sidecars)".replace(
+                           "{kind}", kind))
+        e.add_argument("--subject", default="01", metavar="LABEL",
+                       help="with --bids: the subject label (default 01)")
+        e.add_argument("--task", default="exercise", metavar="LABEL",
+                       help="with --bids: the task label (default exercise)")
         e.set_defaults(func=main_edf, kind=kind)
 
 
@@ -106,8 +115,16 @@ def main_edf(args: argparse.Namespace) -> int:
     from ..adapters.exporters.edf import export_edf
 
     session = open_session(args.recording)
-    report = export_edf(session, args.out, kind=args.kind, overwrite=args.overwrite)
     console = err_console()
+    if args.bids:
+        from ..adapters.exporters.bids import export_bids
+
+        report, files = export_bids(session, args.out, kind=args.kind, subject=args.subject,
+                                    task=args.task, overwrite=args.overwrite)
+        console.print(f"[green]exported[/] {session.path} → {args.out} (BIDS): "
+                      f"{len(files)} files, EMG in {report.path.name}", highlight=False)
+        return EXIT_OK
+    report = export_edf(session, args.out, kind=args.kind, overwrite=args.overwrite)
     console.print(
         f"[green]exported[/] {session.path} → {report.path}: {len(report.signals)} signals, "
         f"{report.n_records} records of {report.record_duration_s:g} s, "

@@ -31,7 +31,7 @@ from __future__ import annotations
 import csv
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -94,8 +94,9 @@ class _Signal:
 
 
 def export_edf(session: Session, path: str | Path, *, kind: Literal["bdf", "edf"] = "bdf",
-               overwrite: bool = False) -> ExportReport:
-    """Write ``session`` as a BDF+ or EDF+ file (plus TSV files for unfitting streams)."""
+               overwrite: bool = False, only: Sequence[str] | None = None) -> ExportReport:
+    """Write ``session`` as a BDF+ or EDF+ file (plus TSV files for unfitting streams);
+    ``only``: export just these streams (the BIDS layout puts motion elsewhere)."""
     import pyedflib  # optional dependency (extra "lab")
 
     out = Path(path)
@@ -103,7 +104,8 @@ def export_edf(session: Session, path: str | Path, *, kind: Literal["bdf", "edf"
         raise RecordingError("already exists; choose a new file name or pass --overwrite",
                              path=str(out))
     streams = {n: i for n, i in session.streams.items()
-               if session.n_samples(n) > 0 and n != STREAM_TRUTH}
+               if session.n_samples(n) > 0 and n != STREAM_TRUTH
+               and (only is None or n in only)}
     if not streams:
         raise RecordingError("the recording has no samples to export", path=str(session.path))
     extents = {n: session.stream_extent_ns(n) for n in streams}

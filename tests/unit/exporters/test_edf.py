@@ -4,6 +4,7 @@ as annotations, streams of other rates beside the file as TSV."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -144,3 +145,34 @@ def test_python_api_reports_steps(rec: Path, tmp_path: Path) -> None:
     assert report.steps["biceps_femoris"] == pytest.approx(8.0 / 65535, rel=1e-6)
     assert report.coarser == [] and report.record_duration_s == 1.0
     assert report.filled_samples["emg"] == 1000
+
+
+def test_bids_layout_holds_emg_sidecars_events_and_motion(rec: Path, tmp_path: Path) -> None:
+    out = tmp_path / "bids"
+    r = run("export", "bdf", str(rec), "--out", str(out), "--bids", "--subject", "07",
+            "--task", "bridge")
+    assert r.returncode == 0, r.stderr
+    emg = out / "sub-07" / "emg"
+    stem = "sub-07_task-bridge"
+    with pyedflib.EdfReader(str(emg / f"{stem}_emg.bdf")) as f:
+        assert f.getSignalLabels() == ["biceps_femoris", "semitendinosus"]  # EMG only
+    side = json.loads((emg / f"{stem}_emg.json").read_text("utf-8"))
+    assert side["SamplingFrequency"] == 2000.0 and side["EMGChannelCount"] == 2
+    assert side["TaskName"] == "bridge" and side["Manufacturer"] == "DIY wearable"
+    channels = (emg / f"{stem}_channels.tsv").read_text("utf-8").splitlines()
+    assert channels[0].split("\t")[:3] == ["name", "type", "units"]
+    assert channels[1].split("\t")[:3] == ["biceps_femoris", "EMG", "mV"]
+    events = [line.split("\t") for line in
+              (emg / f"{stem}_events.tsv").read_text("utf-8").splitlines()]
+    assert events[0] == ["onset", "duration", "trial_type", "value"]
+    assert ["1.000000", "1.500000", "risk", "bridge"] in events
+    assert ["6.000000", "0", "alert:risk", "risk.shortened-active-fatigued"] in events
+    motion = out / "sub-07" / "motion" / f"{stem}_tracksys-imuthigh_motion.tsv"
+    rows = motion.read_text("utf-8").splitlines()
+    s = open_session(rec)
+    assert len(rows) == s.n_samples("imu.thigh") == 1000
+    first = s.stream("imu.thigh").row(0, named=True)
+    assert [float(v) for v in rows[0].split("\t")] == [first[c] for c in IMU_CHANNELS]
+    mch = (motion.parent / f"{stem}_tracksys-imuthigh_channels.tsv").read_text("utf-8")
+    assert "imuthigh_gz\tz\tGYRO\tthigh\tdeg/s" in mch
+    assert json.loads((out / "dataset_description.json").read_text("utf-8"))["BIDSVersion"]
