@@ -15,18 +15,21 @@ a timestamp step above 1.5 periods is a gap of ``round(Δt·fs) − 1`` samples
 link (``LinkLost``); its inlet recovers it when an outlet with the same source id appears
 again (liblsl's ``recover``), and the first samples after that are a ``LinkRestored`` with the
 downtime and the reconnect count. String streams' markers become ``LslMarker`` events (kept
-in the recording's events table).
+in the recording's events table) and, at the end of a recorded run, labels in
+``REC/labels.csv`` (``write_labels_csv``; interchange.md §5.3).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
 import itertools
 import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Self
 
 import numpy as np
@@ -38,13 +41,15 @@ from ..model import (
     DeviceConnected,
     Event,
     GapDetected,
+    Label,
     LinkLost,
     LinkRestored,
     SampleBlock,
     SourceItem,
     StreamInfo,
 )
-from .lab_streams import GAP_STEPS, LabStream, StreamPlan, plan_streams
+from .lab_streams import GAP_STEPS, LabStream, StreamPlan, markers_to_labels, plan_streams
+from .recording._format import write_atomically
 
 #: Refresh each inlet's clock offset this often (s); LSL itself measures it every 5 s.
 TIME_CORRECTION_S = 5.0
@@ -129,6 +134,8 @@ class LslSource:
         #: events by time and must see them in the live order).
         self._latest_ns = 0
         self._lsl_errors: tuple[type[Exception], ...] = ()
+        self._markers_seen: list[tuple[float, str]] = []
+        self._lock = threading.Lock()
         self._error: Exception | None = None
         self.notes: list[str] = []
 
@@ -219,16 +226,17 @@ class LslSource:
             busy = False
             now = time.monotonic()
             for s in self._streams:
-                if now - s.corrected_at > TIME_CORRECTION_S and s.lost_since is None:
-                    s.corrected_at = now
-                    with contextlib.suppress(*self._lsl_errors):
-                        # A lost stream cannot answer: keep the last offset until it is back.
-                        s.correction = float(s.inlet.time_correction(timeout=0.5))
                 data, stamps = s.inlet.pull_chunk(timeout=0.0, max_samples=s.chunk)
                 if stamps is None or len(stamps) == 0:
                     self._check_silent(s, now)
                     continue
                 busy = True
+                if now - s.corrected_at > TIME_CORRECTION_S:
+                    # Only right after data arrived: on a stream that just vanished, liblsl's
+                    # time_correction can wait for the reconnection, stalling every stream.
+                    s.corrected_at = now
+                    with contextlib.suppress(*self._lsl_errors):
+                        s.correction = float(s.inlet.time_correction(timeout=0.2))
                 ts = np.asarray(stamps, dtype=np.float64) + s.correction
                 if s.plan.is_labels:
                     self._markers(s, data, ts)
@@ -292,8 +300,10 @@ class LslSource:
         origin = self._origin if self._origin is not None else float(ts[0])
         for row, t in zip(data, ts):
             text = str(row[0]) if len(row) else ""
-            self._emit(LslMarker(t_ns=round((float(t) - origin) * NS_PER_S),
-                                 stream=s.plan.source.name, text=text))
+            t_ns = round((float(t) - origin) * NS_PER_S)
+            with self._lock:
+                self._markers_seen.append((t_ns / NS_PER_S, text))
+            self._emit(LslMarker(t_ns=t_ns, stream=s.plan.source.name, text=text))
             self._stats = _replace(self._stats, markers=self._stats.markers + 1)
 
     def _check_silent(self, s: _Stream, now: float) -> None:
@@ -316,6 +326,31 @@ class LslSource:
             self._emit(LinkRestored(t_ns=self._latest_ns,
                                     downtime_ns=round(downtime * NS_PER_S),
                                     reconnects=reconnects))
+
+    def labels(self) -> list[Label]:
+        """The markers received so far as labels (``lab_streams.markers_to_labels``; an
+        interval still open ends at the newest sample)."""
+        with self._lock:
+            marks = list(self._markers_seen)
+        return markers_to_labels(marks, self._latest_ns / NS_PER_S)[0]
+
+    def write_labels_csv(self, recording: str | Path) -> Path | None:
+        """Write :meth:`labels` as ``REC/labels.csv`` (docs/recording-format.md §6), which
+        ``open_session`` adds to the recording's labels; None when there are none."""
+        labels = self.labels()
+        if not labels:
+            return None
+        target = Path(recording) / "labels.csv"
+
+        def write(tmp: Path) -> None:
+            with tmp.open("w", encoding="utf-8", newline="") as fh:
+                w = csv.writer(fh)
+                w.writerow(["start_s", "end_s", "kind", "note"])
+                for lab in labels:
+                    w.writerow([repr(lab.start_s), repr(lab.end_s), lab.kind, lab.note])
+
+        write_atomically(target, write)
+        return target
 
     # -- the event loop side --------------------------------------------------------------------
     async def _items(self) -> AsyncIterator[SourceItem]:

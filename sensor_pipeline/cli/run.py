@@ -194,6 +194,8 @@ async def _run(args: argparse.Namespace, config: Any, path: Path | None) -> int:
         )
         try:
             summary = await service.run()
+            if path is not None and hasattr(source, "write_labels_csv"):
+                source.write_labels_csv(path)  # LSL markers → labels (interchange.md §5.3)
         except SensorPipelineError:
             if service.summary.recording is not None:
                 console.print(

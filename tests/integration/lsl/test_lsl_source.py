@@ -55,6 +55,12 @@ def test_run_device_lsl_gives_the_replay_alerts_and_a_replayable_recording(
     assert sorted(s.streams) == ["emg", "imu.pelvis", "imu.shank", "imu.thigh"]
     assert s.n_samples("emg") == 400_000 and s.n_samples("imu.thigh") == 20_000
     assert s.gaps().height == 0
+    # The label markers became the session's labels (REC/labels.csv), at their times (each
+    # inlet has its own time_correction estimate: µs apart here).
+    got_labels = s.label_objects()
+    assert [lab.kind for lab in got_labels] == [lab.kind for lab in sim.labels]
+    for a, b in zip(got_labels, sim.labels):
+        assert abs(a.start_s - b.start_s) < 1e-3 and abs(a.end_s - b.end_s) < 1e-3
     # The recording replays to the live run's alerts, exactly.
     replayed = tmp_path / "replayed.jsonl"
     env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
