@@ -20,7 +20,11 @@ def main() -> None:
     time.sleep(1.0)  # the outlets exist before the source resolves
     run = subprocess.Popen(
         [sys.executable, "-m", "sensor_pipeline", "run", "--device", "lsl", "--record", rec,
-         "--alerts-out", alerts, "-q", "--set", "lsl.resolve-timeout-s=3.0"],
+         "--alerts-out", alerts, "-q", "--set", "lsl.resolve-timeout-s=3.0",
+         # The player runs at 10× real time: the engine's 1 s tolerance for one stream lagging
+         # the others (engine.max-stream-lag-s, session time) would be 0.1 s of wall time, less
+         # than a scheduling hiccup on a loaded machine; 10 s of session is the live 1 s.
+         "--set", "engine.max-stream-lag-s=10.0"],
         stderr=subprocess.PIPE, text=True)
     player_err = player.communicate(timeout=180)[1]
     time.sleep(1.5)
