@@ -1,6 +1,6 @@
 """Issue #14 acceptance, inside a loopback-only network namespace: a separate process plays a
-simulated session as LSL streams (EMG 2 kHz × 2, IMUs 100 Hz, labels as markers) at ≥ 10×
-real time with correct timestamps; `run --device lsl` on it gives the same risk alerts as
+simulated session as LSL streams (EMG 2 kHz × 2, IMUs 100 Hz, labels as markers) at 20× (10×
+for the stop) real time with correct timestamps; `run --device lsl` on it gives the same risk alerts as
 replaying the simulated session (within one hop) and a recording that replays identically;
 an EMG stream that stops for 3 s and comes back is a counted gap and a reconnect."""
 
@@ -42,7 +42,7 @@ def test_run_device_lsl_gives_the_replay_alerts_and_a_replayable_recording(
     assert len(expected) == 1
     rec, alerts = tmp_path / "rec", tmp_path / "alerts.jsonl"
     r = run_in_netns([str(HERE / "_roundtrip.py"), str(rec), str(alerts),
-                      "bridge-fatigue", "5", "200", "10"], timeout=300)
+                      "bridge-fatigue", "5", "200", "20"], timeout=300)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["player_rc"] == 0, out["player_err"]
@@ -75,7 +75,7 @@ def test_run_device_lsl_gives_the_replay_alerts_and_a_replayable_recording(
 def test_a_stream_that_stops_for_3_s_is_a_gap_and_a_reconnect(tmp_path: Path) -> None:
     rec, alerts = tmp_path / "rec", tmp_path / "alerts.jsonl"
     r = run_in_netns([str(HERE / "_roundtrip.py"), str(rec), str(alerts),
-                      "bridge-fatigue", "5", "90", "10", "2.0", "3.0"], timeout=300)
+                      "bridge-fatigue", "5", "60", "10", "2.0", "3.0"], timeout=300)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["player_rc"] == 0, out["player_err"]
@@ -89,7 +89,7 @@ def test_a_stream_that_stops_for_3_s_is_a_gap_and_a_reconnect(tmp_path: Path) ->
     assert 30 * 2000 <= emg_gaps["n_missing"][0] <= 60 * 2000
     events = s.events()
     # Before the player's end (when every stream goes silent): one loss, one reconnect.
-    during = events.filter(events["t_ns"] < 89 * 1_000_000_000)["type"].to_list()
+    during = events.filter(events["t_ns"] < 59 * 1_000_000_000)["type"].to_list()
     assert during.count("link-lost") == 1 and during.count("link-restored") == 1
     assert during.count("gap") == 1
     restored = events.filter(events["type"] == "link-restored").row(0, named=True)
