@@ -103,7 +103,8 @@ def test_overwrite_replaces_only_what_an_earlier_export_wrote(rec: Path, tmp_pat
     r = run("export", "csv", str(bare), "--out", str(out), "--overwrite")
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in out.iterdir()) == [
-        ".sensor-pipeline-export.json", "imu_thigh.csv", "mine.txt", "session.toml"]
+        ".sensor-pipeline-export.json", "imu_thigh.csv", "metadata.json", "mine.txt",
+        "session.toml"]
     assert (out / "mine.txt").read_text(encoding="utf-8") == "keep me"
     assert [p for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
