@@ -75,6 +75,7 @@ from scipy.signal.windows import dpss
 
 from ..errors import UsageError, check_option
 from .filters import SosFilter, design_emg_conditioning
+from .mdf_bias import MedianBiasPlan, build_plan, corrected_median
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -288,9 +289,20 @@ class SpectralEstimator:
 
         # --- compensation of a known conditioning filter -----------------------------------
         self._comp: FloatArray | None = None
+        comp_full = np.ones(f.size)
+        filter_power = None
         if conditioning_sos is not None:
-            gain = self._expected_gain(np.asarray(conditioning_sos, dtype=np.float64))
-            self._comp = 1.0 / np.maximum(gain[self._sel], MIN_COMPENSATION_GAIN)
+            sos_arr = np.asarray(conditioning_sos, dtype=np.float64)
+            gain = self._expected_gain(sos_arr)
+            comp_full = 1.0 / np.maximum(gain, MIN_COMPENSATION_GAIN)
+            self._comp = comp_full[self._sel]
+            filter_power = np.abs(signal.sosfreqz(sos_arr, worN=f, fs=fs)[1]) ** 2
+
+        # --- MDF bias correction (multitaper; docs/dsp.md §2.1) ----------------------------
+        self._bias: MedianBiasPlan | None = None
+        if estimator == "multitaper":
+            self._bias = build_plan(self._tapers, fs, self.nfft, sel, self._w,
+                                    self._line_halfwidth_hz, filter_power)
 
         # --- one matrix for every linear band functional -------------------------------------
         # Columns: the four moments, then one "excess power" column per mains line (line cells
@@ -310,9 +322,12 @@ class SpectralEstimator:
         self._sq_debias = 1.0 / (1.0 + 1.0 / dof)
         fc = 0.5 * (self._a + self._b)
         self._fpow = np.stack([np.ones_like(fc), fc, fc * fc], axis=1)  # for Σ q² w f^k
-        self._band_scale = self._density_scale[self._sel_slice].copy()
-        if self._comp is not None:
-            self._band_scale *= self._comp
+        # Bins delivered for the band features: the band's cells, or the wider range the bias
+        # correction reads (then the cells are the slice ``_cell_pos`` of it).
+        self._cells_bins = self._sel_slice if self._bias is None else self._bias.bins
+        self._cell_pos = slice(self._sel_slice.start - self._cells_bins.start,
+                               self._sel_slice.stop - self._cells_bins.start)
+        self._band_scale = (self._density_scale * comp_full)[self._cells_bins].copy()
 
     # ---------------------------------------------------------------------------------------
     def _expected_gain(self, sos: FloatArray) -> FloatArray:
@@ -398,7 +413,8 @@ class SpectralEstimator:
         if m <= rows:
             return self._spectra_chunk(x, cells_only)
         flat = x.reshape(m, x.shape[-1])
-        width = self._a.size if cells_only else self.nfft // 2 + 1
+        width = (self._cells_bins.stop - self._cells_bins.start) if cells_only \
+            else self.nfft // 2 + 1
         out: FloatArray = np.empty((m, width))
         for a in range(0, m, rows):
             out[a:a + rows] = self._spectra_chunk(flat[a:a + rows], cells_only)
@@ -416,7 +432,7 @@ class SpectralEstimator:
         else:
             spec = sp_fft.rfft(x[..., None, :] * self._tapers, n=self.nfft, axis=-1)
         if cells_only:
-            spec = spec[..., self._sel_slice]
+            spec = spec[..., self._cells_bins]
         # Σ_k re² and Σ_k im² in one einsum over the interleaved (re, im) float view (the same
         # sums, in the same order, as two einsums over .real and .imag: bit-identical, faster).
         flat = spec.view(spec.real.dtype)
@@ -476,12 +492,19 @@ class SpectralEstimator:
     def _feature_rows(self, x: FloatArray, detrend: bool = True) -> FloatArray:
         """Features of segments ``x`` (..., N) as one array (8, ...) in ``_ROWS`` order."""
         lead = x.shape[:-1]
-        s = self._spectra(x, cells_only=True, detrend=detrend).reshape(-1, self._a.size)
-        out: FloatArray = self._band_features(s).reshape((len(_ROWS),) + lead)
+        p = self._spectra(x, cells_only=True, detrend=detrend)
+        p = p.reshape(-1, p.shape[-1])
+        out: FloatArray = self._band_features(p).reshape((len(_ROWS),) + lead)
         return out
 
-    def _band_features(self, s: FloatArray) -> FloatArray:
-        """Band features of densities ``s`` (M, n_cells) → (8, M) in ``_ROWS`` order."""
+    def _band_features(self, dens: FloatArray) -> FloatArray:
+        """Band features of densities (M, n) → (8, M) in ``_ROWS`` order.
+
+        ``dens`` covers ``_cells_bins`` (what ``_spectra(cells_only=True)`` delivers), or only
+        the band's cells (then without the MDF bias correction, which reads bins around them).
+        """
+        with_ext = dens.shape[1] == self._cells_bins.stop - self._cells_bins.start
+        s = dens[:, self._cell_pos] if with_ext else dens
         m, n_cells = s.shape
         rows = np.arange(m)[:, None]
         pw = s * self._w                                    # power per cell
@@ -526,6 +549,9 @@ class SpectralEstimator:
             part = cg[r0, jm] - g[r0, jm] * (1.0 - frac[:, 0])
             total_g = cg[:, -1]
             cov = self._cov_c * (0.5 * total_g - part) / qm
+            if self._bias is not None and with_ext:
+                mdf = corrected_median(self._bias, dens, mdf, idx[:, 0], frac[:, 0], var,
+                                       qm * total)
         out = np.array([mdf, mnf, fi, mains, var, total, var_mnf, cov])
         if not ok.all():
             out[:, ~ok] = np.nan
