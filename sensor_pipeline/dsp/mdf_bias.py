@@ -73,6 +73,8 @@ MAX_SHIFT_FRACTION = 0.5
 #: Largest ``|d ln Ŝ / df| · W`` at the median for which the correction applies (judgment call:
 #: sEMG at 0.5 s reads < 0.25; the inside edge of a tone's line reads > 1).
 MAX_LOG_SLOPE_PER_W = 0.5
+#: Largest dense cumulative operator kept (values; 8 MB). Performance only.
+DENSE_MAX_VALUES = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,10 @@ class MedianBiasPlan:
     bias_rows : ndarray, shape (n_cells, 2·span + 1)
         Row ``c`` of ``(A − I) P`` around cell ``c``, times the cell width: the smoothing bias
         of the power in cell ``c``.
+    g_cum : ndarray, shape (n_cells + 1, n_ext), optional
+        The same cumulated over the cells (bias of the power below each cell boundary) as a
+        dense matrix, when it is small (``DENSE_MAX_VALUES``): two dot products per window
+        instead of a banded product over the whole band.
     value_w, slope_w : ndarray
         Local quadratic weights over ±h_s (value) and ±h_n (slope per Hz).
     rho1_hz2 : float
@@ -111,6 +117,7 @@ class MedianBiasPlan:
     half_bandwidth_hz: float
     mean_offsets: IntArray
     mean_w: FloatArray
+    g_cum: FloatArray | None = None
 
 
 def _local_quadratic(h: int, h_in: int = 0) -> tuple[FloatArray, FloatArray]:
@@ -196,6 +203,15 @@ def build_plan(tapers: FloatArray, fs_hz: float, nfft: int, sel: IntArray, width
         rows[:, li:li + c0.size] += a_w[:, li:li + 1] * c0[None, :]
     rows[:, big_l:big_l + c0.size] -= c0[None, :]
     _, d1 = _local_quadratic(h_n, in_n)
+    n_ext = j1m.size
+    g_cum = None
+    if (sel.size + 1) * n_ext <= DENSE_MAX_VALUES:
+        dense = np.zeros((sel.size, n_ext))
+        dense[np.arange(sel.size)[:, None],
+              (first + np.arange(sel.size))[:, None] + np.arange(-span, span + 1)[None, :]] = \
+            rows * widths[:, None]
+        g_cum = np.zeros((sel.size + 1, n_ext))
+        np.cumsum(dense, axis=0, out=g_cum[1:])
     k, n = tapers.shape
     rho1 = _rho1(np.ascontiguousarray(tapers).tobytes(), k, n, float(fs_hz))
     return MedianBiasPlan(
@@ -204,13 +220,12 @@ def build_plan(tapers: FloatArray, fs_hz: float, nfft: int, sel: IntArray, width
         value_w=c0, slope_w=d1 / df, rho1_hz2=rho1,
         half_bandwidth_hz=float(half_bandwidth_hz),
         mean_offsets=np.arange(-h_m, h_m + 1).astype(np.intp),
-        mean_w=np.full(2 * h_m + 1, 1.0 / (2 * h_m + 1)),
+        mean_w=np.full(2 * h_m + 1, 1.0 / (2 * h_m + 1)), g_cum=g_cum,
     )
 
 
 def corrected_median(plan: MedianBiasPlan, dens: FloatArray, mdf: FloatArray,
-                     idx: IntArray, frac: FloatArray, var: FloatArray, s_mdf: FloatArray
-                     ) -> FloatArray:
+                     idx: IntArray, frac: FloatArray, var_num: FloatArray) -> FloatArray:
     """Bias-corrected MDF of ``M`` windows.
 
     Parameters
@@ -219,22 +234,27 @@ def corrected_median(plan: MedianBiasPlan, dens: FloatArray, mdf: FloatArray,
         Density over ``plan.bins`` (compensated like the band cells).
     mdf : ndarray, shape (M,)
         The interpolated median; ``idx``/``frac`` its cell and the fraction of that cell below it.
-    var : ndarray, shape (M,)
-        The window's MDF variance (Hz²), computed with the density ``s_mdf`` at the median.
-    s_mdf : ndarray, shape (M,)
-        Mean density within ±15 Hz of the median (same units as ``dens``).
+    var_num : ndarray, shape (M,)
+        The numerator of the window's MDF variance: ``var = var_num / S(m)²`` with ``S(m)``
+        the density at the median (Hz² · density²).
     """
     sx = dens[:, plan.ext_pos]                               # (M, n_ext)
     m, n_cells = mdf.shape[0], plan.bias_rows.shape[0]
     width = plan.bias_rows.shape[1]
     span = width // 2
-    view = np.lib.stride_tricks.sliding_window_view(sx, width, axis=1)
-    view = view[:, plan.first_cell - span:plan.first_cell - span + n_cells]
-    cum = np.zeros((m, n_cells + 1))
-    np.cumsum(np.einsum("mcf,cf->mc", view, plan.bias_rows), axis=1, out=cum[:, 1:])
     r = np.arange(m)
-    cb = (1.0 - frac) * cum[r, idx] + frac * cum[r, idx + 1]
-    tb = cum[:, -1]
+    if plan.g_cum is not None:
+        g = plan.g_cum
+        cb = (1.0 - frac) * np.einsum("mf,mf->m", sx, g[idx]) \
+            + frac * np.einsum("mf,mf->m", sx, g[idx + 1])
+        tb = np.einsum("mf,f->m", sx, g[-1])
+    else:
+        view = np.lib.stride_tricks.sliding_window_view(sx, width, axis=1)
+        view = view[:, plan.first_cell - span:plan.first_cell - span + n_cells]
+        cum = np.zeros((m, n_cells + 1))
+        np.cumsum(np.einsum("mcf,cf->mc", view, plan.bias_rows), axis=1, out=cum[:, 1:])
+        cb = (1.0 - frac) * cum[r, idx] + frac * cum[r, idx + 1]
+        tb = cum[:, -1]
     centre = plan.first_cell + idx
     hs, hn = plan.value_w.size // 2, plan.slope_w.size // 2
     near_s = sx[r[:, None], centre[:, None] + np.arange(-hs, hs + 1)[None, :]]
@@ -248,7 +268,7 @@ def corrected_median(plan: MedianBiasPlan, dens: FloatArray, mdf: FloatArray,
         s_mean = np.einsum("mf,f->m", sx[r[:, None], centre[:, None] + plan.mean_offsets],
                            plan.mean_w)
         s_loc = np.einsum("mf,f->m", near_s, plan.value_w)
-        var_loc = var * (s_mdf / s_loc) ** 2
+        var_loc = var_num / s_loc**2
         shift = (cb - 0.5 * tb) / s_loc + slope * (0.5 * var_loc + plan.rho1_hz2)
         # The Taylor steps need a spectrum smooth on the scale of W around the median: the log
         # density changes by at most half a neper over W, and the smoothed density agrees with

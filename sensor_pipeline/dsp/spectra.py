@@ -497,6 +497,61 @@ class SpectralEstimator:
         out: FloatArray = self._band_features(p).reshape((len(_ROWS),) + lead)
         return out
 
+    def _median(self, pw: FloatArray, cum: FloatArray, total: FloatArray
+                ) -> tuple[FloatArray, npt.NDArray[np.intp], FloatArray]:
+        """Interpolated median of cell powers ``pw`` (cumulative ``cum``, band power ``total``).
+
+        Tie rule: the mean of the quantiles at 1/2 ± tol. Returns the median and, per window,
+        the cells and fractions of the two quantiles, shape (M, 2).
+        """
+        n_cells = pw.shape[1]
+        rows = np.arange(pw.shape[0])[:, None]
+        target = total[:, None] * _HALF_PM_TOL           # (M, 2)
+        idx = (cum[:, None, 1:] < target[:, :, None]).sum(axis=2)
+        np.minimum(idx, n_cells - 1, out=idx)
+        frac = np.minimum(np.maximum((target - cum[rows, idx]) / pw[rows, idx], 0.0), 1.0)
+        both = self._a[idx] + frac * self._w[idx]
+        mdf: FloatArray = (both[:, 0] + both[:, 1]) / 2.0  # the mean of the two quantiles
+        return mdf, idx, frac
+
+    def _corrected(self, dens: FloatArray, s: FloatArray, pw: FloatArray, mdf: FloatArray,
+                   idx: npt.NDArray[np.intp], frac: FloatArray) -> FloatArray:
+        """The bias-corrected MDF (``mdf_bias``); ``var_num / S(m)²`` is the MDF variance."""
+        assert self._bias is not None
+        var_num = self._var_c * 0.25 * self._sq_debias * np.einsum("mf,mf->m", pw, s)
+        return corrected_median(self._bias, dens, mdf, idx, frac, var_num)
+
+    def median_frequency(self, segments: npt.ArrayLike, *, detrend: bool = True) -> FloatArray:
+        """MDF alone of each segment (Hz): the ``mdf_hz`` of :meth:`features`, bit for bit.
+
+        Parameters
+        ----------
+        segments : array_like, shape (..., N)
+        detrend : bool
+            As in :meth:`features`.
+
+        Returns
+        -------
+        ndarray
+            The leading shape; NaN for a segment without band power.
+        """
+        x = self._check_segments(segments)
+        lead = x.shape[:-1]
+        dens = self._spectra(x, cells_only=True, detrend=detrend)
+        dens = dens.reshape(-1, dens.shape[-1])
+        s = dens[:, self._cell_pos]
+        pw = s * self._w
+        cum = np.zeros((pw.shape[0], pw.shape[1] + 1))
+        np.cumsum(pw, axis=1, out=cum[:, 1:])
+        total = cum[:, -1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mdf, idx, frac = self._median(pw, cum, total)
+            if self._bias is not None:
+                mdf = self._corrected(dens, s, pw, mdf, idx[:, 0], frac[:, 0])
+        mdf = np.where(total > 0, mdf, np.nan)
+        out: FloatArray = mdf.reshape(lead)
+        return out
+
     def _band_features(self, dens: FloatArray) -> FloatArray:
         """Band features of densities (M, n) → (8, M) in ``_ROWS`` order.
 
@@ -513,13 +568,7 @@ class SpectralEstimator:
         total = cum[:, -1]
         ok = total > 0
         with np.errstate(divide="ignore", invalid="ignore"):
-            # Median with the tie rule: mean of the quantiles at 1/2 ± tol.
-            target = total[:, None] * _HALF_PM_TOL           # (M, 2)
-            idx = (cum[:, None, 1:] < target[:, :, None]).sum(axis=2)
-            np.minimum(idx, n_cells - 1, out=idx)
-            frac = np.minimum(np.maximum((target - cum[rows, idx]) / pw[rows, idx], 0.0), 1.0)
-            both = self._a[idx] + frac * self._w[idx]
-            mdf = (both[:, 0] + both[:, 1]) / 2.0  # the mean of the two quantiles
+            mdf, idx, frac = self._median(pw, cum, total)
             # einsum, not ``@``: BLAS blocks a matrix product by the number of rows, so a window's
             # last bits would depend on how many windows share the batch (live vs offline).
             lin = np.einsum("mf,fk->mk", s, self._linear)   # moments, then mains lines
@@ -550,8 +599,7 @@ class SpectralEstimator:
             total_g = cg[:, -1]
             cov = self._cov_c * (0.5 * total_g - part) / qm
             if self._bias is not None and with_ext:
-                mdf = corrected_median(self._bias, dens, mdf, idx[:, 0], frac[:, 0], var,
-                                       qm * total)
+                mdf = self._corrected(dens, s, pw, mdf, idx[:, 0], frac[:, 0])
         out = np.array([mdf, mnf, fi, mains, var, total, var_mnf, cov])
         if not ok.all():
             out[:, ~ok] = np.nan
@@ -575,16 +623,9 @@ _HALF_PM_TOL = np.array([0.5 - MEDIAN_TIE_TOL, 0.5 + MEDIAN_TIE_TOL])
 _OPTIONS = ("estimator", "nw", "n_tapers", "nperseg", "nfft", "bandpass_order", "notch_hz")
 
 
-@lru_cache(maxsize=32)
-def _plan(n: int, fs: float, band: tuple[float, float], estimator: str, nw: float,
-          n_tapers: int | None, nperseg: int | None, nfft: int | None,
-          cond: tuple[tuple[float, ...], ...] | None) -> SpectralEstimator:
-    sos = None if cond is None else np.array(cond)
-    return SpectralEstimator(n, fs, band, estimator=estimator, nw=nw, n_tapers=n_tapers,
-                             nperseg=nperseg, nfft=nfft, conditioning_sos=sos)
-
-
-def _one_shot(x: Any, fs_hz: Any, band_hz: Any, options: dict[str, Any]) -> SpectralFeatures:
+def _setup(n: int, fs_hz: Any, band_hz: Any, options: dict[str, Any]
+           ) -> tuple[SpectralEstimator, FloatArray | None]:
+    """Validate everything but ``x`` and plan: the estimator and the prefilter's SOS (or None)."""
     unknown = sorted(set(options) - set(_OPTIONS))
     if unknown:
         raise UsageError(
@@ -592,24 +633,13 @@ def _one_shot(x: Any, fs_hz: Any, band_hz: Any, options: dict[str, Any]) -> Spec
             f"{', '.join(map(repr, _OPTIONS))}"
         )
     fs = _check_fs(fs_hz)
-    arr = np.asarray(x)
-    if arr.ndim != 1:
-        raise UsageError(f"x must be a 1-D array, got shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
-        raise UsageError(f"x must be real numbers, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64)
-    if arr.size < MIN_SAMPLES:
-        raise UsageError(f"x must have at least {MIN_SAMPLES} samples, got {arr.size}")
-    if not np.all(np.isfinite(arr)):
-        bad = int(np.flatnonzero(~np.isfinite(arr))[0])
-        raise UsageError(f"x must be finite; x[{bad}] = {float(arr[bad])!r}")
     band = _check_band(band_hz, fs)
     estimator = options.get("estimator", "multitaper")
     if not isinstance(estimator, str):
         raise UsageError(f"estimator must be one of {ESTIMATORS!r}, got {estimator!r}")
     check_option("estimator", estimator, ESTIMATORS)
     order = options.get("bandpass_order")
-    cond = None
+    sos = None
     if order is not None:
         design = design_emg_conditioning(fs, band[0], band[1], order,
                                          notch_hz=float(options.get("notch_hz", 0.0)))
@@ -618,17 +648,65 @@ def _one_shot(x: Any, fs_hz: Any, band_hz: Any, options: dict[str, Any]) -> Spec
                 f"band_hz {band_hz!r} reaches above 0.9 × Nyquist ({design.high_hz:g} Hz), "
                 "where the band-pass cannot be placed; lower the band's upper edge"
             )
-        filt = SosFilter(design.sos, 1)
-        arr = filt.process(arr[None, :])[0]
-        cond = tuple(tuple(float(v) for v in row) for row in design.sos)
+        sos = np.asarray(design.sos, dtype=np.float64)
     elif "notch_hz" in options:
         raise UsageError("notch_hz needs bandpass_order (the notch is part of the prefilter)")
-    nw = options.get("nw", DEFAULT_NW)
-    plan = _plan(arr.size, fs, band, estimator, nw, options.get("n_tapers"),
-                 options.get("nperseg"), options.get("nfft"), cond)
-    return plan.features(arr[None, :])
+    plan = SpectralEstimator(n, fs, band, estimator=estimator,
+                             nw=options.get("nw", DEFAULT_NW), n_tapers=options.get("n_tapers"),
+                             nperseg=options.get("nperseg"), nfft=options.get("nfft"),
+                             conditioning_sos=sos)
+    return plan, sos
 
 
+@lru_cache(maxsize=64)
+def _setup_cached(n: int, fs_type: type, fs_hz: Any, band: tuple[Any, ...],
+                  options: tuple[tuple[str, Any], ...]
+                  ) -> tuple[SpectralEstimator, FloatArray | None]:
+    return _setup(n, fs_hz, band, dict(options))
+
+
+def _check_x(x: Any) -> FloatArray:
+    arr = np.asarray(x)
+    if arr.ndim != 1:
+        raise UsageError(f"x must be a 1-D array, got shape {arr.shape}")
+    if arr.dtype.kind not in "iuf":
+        raise UsageError(f"x must be real numbers, got dtype {arr.dtype}")
+    if arr.size < MIN_SAMPLES:
+        raise UsageError(f"x must have at least {MIN_SAMPLES} samples, got {arr.size}")
+    # One reduction on the fast path; a non-finite sum (NaN/inf, or an overflow of huge
+    # finite values) falls back to the element check that names the first bad sample.
+    if not np.isfinite(arr.sum()):
+        bad = np.flatnonzero(~np.isfinite(arr))
+        if bad.size:
+            raise UsageError(f"x must be finite; x[{int(bad[0])}] = {float(arr[bad[0]])!r}")
+    out: FloatArray = arr.astype(np.float64, copy=False)
+    return out
+
+
+def _prepared(x: Any, fs_hz: Any, band_hz: Any, options: dict[str, Any]
+              ) -> tuple[SpectralEstimator, FloatArray]:
+    """The plan for ``x`` and ``x`` itself (prefiltered when asked), shape (1, N).
+
+    Validation of everything but ``x`` and the plan are cached per (N, fs, band, options)
+    (``_setup_cached``); unhashable arguments take the same path uncached. ``x`` is checked
+    on every call.
+    """
+    arr = _check_x(x)
+    try:
+        key = (arr.size, type(fs_hz), fs_hz, tuple(band_hz), tuple(sorted(options.items())))
+        hash(key)
+    except TypeError:
+        plan, sos = _setup(arr.size, fs_hz, band_hz, options)
+    else:
+        plan, sos = _setup_cached(*key)
+    if sos is not None:
+        arr = SosFilter(sos, 1).process(arr[None, :])[0]
+    return plan, arr[None, :]
+
+
+def _one_shot(x: Any, fs_hz: Any, band_hz: Any, options: dict[str, Any]) -> SpectralFeatures:
+    plan, arr = _prepared(x, fs_hz, band_hz, options)
+    return plan.features(arr)
 
 
 def median_frequency(x: npt.ArrayLike, fs_hz: float,
@@ -674,7 +752,8 @@ def median_frequency(x: npt.ArrayLike, fs_hz: float,
     >>> round(median_frequency(np.sin(2 * np.pi * 80.0 * t), 1000.0), 1)
     80.0
     """
-    return float(_one_shot(x, fs_hz, band_hz, options).mdf_hz[0])
+    plan, arr = _prepared(x, fs_hz, band_hz, options)
+    return float(plan.median_frequency(arr)[0])
 
 
 def mean_frequency(x: npt.ArrayLike, fs_hz: float,
