@@ -35,6 +35,8 @@ and µs per window of each MDF method. Plus the tracker's step response (MDF 100
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
 import statistics
 import sys
 import time
@@ -216,10 +218,129 @@ def step_response(cfg: Config, seeds: list[int]) -> tuple[float, float, float, f
             statistics.pstdev(firsts), crossing(np.mean(smoothed, axis=0)))
 
 
+FULL_BAND = (0.5, FS_HZ / 2 - 0.5)   # "full band": as wide as the public functions allow
+
+
+def libemg_getmdf(seg: np.ndarray) -> float:
+    """LibEMG ``getMDFfeat`` for one window, as published (one call per window)."""
+    n = seg.shape[0]
+    nfft = 1 << (n - 1).bit_length()
+    spec = np.fft.fft(seg, nfft)[: nfft // 2] / n
+    pw = np.real(spec * np.conj(spec))
+    cum = np.cumsum(pw)
+    return float((FS_HZ / 2) * np.argmax(cum > cum[-1] / 2) / (nfft / 2))
+
+
+def bias_table(seeds: list[int], cfg: Config) -> dict[tuple[str, str, float], list[float]]:
+    """Per-window MDF errors at constant MDF 60, 100 and 150 Hz in both bands.
+
+    Returns ``{(method, band, mdf): the errors of every window of every seed}``; the true MDF
+    of each window over the band from the synthesis (the full-band truth is the same
+    synthesis' median over the full band).
+    """
+    from sensor_pipeline.dsp.spectra import SpectralEstimator as Est
+    out: dict[tuple[str, str, float], list[float]] = {}
+    n = int(DURATION_S * FS_HZ)
+    ends = np.arange(WIN, n + 1, HOP)
+    starts = ends - WIN
+    for band_name, band in (("20–450 Hz", BAND), ("full band", FULL_BAND)):
+        ests = {"ours (multitaper, corrected)": Est(WIN, FS_HZ, band),
+                "ours uncorrected (before #12)": Est(WIN, FS_HZ, band, correct_mdf_bias=False),
+                "rectangular periodogram, interp.": Est(WIN, FS_HZ, band,
+                                                        estimator="periodogram")}
+        for mdf in (60.0, 100.0, 150.0):
+            for seed in seeds:
+                x, tr = synthesize_semg(n, FS_HZ, mdf, seed=seed)
+                truth = dataclasses.replace(tr, band_hz=band).windows_mdf_hz(starts, WIN)
+                segs = np.lib.stride_tricks.sliding_window_view(x, WIN)[starts]
+                for name, est in ests.items():
+                    e = est.median_frequency(segs) - truth
+                    out.setdefault((name, band_name, mdf), []).extend(e.tolist())
+                # LibEMG's definition is always 0…fs/2.
+                e = np.array([libemg_getmdf(sg) for sg in segs]) - truth
+                out.setdefault(("LibEMG getMDFfeat (0…fs/2, raw)", band_name, mdf), []).extend(
+                    e.tolist())
+                if band_name == "20–450 Hz":
+                    windows, _, _ = run_chain(blocks_of(x, 2000), cfg)
+                    by_end = {w.end_index: float(w.mdf_hz[0]) for w in windows}
+                    e = np.array([by_end[int(b)] for b in ends]) - truth
+                    out.setdefault(("project chain (streaming)", band_name, mdf), []).extend(
+                        e.tolist())
+    return out
+
+
+def speed_table(segs: np.ndarray, repeats: int) -> list[tuple[str, float]]:
+    """Per-call and batched MDF timings on the same windows, best of ``repeats``."""
+    from sensor_pipeline.dsp import median_frequency
+    from sensor_pipeline.dsp.spectra import SpectralEstimator as Est
+
+    def best(fn: Callable[[], object]) -> float:
+        b = float("inf")
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            b = min(b, time.perf_counter() - t0)
+        return b
+
+    rows = [np.ascontiguousarray(sg) for sg in segs]
+    median_frequency(rows[0], FS_HZ)                        # plan built and cached once
+    est = Est(WIN, FS_HZ, BAND)
+    m = len(rows)
+    return [
+        ("public median_frequency, µs per call",
+         1e6 * best(lambda: [median_frequency(r, FS_HZ) for r in rows]) / m),
+        ("LibEMG getMDFfeat, µs per call",
+         1e6 * best(lambda: [libemg_getmdf(r) for r in rows]) / m),
+        ("SpectralEstimator.median_frequency (batched), × real time",
+         DURATION_S / best(lambda: est.median_frequency(segs))),
+        ("SpectralEstimator.features (batched, all features), × real time",
+         DURATION_S / best(lambda: est.features(segs))),
+        ("LibEMG-style batched (rfft periodogram + bin median), × real time",
+         DURATION_S / best(lambda: libemg_style(segs))),
+    ]
+
+
+def print_bias_and_speed(seeds: list[int], cfg: Config, repeats: int) -> None:
+    """The issue #12 tables: per-window MDF bias by band and MDF, and MDF speed, one run."""
+    table = bias_table(seeds, cfg)
+    print(f"\nMDF bias (Hz) per 0.5 s window at constant MDF, {len(seeds)} seeds × 239 windows "
+          "(se of a bias ≈ 0.1 Hz); RMS error in brackets")
+    methods = list(dict.fromkeys(k[0] for k in table))
+    for band_name in ("20–450 Hz", "full band"):
+        print(f"  {band_name}:")
+        print(f"    {'method':40s} {'MDF 60':>15s} {'MDF 100':>15s} {'MDF 150':>15s}")
+        for name in methods:
+            cells = []
+            for mdf in (60.0, 100.0, 150.0):
+                e = np.asarray(table.get((name, band_name, mdf), []))
+                cells.append(f"{np.mean(e):+6.2f} ({np.sqrt(np.mean(e**2)):5.2f})" if e.size
+                             else f"{'–':>15s}")
+            if any(c.strip() != "–" for c in cells):
+                print(f"    {name:40s} " + " ".join(f"{c:>15s}" for c in cells))
+    x, _ = synthesize_semg(int(DURATION_S * FS_HZ), FS_HZ, mdf_fn, seed=0)
+    starts = np.arange(WIN, len(x) + 1, HOP) - WIN
+    segs = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(x, WIN)[starts])
+    load = os.getloadavg()[0]
+    print(f"\nMDF speed, the same {len(segs)} windows of 1000 samples, best of {repeats} "
+          f"(load average {load:.1f} at start):")
+    rows = speed_table(segs, repeats)
+    for label, value in rows:
+        print(f"  {label:68s} {value:9.1f}")
+    d = dict(rows)
+    print(f"  ratios: per call ours / LibEMG "
+          f"{d['public median_frequency, µs per call'] / d['LibEMG getMDFfeat, µs per call']:.2f}"
+          f"; batched MDF ours / LibEMG-style "
+          f"{d['SpectralEstimator.median_frequency (batched), × real time'] / d['LibEMG-style batched (rfft periodogram + bin median), × real time']:.2f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--repeats", type=int, default=5, help="timing repeats (best is kept)")
+    ap.add_argument("--bias-seeds", type=int, default=40, metavar="N",
+                    help="seeds per cell of the bias table (per-window bias se ≈ 0.1 Hz at 40)")
+    ap.add_argument("--only-bias-speed", action="store_true",
+                    help="print only the bias table and the MDF speed table (issue #12)")
     ap.add_argument("--smoothing-lag-s", type=float, default=None, metavar="S",
                     help="fatigue.tracker-smoothing-lag-s for this run (default: the config's)")
     args = ap.parse_args(argv)
@@ -247,6 +368,10 @@ def main(argv: list[str] | None = None) -> int:
         "smoothed_after5")}
     lag = FatigueTracker(cfg.fatigue, 1, HOP / FS_HZ).smoothing_lag_s   # (s, for the report)
     cfg_mdf_only = Config(fatigue=msgspec.structs.replace(cfg.fatigue, tracker_use_mnf=False))
+
+    print_bias_and_speed(list(range(args.bias_seeds)), cfg, args.repeats)
+    if args.only_bias_speed:
+        return 0
 
     def record(name: str, est: np.ndarray, truth: np.ndarray, t_end: np.ndarray) -> None:
         e = est - truth

@@ -180,6 +180,10 @@ class SpectralEstimator:
         The causal filter the segments went through; its power response is compensated.
     mains_harmonics : int
         Mains harmonics checked besides the fundamental (inside the band).
+    correct_mdf_bias : bool
+        Remove the multitaper MDF's smoothing and noise bias (``mdf_bias``; docs/dsp.md §2.1).
+        False gives the plain interpolated median (for comparisons). No effect on the other
+        estimators, whose MDF is the classic uncorrected one.
 
     Raises
     ------
@@ -200,6 +204,7 @@ class SpectralEstimator:
         nfft: int | None = None,
         conditioning_sos: npt.ArrayLike | None = None,
         mains_harmonics: int = DEFAULT_MAINS_HARMONICS,
+        correct_mdf_bias: bool = True,
     ) -> None:
         fs = _check_fs(fs_hz)
         if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) \
@@ -300,7 +305,7 @@ class SpectralEstimator:
 
         # --- MDF bias correction (multitaper; docs/dsp.md §2.1) ----------------------------
         self._bias: MedianBiasPlan | None = None
-        if estimator == "multitaper":
+        if estimator == "multitaper" and correct_mdf_bias:
             self._bias = build_plan(self._tapers, fs, self.nfft, sel, self._w,
                                     self._line_halfwidth_hz, filter_power)
 
