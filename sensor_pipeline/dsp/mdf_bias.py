@@ -228,6 +228,10 @@ def corrected_median(plan: MedianBiasPlan, dens: FloatArray, mdf: FloatArray,
                      idx: IntArray, frac: FloatArray, var_num: FloatArray) -> FloatArray:
     """Bias-corrected MDF of ``M`` windows.
 
+    Row-wise products and ``sum(axis=1)``, never ``einsum``/``@`` over rows: a window's
+    result must not depend on how many windows share the call (one-element einsums take a
+    different summation kernel; live and replay batch windows differently).
+
     Parameters
     ----------
     dens : ndarray, shape (M, n_bins)
@@ -245,14 +249,13 @@ def corrected_median(plan: MedianBiasPlan, dens: FloatArray, mdf: FloatArray,
     r = np.arange(m)
     if plan.g_cum is not None:
         g = plan.g_cum
-        cb = (1.0 - frac) * np.einsum("mf,mf->m", sx, g[idx]) \
-            + frac * np.einsum("mf,mf->m", sx, g[idx + 1])
-        tb = np.einsum("mf,f->m", sx, g[-1])
+        cb = (1.0 - frac) * (sx * g[idx]).sum(axis=1) + frac * (sx * g[idx + 1]).sum(axis=1)
+        tb = (sx * g[-1]).sum(axis=1)
     else:
         view = np.lib.stride_tricks.sliding_window_view(sx, width, axis=1)
         view = view[:, plan.first_cell - span:plan.first_cell - span + n_cells]
         cum = np.zeros((m, n_cells + 1))
-        np.cumsum(np.einsum("mcf,cf->mc", view, plan.bias_rows), axis=1, out=cum[:, 1:])
+        np.cumsum((view * plan.bias_rows).sum(axis=2), axis=1, out=cum[:, 1:])
         cb = (1.0 - frac) * cum[r, idx] + frac * cum[r, idx + 1]
         tb = cum[:, -1]
     centre = plan.first_cell + idx
@@ -261,13 +264,12 @@ def corrected_median(plan: MedianBiasPlan, dens: FloatArray, mdf: FloatArray,
     near_n = sx[r[:, None], centre[:, None] + np.arange(-hn, hn + 1)[None, :]]
     with np.errstate(divide="ignore", invalid="ignore"):
         tiny = np.max(near_n, axis=1, keepdims=True) * 1e-12 + 1e-300
-        slope = np.einsum("mf,f->m", np.log(np.maximum(near_n, tiny)), plan.slope_w)
+        slope = (np.log(np.maximum(near_n, tiny)) * plan.slope_w).sum(axis=1)
         # The density at the median: a donut local quadratic over ±2 W (in units of W, so the
         # correction scales exactly with fs), and the variance re-expressed with it; the plain
         # mean over ±1.5 W (= the ±15 Hz of the variance formula at NW 5, 0.5 s) for the guard.
-        s_mean = np.einsum("mf,f->m", sx[r[:, None], centre[:, None] + plan.mean_offsets],
-                           plan.mean_w)
-        s_loc = np.einsum("mf,f->m", near_s, plan.value_w)
+        s_mean = (sx[r[:, None], centre[:, None] + plan.mean_offsets] * plan.mean_w).sum(axis=1)
+        s_loc = (near_s * plan.value_w).sum(axis=1)
         var_loc = var_num / s_loc**2
         shift = (cb - 0.5 * tb) / s_loc + slope * (0.5 * var_loc + plan.rho1_hz2)
         # The Taylor steps need a spectrum smooth on the scale of W around the median: the log

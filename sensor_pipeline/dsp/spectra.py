@@ -523,7 +523,7 @@ class SpectralEstimator:
                    idx: npt.NDArray[np.intp], frac: FloatArray) -> FloatArray:
         """The bias-corrected MDF (``mdf_bias``); ``var_num / S(m)²`` is the MDF variance."""
         assert self._bias is not None
-        var_num = self._var_c * 0.25 * self._sq_debias * np.einsum("mf,mf->m", pw, s)
+        var_num = self._var_c * 0.25 * self._sq_debias * (pw * s).sum(axis=1)
         return corrected_median(self._bias, dens, mdf, idx, frac, var_num)
 
     def median_frequency(self, segments: npt.ArrayLike, *, detrend: bool = True) -> FloatArray:
@@ -680,7 +680,9 @@ def _check_x(x: Any) -> FloatArray:
         raise UsageError(f"x must have at least {MIN_SAMPLES} samples, got {arr.size}")
     # One reduction on the fast path; a non-finite sum (NaN/inf, or an overflow of huge
     # finite values) falls back to the element check that names the first bad sample.
-    if not np.isfinite(arr.sum()):
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = arr.sum()
+    if not np.isfinite(total):
         bad = np.flatnonzero(~np.isfinite(arr))
         if bad.size:
             raise UsageError(f"x must be finite; x[{int(bad[0])}] = {float(arr[bad[0]])!r}")
