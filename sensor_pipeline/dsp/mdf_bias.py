@@ -105,6 +105,10 @@ class MedianBiasPlan:
         ``∫₀^∞ u R(u) du`` of the tapers (Hz²).
     half_bandwidth_hz : float
         Taper half-bandwidth ``W``.
+    near_offsets : ndarray of intp
+        Offsets of the bins read around the median (the widest of the fits).
+    mean_w : ndarray
+        Plain mean over ±1.5 W (the guard's reference density).
     """
 
     bins: slice
@@ -115,7 +119,7 @@ class MedianBiasPlan:
     slope_w: FloatArray
     rho1_hz2: float
     half_bandwidth_hz: float
-    mean_offsets: IntArray
+    near_offsets: IntArray
     mean_w: FloatArray
     g_cum: FloatArray | None = None
 
@@ -219,7 +223,7 @@ def build_plan(tapers: FloatArray, fs_hz: float, nfft: int, sel: IntArray, width
         first_cell=first, bias_rows=np.ascontiguousarray(rows * widths[:, None]),
         value_w=c0, slope_w=d1 / df, rho1_hz2=rho1,
         half_bandwidth_hz=float(half_bandwidth_hz),
-        mean_offsets=np.arange(-h_m, h_m + 1).astype(np.intp),
+        near_offsets=np.arange(-max(h_n, h_s, h_m), max(h_n, h_s, h_m) + 1).astype(np.intp),
         mean_w=np.full(2 * h_m + 1, 1.0 / (2 * h_m + 1)), g_cum=g_cum,
     )
 
@@ -258,17 +262,19 @@ def corrected_median(plan: MedianBiasPlan, dens: FloatArray, mdf: FloatArray,
         np.cumsum((view * plan.bias_rows).sum(axis=2), axis=1, out=cum[:, 1:])
         cb = (1.0 - frac) * cum[r, idx] + frac * cum[r, idx + 1]
         tb = cum[:, -1]
-    centre = plan.first_cell + idx
-    hs, hn = plan.value_w.size // 2, plan.slope_w.size // 2
-    near_s = sx[r[:, None], centre[:, None] + np.arange(-hs, hs + 1)[None, :]]
-    near_n = sx[r[:, None], centre[:, None] + np.arange(-hn, hn + 1)[None, :]]
+    # One gather of the bins around each median; the narrower fits read slices of it.
+    near = sx[r[:, None], (plan.first_cell + idx)[:, None] + plan.near_offsets]
+    hn = near.shape[1] // 2
+    near_n = near[:, hn - plan.slope_w.size // 2:hn + plan.slope_w.size // 2 + 1]
+    near_s = near[:, hn - plan.value_w.size // 2:hn + plan.value_w.size // 2 + 1]
+    near_m = near[:, hn - plan.mean_w.size // 2:hn + plan.mean_w.size // 2 + 1]
     with np.errstate(divide="ignore", invalid="ignore"):
         tiny = np.max(near_n, axis=1, keepdims=True) * 1e-12 + 1e-300
         slope = (np.log(np.maximum(near_n, tiny)) * plan.slope_w).sum(axis=1)
         # The density at the median: a donut local quadratic over ±2 W (in units of W, so the
         # correction scales exactly with fs), and the variance re-expressed with it; the plain
         # mean over ±1.5 W (= the ±15 Hz of the variance formula at NW 5, 0.5 s) for the guard.
-        s_mean = (sx[r[:, None], centre[:, None] + plan.mean_offsets] * plan.mean_w).sum(axis=1)
+        s_mean = (near_m * plan.mean_w).sum(axis=1)
         s_loc = (near_s * plan.value_w).sum(axis=1)
         var_loc = var_num / s_loc**2
         shift = (cb - 0.5 * tb) / s_loc + slope * (0.5 * var_loc + plan.rho1_hz2)
