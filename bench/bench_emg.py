@@ -2,7 +2,8 @@
 
 One run, one synthetic signal family, every method side by side:
 
-    python bench/bench_emg.py                 # 10 seeds (≈ 1–2 min on a shared core)
+    python bench/bench_emg.py                 # 40 seeds (≈ 5 min on a shared core)
+    python bench/bench_emg.py --only-bias-speed   # the issue #12 bias and MDF speed tables
     python bench/bench_emg.py --seeds 3       # quicker look
     python bench/bench_emg.py --smoothing-lag-s 1   # another smoother lag
 
@@ -335,7 +336,8 @@ def print_bias_and_speed(seeds: list[int], cfg: Config, repeats: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--seeds", type=int, default=40,
+                    help="seeds of the 60 s ramp (se of a per-window bias ≈ 0.1 Hz at 40, 0.2 at 10)")
     ap.add_argument("--repeats", type=int, default=5, help="timing repeats (best is kept)")
     ap.add_argument("--bias-seeds", type=int, default=40, metavar="N",
                     help="seeds per cell of the bias table (per-window bias se ≈ 0.1 Hz at 40)")

@@ -56,14 +56,14 @@ IntArray = npt.NDArray[np.intp]
 #: NW 5, 0.5 s). In units of W so the correction scales exactly with fs (oracle 3).
 #: Judgment call (docs/dsp.md §2.1).
 SMOOTH_HALF_WIDTHS = 2.0
-#: Half-width of the local quadratic fit of ``ln Ŝ`` giving ``q'/q``, in W (50 Hz). Judgment call.
-SLOPE_HALF_WIDTHS = 5.0
+#: Half-width of the local quadratic fit of ``ln Ŝ`` giving ``q'/q``, in W (40 Hz). Judgment call.
+SLOPE_HALF_WIDTHS = 4.0
 #: Inner half-widths (in W) left out of those fits (smoothing, slope): "donut" fits. The
 #: fluctuation of ``Ŝ`` that moved the median lies near it; a fit that includes it turns that
 #: fluctuation into a correction correlated with the median's own error (measured: the error
 #: grows by 3.5–4 % RMS instead of 1–2.5 %, docs/dsp.md §2.1). Judgment call.
 SMOOTH_INNER_HALF_WIDTHS = 1.0
-SLOPE_INNER_HALF_WIDTHS = 1.5
+SLOPE_INNER_HALF_WIDTHS = 2.0
 #: The discrete spectral window is kept over ±3 W (the DPSS mean window holds > 99.9 % of its
 #: energy there for NW >= 3).
 WINDOW_HALF_WIDTHS = 3.0
@@ -268,23 +268,22 @@ def corrected_median(plan: MedianBiasPlan, dens: FloatArray, mdf: FloatArray,
     near_n = near[:, hn - plan.slope_w.size // 2:hn + plan.slope_w.size // 2 + 1]
     near_s = near[:, hn - plan.value_w.size // 2:hn + plan.value_w.size // 2 + 1]
     near_m = near[:, hn - plan.mean_w.size // 2:hn + plan.mean_w.size // 2 + 1]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        tiny = np.max(near_n, axis=1, keepdims=True) * 1e-12 + 1e-300
-        slope = (np.log(np.maximum(near_n, tiny)) * plan.slope_w).sum(axis=1)
-        # The density at the median: a donut local quadratic over ±2 W (in units of W, so the
-        # correction scales exactly with fs), and the variance re-expressed with it; the plain
-        # mean over ±1.5 W (= the ±15 Hz of the variance formula at NW 5, 0.5 s) for the guard.
-        s_mean = (near_m * plan.mean_w).sum(axis=1)
-        s_loc = (near_s * plan.value_w).sum(axis=1)
-        var_loc = var_num / s_loc**2
-        shift = (cb - 0.5 * tb) / s_loc + slope * (0.5 * var_loc + plan.rho1_hz2)
-        # The Taylor steps need a spectrum smooth on the scale of W around the median: the log
-        # density changes by at most half a neper over W, and the smoothed density agrees with
-        # the ±1.5 W mean within a factor 2. Otherwise (tones, mains lines, a median in an
-        # empty gap) no correction.
-        w = plan.half_bandwidth_hz
-        local = s_loc / s_mean
-        smooth = (np.abs(slope) * w <= MAX_LOG_SLOPE_PER_W) & (local >= 0.5) & (local <= 2.0)
+    # (Callers hold np.errstate(divide/invalid="ignore"): a zero density gives a non-finite
+    # shift, dropped below.)
+    slope = (np.log(near_n) * plan.slope_w).sum(axis=1)
+    # The density at the median: a donut local quadratic over ±2 W (in units of W, so the
+    # correction scales exactly with fs), and the variance re-expressed with it; the plain
+    # mean over ±1.5 W (= the ±15 Hz of the variance formula at NW 5, 0.5 s) for the guard.
+    s_mean = (near_m * plan.mean_w).sum(axis=1)
+    s_loc = (near_s * plan.value_w).sum(axis=1)
+    shift = (cb - 0.5 * tb) / s_loc + slope * (0.5 * var_num / s_loc**2 + plan.rho1_hz2)
+    # The Taylor steps need a spectrum smooth on the scale of W around the median: the log
+    # density changes by at most half a neper over W, and the smoothed density agrees with
+    # the ±1.5 W mean within a factor 2. Otherwise (tones, mains lines, a median in an
+    # empty gap) no correction.
+    w = plan.half_bandwidth_hz
+    local = s_loc / s_mean
+    smooth = (np.abs(slope) * w <= MAX_LOG_SLOPE_PER_W) & (local >= 0.5) & (local <= 2.0)
     shift = np.where(smooth & np.isfinite(shift), shift, 0.0)
     np.clip(shift, -MAX_SHIFT_FRACTION * w, MAX_SHIFT_FRACTION * w, out=shift)
     out: FloatArray = mdf + shift
