@@ -75,6 +75,7 @@ MAX_SHIFT_FRACTION = 0.5
 MAX_LOG_SLOPE_PER_W = 0.5
 #: Largest dense cumulative operator kept (values; 8 MB). Performance only.
 DENSE_MAX_VALUES = 1_000_000
+_PAIR = np.array([0, 1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,9 +97,10 @@ class MedianBiasPlan:
         Row ``c`` of ``(A − I) P`` around cell ``c``, times the cell width: the smoothing bias
         of the power in cell ``c``.
     g_cum : ndarray, shape (n_cells + 1, n_ext), optional
-        The same cumulated over the cells (bias of the power below each cell boundary) as a
-        dense matrix, when it is small (``DENSE_MAX_VALUES``): two dot products per window
-        instead of a banded product over the whole band.
+        The same cumulated over the cells (bias of the power below each cell boundary) minus
+        half the total (the last boundary), as a dense matrix, when it is small
+        (``DENSE_MAX_VALUES``): two dot products per window instead of a banded product over
+        the whole band.
     value_w, slope_w : ndarray
         Local quadratic weights over ±h_s (value) and ±h_n (slope per Hz).
     rho1_hz2 : float
@@ -109,6 +111,8 @@ class MedianBiasPlan:
         Offsets of the bins read around the median (the widest of the fits).
     mean_w : ndarray
         Plain mean over ±1.5 W (the guard's reference density).
+    near_w : ndarray, shape (len(near_offsets), 2)
+        ``value_w`` and ``mean_w`` on ``near_offsets`` (one product for both densities).
     """
 
     bins: slice
@@ -121,6 +125,7 @@ class MedianBiasPlan:
     half_bandwidth_hz: float
     near_offsets: IntArray
     mean_w: FloatArray
+    near_w: FloatArray
     g_cum: FloatArray | None = None
 
 
@@ -216,14 +221,19 @@ def build_plan(tapers: FloatArray, fs_hz: float, nfft: int, sel: IntArray, width
             rows * widths[:, None]
         g_cum = np.zeros((sel.size + 1, n_ext))
         np.cumsum(dense, axis=0, out=g_cum[1:])
+        g_cum -= 0.5 * g_cum[-1]
     k, n = tapers.shape
     rho1 = _rho1(np.ascontiguousarray(tapers).tobytes(), k, n, float(fs_hz))
+    h_near = max(h_n, h_s, h_m)
+    near_w = np.zeros((2 * h_near + 1, 2))
+    near_w[h_near - h_s:h_near + h_s + 1, 0] = c0
+    near_w[h_near - h_m:h_near + h_m + 1, 1] = 1.0 / (2 * h_m + 1)
     return MedianBiasPlan(
         bins=slice(lo_bin, hi_bin + 1), ext_pos=(j1m - lo_bin).astype(np.intp),
         first_cell=first, bias_rows=np.ascontiguousarray(rows * widths[:, None]),
         value_w=c0, slope_w=d1 / df, rho1_hz2=rho1,
         half_bandwidth_hz=float(half_bandwidth_hz),
-        near_offsets=np.arange(-max(h_n, h_s, h_m), max(h_n, h_s, h_m) + 1).astype(np.intp),
+        near_offsets=np.arange(-h_near, h_near + 1).astype(np.intp), near_w=near_w,
         mean_w=np.full(2 * h_m + 1, 1.0 / (2 * h_m + 1)), g_cum=g_cum,
     )
 
@@ -252,38 +262,37 @@ def corrected_median(plan: MedianBiasPlan, dens: FloatArray, mdf: FloatArray,
     span = width // 2
     r = np.arange(m)
     if plan.g_cum is not None:
-        g = plan.g_cum
-        cb = (1.0 - frac) * (sx * g[idx]).sum(axis=1) + frac * (sx * g[idx + 1]).sum(axis=1)
-        tb = (sx * g[-1]).sum(axis=1)
+        # Rows idx and idx + 1 of the cumulative operator minus half its last row: the bias
+        # of "power below the cell boundary − half the band power", interpolated in the cell.
+        d = (sx[:, None, :] * plan.g_cum[idx[:, None] + _PAIR]).sum(axis=2)
+        excess = d[:, 0] + frac * (d[:, 1] - d[:, 0])
     else:
         view = np.lib.stride_tricks.sliding_window_view(sx, width, axis=1)
         view = view[:, plan.first_cell - span:plan.first_cell - span + n_cells]
         cum = np.zeros((m, n_cells + 1))
         np.cumsum((view * plan.bias_rows).sum(axis=2), axis=1, out=cum[:, 1:])
-        cb = (1.0 - frac) * cum[r, idx] + frac * cum[r, idx + 1]
-        tb = cum[:, -1]
+        cb = cum[r, idx] + frac * (cum[r, idx + 1] - cum[r, idx])
+        excess = cb - 0.5 * cum[:, -1]
     # One gather of the bins around each median; the narrower fits read slices of it.
     near = sx[r[:, None], (plan.first_cell + idx)[:, None] + plan.near_offsets]
     hn = near.shape[1] // 2
     near_n = near[:, hn - plan.slope_w.size // 2:hn + plan.slope_w.size // 2 + 1]
-    near_s = near[:, hn - plan.value_w.size // 2:hn + plan.value_w.size // 2 + 1]
-    near_m = near[:, hn - plan.mean_w.size // 2:hn + plan.mean_w.size // 2 + 1]
     # (Callers hold np.errstate(divide/invalid="ignore"): a zero density gives a non-finite
     # shift, dropped below.)
     slope = (np.log(near_n) * plan.slope_w).sum(axis=1)
     # The density at the median: a donut local quadratic over ±2 W (in units of W, so the
     # correction scales exactly with fs), and the variance re-expressed with it; the plain
     # mean over ±1.5 W (= the ±15 Hz of the variance formula at NW 5, 0.5 s) for the guard.
-    s_mean = (near_m * plan.mean_w).sum(axis=1)
-    s_loc = (near_s * plan.value_w).sum(axis=1)
-    shift = (cb - 0.5 * tb) / s_loc + slope * (0.5 * var_num / s_loc**2 + plan.rho1_hz2)
+    dens_near = (near[:, :, None] * plan.near_w).sum(axis=1)      # (M, 2): local, mean
+    s_loc, s_mean = dens_near[:, 0], dens_near[:, 1]
+    shift = excess / s_loc + slope * (0.5 * var_num / s_loc**2 + plan.rho1_hz2)
     # The Taylor steps need a spectrum smooth on the scale of W around the median: the log
     # density changes by at most half a neper over W, and the smoothed density agrees with
     # the ±1.5 W mean within a factor 2. Otherwise (tones, mains lines, a median in an
     # empty gap) no correction.
     w = plan.half_bandwidth_hz
-    local = s_loc / s_mean
-    smooth = (np.abs(slope) * w <= MAX_LOG_SLOPE_PER_W) & (local >= 0.5) & (local <= 2.0)
+    smooth = ((np.abs(slope) * w <= MAX_LOG_SLOPE_PER_W) & (s_loc >= 0.5 * s_mean)
+              & (s_loc <= 2.0 * s_mean))
     shift = np.where(smooth & np.isfinite(shift), shift, 0.0)
     np.clip(shift, -MAX_SHIFT_FRACTION * w, MAX_SHIFT_FRACTION * w, out=shift)
     out: FloatArray = mdf + shift
