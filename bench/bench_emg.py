@@ -307,6 +307,71 @@ def speed_table(segs: np.ndarray, repeats: int) -> list[tuple[str, float]]:
     ]
 
 
+def _processor(cfg: Config, correct: bool) -> EmgProcessor:
+    """The chain's EmgProcessor, with or without the MDF bias correction (A/B)."""
+    proc = EmgProcessor(cfg.emg, StreamInfo("emg", ("bf",), ("mV",), FS_HZ), HOP)
+    if not correct:
+        sp = proc.spectral_estimator
+        proc._spectra = SpectralEstimator(            # bench-only swap of the plan
+            sp.n_samples, FS_HZ, sp.band_hz, estimator=sp.estimator, nw=cfg.emg.multitaper_nw,
+            conditioning_sos=proc.conditioning.sos if cfg.emg.compensate_filter else None,
+            correct_mdf_bias=False)
+    return proc
+
+
+def print_correction_ab(cfg: Config, seeds: list[int], repeats: int) -> None:
+    """The chain with and without the MDF correction: CPU time at 1 s blocks (interleaved,
+    best of 2 × repeats) and the tracker's figures over ``seeds``."""
+    n = int(DURATION_S * FS_HZ)
+    x, _ = synthesize_semg(n, FS_HZ, mdf_fn, seed=0)
+    blocks = blocks_of(x, 2000)
+    best = {True: float("inf"), False: float("inf")}
+    for _ in range(2 * repeats):
+        for correct in (True, False):
+            proc, fat = _processor(cfg, correct), FatigueTracker(cfg.fatigue, 1, HOP / FS_HZ)
+            c0 = time.process_time()
+            for b in blocks:
+                for w in proc.process(b):
+                    fat.update(w, w.end_index / FS_HZ, True)
+            best[correct] = min(best[correct], time.process_time() - c0)
+    print(f"\nMDF correction A/B (load average {os.getloadavg()[0]:.1f}): chain at 1 s blocks "
+          f"{DURATION_S / best[True]:.0f}× real time on CPU time with it, "
+          f"{DURATION_S / best[False]:.0f}× without (+{100 * (best[True] / best[False] - 1):.0f} % CPU)")
+    ends = np.arange(WIN, n + 1, HOP)
+    for correct in (True, False):
+        rms, bias, trk, trk5, smo, slope = [], [], [], [], [], []
+        for seed in seeds:
+            x, tr = synthesize_semg(n, FS_HZ, mdf_fn, seed=seed)
+            truth = tr.windows_mdf_hz(ends - WIN, WIN)
+            proc, fat = _processor(cfg, correct), FatigueTracker(cfg.fatigue, 1, HOP / FS_HZ)
+            by_end = {}
+            for b in blocks_of(x, 2000):
+                for w in proc.process(b):
+                    by_end[w.end_index] = (w, fat.update(w, w.end_index / FS_HZ, True))
+            lag = round(fat.smoothing_lag_s * FS_HZ / HOP)
+            order = sorted(by_end)
+            smoothed = [float(by_end[order[i + lag]][1].mdf_smoothed_hz[0])
+                        for i in range(len(order) - lag)] + list(fat.pending_smoothed_hz(0))
+            smo_by_end = dict(zip(order, smoothed, strict=True))
+            mdf = np.array([by_end[e][0].mdf_hz[0] for e in ends])
+            t_mdf = np.array([by_end[e][1].mdf_tracked_hz[0] for e in ends])
+            late = ends / FS_HZ >= 5.0
+            rms.append(float(np.sqrt(np.mean((mdf - truth) ** 2))))
+            bias.append(float(np.mean(mdf - truth)))
+            trk.append(float(np.sqrt(np.mean((t_mdf - truth) ** 2))))
+            trk5.append(float(np.sqrt(np.mean((t_mdf[late] - truth[late]) ** 2))))
+            smo.append(float(np.sqrt(np.mean((np.array([smo_by_end[e] for e in ends]) - truth)
+                                             ** 2))))
+            last = by_end[ends[-1]][1]
+            est = float(last.mdf_slope_pct_per_min[0]) * float(last.mdf_baseline_hz[0]) / 100
+            true_slope = ols_slope_per_min(ends / FS_HZ, truth)
+            slope.append(100.0 * (est - true_slope) / abs(true_slope))
+        print(f"  {'with' if correct else 'without':7s} correction, {len(seeds)} seeds: window MDF "
+              f"{np.mean(rms):.2f} Hz RMS, bias {np.mean(bias):+.2f}; tracked {np.mean(trk):.2f} "
+              f"({np.mean(trk5):.2f} after 5 s); smoothed {np.mean(smo):.2f}; slope error "
+              f"{np.mean(slope):+.2f} % (mean |.| {np.mean(np.abs(slope)):.2f} %)")
+
+
 def print_bias_and_speed(seeds: list[int], cfg: Config, repeats: int) -> None:
     """The issue #12 tables: per-window MDF bias by band and MDF, and MDF speed, one run."""
     table = bias_table(seeds, cfg)
@@ -350,6 +415,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="seeds per cell of the bias table (per-window bias se ≈ 0.1 Hz at 40)")
     ap.add_argument("--only-bias-speed", action="store_true",
                     help="print only the bias table and the MDF speed table (issue #12)")
+    ap.add_argument("--correction-ab", action="store_true",
+                    help="print only the chain with and without the MDF bias correction")
     ap.add_argument("--smoothing-lag-s", type=float, default=None, metavar="S",
                     help="fatigue.tracker-smoothing-lag-s for this run (default: the config's)")
     args = ap.parse_args(argv)
@@ -378,6 +445,9 @@ def main(argv: list[str] | None = None) -> int:
     lag = FatigueTracker(cfg.fatigue, 1, HOP / FS_HZ).smoothing_lag_s   # (s, for the report)
     cfg_mdf_only = Config(fatigue=msgspec.structs.replace(cfg.fatigue, tracker_use_mnf=False))
 
+    if args.correction_ab:
+        print_correction_ab(cfg, seeds, args.repeats)
+        return 0
     print_bias_and_speed(list(range(args.bias_seeds)), cfg, args.repeats)
     if args.only_bias_speed:
         return 0

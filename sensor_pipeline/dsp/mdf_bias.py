@@ -288,15 +288,17 @@ def corrected_median(plan: MedianBiasPlan, dens: FloatArray, mdf: FloatArray,
     # mean over ±1.5 W (= the ±15 Hz of the variance formula at NW 5, 0.5 s) for the guard.
     dens_near = (near[:, :, None] * plan.near_w).sum(axis=1)      # (M, 2): local, mean
     s_loc, s_mean = dens_near[:, 0], dens_near[:, 1]
-    shift = excess / s_loc + slope * (0.5 * var_num / s_loc**2 + plan.rho1_hz2)
+    # excess / S + g (Var/2 + ρ₁) with Var = var_num / S², in one expression.
+    shift = (excess + slope * (0.5 * var_num / s_loc + plan.rho1_hz2 * s_loc)) / s_loc
     # The Taylor steps need a spectrum smooth on the scale of W around the median: the log
     # density changes by at most half a neper over W, and the smoothed density agrees with
     # the ±1.5 W mean within a factor 2. Otherwise (tones, mains lines, a median in an
     # empty gap) no correction.
     w = plan.half_bandwidth_hz
-    smooth = ((np.abs(slope) * w <= MAX_LOG_SLOPE_PER_W) & (s_loc >= 0.5 * s_mean)
+    # (Where these hold, every term is finite: S > 0 and a finite slope; NaN compares False.)
+    smooth = ((np.abs(slope) <= MAX_LOG_SLOPE_PER_W / w) & (s_loc >= 0.5 * s_mean)
               & (s_loc <= 2.0 * s_mean))
-    shift = np.where(smooth & np.isfinite(shift), shift, 0.0)
+    shift = np.where(smooth, shift, 0.0)
     np.clip(shift, -MAX_SHIFT_FRACTION * w, MAX_SHIFT_FRACTION * w, out=shift)
     out: FloatArray = mdf + shift
     return out
