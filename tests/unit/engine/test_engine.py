@@ -6,7 +6,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import random
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,7 +16,13 @@ from sensor_pipeline.config import Config, load_config
 from sensor_pipeline.engine import Calibration, CalibrationDone, Engine
 from sensor_pipeline.errors import UsageError
 from sensor_pipeline.model import (
-    STREAM_EMG, STREAM_IMU_SHANK, Event, FeatureFrame, GapDetected, SampleBlock, StreamInfo,
+    STREAM_EMG,
+    STREAM_IMU_SHANK,
+    Event,
+    FeatureFrame,
+    GapDetected,
+    SampleBlock,
+    StreamInfo,
 )
 from sensor_pipeline.sim import simulate
 
