@@ -211,6 +211,14 @@ class StreamTimeline:
         return i
 
 
+#: Highest sampling rate a stream may declare, in Hz. Judgment call with a wide margin: sEMG
+#: content ends below 500 Hz (SENIAM: band 10–500 Hz, so 1–4 kHz sampling is ample) and wearable
+#: IMUs sample at ≤ 1.6 kHz; 100 kHz is far above every real sensor yet keeps per-second buffers,
+#: DSP windows and the recording's sample index range (``MAX_SAMPLE_INDEX``) bounded, so a
+#: corrupt or hostile rate is refused with a message instead of exhausting memory.
+MAX_FS_HZ = 100_000.0
+
+
 @dataclass(frozen=True, slots=True)
 class StreamInfo:
     """Static description of one stream of a session or device."""
@@ -226,6 +234,44 @@ class StreamInfo:
     #: Smallest/largest representable physical value (saturation checks), when known.
     range_min: float | None = None
     range_max: float | None = None
+
+    def problem(self) -> str | None:
+        """Why this description cannot be recorded or processed, or None when it can.
+
+        Checks the rate (finite, ``0 < fs_hz <= MAX_FS_HZ``), one unit per channel, the ADC
+        scales (one per channel or one for all, finite and non-zero) and the range (finite, min < max). The
+        text names the stream, the value and what is allowed.
+        """
+        where = f"stream {self.name!r}"
+        fs = self.fs_hz
+        if isinstance(fs, bool) or not isinstance(fs, (int, float)) or not math.isfinite(fs) \
+                or not 0 < fs <= MAX_FS_HZ:
+            return (f"{where}: fs_hz is {fs!r}; allowed: a number with 0 < fs_hz <= "
+                    f"{MAX_FS_HZ:g} Hz (real sEMG and IMU sensors sample at <= a few kHz)")
+        if not self.channels:
+            return f"{where}: has no channels; allowed: at least one channel"
+        if len(self.units) != len(self.channels):
+            return (f"{where}: {len(self.units)} units for {len(self.channels)} channels; "
+                    "allowed: exactly one unit per channel")
+        if self.scale is not None:
+            if len(self.scale) not in (1, len(self.channels)):
+                return (f"{where}: {len(self.scale)} scale values for {len(self.channels)} "
+                        "channels; allowed: one per channel, one for all, or none (float source)")
+            scales = self.scale * len(self.channels) if len(self.scale) == 1 else self.scale
+            for ch, x in zip(self.channels, scales, strict=True):
+                if not math.isfinite(x) or x == 0.0:
+                    return (f"{where}: scale of channel {ch!r} is {x!r}; allowed: a finite, "
+                            "non-zero number (physical value of one ADC count)")
+        for key in ("range_min", "range_max"):
+            v = getattr(self, key)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
+                                  or not math.isfinite(v)):
+                return f"{where}: {key} is {v!r}; allowed: a finite number or null (unknown)"
+        if self.range_min is not None and self.range_max is not None \
+                and not self.range_min < self.range_max:
+            return (f"{where}: range_min {self.range_min!r} is not below range_max "
+                    f"{self.range_max!r}; allowed: range_min < range_max")
+        return None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -248,8 +294,8 @@ class StreamInfo:
             fs_hz=float(d["fs_hz"]),
             body_location=str(d.get("body_location", "")),
             scale=None if d.get("scale") is None else tuple(float(x) for x in d["scale"]),
-            range_min=d.get("range_min"),
-            range_max=d.get("range_max"),
+            range_min=None if d.get("range_min") is None else float(d["range_min"]),
+            range_max=None if d.get("range_max") is None else float(d["range_max"]),
         )
 
 

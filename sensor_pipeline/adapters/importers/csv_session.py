@@ -37,6 +37,7 @@ from ...model import (
     IMU_CHANNELS,
     IMU_STREAMS,
     IMU_UNITS,
+    MAX_FS_HZ,
     NS_PER_S,
     STREAM_EMG,
     STREAM_KNEE_GONIOMETER,
@@ -45,6 +46,7 @@ from ...model import (
     StreamInfo,
 )
 from ..recording import Session, read_labels_csv
+from ..recording._codec import MAX_SAMPLE_INDEX
 from ..recording._format import (
     FILE_MODE,
     RESERVED_KEYS,
@@ -218,9 +220,10 @@ def _stream_spec(name: str, table: Any, root: Path, toml_path: Path,
                              path=str(toml_path))
     fs = table.get("fs_hz")
     if isinstance(fs, bool) or not isinstance(fs, (int, float)) or not math.isfinite(fs) \
-            or fs <= 0:
-        raise RecordingError(f"{where}: fs_hz must be a number > 0 (samples per second), got "
-                             f"{fs!r}", path=str(toml_path))
+            or not 0 < fs <= MAX_FS_HZ:
+        raise RecordingError(f"{where}: fs_hz must be a number with 0 < fs_hz <= "
+                             f"{MAX_FS_HZ:g} (samples per second; real sEMG and IMU sensors "
+                             f"sample at <= a few kHz), got {fs!r}", path=str(toml_path))
     file = root / table["file"]
     if not allow_outside and not _inside(file, root):
         # Neither the path's content nor whether it exists is shown: it is not ours to read.
@@ -400,6 +403,13 @@ def _blocks_on_grid(file: Path, info: StreamInfo, t_s: np.ndarray, data: np.ndar
             f"starting at {float(t_s[0])!r} (nearest grid time {float(t_s[0] + kr[i] / fs)!r}); "
             "t_s must be uniform at "
             f"fs_hz (rows may be missing, but not shifted)", path=str(file))
+    if kr.max() > MAX_SAMPLE_INDEX:  # before the cast: int64 would wrap silently
+        i = int(np.argmax(kr > MAX_SAMPLE_INDEX))
+        raise RecordingError(
+            f"line {lines[i]}, column t_s: {float(t_s[i])!r} is {float(t_s[i] - t_s[0]):.6g} s "
+            f"after the first row, sample {kr[i]:.6g} at {fs:g} Hz; a recording holds samples "
+            f"0..{MAX_SAMPLE_INDEX} ({MAX_SAMPLE_INDEX / fs:.6g} s at this rate)",
+            path=str(file))
     idx = kr.astype(np.int64)
     steps = np.diff(idx)
     back = np.flatnonzero(steps < 1)

@@ -24,7 +24,7 @@ import numpy as np
 
 from ...config.lsl import LslConfig
 from ...errors import RecordingError
-from ...model import NS_PER_S, Label, SampleBlock, StreamInfo
+from ...model import MAX_FS_HZ, NS_PER_S, Label, SampleBlock, StreamInfo
 from ..lab_streams import (
     RATE_TOLERANCE,
     LabStream,
@@ -85,7 +85,7 @@ def import_xdf(path: str | Path, config: LslConfig | None = None
     end_s = 0.0
     for p in numeric:
         s = by_key[p.source.key]
-        info, stream_blocks, stream_notes, measured = _to_blocks(p, s, origin)
+        info, stream_blocks, stream_notes, measured = _to_blocks(p, s, origin, where)
         streams.append(info)
         blocks.extend(stream_blocks)
         notes.extend(stream_notes)
@@ -151,9 +151,14 @@ def _describe(s: Mapping[str, Any]) -> LabStream:
         nominal_srate=srate, n_channels=n_ch, labels=tuple(labels), units=tuple(units))
 
 
-def _to_blocks(p: StreamPlan, s: Mapping[str, Any], origin: float
+def _to_blocks(p: StreamPlan, s: Mapping[str, Any], origin: float, where: str
                ) -> tuple[StreamInfo, list[SampleBlock], list[str], float]:
     notes: list[str] = []
+    nominal = p.source.nominal_srate
+    if not 0 < nominal <= MAX_FS_HZ:  # also refuses NaN; before any grid is sized from it
+        raise RecordingError(
+            f"{p.source.key}: nominal_srate is {nominal!r}; allowed: 0 < nominal_srate <= "
+            f"{MAX_FS_HZ:g} Hz (real sEMG and IMU sensors sample at <= a few kHz)", path=where)
     ts = np.asarray(s["time_stamps"], dtype=np.float64) - origin
     data = np.asarray(s["time_series"], dtype=np.float64).reshape(len(ts), -1).T
     data = data * np.asarray(p.factors)[:, None]
@@ -174,6 +179,9 @@ def _to_blocks(p: StreamPlan, s: Mapping[str, Any], origin: float
     body = p.target.partition(".")[2] if p.target.split(".")[0] in ("imu", "acc", "gyr") else ""
     info = StreamInfo(name=p.target, channels=p.channels, units=p.units, fs_hz=fs,
                       body_location=body, scale=scale, range_min=rng[0], range_max=rng[1])
+    problem = info.problem()
+    if problem is not None:
+        raise RecordingError(f"{p.source.key} → {problem}", path=where)
     blocks = [SampleBlock(stream=info.name, channels=info.channels, units=info.units,
                           fs_hz=fs, first_index=first, t0_ns=round(t0 * NS_PER_S),
                           data=data[:, a:b])

@@ -642,12 +642,13 @@ def _parse_streams(meta: Mapping[str, Any], meta_path: Path) -> dict[str, Stream
     for i, entry in enumerate(raw):
         try:
             info = StreamInfo.from_json(entry)
-            if len(info.units) != len(info.channels) or not math.isfinite(info.fs_hz) \
-                    or info.fs_hz <= 0:
-                raise ValueError("channels/units/fs_hz inconsistent")
         except (KeyError, TypeError, ValueError) as exc:
             raise RecordingError(f"streams[{i}] is not a valid stream description ({exc!r}): "
                                  f"{entry!r}; the file is corrupt", path=str(meta_path)) from exc
+        problem = info.problem()
+        if problem is not None:
+            raise RecordingError(f"streams[{i}]: {problem}; the file is corrupt or was edited",
+                                 path=str(meta_path))
         if info.name in out or not is_valid_stream_name(info.name):
             raise RecordingError(
                 f"streams[{i}] has an invalid or duplicate name {info.name!r} (a stream name is "

@@ -58,6 +58,7 @@ from ._codec import (
     CHANNEL_CODECS_KEY,
     GRID_ORIGIN_KEY,
     INDEX_RUNS_KEY,
+    MAX_SAMPLE_INDEX,
     T_NS_DELTA,
     encode_stream_part,
     iter_merged,
@@ -260,6 +261,9 @@ class SessionWriter:
                 raise UsageError(f"streams must be StreamInfo objects, got {info!r}")
             check_stream_name(info.name)
             check_channels(info.name, info.channels)
+            problem = info.problem()
+            if problem is not None:
+                raise UsageError(f"cannot record {problem}")
             if info.name in names:
                 raise UsageError(f"stream {info.name!r} is listed twice")
             names.append(info.name)
@@ -430,6 +434,13 @@ class SessionWriter:
                     f"{block.fs_hz} Hz, but the recording declared {info.channels!r} at "
                     f"{info.fs_hz} Hz")
             n = block.n_samples
+            if block.first_index < 0 or block.end_index - 1 > MAX_SAMPLE_INDEX:
+                last_s = (block.end_index - 1) / info.fs_hz
+                raise UsageError(
+                    f"block of stream {block.stream!r} has sample indices {block.first_index}.."
+                    f"{block.end_index - 1} (the last one {last_s:.6g} s after the stream's "
+                    f"origin at {info.fs_hz:g} Hz); a recording holds indices 0.."
+                    f"{MAX_SAMPLE_INDEX} ({MAX_SAMPLE_INDEX / info.fs_hz:.6g} s at this rate)")
             skip = 0
             if buf.next_index is not None and block.first_index < buf.next_index:
                 skip = min(n, buf.next_index - block.first_index)

@@ -187,7 +187,7 @@ def _session_with(tmp_path: Path, **files: str) -> Path:
         ({"imu_thigh__csv": "t_s,ax,ay,az,gx,gy\n0,1,0,0,0,0\n"}, "imu_thigh.csv",
          r"needs the columns t_s, ax, ay, az, gx, gy, gz; missing \['gz'\]"),
         ({"session__toml": SESSION_TOML.replace("fs_hz = 1000.0", "fs_hz = 0")},
-         "session.toml", r"\[streams.emg\]: fs_hz must be a number > 0"),
+         "session.toml", r"\[streams.emg\]: fs_hz must be a number with 0 < fs_hz <= 100000 .*got 0"),
         ({"session__toml": SESSION_TOML.replace("fs_hz = 1000.0", "fs-hz = 1000.0")},
          "session.toml", "unknown key 'fs-hz' \\(did you mean 'fs_hz'\\?\\)"),
         ({"session__toml": SESSION_TOML.replace('file = "emg.csv"', 'file = "emg2.csv"')},
