@@ -307,6 +307,11 @@ def load_space(path: str | Path, *, max_candidates: int | None = None) -> Search
             step = nums.get("step")
             if step is not None and not step > 0:
                 raise ConfigError(f"step must be > 0, got {step!r}", file=file, key=where)
+            if step is not None and not math.isfinite((hi - lo) / step):
+                raise ConfigError(
+                    f"step {step!r} is too small for the range {lo!r}..{hi!r}: (max - min) / "
+                    "step overflows, so the number of values is not finite; use a coarser "
+                    "step", file=file, key=where)
             points = nums.get("points", DEFAULT_GRID_POINTS)
             if not isinstance(points, int) or points < 1:
                 raise ConfigError(f"points must be an integer >= 1, got {points!r}", file=file,

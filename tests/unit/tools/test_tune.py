@@ -311,3 +311,22 @@ def test_non_finite_or_huge_values_in_a_space_are_refused(tmp_path: Path, value:
     with pytest.raises(ConfigError, match="not allowed") as exc:
         load_space(p)
     assert exc.value.key == "space.risk.hold-s"
+
+
+def test_a_step_too_small_to_count_is_a_config_error_through_the_cli(tmp_path: Path) -> None:
+    # Review finding 2: (max - min) / step overflowed to inf and math.floor raised
+    # OverflowError (a traceback, exit 1). The space is read before any recording.
+    import os
+    import subprocess
+    import sys
+
+    p = space_file(tmp_path, "[search]\nmethod = 'grid'\n[space]\n"
+                   "'risk.hold-s' = { min = 0.0, max = 86400.0, step = 1e-305 }\n")
+    r = subprocess.run([sys.executable, "-m", "sensor_pipeline", "tune", str(tmp_path / "rec"),
+                        "--space", str(p), "--out", str(tmp_path / "t.toml")],
+                       capture_output=True, text=True, timeout=60, check=False,
+                       env={**os.environ, "COLUMNS": "400", "NO_COLOR": "1"})
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr
+    assert (f"config error: {p}: space.risk.hold-s: step 1e-305 is too small for the range "
+            "0.0..86400.0: (max - min) / step overflows") in " ".join(r.stderr.split())
