@@ -22,6 +22,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import shutil
 import stat
 import time
@@ -31,7 +32,7 @@ from typing import Any
 
 import polars as pl
 
-from ..errors import UsageError
+from ..errors import RecordingError, UsageError
 from ..model import Alert, FeatureFrame
 
 _CHUNK_ROWS = 4096
@@ -54,13 +55,32 @@ def _check_suffix(path: Path, allowed: Sequence[str], what: str) -> str:
     return suffix
 
 
+#: errno values that mean the disk (not the path) failed: full, over quota, file too large,
+#: I/O error. They exit 4 ("recording path or disk trouble"), like a recording's disk errors.
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+
+
+def _errno_of(exc: OSError) -> int | None:
+    """The errno of an OSError; polars raises its Rust I/O errors as OSError without ``errno``
+    but with "(os error N)" in the text."""
+    if exc.errno is not None:
+        return exc.errno
+    m = re.search(r"\(os error (\d+)\)", str(exc))
+    return int(m.group(1)) if m else None
+
+
 @contextlib.contextmanager
 def output_errors(what: str, path: str | Path) -> Iterator[None]:
-    """An OSError creating or writing an output file as a UsageError naming the option, the
-    path and the cause."""
+    """An OSError creating or writing an output file as an error naming the option, the path
+    and the cause: RecordingError (exit 4) for disk trouble (``DISK_ERRNOS``), else UsageError
+    (exit 2: a path the user can correct)."""
     try:
         yield
     except OSError as exc:
+        if _errno_of(exc) in DISK_ERRNOS:
+            raise RecordingError(
+                f"{what} {str(path)!r}: cannot write it ({exc.strerror or exc}); free disk "
+                "space (or fix the disk) or choose a path on another disk") from exc
         raise UsageError(
             f"{what} {str(path)!r}: cannot write it ({exc.strerror or exc}); choose a writable "
             "file path with free space") from exc
@@ -112,7 +132,7 @@ def _hidden_sibling(path: Path) -> Path:
 
 def write_output_file(path: str | Path, data: bytes | str, what: str) -> None:
     """Write a whole output file atomically with mode 0600 (see the module docstring); an
-    OSError becomes a UsageError naming ``what`` and the cause."""
+    OSError becomes an error naming ``what`` and the cause (``output_errors``)."""
     p = Path(path)
     payload = data.encode("utf-8") if isinstance(data, str) else data
     with output_errors(what, p):

@@ -22,8 +22,8 @@ from sensor_pipeline.adapters.outputs import (
 )
 from sensor_pipeline.adapters.recording import open_session
 from sensor_pipeline.cli import main
-from sensor_pipeline.cli._common import EXIT_OK, EXIT_USAGE
-from sensor_pipeline.errors import UsageError
+from sensor_pipeline.cli._common import EXIT_OK, EXIT_RECORDING, EXIT_USAGE
+from sensor_pipeline.errors import RecordingError, UsageError
 
 ENV = {**os.environ, "COLUMNS": "400", "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
 CMD = [sys.executable, "-m", "sensor_pipeline"]
@@ -98,7 +98,8 @@ def test_write_output_file_replaces_atomically(tmp_path: Path,
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", fail)
-    with pytest.raises(UsageError, match="--json .*cannot write it \\(No space left on device"):
+    # A full disk is disk trouble (RecordingError, exit 4), not a usage error (review finding 3).
+    with pytest.raises(RecordingError, match="--json .*cannot write it \\(No space left on device"):
         write_output_file(out, "{}", "--json")
     assert out.read_text(encoding="utf-8") == OLD  # untouched, no leftover
     assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
@@ -172,3 +173,52 @@ def test_frames_survive_a_sigkill(tmp_path: Path) -> None:
     r = cli("replay", str(rec), "--quiet", "--frames-out", str(frames), "--overwrite")
     assert r.returncode == EXIT_OK, r.stderr
     assert not parts.exists() and pl.read_parquet(frames).height > 0
+
+
+@pytest.mark.parametrize(("option", "name"), [("--frames-out", "f.csv"),
+                                              ("--frames-out", "f.parquet")])
+def test_a_full_disk_while_writing_is_disk_trouble_not_a_usage_error(
+        rec: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str,
+        name: str) -> None:
+    """Review finding 3: ENOSPC exited 2 ("bad command line or config"); --help says 4 is
+    "recording path or disk trouble". /dev/full fails every write with ENOSPC."""
+    out = tmp_path / name
+    out.symlink_to("/dev/full")
+    args = ("replay", str(rec), "--quiet", option, str(out))
+    if name == "f.csv":  # the reported case through a real process
+        r = cli(*args)
+        code, err = r.returncode, r.stderr
+    else:
+        code, err = main(list(args)), capsys.readouterr().err
+    said = " ".join(err.split())
+    assert code == EXIT_RECORDING, err
+    assert "Traceback" not in err
+    assert f"recording error: {option} {str(out)!r}: cannot write it (No space left on device" \
+        in said
+    assert "free disk space (or fix the disk) or choose a path on another disk" in said
+
+
+def test_a_full_disk_under_alerts_out_is_disk_trouble(tmp_path: Path) -> None:
+    """The same for --alerts-out (the short fixture raises no alert, so the writer directly)."""
+    from sensor_pipeline.model import Alert, AlertKind, Severity
+
+    out = tmp_path / "a.jsonl"
+    out.symlink_to("/dev/full")
+    w = AlertsFileWriter(out)
+    alert = Alert(t_ns=1, kind=AlertKind.RISK, severity=Severity.WARNING, code="risk.x",
+                  message="m")
+    with pytest.raises(RecordingError, match=r"--alerts-out .*a\.jsonl': cannot write it \(No "
+                                             r"space left on device\); free disk space"):
+        w.add(alert)
+    with pytest.raises(RecordingError, match="No space left on device"):
+        w.close()  # the unwritten line is still buffered: closing fails the same way
+
+
+def test_a_path_problem_at_open_stays_a_usage_error(rec: Path, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "plain").write_text("x", encoding="utf-8")
+    out = tmp_path / "plain" / "a.jsonl"  # under a file, not a folder
+    code = main(["replay", str(rec), "--quiet", "--alerts-out", str(out)])
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == EXIT_USAGE, err
+    assert f"--alerts-out {str(out)!r}" in err and "Traceback" not in err

@@ -16,7 +16,7 @@ import pytest
 
 from sensor_pipeline.adapters.recording import SessionWriter, open_session
 from sensor_pipeline.config import Config, load_config
-from sensor_pipeline.errors import ConnectionLostError, UsageError
+from sensor_pipeline.errors import ConnectionLostError, RecordingError, UsageError
 from sensor_pipeline.model import Alert, SampleBlock, SourceItem, StreamInfo
 from sensor_pipeline.service import Service
 
@@ -301,15 +301,16 @@ async def test_sources_count_samples_per_channel_as_the_summary_does(config: Con
 async def test_a_full_disk_under_an_output_file_is_a_clear_error_after_a_clean_shutdown(
         config: Config, tmp_path: Path, option: str) -> None:
     """/dev/full behind the output path: every write fails with ENOSPC (frames at close, alerts
-    at the first alert). The run ends with a UsageError naming the option, after the recording
-    and the alert channels were closed (the autouse guard fails on a leftover worker)."""
+    at the first alert). The run ends with a RecordingError (exit 4, disk trouble) naming the
+    option, after the recording and the alert channels were closed (the autouse guard fails on
+    a leftover worker)."""
     name = "frames.csv" if option == "frames_out" else "alerts.jsonl"
     (tmp_path / name).symlink_to("/dev/full")
     rec = tmp_path / "rec"
     service = Service(config, synthetic(flaky_session()), **{option: tmp_path / name},
                       writer_factory=writer_factory_for(rec, config))
-    with pytest.raises(UsageError, match=rf"--{option.replace('_', '-')} .*{name}.*cannot write "
-                                         r"it \(No space left on device"):
+    with pytest.raises(RecordingError, match=rf"--{option.replace('_', '-')} .*{name}.*cannot "
+                       r"write it \(No space left on device"):
         await service.run()
     assert open_session(rec).complete
 
