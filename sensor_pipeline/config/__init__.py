@@ -13,7 +13,7 @@ import math
 import re
 import tomllib
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -381,11 +381,16 @@ def _toml_value(value: Any) -> str:
     return str(tomlkit.item(value).as_string())
 
 
-def _comment_lines(meta: msgspec.Meta | None, default: Any) -> list[str]:
+def _comment_lines(meta: msgspec.Meta | None, default: Any,
+                   choices: Sequence[str] = ()) -> list[str]:
+    """A key's template comment: its description, then "one of: …" (a Literal key's choices)
+    on a line of its own, then the unit/allowed/default/source facts."""
     if meta is None or not meta.description:
         return []
     extra = meta.extra or {}
     lines = [meta.description]
+    if choices:
+        lines.append(f"one of: {', '.join(choices)}")
     facts = []
     if extra.get("unit"):
         facts.append(f"unit: {extra['unit']}")
@@ -431,7 +436,7 @@ def render_template() -> str:
         if _is_section(base):
             sections.append((key, base))
         else:
-            out.extend(_comment_lines(meta, default))
+            out.extend(_comment_lines(meta, default, _literal_choices(base)))
             out.append(f"{key} = {_toml_value(default)}")
             out.append("")
     for key, struct_type in sections:
@@ -441,11 +446,7 @@ def render_template() -> str:
         out.append("")
         for _n, fkey, ann, default in _fields(struct_type):
             base, meta = _unwrap(ann)
-            lines = _comment_lines(meta, default)
-            choices = _literal_choices(base)
-            if choices and lines:
-                lines.insert(1, f"# one of: {', '.join(choices)}")
-            out.extend(lines)
+            out.extend(_comment_lines(meta, default, _literal_choices(base)))
             out.append(f"{fkey} = {_toml_value(default)}")
             out.append("")
     return "\n".join(out).rstrip() + "\n"

@@ -27,6 +27,21 @@ def test_shipped_default_is_the_generated_template() -> None:
     )
 
 
+def test_choices_line_follows_the_whole_description() -> None:
+    """Review finding 4: "# one of: …" was inserted after the first wrapped line, mid-sentence
+    for a description longer than one line (calibration-posture, estimator)."""
+    lines = render_template().splitlines()
+    at = [i for i, line in enumerate(lines) if line.startswith("# one of: ")]
+    assert len(at) >= 3
+    for i in at:
+        assert re.match(r"# (unit|allowed|default): ", lines[i + 1]), lines[i - 1:i + 2]
+    i = lines.index('calibration-posture = "auto"')
+    block = lines[max(j for j in range(i) if not lines[j]) + 1:i]  # the key's comment
+    assert block[0].startswith("# Posture the athlete holds during the calibration.")
+    assert block[-3] == "# one of: auto, standing, seated, supine, prone"
+    assert block[-4] == '# needs "supine" here.'
+
+
 def test_default_file_equals_struct_defaults() -> None:
     assert load_config(ROOT / "configs" / "default.toml") == Config()
 
