@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 from ..config import AlertsConfig
 from ..errors import ConfigError, SensorPipelineError, UsageError
 from ..model import Alert, AlertKind, Severity
+from .timefmt import session_clock
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -76,11 +77,6 @@ _ACCENT = {Severity.INFO: "cyan", Severity.WARNING: "yellow", Severity.CRITICAL:
 MAX_CONSOLE_COLUMNS = 100
 
 
-def _clock(t_s: float) -> str:
-    minutes, seconds = divmod(max(t_s, 0.0), 60.0)
-    return f"{int(minutes):02d}:{seconds:04.1f}"
-
-
 class ConsoleSink:
     """Prints alerts on a rich console, two lines each (what is happening, what to do).
 
@@ -108,7 +104,7 @@ class ConsoleSink:
         # Text objects, not markup: messages may contain brackets.
         head = Text.assemble(
             (f" {alert.kind.value.upper()} ", style), " ",
-            (_clock(alert.t_s), "dim"), " ",
+            (session_clock(alert.t_s, tenths=True), "dim"), " ",
             (headline(alert), "bold" if alert.severity is not Severity.INFO else ""),
         )
         out = [head]

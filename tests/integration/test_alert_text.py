@@ -100,6 +100,14 @@ _OPS = {"≤": lambda v, t: v <= t, "≥": lambda v, t: v >= t, "<": lambda v, t
         ">": lambda v, t: v > t}
 
 
+#: Factors without a number, exactly as the table prints them (literal, so that a changed
+#: wording or a new value-less factor fails here instead of passing any text).
+NO_VALUE_WORDS = {"jasa-fatigue": "JASA trend is 'fatigue'"}
+#: (factor, mark) pairs of value-less factors the checks below have met (see the test that
+#: proves the branch runs).
+NO_VALUE_SEEN: set[tuple[str, str]] = set()
+
+
 def check_factor_lines(alert: Alert) -> list[re.Match[str]]:
     """Parse the rendered factor table; a tick must sit beside a comparison that holds, a
     "holding until" beside a value that does not meet the rising comparison."""
@@ -107,7 +115,10 @@ def check_factor_lines(alert: Alert) -> list[re.Match[str]]:
     for line, f in zip(factor_lines(alert), alert.factors, strict=True):
         m = FACTOR.match(line)
         if f.value is None:
-            assert line in (f"{MARK_MET} ", f"{MARK_OFF} ") or line[2:], line
+            assert f.name in NO_VALUE_WORDS, f"a factor without a value, wording unknown: {f!r}"
+            mark = MARK_OFF if not f.fired else MARK_HELD if f.held else MARK_MET
+            assert line == f"{mark} {NO_VALUE_WORDS[f.name]}", line
+            NO_VALUE_SEEN.add((f.name, mark))
             continue
         assert m is not None, line
         value = float(m["value"])
@@ -239,11 +250,32 @@ def test_unmet_factors_are_dotted_and_met_ones_ticked() -> None:
         (Factor("shortened", -10.0, -10.0, "%", "<=", True), MARK_MET),
         (Factor("leg_speed", 15.0, 15.0, " deg/s", "<", True), MARK_HELD),
         (Factor("jasa-fatigue", None, None, "", "", True), MARK_MET),
+        (Factor("jasa-fatigue", None, None, "", "", False), MARK_OFF),
     ]
     for f, mark in cases:
         assert factor_mark(f) == mark, f
+    NO_VALUE_SEEN.clear()
     check_factor_lines(Alert(0, AlertKind.RISK, Severity.WARNING, "risk.x", "m",
                              tuple(f for f, _ in cases)))
+    # The value-less branch ran for both marks and compared whole lines (review finding 6).
+    assert NO_VALUE_SEEN == {("jasa-fatigue", MARK_MET), ("jasa-fatigue", MARK_OFF)}
+    assert factor_lines(Alert(0, AlertKind.RISK, Severity.WARNING, "risk.x", "m",
+                              (cases[-2][0], cases[-1][0]))) == [
+        "✓ JASA trend is 'fatigue'", "· JASA trend is 'fatigue'"]
+
+
+@pytest.mark.parametrize(("t_s", "shown"), [
+    (0.0, "00:00.0"), (2.3, "00:02.3"), (59.97, "00:59.9"), (60.0, "01:00.0"),
+    (455.0, "07:35.0"), (3599.99, "59:59.9"), (3600.0, "1:00:00.0"), (3725.0, "1:02:05.0"),
+    (-1.0, "00:00.0"),
+])
+def test_the_console_alert_clock_carries_and_shows_hours(t_s: float, shown: str) -> None:
+    """Review finding 5: 59.97 s printed "00:60.0" and 3725 s "62:05.0"."""
+    buf = io.StringIO()
+    sink = ConsoleSink(Console(file=buf, width=100, color_system=None))
+    alert = Alert(round(t_s * NS_PER_S), AlertKind.SENSOR, Severity.INFO, "sensor.x", "m")
+    asyncio.run(sink.emit(alert))
+    assert buf.getvalue().splitlines()[0].split()[:2] == ["SENSOR", shown]
 
 
 # ---------------------------------------------------------------------------------------------
