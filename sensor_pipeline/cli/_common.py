@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import functools
+import re
+from typing import Any
 
 from rich.console import Console
 from rich.text import Text
@@ -121,3 +123,26 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
         help="write every alert as one JSON line (.jsonl): t_s, kind, severity, message, "
         "factors (value and threshold), advice",
     )
+
+
+#: ``simulate()`` keywords whose command-line option is not ``--`` + the name with dashes.
+_SIM_OPTION_FLAGS = {"duration_s": "--duration"}
+
+
+def simulate(scenario: str, **kwargs: Any) -> Any:
+    """``sim.simulate`` for ``run`` and ``simulate``: a value it refuses is reported under the
+    option the user typed ("--duration must lie in [10.0, 43200.0], got 2.0"), not the
+    simulator's keyword ("simulator option duration_s ...")."""
+    from ..errors import UsageError
+    from ..sim import simulate as _simulate
+
+    try:
+        return _simulate(scenario, **kwargs)
+    except UsageError as exc:
+        def flag(m: re.Match[str]) -> str:
+            return _SIM_OPTION_FLAGS.get(m[1], "--" + m[1].replace("_", "-"))
+
+        text = re.sub(r"\bsimulator option (\w+)", flag, str(exc))
+        if text == str(exc):
+            raise
+        raise UsageError(text) from exc

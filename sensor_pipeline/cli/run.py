@@ -148,7 +148,7 @@ def _check_record_path(path: Path, overwrite: bool) -> None:
 
 
 def _simulated_session(args: argparse.Namespace, duration: float | None) -> Any:
-    from ..sim import simulate
+    from ._common import simulate  # names --duration in its range error
 
     return simulate(args.scenario, seed=args.seed, duration_s=duration)
 

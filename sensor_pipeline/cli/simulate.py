@@ -99,7 +99,7 @@ def main(args: argparse.Namespace) -> int:
 
     from ..adapters.recording import write_session
     from ..model import SampleBlock
-    from ..sim import simulate
+    from ._common import simulate  # names the option (--duration) in a range error
 
     console = err_console()
     t0 = time.perf_counter()
