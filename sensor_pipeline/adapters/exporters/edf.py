@@ -112,6 +112,15 @@ def export_edf(session: Session, path: str | Path, *, kind: Literal["bdf", "edf"
     start_ns = min(e[0] for e in extents.values() if e is not None)
     end_ns = max(e[1] for e in extents.values() if e is not None)
     record_s, fitting = _record_duration(list(streams.values()))
+    # The side TSVs follow the main file's policy: never replaced without overwrite (checked
+    # here, before any work), replaced atomically otherwise (_write_tsv).
+    for name, info in streams.items():
+        tsv = _tsv_path(out, info)
+        if name not in fitting and (tsv.exists() or tsv.is_symlink()) and not overwrite:
+            raise RecordingError(
+                f"already exists (stream {name!r} does not fit the {kind.upper()} records and "
+                f"would be written there); choose a new file name or pass --overwrite",
+                path=str(tsv))
     report = ExportReport(path=out, record_duration_s=record_s)
     dmin, dmax = DIGITAL[kind]
     signals = _signals([streams[n] for n in fitting], session, record_s, dmin, dmax)
@@ -396,15 +405,26 @@ def _write_annotations(writer: Any, session: Session, start_ns: int,
 def _write_tsv(session: Session, info: StreamInfo, out: Path, start_ns: int) -> Path:
     """A stream the EDF records cannot hold: ``<stem>_<stream>.tsv`` with ``t_s`` (s from the
     EDF start) and one column per channel."""
-    path = out.with_name(f"{out.stem}_{info.name.replace('.', '_')}.tsv")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh, delimiter="\t", lineterminator="\n")
-        w.writerow(["t_s", *info.channels])
-        for item in session.iter_items(block_s=10.0, streams=[info.name]):
-            if not isinstance(item, SampleBlock):
-                continue
-            t = (item.t_ns(np.arange(item.n_samples)) - start_ns) / NS_PER_S
-            for k in range(item.n_samples):
-                w.writerow([f"{t[k]:.6f}", *(repr(float(v)) for v in item.data[:, k])])
+    path = _tsv_path(out, info)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            w = csv.writer(fh, delimiter="\t", lineterminator="\n")
+            w.writerow(["t_s", *info.channels])
+            for item in session.iter_items(block_s=10.0, streams=[info.name]):
+                if not isinstance(item, SampleBlock):
+                    continue
+                t = (item.t_ns(np.arange(item.n_samples)) - start_ns) / NS_PER_S
+                for k in range(item.n_samples):
+                    w.writerow([f"{t[k]:.6f}", *(repr(float(v)) for v in item.data[:, k])])
+        os.chmod(tmp, FILE_MODE)
+        os.replace(tmp, path)  # an existing file (overwrite) is replaced whole or not at all
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
+
+
+def _tsv_path(out: Path, info: StreamInfo) -> Path:
+    return out.with_name(f"{out.stem}_{info.name.replace('.', '_')}.tsv")

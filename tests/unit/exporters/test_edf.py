@@ -176,3 +176,23 @@ def test_bids_layout_holds_emg_sidecars_events_and_motion(rec: Path, tmp_path: P
     mch = (motion.parent / f"{stem}_tracksys-imuthigh_channels.tsv").read_text("utf-8")
     assert "imuthigh_gz\tz\tGYRO\tthigh\tdeg/s" in mch
     assert json.loads((out / "dataset_description.json").read_text("utf-8"))["BIDSVersion"]
+
+
+def test_side_tsv_is_not_replaced_without_overwrite(rec: Path, tmp_path: Path) -> None:
+    """Review finding 8: the TSV beside the file was opened with O_TRUNC, replacing an existing
+    file although the main file's policy refuses to without --overwrite."""
+    out = tmp_path / "rec.bdf"
+    tsv = tmp_path / "rec_lsl_odd.tsv"
+    tsv.write_text("precious\n", encoding="utf-8")
+    r = run("export", "bdf", str(rec), "--out", str(out))
+    assert r.returncode == 4, r.stderr
+    said = " ".join(r.stderr.split())
+    assert f"{tsv}: already exists (stream 'lsl.odd' does not fit the BDF records and would be " \
+        "written there); choose a new file name or pass --overwrite" in said
+    assert tsv.read_text(encoding="utf-8") == "precious\n"
+    assert not out.exists()  # refused before any work
+    r = run("export", "bdf", str(rec), "--out", str(out), "--overwrite")
+    assert r.returncode == 0, r.stderr
+    assert tsv.read_text(encoding="utf-8").startswith("t_s\tx\n")
+    assert oct(tsv.stat().st_mode & 0o777) == "0o600"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rec.bdf", "rec_lsl_odd.tsv"]
