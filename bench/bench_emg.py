@@ -2,7 +2,8 @@
 
 One run, one synthetic signal family, every method side by side:
 
-    python bench/bench_emg.py                 # 10 seeds (≈ 1–2 min on a shared core)
+    python bench/bench_emg.py                 # 40 seeds (≈ 5 min on a shared core)
+    python bench/bench_emg.py --only-bias-speed   # the issue #12 bias and MDF speed tables
     python bench/bench_emg.py --seeds 3       # quicker look
     python bench/bench_emg.py --smoothing-lag-s 1   # another smoother lag
 
@@ -35,6 +36,8 @@ and µs per window of each MDF method. Plus the tracker's step response (MDF 100
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import os
 import statistics
 import sys
 import time
@@ -216,10 +219,204 @@ def step_response(cfg: Config, seeds: list[int]) -> tuple[float, float, float, f
             statistics.pstdev(firsts), crossing(np.mean(smoothed, axis=0)))
 
 
+FULL_BAND = (0.5, FS_HZ / 2 - 0.5)   # "full band": as wide as the public functions allow
+
+
+def libemg_getmdf(seg: np.ndarray) -> float:
+    """LibEMG ``getMDFfeat`` for one window, as published (one call per window)."""
+    n = seg.shape[0]
+    nfft = 1 << (n - 1).bit_length()
+    spec = np.fft.fft(seg, nfft)[: nfft // 2] / n
+    pw = np.real(spec * np.conj(spec))
+    cum = np.cumsum(pw)
+    return float((FS_HZ / 2) * np.argmax(cum > cum[-1] / 2) / (nfft / 2))
+
+
+def bias_table(seeds: list[int], cfg: Config) -> dict[tuple[str, str, float], list[float]]:
+    """Per-window MDF errors at constant MDF 60, 100 and 150 Hz in both bands.
+
+    Returns ``{(method, band, mdf): the errors of every window of every seed}``; the true MDF
+    of each window over the band from the synthesis (the full-band truth is the same
+    synthesis' median over the full band).
+    """
+    from sensor_pipeline.dsp.spectra import SpectralEstimator as Est
+    out: dict[tuple[str, str, float], list[float]] = {}
+    n = int(DURATION_S * FS_HZ)
+    ends = np.arange(WIN, n + 1, HOP)
+    starts = ends - WIN
+    for band_name, band in (("20–450 Hz", BAND), ("full band", FULL_BAND)):
+        ests = {"ours (multitaper, corrected)": Est(WIN, FS_HZ, band),
+                "ours uncorrected (before #12)": Est(WIN, FS_HZ, band, correct_mdf_bias=False),
+                "rectangular periodogram, interp.": Est(WIN, FS_HZ, band,
+                                                        estimator="periodogram")}
+        for mdf in (60.0, 100.0, 150.0):
+            for seed in seeds:
+                x, tr = synthesize_semg(n, FS_HZ, mdf, seed=seed)
+                truth = dataclasses.replace(tr, band_hz=band).windows_mdf_hz(starts, WIN)
+                segs = np.lib.stride_tricks.sliding_window_view(x, WIN)[starts]
+                for name, est in ests.items():
+                    e = est.median_frequency(segs) - truth
+                    out.setdefault((name, band_name, mdf), []).extend(e.tolist())
+                # LibEMG's definition is always 0…fs/2.
+                e = np.array([libemg_getmdf(sg) for sg in segs]) - truth
+                out.setdefault(("LibEMG getMDFfeat (0…fs/2, raw)", band_name, mdf), []).extend(
+                    e.tolist())
+                if band_name == "20–450 Hz":
+                    windows, _, _ = run_chain(blocks_of(x, 2000), cfg)
+                    by_end = {w.end_index: float(w.mdf_hz[0]) for w in windows}
+                    e = np.array([by_end[int(b)] for b in ends]) - truth
+                    out.setdefault(("project chain (streaming)", band_name, mdf), []).extend(
+                        e.tolist())
+    return out
+
+
+def speed_table(segs: np.ndarray, repeats: int) -> list[tuple[str, float]]:
+    """Per-call and batched MDF timings on the same windows.
+
+    The methods run interleaved, ``3 × repeats`` rounds, best of each kept: on a shared host a
+    burst of load then hits every method alike instead of one of them.
+    """
+    from sensor_pipeline.dsp import median_frequency
+    from sensor_pipeline.dsp.spectra import SpectralEstimator as Est
+
+    rows = [np.ascontiguousarray(sg) for sg in segs]
+    median_frequency(rows[0], FS_HZ)                        # plan built and cached once
+    est = Est(WIN, FS_HZ, BAND)
+    fns: dict[str, Callable[[], object]] = {
+        "public": lambda: [median_frequency(r, FS_HZ) for r in rows],
+        "libemg1": lambda: [libemg_getmdf(r) for r in rows],
+        "mdf": lambda: est.median_frequency(segs),
+        "features": lambda: est.features(segs),
+        "libemg": lambda: libemg_style(segs),
+    }
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(3 * repeats):
+        for key, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            best[key] = min(best[key], time.perf_counter() - t0)
+    m = len(rows)
+    return [
+        ("public median_frequency, µs per call", 1e6 * best["public"] / m),
+        ("LibEMG getMDFfeat, µs per call", 1e6 * best["libemg1"] / m),
+        ("SpectralEstimator.median_frequency (batched), × real time", DURATION_S / best["mdf"]),
+        ("SpectralEstimator.features (batched, all features), × real time",
+         DURATION_S / best["features"]),
+        ("LibEMG-style batched (rfft periodogram + bin median), × real time",
+         DURATION_S / best["libemg"]),
+    ]
+
+
+def _processor(cfg: Config, correct: bool) -> EmgProcessor:
+    """The chain's EmgProcessor, with or without the MDF bias correction (A/B)."""
+    proc = EmgProcessor(cfg.emg, StreamInfo("emg", ("bf",), ("mV",), FS_HZ), HOP)
+    if not correct:
+        sp = proc.spectral_estimator
+        proc._spectra = SpectralEstimator(            # bench-only swap of the plan
+            sp.n_samples, FS_HZ, sp.band_hz, estimator=sp.estimator, nw=cfg.emg.multitaper_nw,
+            conditioning_sos=proc.conditioning.sos if cfg.emg.compensate_filter else None,
+            correct_mdf_bias=False)
+    return proc
+
+
+def print_correction_ab(cfg: Config, seeds: list[int], repeats: int) -> None:
+    """The chain with and without the MDF correction: CPU time at 1 s blocks (interleaved,
+    best of 2 × repeats) and the tracker's figures over ``seeds``."""
+    n = int(DURATION_S * FS_HZ)
+    x, _ = synthesize_semg(n, FS_HZ, mdf_fn, seed=0)
+    blocks = blocks_of(x, 2000)
+    best = {True: float("inf"), False: float("inf")}
+    for _ in range(2 * repeats):
+        for correct in (True, False):
+            proc, fat = _processor(cfg, correct), FatigueTracker(cfg.fatigue, 1, HOP / FS_HZ)
+            c0 = time.process_time()
+            for b in blocks:
+                for w in proc.process(b):
+                    fat.update(w, w.end_index / FS_HZ, True)
+            best[correct] = min(best[correct], time.process_time() - c0)
+    print(f"\nMDF correction A/B (load average {os.getloadavg()[0]:.1f}): chain at 1 s blocks "
+          f"{DURATION_S / best[True]:.0f}× real time on CPU time with it, "
+          f"{DURATION_S / best[False]:.0f}× without (+{100 * (best[True] / best[False] - 1):.0f} % CPU)")
+    ends = np.arange(WIN, n + 1, HOP)
+    for correct in (True, False):
+        rms, bias, trk, trk5, smo, slope = [], [], [], [], [], []
+        for seed in seeds:
+            x, tr = synthesize_semg(n, FS_HZ, mdf_fn, seed=seed)
+            truth = tr.windows_mdf_hz(ends - WIN, WIN)
+            proc, fat = _processor(cfg, correct), FatigueTracker(cfg.fatigue, 1, HOP / FS_HZ)
+            by_end = {}
+            for b in blocks_of(x, 2000):
+                for w in proc.process(b):
+                    by_end[w.end_index] = (w, fat.update(w, w.end_index / FS_HZ, True))
+            lag = round(fat.smoothing_lag_s * FS_HZ / HOP)
+            order = sorted(by_end)
+            smoothed = [float(by_end[order[i + lag]][1].mdf_smoothed_hz[0])
+                        for i in range(len(order) - lag)] + list(fat.pending_smoothed_hz(0))
+            smo_by_end = dict(zip(order, smoothed, strict=True))
+            mdf = np.array([by_end[e][0].mdf_hz[0] for e in ends])
+            t_mdf = np.array([by_end[e][1].mdf_tracked_hz[0] for e in ends])
+            late = ends / FS_HZ >= 5.0
+            rms.append(float(np.sqrt(np.mean((mdf - truth) ** 2))))
+            bias.append(float(np.mean(mdf - truth)))
+            trk.append(float(np.sqrt(np.mean((t_mdf - truth) ** 2))))
+            trk5.append(float(np.sqrt(np.mean((t_mdf[late] - truth[late]) ** 2))))
+            smo.append(float(np.sqrt(np.mean((np.array([smo_by_end[e] for e in ends]) - truth)
+                                             ** 2))))
+            last = by_end[ends[-1]][1]
+            est = float(last.mdf_slope_pct_per_min[0]) * float(last.mdf_baseline_hz[0]) / 100
+            true_slope = ols_slope_per_min(ends / FS_HZ, truth)
+            slope.append(100.0 * (est - true_slope) / abs(true_slope))
+        print(f"  {'with' if correct else 'without':7s} correction, {len(seeds)} seeds: window MDF "
+              f"{np.mean(rms):.2f} Hz RMS, bias {np.mean(bias):+.2f}; tracked {np.mean(trk):.2f} "
+              f"({np.mean(trk5):.2f} after 5 s); smoothed {np.mean(smo):.2f}; slope error "
+              f"{np.mean(slope):+.2f} % (mean |.| {np.mean(np.abs(slope)):.2f} %)")
+
+
+def print_bias_and_speed(seeds: list[int], cfg: Config, repeats: int) -> None:
+    """The issue #12 tables: per-window MDF bias by band and MDF, and MDF speed, one run."""
+    table = bias_table(seeds, cfg)
+    # se of a per-window bias: the per-seed means scatter by ≈ 0.5–0.9 Hz (40 seeds: 0.08–0.14).
+    print(f"\nMDF bias (Hz) per 0.5 s window at constant MDF, {len(seeds)} seeds × 239 windows "
+          f"(se of a bias ≈ {0.7 / len(seeds) ** 0.5:.2f} Hz); RMS error in brackets")
+    methods = list(dict.fromkeys(k[0] for k in table))
+    for band_name in ("20–450 Hz", "full band"):
+        print(f"  {band_name}:")
+        print(f"    {'method':40s} {'MDF 60':>15s} {'MDF 100':>15s} {'MDF 150':>15s}")
+        for name in methods:
+            cells = []
+            for mdf in (60.0, 100.0, 150.0):
+                e = np.asarray(table.get((name, band_name, mdf), []))
+                cells.append(f"{np.mean(e):+6.2f} ({np.sqrt(np.mean(e**2)):5.2f})" if e.size
+                             else f"{'–':>15s}")
+            if any(c.strip() != "–" for c in cells):
+                print(f"    {name:40s} " + " ".join(f"{c:>15s}" for c in cells))
+    x, _ = synthesize_semg(int(DURATION_S * FS_HZ), FS_HZ, mdf_fn, seed=0)
+    starts = np.arange(WIN, len(x) + 1, HOP) - WIN
+    segs = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(x, WIN)[starts])
+    load = os.getloadavg()[0]
+    print(f"\nMDF speed, the same {len(segs)} windows of 1000 samples, best of {3 * repeats} "
+          f"interleaved rounds (load average {load:.1f} at start):")
+    rows = speed_table(segs, repeats)
+    for label, value in rows:
+        print(f"  {label:68s} {value:9.1f}")
+    d = dict(rows)
+    print(f"  ratios: per call ours / LibEMG "
+          f"{d['public median_frequency, µs per call'] / d['LibEMG getMDFfeat, µs per call']:.2f}"
+          f"; batched MDF ours / LibEMG-style "
+          f"{d['SpectralEstimator.median_frequency (batched), × real time'] / d['LibEMG-style batched (rfft periodogram + bin median), × real time']:.2f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--seeds", type=int, default=40,
+                    help="seeds of the 60 s ramp (se of a per-window bias ≈ 0.1 Hz at 40, 0.2 at 10)")
     ap.add_argument("--repeats", type=int, default=5, help="timing repeats (best is kept)")
+    ap.add_argument("--bias-seeds", type=int, default=40, metavar="N",
+                    help="seeds per cell of the bias table (per-window bias se ≈ 0.1 Hz at 40)")
+    ap.add_argument("--only-bias-speed", action="store_true",
+                    help="print only the bias table and the MDF speed table (issue #12)")
+    ap.add_argument("--correction-ab", action="store_true",
+                    help="print only the chain with and without the MDF bias correction")
     ap.add_argument("--smoothing-lag-s", type=float, default=None, metavar="S",
                     help="fatigue.tracker-smoothing-lag-s for this run (default: the config's)")
     args = ap.parse_args(argv)
@@ -247,6 +444,13 @@ def main(argv: list[str] | None = None) -> int:
         "smoothed_after5")}
     lag = FatigueTracker(cfg.fatigue, 1, HOP / FS_HZ).smoothing_lag_s   # (s, for the report)
     cfg_mdf_only = Config(fatigue=msgspec.structs.replace(cfg.fatigue, tracker_use_mnf=False))
+
+    if args.correction_ab:
+        print_correction_ab(cfg, seeds, args.repeats)
+        return 0
+    print_bias_and_speed(list(range(args.bias_seeds)), cfg, args.repeats)
+    if args.only_bias_speed:
+        return 0
 
     def record(name: str, est: np.ndarray, truth: np.ndarray, t_end: np.ndarray) -> None:
         e = est - truth

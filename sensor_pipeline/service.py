@@ -183,6 +183,9 @@ class Service:
         Extra ``session.json`` fields for the recording.
     batch_s : float
         Engine batching for offline replays (0 = live; see ``FeaturePipeline``).
+    output_sinks : sequence of callable(EngineOutput)
+        Called inline with every engine output (must not block; e.g. the LSL outlet's
+        ``push``).
     end_of_source : callable() -> awaitable, optional
         For a source that never ends by itself: called once streaming starts, its awaitable
         completes when the source has nothing more to send (e.g.
@@ -208,6 +211,7 @@ class Service:
         batch_s: float = 0.0,
         end_of_source: Callable[[], Awaitable[Any]] | None = None,
         settle_s: float = 0.5,
+        output_sinks: Sequence[Callable[[EngineOutput], None]] = (),
     ) -> None:
         self.config = config
         self.source = source
@@ -225,6 +229,7 @@ class Service:
         self._batch_s = batch_s
         self._end_of_source = end_of_source
         self._settle_s = settle_s
+        self._output_sinks = list(output_sinks)
         self.stop_event = asyncio.Event()
         self.state = LiveState()
         self.summary = RunSummary()
@@ -523,6 +528,8 @@ class Service:
                  frames_w: FramesFileWriter | None, alerts_w: AlertsFileWriter | None) -> None:
         if recorder is not None:
             recorder.add_output(out)
+        for sink in self._output_sinks:
+            sink(out)
         if out.frames:
             self._loss.observe_frames(out.frames)
             self.summary.frames += len(out.frames)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 from pathlib import Path
 from typing import Any
 
-from ._common import EXIT_OK, err_console, styled
+from ._common import EXIT_OK, add_config_options, config_from_args, err_console, styled
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -15,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="convert a CSV session or public dataset files into recordings",
         description="Convert data recorded elsewhere into session recordings that `replay`, "
         "`evaluate`, `tune` and `info` read. Formats: `csv` (the generic CSV session of "
-        "interchange.md §2) and `uci-lower-limb` (the UCI 'EMG dataset in Lower Limb' TXT "
+        "interchange.md §2), `xdf` (LabRecorder files of Lab Streaming Layer streams, "
+        "interchange.md §5) and `uci-lower-limb` (the UCI 'EMG dataset in Lower Limb' TXT "
         "exports). Recordings are created owner-only (0700/0600): they hold health data.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -56,6 +58,34 @@ example:
                    "other files of this machine")
     c.set_defaults(func=main_csv)
 
+    x = fmt.add_parser(
+        "xdf",
+        help="an XDF file recorded by LabRecorder (Lab Streaming Layer streams)",
+        description="Import an XDF file (LabRecorder) as one recording: clock offsets are "
+        "applied and clock resets handled (pyxdf), EMG / IMU / goniometer streams are mapped "
+        "by config [lsl] (stream types EMG, Accelerometer, Gyroscope, MoCap, IMU by default; "
+        "lsl.map for explicit mappings), units are converted from the channel metadata, "
+        "marker streams become labels, other numeric streams are kept as lsl.NAME. Needs the "
+        "'lab' extra (pip install 'sensor-pipeline[lab]').",
+        epilog="""\
+markers → labels (interchange.md §5.3):
+  KIND:start ... KIND:end          an interval of KIND (e.g. risk:start, risk:end)
+  {"kind": "cramp", "duration_s": 3}  an interval starting at the marker
+  anything else                    a zero-length label of kind 'marker' (text in the note)
+
+examples:
+  sensor-pipeline import xdf sub-01_task-bridge.xdf --out recordings/sub-01-bridge
+  sensor-pipeline import xdf lab.xdf --out rec --set 'lsl.map=["name:Delsys=emg"]'""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    x.add_argument("file", metavar="FILE", help="the .xdf file")
+    x.add_argument("-o", "--out", required=True, metavar="REC",
+                   help="recording directory to create")
+    x.add_argument("--overwrite", action="store_true",
+                   help="replace REC if it is an existing recording")
+    add_config_options(x)
+    x.set_defaults(func=main_xdf)
+
     u = fmt.add_parser(
         "uci-lower-limb",
         help="UCI 'EMG dataset in Lower Limb' TXT files (one recording per file)",
@@ -91,7 +121,7 @@ def _summary(path: Path, streams: Any, blocks: Any, labels: Any) -> str:
         mine = [b for b in blocks if b.stream == info.name]
         n = sum(b.n_samples for b in mine)
         dur = (mine[-1].t0_ns + mine[-1].duration_ns - mine[0].t0_ns) / NS_PER_S if mine else 0
-        gaps = max(0, len(mine) - 1)
+        gaps = sum(1 for a, b in itertools.pairwise(mine) if b.first_index != a.end_index)
         parts.append(f"{info.name} {info.fs_hz:g} Hz × {len(info.channels)} ch, {n:,} samples, "
                      f"{dur:.1f} s" + (f", {gaps} gaps" if gaps else ""))
     return f"{path}: " + "; ".join(parts) + (f"; {len(labels)} labels" if labels else "")
@@ -110,6 +140,38 @@ def main_csv(args: argparse.Namespace) -> int:
                          overwrite=args.overwrite)
     err_console().print(styled("imported", "green", f" {_summary(path, streams, blocks, labels)}"))
     return EXIT_OK
+
+
+def main_xdf(args: argparse.Namespace) -> int:
+    from ..adapters.importers.xdf import import_xdf
+    from ..adapters.recording import write_session
+    from ..adapters.recording._format import utc_now_iso
+
+    _require_lab_extra()
+    config = config_from_args(args)
+    streams, blocks, labels, metadata = import_xdf(args.file, config.lsl)
+    metadata["imported_utc"] = utc_now_iso()
+    path = write_session(args.out, streams, blocks, metadata=metadata, labels=labels,
+                         overwrite=args.overwrite)
+    console = err_console()
+    console.print(styled("imported", "green", f" {_summary(path, streams, blocks, labels)}"))
+    for s in metadata["lsl"]["streams"]:
+        console.print(f"  stream {s['stream_id']} {s['name']!r} ({s['type']}, {s['samples']} "
+                      f"samples) → {s['target']} ({s['mapped_by']})", highlight=False,
+                      markup=False)
+    for note in metadata["import_notes"]:
+        console.print(f"  note: {note}", highlight=False, markup=False)
+    return EXIT_OK
+
+
+def _require_lab_extra() -> None:
+    import importlib.util
+
+    from ..errors import UsageError
+
+    if importlib.util.find_spec("pyxdf") is None:
+        raise UsageError("reading XDF needs the 'lab' extra: pip install 'sensor-pipeline[lab]' "
+                         "(pyxdf)")
 
 
 def main_uci(args: argparse.Namespace) -> int:

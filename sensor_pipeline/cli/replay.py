@@ -20,6 +20,7 @@ from ._common import (
     session_config,
 )
 from ._interrupt import interruptible
+from ._lsl import add_lsl_out_options, open_lsl_outlet
 
 if TYPE_CHECKING:
     from ..service import RunSummary, Service
@@ -65,6 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--verbose", dest="alert_details", action="store_true",
                    help="print each alert in full: the message, every factor with its value "
                    "and threshold, the full advice (default: two lines per alert)")
+    add_lsl_out_options(p)
     p.set_defaults(func=main)
 
 
@@ -103,8 +105,11 @@ def main(args: argparse.Namespace) -> int:
     source = ReplaySource(session, speed=args.speed, block_s=block_s, progress=progress)
     sinks = [] if args.quiet else build_sinks(
         _console_only(config), console=err_console(), verbose=args.alert_details)
+    outputs, close_outlet = open_lsl_outlet(
+        args, config, f"sensor-pipeline-replay-{session.path.name}")
     service = Service(
         config, source, streams=list(session.streams.values()), calibration=calibration,
+        output_sinks=outputs,
         frames_out=Path(args.frames_out) if args.frames_out else None,
         alerts_out=Path(args.alerts_out) if args.alerts_out else None,
         overwrite_outputs=args.overwrite,
@@ -118,6 +123,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         summary = asyncio.run(_run(service))
     finally:
+        close_outlet()
         if status is not None:
             status.close()
     wall = time.perf_counter() - t0

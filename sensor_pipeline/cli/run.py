@@ -21,8 +21,9 @@ from ._common import (
     config_from_args,
     err_console,
 )
+from ._lsl import add_lsl_out_options, open_lsl_outlet
 
-DEVICES = ("ble", "virtual", "simulated")
+DEVICES = ("ble", "virtual", "simulated", "lsl")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -68,7 +69,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "complete and readable; alerts may have been missed).\n",
     )
     p.add_argument("--device", choices=DEVICES, default="ble",
-                   help="where samples come from (default: ble)")
+                   help="where samples come from (default: ble; lsl: Lab Streaming Layer "
+                   "streams mapped by config [lsl], interchange.md §5.5)")
     p.add_argument("--scenario", default="mixed-workout",
                    help="simulator scenario for --device virtual/simulated (default: "
                    "mixed-workout; `sensor-pipeline simulate --list` lists them)")
@@ -102,6 +104,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--verbose", dest="alert_details", action="store_true",
                    help="print each alert in full: the message, every factor with its value "
                    "and threshold, the full advice (default: two lines per alert)")
+    add_lsl_out_options(p)
     p.set_defaults(func=main)
 
 
@@ -164,9 +167,9 @@ def main(args: argparse.Namespace) -> int:
     if args.duration is not None and not (math.isfinite(args.duration) and args.duration > 0):
         raise UsageError(f"--duration must be > 0 seconds (omit it to run until Ctrl-C or the "
                          f"end of the data), got {args.duration!r}")
-    if args.device == "ble" and args.recording:
+    if args.device in ("ble", "lsl") and args.recording:
         raise UsageError("--recording streams a recording through --device virtual or "
-                         "simulated; with --device ble the samples come from the wearable")
+                         "simulated; with --device ble or lsl the samples come from the device")
     path = _session_path(args, config)
     if path is not None:
         _check_record_path(path, args.overwrite)
@@ -235,8 +238,10 @@ async def _run(args: argparse.Namespace, config: Any, path: Path | None) -> int:
 
         wearable = getattr(source, "wearable", None)
         status = None if args.quiet else StatusLine(console)
+        outputs, close_outlet = open_lsl_outlet(args, config, f"sensor-pipeline-{args.device}")
         service = Service(
             config, source, calibration=calibration, writer_factory=writer_factory,
+            output_sinks=outputs,
             frames_out=Path(args.frames_out) if args.frames_out else None,
             alerts_out=Path(args.alerts_out) if args.alerts_out else None,
             overwrite_outputs=args.overwrite,
@@ -247,6 +252,8 @@ async def _run(args: argparse.Namespace, config: Any, path: Path | None) -> int:
         )
         try:
             summary = await service.run()
+            if path is not None and hasattr(source, "write_labels_csv"):
+                source.write_labels_csv(path)  # LSL markers → labels (interchange.md §5.3)
         except SensorPipelineError:
             if service.summary.recording is not None:
                 console.print(
@@ -254,6 +261,7 @@ async def _run(args: argparse.Namespace, config: Any, path: Path | None) -> int:
                     f"({service.summary.duration_s:.1f} s)", highlight=False)
             raise
         finally:
+            close_outlet()
             if status is not None:
                 status.close()
     console.print(_closing_line(summary), highlight=False, markup=False)
@@ -307,6 +315,11 @@ class _open_source:
 
         args, config = self.args, self.config
         self._stack = contextlib.AsyncExitStack()
+        if args.device == "lsl":
+            from ..adapters.lsl_source import LslSource
+
+            # Lab Streaming Layer streams mapped by config [lsl] (interchange.md §5.5).
+            return await self._stack.enter_async_context(LslSource(config.lsl))
         if args.device == "ble":
             from ..adapters.ble import BleakSource
 

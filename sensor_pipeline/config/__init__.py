@@ -27,6 +27,7 @@ from .emg import EmgConfig
 from .engine import EngineConfig
 from .fatigue import FatigueConfig
 from .kinematics import KinematicsConfig
+from .lsl import LslConfig
 from .recording import RecordingConfig, ServiceConfig
 from .risk import CrampConfig, RiskConfig, SensorChecksConfig
 
@@ -42,6 +43,7 @@ __all__ = [
     "EngineConfig",
     "FatigueConfig",
     "KinematicsConfig",
+    "LslConfig",
     "RecordingConfig",
     "RiskConfig",
     "SensorChecksConfig",
@@ -74,6 +76,7 @@ class Config(Section, frozen=True):
     alerts: AlertsConfig = AlertsConfig()
     recording: RecordingConfig = RecordingConfig()
     service: ServiceConfig = ServiceConfig()
+    lsl: LslConfig = LslConfig()
 
     def __post_init__(self) -> None:
         # Cross-field checks: msgspec adds the path to a ValueError raised here.

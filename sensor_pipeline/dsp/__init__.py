@@ -3,7 +3,7 @@
 Public library API for researchers (numpydoc, units in names):
 
 - ``median_frequency(x, fs_hz, band_hz=(20, 450))``, ``mean_frequency(...)``,
-  ``spectral_index_fi_nsm5(...)``: 1-D signal in, float out (``dsp.spectra``);
+  ``spectral_index_fi_nsm5(...)``: 1-D signal in, float out (``dsp.spectral_indices``);
 - ``hamstring_length_change_pct(hip_flexion_deg, knee_flexion_deg)``: per-head length change
   in % of upright standing (``dsp.hamstring``).
 """
@@ -14,9 +14,9 @@ import importlib
 from typing import Any
 
 _PUBLIC = {
-    "median_frequency": "spectra",
-    "mean_frequency": "spectra",
-    "spectral_index_fi_nsm5": "spectra",
+    "median_frequency": "spectral_indices",
+    "mean_frequency": "spectral_indices",
+    "spectral_index_fi_nsm5": "spectral_indices",
     "hamstring_length_change_pct": "hamstring",
 }
 

@@ -27,6 +27,12 @@ Estimators (``estimator=``):
 ``"periodogram"``
     The untapered (rectangular) periodogram.
 
+MDF bias correction (``estimator="multitaper"``, ``correct_mdf_bias=True``, the default): the
+interpolated median of a multitaper density reads high by the spectral window's smoothing and by
+a second-order noise term, both proportional to the log-spectrum's slope at the median; both are
+removed per window (``mdf_bias``, docs/dsp.md §2.1). Welch and the periodogram keep the classic
+uncorrected median.
+
 Band features use a piecewise-constant model of the density: bin ``j`` (frequency
 ``f_j = j·fs/nfft``) owns the cell ``[f_j − Δf/2, f_j + Δf/2]`` clipped to the band. Then
 
@@ -64,7 +70,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -74,7 +79,7 @@ from scipy import signal
 from scipy.signal.windows import dpss
 
 from ..errors import UsageError, check_option
-from .filters import SosFilter, design_emg_conditioning
+from .mdf_bias import MedianBiasPlan, build_plan, corrected_median
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -179,6 +184,10 @@ class SpectralEstimator:
         The causal filter the segments went through; its power response is compensated.
     mains_harmonics : int
         Mains harmonics checked besides the fundamental (inside the band).
+    correct_mdf_bias : bool
+        Remove the multitaper MDF's smoothing and noise bias (``mdf_bias``; docs/dsp.md §2.1).
+        False gives the plain interpolated median (for comparisons). No effect on the other
+        estimators, whose MDF is the classic uncorrected one.
 
     Raises
     ------
@@ -199,6 +208,7 @@ class SpectralEstimator:
         nfft: int | None = None,
         conditioning_sos: npt.ArrayLike | None = None,
         mains_harmonics: int = DEFAULT_MAINS_HARMONICS,
+        correct_mdf_bias: bool = True,
     ) -> None:
         fs = _check_fs(fs_hz)
         if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) \
@@ -288,9 +298,20 @@ class SpectralEstimator:
 
         # --- compensation of a known conditioning filter -----------------------------------
         self._comp: FloatArray | None = None
+        comp_full = np.ones(f.size)
+        filter_power = None
         if conditioning_sos is not None:
-            gain = self._expected_gain(np.asarray(conditioning_sos, dtype=np.float64))
-            self._comp = 1.0 / np.maximum(gain[self._sel], MIN_COMPENSATION_GAIN)
+            sos_arr = np.asarray(conditioning_sos, dtype=np.float64)
+            gain = self._expected_gain(sos_arr)
+            comp_full = 1.0 / np.maximum(gain, MIN_COMPENSATION_GAIN)
+            self._comp = comp_full[self._sel]
+            filter_power = np.abs(signal.sosfreqz(sos_arr, worN=f, fs=fs)[1]) ** 2
+
+        # --- MDF bias correction (multitaper; docs/dsp.md §2.1) ----------------------------
+        self._bias: MedianBiasPlan | None = None
+        if estimator == "multitaper" and correct_mdf_bias:
+            self._bias = build_plan(self._tapers, fs, self.nfft, sel, self._w,
+                                    self._line_halfwidth_hz, filter_power)
 
         # --- one matrix for every linear band functional -------------------------------------
         # Columns: the four moments, then one "excess power" column per mains line (line cells
@@ -310,9 +331,12 @@ class SpectralEstimator:
         self._sq_debias = 1.0 / (1.0 + 1.0 / dof)
         fc = 0.5 * (self._a + self._b)
         self._fpow = np.stack([np.ones_like(fc), fc, fc * fc], axis=1)  # for Σ q² w f^k
-        self._band_scale = self._density_scale[self._sel_slice].copy()
-        if self._comp is not None:
-            self._band_scale *= self._comp
+        # Bins delivered for the band features: the band's cells, or the wider range the bias
+        # correction reads (then the cells are the slice ``_cell_pos`` of it).
+        self._cells_bins = self._sel_slice if self._bias is None else self._bias.bins
+        self._cell_pos = slice(self._sel_slice.start - self._cells_bins.start,
+                               self._sel_slice.stop - self._cells_bins.start)
+        self._band_scale = (self._density_scale * comp_full)[self._cells_bins].copy()
 
     # ---------------------------------------------------------------------------------------
     def _expected_gain(self, sos: FloatArray) -> FloatArray:
@@ -398,7 +422,8 @@ class SpectralEstimator:
         if m <= rows:
             return self._spectra_chunk(x, cells_only)
         flat = x.reshape(m, x.shape[-1])
-        width = self._a.size if cells_only else self.nfft // 2 + 1
+        width = (self._cells_bins.stop - self._cells_bins.start) if cells_only \
+            else self.nfft // 2 + 1
         out: FloatArray = np.empty((m, width))
         for a in range(0, m, rows):
             out[a:a + rows] = self._spectra_chunk(flat[a:a + rows], cells_only)
@@ -416,7 +441,7 @@ class SpectralEstimator:
         else:
             spec = sp_fft.rfft(x[..., None, :] * self._tapers, n=self.nfft, axis=-1)
         if cells_only:
-            spec = spec[..., self._sel_slice]
+            spec = spec[..., self._cells_bins]
         # Σ_k re² and Σ_k im² in one einsum over the interleaved (re, im) float view (the same
         # sums, in the same order, as two einsums over .real and .imag: bit-identical, faster).
         flat = spec.view(spec.real.dtype)
@@ -476,12 +501,74 @@ class SpectralEstimator:
     def _feature_rows(self, x: FloatArray, detrend: bool = True) -> FloatArray:
         """Features of segments ``x`` (..., N) as one array (8, ...) in ``_ROWS`` order."""
         lead = x.shape[:-1]
-        s = self._spectra(x, cells_only=True, detrend=detrend).reshape(-1, self._a.size)
-        out: FloatArray = self._band_features(s).reshape((len(_ROWS),) + lead)
+        p = self._spectra(x, cells_only=True, detrend=detrend)
+        p = p.reshape(-1, p.shape[-1])
+        out: FloatArray = self._band_features(p).reshape((len(_ROWS),) + lead)
         return out
 
-    def _band_features(self, s: FloatArray) -> FloatArray:
-        """Band features of densities ``s`` (M, n_cells) → (8, M) in ``_ROWS`` order."""
+    def _median(self, pw: FloatArray, cum: FloatArray, total: FloatArray
+                ) -> tuple[FloatArray, npt.NDArray[np.intp], FloatArray]:
+        """Interpolated median of cell powers ``pw`` (cumulative ``cum``, band power ``total``).
+
+        Tie rule: the mean of the quantiles at 1/2 ± tol. Returns the median and, per window,
+        the cells and fractions of the two quantiles, shape (M, 2).
+        """
+        n_cells = pw.shape[1]
+        rows = np.arange(pw.shape[0])[:, None]
+        target = total[:, None] * _HALF_PM_TOL           # (M, 2)
+        idx = (cum[:, None, 1:] < target[:, :, None]).sum(axis=2)
+        np.minimum(idx, n_cells - 1, out=idx)
+        frac = np.minimum(np.maximum((target - cum[rows, idx]) / pw[rows, idx], 0.0), 1.0)
+        both = self._a[idx] + frac * self._w[idx]
+        mdf: FloatArray = (both[:, 0] + both[:, 1]) / 2.0  # the mean of the two quantiles
+        return mdf, idx, frac
+
+    def _corrected(self, dens: FloatArray, s: FloatArray, pw: FloatArray, mdf: FloatArray,
+                   idx: npt.NDArray[np.intp], frac: FloatArray) -> FloatArray:
+        """The bias-corrected MDF (``mdf_bias``); ``var_num / S(m)²`` is the MDF variance."""
+        assert self._bias is not None
+        var_num = self._var_c * 0.25 * self._sq_debias * (pw * s).sum(axis=1)
+        return corrected_median(self._bias, dens, mdf, idx, frac, var_num)
+
+    def median_frequency(self, segments: npt.ArrayLike, *, detrend: bool = True) -> FloatArray:
+        """MDF alone of each segment (Hz): the ``mdf_hz`` of :meth:`features`, bit for bit.
+
+        Parameters
+        ----------
+        segments : array_like, shape (..., N)
+        detrend : bool
+            As in :meth:`features`.
+
+        Returns
+        -------
+        ndarray
+            The leading shape; NaN for a segment without band power.
+        """
+        x = self._check_segments(segments)
+        lead = x.shape[:-1]
+        dens = self._spectra(x, cells_only=True, detrend=detrend)
+        dens = dens.reshape(-1, dens.shape[-1])
+        s = dens[:, self._cell_pos]
+        pw = s * self._w
+        cum = np.zeros((pw.shape[0], pw.shape[1] + 1))
+        np.cumsum(pw, axis=1, out=cum[:, 1:])
+        total = cum[:, -1]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mdf, idx, frac = self._median(pw, cum, total)
+            if self._bias is not None:
+                mdf = self._corrected(dens, s, pw, mdf, idx[:, 0], frac[:, 0])
+        mdf = np.where(total > 0, mdf, np.nan)
+        out: FloatArray = mdf.reshape(lead)
+        return out
+
+    def _band_features(self, dens: FloatArray) -> FloatArray:
+        """Band features of densities (M, n) → (8, M) in ``_ROWS`` order.
+
+        ``dens`` covers ``_cells_bins`` (what ``_spectra(cells_only=True)`` delivers), or only
+        the band's cells (then without the MDF bias correction, which reads bins around them).
+        """
+        with_ext = dens.shape[1] == self._cells_bins.stop - self._cells_bins.start
+        s = dens[:, self._cell_pos] if with_ext else dens
         m, n_cells = s.shape
         rows = np.arange(m)[:, None]
         pw = s * self._w                                    # power per cell
@@ -490,13 +577,7 @@ class SpectralEstimator:
         total = cum[:, -1]
         ok = total > 0
         with np.errstate(divide="ignore", invalid="ignore"):
-            # Median with the tie rule: mean of the quantiles at 1/2 ± tol.
-            target = total[:, None] * _HALF_PM_TOL           # (M, 2)
-            idx = (cum[:, None, 1:] < target[:, :, None]).sum(axis=2)
-            np.minimum(idx, n_cells - 1, out=idx)
-            frac = np.minimum(np.maximum((target - cum[rows, idx]) / pw[rows, idx], 0.0), 1.0)
-            both = self._a[idx] + frac * self._w[idx]
-            mdf = (both[:, 0] + both[:, 1]) / 2.0  # the mean of the two quantiles
+            mdf, idx, frac = self._median(pw, cum, total)
             # einsum, not ``@``: BLAS blocks a matrix product by the number of rows, so a window's
             # last bits would depend on how many windows share the batch (live vs offline).
             lin = np.einsum("mf,fk->mk", s, self._linear)   # moments, then mains lines
@@ -526,6 +607,8 @@ class SpectralEstimator:
             part = cg[r0, jm] - g[r0, jm] * (1.0 - frac[:, 0])
             total_g = cg[:, -1]
             cov = self._cov_c * (0.5 * total_g - part) / qm
+            if self._bias is not None and with_ext:
+                mdf = self._corrected(dens, s, pw, mdf, idx[:, 0], frac[:, 0])
         out = np.array([mdf, mnf, fi, mains, var, total, var_mnf, cov])
         if not ok.all():
             out[:, ~ok] = np.nan
@@ -543,150 +626,19 @@ _ROWS = ("mdf_hz", "mnf_hz", "fi_nsm5", "mains_fraction", "mdf_var_hz2", "band_p
 _HALF_PM_TOL = np.array([0.5 - MEDIAN_TIE_TOL, 0.5 + MEDIAN_TIE_TOL])
 
 
-# -------------------------------------------------------------------------------------------
-# Public one-shot functions
-# -------------------------------------------------------------------------------------------
-_OPTIONS = ("estimator", "nw", "n_tapers", "nperseg", "nfft", "bandpass_order", "notch_hz")
+_ONE_SHOT = ("mean_frequency", "median_frequency", "spectral_index_fi_nsm5")
 
 
-@lru_cache(maxsize=32)
-def _plan(n: int, fs: float, band: tuple[float, float], estimator: str, nw: float,
-          n_tapers: int | None, nperseg: int | None, nfft: int | None,
-          cond: tuple[tuple[float, ...], ...] | None) -> SpectralEstimator:
-    sos = None if cond is None else np.array(cond)
-    return SpectralEstimator(n, fs, band, estimator=estimator, nw=nw, n_tapers=n_tapers,
-                             nperseg=nperseg, nfft=nfft, conditioning_sos=sos)
-
-
-def _one_shot(x: Any, fs_hz: Any, band_hz: Any, options: dict[str, Any]) -> SpectralFeatures:
-    unknown = sorted(set(options) - set(_OPTIONS))
-    if unknown:
-        raise UsageError(
-            f"unknown option(s) {', '.join(map(repr, unknown))}; allowed: "
-            f"{', '.join(map(repr, _OPTIONS))}"
-        )
-    fs = _check_fs(fs_hz)
-    arr = np.asarray(x)
-    if arr.ndim != 1:
-        raise UsageError(f"x must be a 1-D array, got shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
-        raise UsageError(f"x must be real numbers, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64)
-    if arr.size < MIN_SAMPLES:
-        raise UsageError(f"x must have at least {MIN_SAMPLES} samples, got {arr.size}")
-    if not np.all(np.isfinite(arr)):
-        bad = int(np.flatnonzero(~np.isfinite(arr))[0])
-        raise UsageError(f"x must be finite; x[{bad}] = {float(arr[bad])!r}")
-    band = _check_band(band_hz, fs)
-    estimator = options.get("estimator", "multitaper")
-    if not isinstance(estimator, str):
-        raise UsageError(f"estimator must be one of {ESTIMATORS!r}, got {estimator!r}")
-    check_option("estimator", estimator, ESTIMATORS)
-    order = options.get("bandpass_order")
-    cond = None
-    if order is not None:
-        design = design_emg_conditioning(fs, band[0], band[1], order,
-                                         notch_hz=float(options.get("notch_hz", 0.0)))
-        if design.high_hz < band[1]:
-            raise UsageError(
-                f"band_hz {band_hz!r} reaches above 0.9 × Nyquist ({design.high_hz:g} Hz), "
-                "where the band-pass cannot be placed; lower the band's upper edge"
-            )
-        filt = SosFilter(design.sos, 1)
-        arr = filt.process(arr[None, :])[0]
-        cond = tuple(tuple(float(v) for v in row) for row in design.sos)
-    elif "notch_hz" in options:
-        raise UsageError("notch_hz needs bandpass_order (the notch is part of the prefilter)")
-    nw = options.get("nw", DEFAULT_NW)
-    plan = _plan(arr.size, fs, band, estimator, nw, options.get("n_tapers"),
-                 options.get("nperseg"), options.get("nfft"), cond)
-    return plan.features(arr[None, :])
-
-
-
-
-def median_frequency(x: npt.ArrayLike, fs_hz: float,
-                     band_hz: tuple[float, float] = DEFAULT_BAND_HZ, **options: Any) -> float:
-    """Median frequency (Hz) of a signal over a band, interpolated (not bin-quantised).
-
-    Parameters
-    ----------
-    x : array_like, shape (N,)
-        The signal (any unit), N >= 16, finite.
-    fs_hz : float
-        Sampling rate in Hz (> 0).
-    band_hz : (float, float)
-        Band over which the median is defined, inside (0, fs_hz/2).
-    **options
-        ``estimator`` ("multitaper" | "welch" | "periodogram", default "multitaper"),
-        ``nw`` (multitaper NW, default 5), ``n_tapers`` (default floor(2·nw) − 1),
-        ``nperseg`` (Welch segment, default N // 2), ``nfft`` (default N),
-        ``bandpass_order`` (None = no filtering, the default; an int applies the causal
-        Butterworth band-pass of that order per edge on ``band_hz`` with steady-state start,
-        and compensates its response), ``notch_hz`` (with ``bandpass_order``: mains notch).
-
-    Returns
-    -------
-    float
-        The MDF in Hz; NaN if the signal has no power in the band.
-
-    Raises
-    ------
-    UsageError
-        Non-1-D, too short or non-finite ``x``; bad ``fs_hz`` or ``band_hz``; unknown option.
-
-    Notes
-    -----
-    The median is the frequency where the cumulative band power reaches one half, with linear
-    interpolation inside a frequency cell. Ties (a flat cumulative power at one half, e.g. two
-    equal-power tones with nothing between them) resolve to the midpoint of the flat stretch.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> t = np.arange(2000) / 1000.0
-    >>> round(median_frequency(np.sin(2 * np.pi * 80.0 * t), 1000.0), 1)
-    80.0
-    """
-    return float(_one_shot(x, fs_hz, band_hz, options).mdf_hz[0])
-
-
-def mean_frequency(x: npt.ArrayLike, fs_hz: float,
-                   band_hz: tuple[float, float] = DEFAULT_BAND_HZ, **options: Any) -> float:
-    """Mean frequency ``M_1 / M_0`` (Hz) of a signal over a band.
-
-    Parameters, options, returns and errors as :func:`median_frequency`.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> t = np.arange(2000) / 1000.0
-    >>> round(mean_frequency(np.sin(2 * np.pi * 123.4 * t), 1000.0), 1)
-    123.4
-    """
-    return float(_one_shot(x, fs_hz, band_hz, options).mnf_hz[0])
-
-
-def spectral_index_fi_nsm5(x: npt.ArrayLike, fs_hz: float,
-                           band_hz: tuple[float, float] = DEFAULT_BAND_HZ,
-                           **options: Any) -> float:
-    """Dimitrov's spectral fatigue index FInsm5 = ``M_−1 / M_5`` (Hz⁻⁶) over a band.
-
-    Rises with fatigue; scales as (frequency scale)⁻⁶ (Dimitrov et al. 2006, MSSE 38:1971).
-    Parameters, options, returns and errors as :func:`median_frequency`.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> x = np.random.default_rng(0).standard_normal(20000)
-    >>> fi = spectral_index_fi_nsm5(x, 1000.0, (20.0, 450.0))
-    >>> bool(abs(fi / 2.2497e-15 - 1) < 0.05)  # flat band: ln(f2/f1) / ((f2^6 - f1^6)/6)
-    True
-    """
-    return float(_one_shot(x, fs_hz, band_hz, options).fi_nsm5[0])
+def __getattr__(name: str) -> Any:
+    # The one-shot functions moved to dsp.spectral_indices (this module holds the estimator);
+    # ``dsp.spectra.median_frequency`` keeps working, imported lazily (no import cycle).
+    if name in _ONE_SHOT:
+        from . import spectral_indices
+        return getattr(spectral_indices, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [
-    "DEFAULT_BAND_HZ", "DEFAULT_NW", "ESTIMATORS", "SpectralEstimator", "SpectralFeatures",
-    "mean_frequency", "median_frequency", "spectral_index_fi_nsm5",
+    "DEFAULT_BAND_HZ", "DEFAULT_NW", "ESTIMATORS", "MIN_SAMPLES", "SpectralEstimator",
+    "SpectralFeatures",
 ]

@@ -138,15 +138,15 @@ def test_help_of_every_subcommand_exits_0_and_documents_its_options() -> None:
         assert err == "", (name, err)
     helps = {n: oneline(out) for n, (_, out, _) in zip(names, results[1:])}
     run_help = helps["run"]
-    for opt in ("--device {ble,virtual,simulated}", "--scenario", "--recording REC", "--seed",
+    for opt in ("--device {ble,virtual,simulated,lsl}", "--scenario", "--recording REC", "--seed",
                 "--speed", "--duration S", "--config FILE", "--set", "--record PATH",
                 "--no-record", "--overwrite", "--frames-out FILE", "--alerts-out FILE",
-                "--calibration REC", "--quiet", "Ctrl-C"):
+                "--calibration REC", "--quiet", "--lsl-out", "--lsl-wait S", "Ctrl-C"):
         assert opt in run_help, opt
     replay_help = helps["replay"]
     for opt in ("recording", "--speed X", "--frames-out FILE", "--alerts-out FILE",
                 "--config FILE", "--set", "--recalibrate", "--progress", "--quiet",
-                "stored in the session"):
+                "--lsl-out", "stored in the session"):
         assert opt in replay_help, opt
 
 

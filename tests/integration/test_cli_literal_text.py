@@ -60,6 +60,8 @@ def test_recording_commands_print_markup_in_paths_literally(tmp_path: Path) -> N
     # Brackets in a recording's own path are a reader matter (polars globbing); the path here
     # carries an emoji code and the outputs carry markup.
     rec = tmp_path / ":x:rec"
+    # "[/]" holds a slash: the alerts file's folder must exist (outputs never create folders).
+    (tmp_path / f"a{MARKUP}.jsonl").parent.mkdir(parents=True, exist_ok=True)
     r = cli("simulate", "bridge-fatigue", "--duration", "10", "--out", str(rec))
     assert r.returncode == EXIT_OK and f"wrote {rec}:" in _clean(r.stderr)
     runs = cli_many([

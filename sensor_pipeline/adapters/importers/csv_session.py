@@ -58,6 +58,13 @@ from ..recording._format import (
 SESSION_TOML = "session.toml"
 #: [session] key of an exported CSV session carrying the recording's metadata as JSON.
 METADATA_JSON_KEY = "metadata_json"
+#: [session] key naming the JSON file that carries the recording's metadata (export writes it
+#: as readable, indented JSON: metadata.json).
+METADATA_FILE_KEY = "metadata_file"
+METADATA_FILE = "metadata.json"
+#: Derived tables an export writes beside the streams (interchange.md §2).
+FRAMES_CSV = "frames.csv"
+ALERTS_CSV = "alerts.csv"
 #: Metadata a re-import must not inherit: the writer's own bookkeeping of the old recording.
 _NOT_CARRIED = frozenset({"complete", "end_utc", "writer", "imported_from"})
 LABELS_CSV = "labels.csv"
@@ -142,10 +149,13 @@ def import_csv_session(
     if not isinstance(session, dict):
         raise RecordingError(f"[session] must be a table, got {session!r}", path=str(toml_path))
     carried = session.get(METADATA_JSON_KEY)
+    meta_file = session.get(METADATA_FILE_KEY)
+    if meta_file is not None:
+        carried = _read_metadata_file(root, meta_file, toml_path)
     if carried is not None:
         # Metadata of an exported recording (config, calibration, source, ...), kept verbatim.
         try:
-            parsed = json.loads(carried) if isinstance(carried, str) else None
+            parsed = json.loads(carried) if isinstance(carried, str) else carried
         except ValueError:
             parsed = None
         if not isinstance(parsed, dict):
@@ -153,7 +163,7 @@ def import_csv_session(
                                  "string", path=str(toml_path))
         metadata.update(parsed)
     for key, value in session.items():
-        if key == METADATA_JSON_KEY:
+        if key in (METADATA_JSON_KEY, METADATA_FILE_KEY):
             continue
         if key in RESERVED_KEYS or key in ("complete", "end_utc", "writer"):
             raise RecordingError(f"[session] key {key!r} is reserved for the recording writer",
@@ -163,6 +173,19 @@ def import_csv_session(
                                  "files": files}
     metadata.setdefault("source", {"kind": "import", "format": "generic-csv"})
     return streams, blocks, labels, metadata
+
+
+def _read_metadata_file(root: Path, name: Any, toml_path: Path) -> Any:
+    """The exported recording's metadata from ``[session] metadata_file`` (a JSON object)."""
+    if not isinstance(name, str) or not (root / name).is_file():
+        raise RecordingError(f"[session] {METADATA_FILE_KEY} = {name!r}: no such file in {root} "
+                             "(expected the JSON file written by export, e.g. metadata.json)",
+                             path=str(toml_path))
+    try:
+        return json.loads((root / name).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise RecordingError(f"cannot read the exported metadata: {exc}",
+                             path=str(root / name)) from exc
 
 
 class _Spec(NamedTuple):
@@ -449,7 +472,9 @@ def _write_export(session: Session, out: Path) -> None:
     # TOML has no null, and a re-import must replay with the same config and calibration.
     carried = {k: v for k, v in meta.items()
                if k not in RESERVED_KEYS and k not in _NOT_CARRIED and k not in session_fields}
-    session_fields[METADATA_JSON_KEY] = json.dumps(carried, ensure_ascii=False)
+    session_fields[METADATA_FILE_KEY] = METADATA_FILE
+    meta_text = json.dumps(carried, ensure_ascii=False, indent=2, allow_nan=True) + "\n"
+    write_atomically(out / METADATA_FILE, functools.partial(_write_text, meta_text))
     lines.append("[session]")
     lines += [f"{k} = {_toml_str(v)}" for k, v in session_fields.items()]
     lines.append("")
@@ -459,9 +484,9 @@ def _write_export(session: Session, out: Path) -> None:
         lf = session.scan_stream(name)
         # Same arithmetic as StreamTimeline.t_ns: (index · 1e9) / fs, rounded to int ns.
         grid = lf.select(
-            ((pl.col("t_ns").first() - (pl.col("index").first() * NS_PER_S / fs).round()
-              .cast(pl.Int64) + (pl.col("index") * NS_PER_S / fs).round().cast(pl.Int64))
-             / NS_PER_S).alias("t_s"),
+            t_s_text(pl.col("t_ns").first() - (pl.col("index").first() * NS_PER_S / fs).round()
+                     .cast(pl.Int64) + (pl.col("index") * NS_PER_S / fs).round()
+                     .cast(pl.Int64)).alias("t_s"),
             *[pl.col(c) for c in info.channels])
         try:
             write_atomically(out / file, functools.partial(_sink_csv, grid))
@@ -478,6 +503,7 @@ def _write_export(session: Session, out: Path) -> None:
         if info.body_location:
             lines.append(f"body_location = {_toml_str(info.body_location)}")
         lines.append("")
+    _export_derived(session, out)
     labels = session.label_objects()
     if labels:
         def write_labels(tmp: Path) -> None:
@@ -576,6 +602,42 @@ def _move_into(tmp: Path, out: Path, written: list[str], old_files: list[str]) -
         os.replace(tmp / name, out / name)
     for name in set(old_files) - set(written) - {EXPORT_MARKER}:
         (out / name).unlink(missing_ok=True)
+
+
+def t_s_text(t_ns: pl.Expr) -> pl.Expr:
+    """Integer ns as exact decimal seconds, trailing zeros dropped (``30000000`` → ``0.03``):
+    no float noise such as ``0.030000000000000002``, and exact to the nanosecond."""
+    a = t_ns.abs()
+    digits = pl.concat_str([(a // NS_PER_S).cast(pl.String), pl.lit("."),
+                            (a % NS_PER_S).cast(pl.String).str.zfill(9)])
+    text = digits.str.strip_chars_end("0").str.strip_chars_end(".")
+    return pl.when(t_ns < 0).then(pl.concat_str([pl.lit("-"), text])).otherwise(text)
+
+
+def _export_derived(session: Session, out: Path) -> None:
+    """``frames.csv`` (the frames table, interchange.md §3 columns first) and ``alerts.csv``
+    (one row per alert, ``factors`` as JSON), each only when the recording has any; a stale
+    one from an earlier export into the same folder is removed."""
+    frames = session.frames()
+    if frames.height:
+        lf = frames.lazy().with_columns(t_s_text(pl.col("t_ns")).alias("t_s"))
+        write_atomically(out / FRAMES_CSV, functools.partial(_sink_csv, lf))
+    else:
+        (out / FRAMES_CSV).unlink(missing_ok=True)
+    alerts = session.alerts()
+    if alerts.height:
+        cols = ["t_s", "t_ns", "kind", "severity", "code", "message", "advice", "factors"]
+        lf = alerts.lazy().with_columns(t_s_text(pl.col("t_ns")).alias("t_s")).select(
+            [c for c in cols if c in alerts.columns])
+        write_atomically(out / ALERTS_CSV, functools.partial(_sink_csv, lf))
+    else:
+        (out / ALERTS_CSV).unlink(missing_ok=True)
+
+
+def _write_text(text: str, tmp: Path) -> None:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
 
 
 def _sink_csv(lf: pl.LazyFrame, path: Path) -> None:

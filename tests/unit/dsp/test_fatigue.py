@@ -121,6 +121,22 @@ def test_baseline_uses_first_valid_allowed_windows_only() -> None:
     assert s.fatigue_index[0] == pytest.approx((100.0 - s.mdf_tracked_hz[0]) / 100.0)
 
 
+def test_baseline_is_the_median_not_the_mean() -> None:
+    # Skewed inputs (one slow start, two high windows): median 102, mean 112.6, so a baseline
+    # taken as the mean (or any other central value) fails here.
+    cfg = msgspec.structs.replace(FatigueConfig(), baseline_windows=5)
+    ft = FatigueTracker(cfg, 1, HOP_S)
+    for k, m in enumerate((101.0, 150.0, 102.0, 80.0, 130.0), start=1):
+        s = ft.update(window(0.5, m), k * HOP_S, True)
+    assert s.mdf_baseline_hz[0] == 102.0
+    # An even count takes the mean of the two middle values (statistics.median).
+    cfg4 = msgspec.structs.replace(FatigueConfig(), baseline_windows=4)
+    ft4 = FatigueTracker(cfg4, 1, HOP_S)
+    for k, m in enumerate((90.0, 140.0, 100.0, 96.0), start=1):
+        s4 = ft4.update(window(0.5, m), k * HOP_S, True)
+    assert s4.mdf_baseline_hz[0] == 98.0                           # mean would be 106.5
+
+
 def test_fatigue_index_follows_a_drop() -> None:
     ft = FatigueTracker(FatigueConfig(), 1, HOP_S)
     rng = np.random.default_rng(3)

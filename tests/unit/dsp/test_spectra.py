@@ -225,6 +225,41 @@ def test_predicted_variances_match_the_observed_spread() -> None:
     assert corr_pred == pytest.approx(corr_obs, abs=0.15)
 
 
+def _held_out_signals() -> list[tuple[str, np.ndarray, float, int, float]]:
+    """(name, signal, fs, window length, true MDF) unlike the calibration signal.
+
+    VAR_CALIBRATION was fitted on 0.5 s windows at 2 kHz of the sEMG shape at MDF 120 → 80 Hz;
+    these differ in rate, window length, MDF or spectral shape.
+    """
+    out = []
+    for fs, n, mdf, seed in ((1000.0, 500, 70.0, 21), (2000.0, 2000, 140.0, 22)):
+        x, _ = synthesize_semg(1200 * n, fs, mdf, seed=seed, band_hz=(20.0, 450.0))
+        out.append((f"sEMG {mdf:g} Hz, {n} samples at {fs:g} Hz", x, fs, n, mdf))
+    # Not the sEMG shape: white noise through a 3rd-order Butterworth 40–180 Hz band-pass; its
+    # true MDF from the filter's exact power response.
+    fs, n = 1000.0, 500
+    sos = signal.butter(3, [40.0, 180.0], "bandpass", fs=fs, output="sos")
+    x = signal.sosfilt(sos, np.random.default_rng(23).standard_normal(1200 * n))
+    f = np.linspace(20.0, 450.0, 40001)
+    p = np.abs(signal.sosfreqz(sos, worN=f, fs=fs)[1]) ** 2
+    cum = np.concatenate([[0.0], np.cumsum((p[1:] + p[:-1]) / 2 * np.diff(f))])
+    out.append(("Butterworth noise", x, fs, n, float(np.interp(cum[-1] / 2, cum, f))))
+    return out
+
+
+@pytest.mark.parametrize("case", range(3))
+def test_mdf_variance_model_holds_on_signals_it_was_not_fitted_on(case: int) -> None:
+    # Observed / predicted MDF variance within ±0.15 over 1200 independent windows (sampling
+    # sd of the ratio ≈ 0.05): a calibration factor 30 % off (e.g. 0.94 → 1.25) moves the
+    # ratio by ≥ 0.23 and fails.
+    name, x, fs, n, truth = _held_out_signals()[case]
+    feats = SpectralEstimator(n, fs, (20.0, 450.0)).features(x.reshape(-1, n))
+    err = feats.mdf_hz - truth
+    ratio = float(np.var(err) / np.mean(feats.mdf_var_hz2))
+    assert ratio == pytest.approx(1.0, abs=0.15), name
+    assert abs(np.mean(err)) < 0.2 * np.std(err), name      # the truth is right
+
+
 @settings(max_examples=25, deadline=None)
 @given(m=st.integers(1, 6), seed=st.integers(0, 2**32 - 1),
        estimator=st.sampled_from(["multitaper", "welch", "periodogram"]))

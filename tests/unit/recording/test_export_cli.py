@@ -47,7 +47,7 @@ def test_export_then_import_gives_the_same_session(rec: Path, tmp_path: Path) ->
     assert "exported" in said and "labels.csv (2 labels)" in said
     assert sorted(p.name for p in out.iterdir()) == [
         ".sensor-pipeline-export.json", "emg.csv", "imu_thigh.csv", "labels.csv",
-        "session.toml"]
+        "metadata.json", "session.toml"]
     assert os.stat(out).st_mode & 0o777 == 0o700
     assert all(os.stat(p).st_mode & 0o777 == 0o600 for p in out.iterdir())
     assert (out / "emg.csv").read_text(encoding="utf-8").splitlines()[0] == (
@@ -103,7 +103,8 @@ def test_overwrite_replaces_only_what_an_earlier_export_wrote(rec: Path, tmp_pat
     r = run("export", "csv", str(bare), "--out", str(out), "--overwrite")
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in out.iterdir()) == [
-        ".sensor-pipeline-export.json", "imu_thigh.csv", "mine.txt", "session.toml"]
+        ".sensor-pipeline-export.json", "imu_thigh.csv", "metadata.json", "mine.txt",
+        "session.toml"]
     assert (out / "mine.txt").read_text(encoding="utf-8") == "keep me"
     assert [p for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
