@@ -724,10 +724,14 @@ def _rebased(block: SampleBlock, first_index: int) -> SampleBlock:
     live source's indices count from the device's boot, so every live block is rebased: this
     costs ~1 µs where the validating constructor costs ~10 µs."""
     out: SampleBlock = object.__new__(SampleBlock)
-    for name in ("stream", "channels", "units", "fs_hz", "t0_ns", "data"):
+    for name in _BLOCK_FIELDS:
         object.__setattr__(out, name, getattr(block, name))
     object.__setattr__(out, "first_index", int(first_index))
     return out
+
+
+#: Every field of SampleBlock (so ``_rebased`` copies fields added later too).
+_BLOCK_FIELDS = tuple(f.name for f in dataclasses.fields(SampleBlock))
 
 
 def _concat(blocks: list[SampleBlock]) -> SampleBlock:
