@@ -25,24 +25,24 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sensor_pipeline.adapters.importers.uci import load_uci_trial  # noqa: E402
-from sensor_pipeline.config import KinematicsConfig  # noqa: E402
-from sensor_pipeline.dsp.hamstring import hamstring_length_change_pct  # noqa: E402
-from sensor_pipeline.dsp.imu import (  # noqa: E402
+from sensor_pipeline.adapters.importers.uci import load_uci_trial
+from sensor_pipeline.config import KinematicsConfig
+from sensor_pipeline.dsp.hamstring import hamstring_length_change_pct
+from sensor_pipeline.dsp.imu import (
     InclinationFilter,
     KinematicsTracker,
     accelerometer_inclination_deg,
     wrap_deg,
 )
-from sensor_pipeline.model import IMU_CHANNELS, IMU_UNITS, SampleBlock, StreamInfo  # noqa: E402
+from sensor_pipeline.model import IMU_CHANNELS, IMU_UNITS, SampleBlock, StreamInfo
 
 FS = 100.0
 G = 9.81

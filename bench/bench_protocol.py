@@ -49,14 +49,13 @@ import numpy as np
 from sensor_pipeline.config import DeviceConfig
 from sensor_pipeline.model import IMU_CHANNELS, IMU_UNITS, RawPayload, SampleBlock, StreamInfo
 from sensor_pipeline.protocol import FrameDecoder, description_for
+from sensor_pipeline.protocol.frames import HEADER, encode_frame, max_samples_per_frame
 from sensor_pipeline.protocol.pmd_decoder import PmdDecoder, PmdStreamSpec
 from sensor_pipeline.protocol.polar_pmd import (
     MeasurementType,
     encode_data_frame,
     parse_data_frame,
 )
-from sensor_pipeline.protocol.frames import HEADER, max_samples_per_frame
-from sensor_pipeline.protocol.frames import encode_frame
 
 EMG4 = ("biceps_femoris", "semitendinosus", "semimembranosus", "biceps_femoris_short")
 

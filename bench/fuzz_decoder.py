@@ -24,16 +24,28 @@ import random
 import sys
 import time
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 from sensor_pipeline.errors import DecodeError
 from sensor_pipeline.model import IMU_CHANNELS, IMU_UNITS, StreamInfo
 from sensor_pipeline.protocol import (
-    DeviceDescription, DeviceStatus, FrameDecoder, SampleFormat, StreamDescriptor, StreamKind,
-    decode_description, decode_response, decode_status, description_for, encode_description,
-    encode_frame, encode_response, encode_status,
+    DeviceDescription,
+    DeviceStatus,
+    FrameDecoder,
+    SampleFormat,
+    StreamDescriptor,
+    StreamKind,
+    decode_description,
+    decode_response,
+    decode_status,
+    description_for,
+    encode_description,
+    encode_frame,
+    encode_response,
+    encode_status,
 )
 from sensor_pipeline.protocol.pmd_decoder import PmdDecoder, PmdStreamSpec
 from sensor_pipeline.protocol.polar_pmd import (
@@ -109,7 +121,7 @@ def run_codec(name: str, n: int, valid: list[bytes], fn: Callable[[bytes], Any],
                 reports.append(f"{name}: {exc!r} on {data.hex()}")
             else:
                 errors += 1
-        except Exception:
+        except Exception:  # noqa: BLE001 - any other exception is the crash a fuzzer looks for
             crashes += 1
             reports.append(f"{name}: {traceback.format_exc()} on {data.hex()}")
     return ok, errors, crashes, reports
@@ -145,7 +157,7 @@ def fuzz_pmd(n: int, rng: random.Random, nrng: np.random.Generator) -> tuple[int
             items += len(dec.feed(data, t_ns))
         except DecodeError:
             errors += 1
-        except Exception:
+        except Exception:  # noqa: BLE001 - any other exception is the crash a fuzzer looks for
             crashes += 1
             reports.append(f"PmdDecoder.feed: {traceback.format_exc()} on {data.hex()}")
     print(f"PmdDecoder.feed: {n} fuzzed frames in {time.perf_counter() - t0:.1f} s: {items} "
@@ -191,7 +203,7 @@ def main() -> int:
                 reports.append(f"feed: {exc!r} on {data.hex()}")
             else:
                 counts["decode_errors"] += 1
-        except Exception:
+        except Exception:  # noqa: BLE001 - any other exception is the crash a fuzzer looks for
             counts["crashes"] += 1
             reports.append(f"feed: {traceback.format_exc()} on {data.hex()}")
         if k % 10 == 0:  # keep the state machine exercised with valid frames too
@@ -200,7 +212,7 @@ def main() -> int:
                 dec.feed(rng.choice(valid), t_ns)
             except DecodeError:
                 pass
-            except Exception:
+            except Exception:  # noqa: BLE001 - any other exception is the crash a fuzzer looks for
                 counts["crashes"] += 1
                 reports.append(f"feed(valid): {traceback.format_exc()}")
     dt = time.perf_counter() - t0

@@ -182,14 +182,6 @@ def check_output_paths(frames_out: str | Path | None, alerts_out: str | Path | N
         check_output_file(alerts_out, "--alerts-out", overwrite=overwrite)
 
 
-def frames_to_dataframe(frames: Iterable[FeatureFrame]) -> pl.DataFrame:
-    """Frames as a table with the interchange.md §3 columns first."""
-    rows = [f.to_row() for f in frames]
-    if not rows:
-        return pl.DataFrame()
-    return pl.DataFrame(rows, infer_schema_length=None)
-
-
 #: Text columns of ``FeatureFrame.to_row()``; every other column that has no value in the first
 #: chunk is a float column (angles, MDF, fatigue... are None until they are available).
 _TEXT_COLUMNS = frozenset({"risk_state", "angle_source", "emg_channel", "jasa",

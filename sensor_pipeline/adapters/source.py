@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterable, Protocol, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from typing import Any, Protocol
 
 from ..model import NS_PER_S, SampleBlock, SourceItem, StreamInfo
 

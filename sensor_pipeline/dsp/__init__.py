@@ -20,7 +20,7 @@ _PUBLIC = {
     "hamstring_length_change_pct": "hamstring",
 }
 
-__all__ = sorted(_PUBLIC)
+__all__ = sorted(_PUBLIC)  # noqa: PLE0605 - the lazily imported names, listed once above
 
 
 def __getattr__(name: str) -> Any:

@@ -33,7 +33,6 @@ where a gap's length is not exact), and the new device clock is anchored by the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -401,22 +400,3 @@ class FrameDecoder:
         self._samples += kept
         self._bytes += size
         return items
-
-
-def decode_frames(
-    description: DeviceDescription,
-    payloads: Sequence[tuple[int, bytes]],
-    *,
-    session_start_ns: int | None = 0,
-) -> tuple[list[SampleBlock | GapDetected], int]:
-    """Decode recorded ``(t_ns, payload)`` pairs; returns (items, decode errors). For replay."""
-    dec = FrameDecoder(description, session_start_ns=session_start_ns)
-    items: list[SampleBlock | GapDetected] = []
-    errors = 0
-    for t_ns, payload in payloads:
-        try:
-            items.extend(dec.feed(payload, t_ns))
-        except DecodeError:
-            errors += 1
-    return items, errors
-

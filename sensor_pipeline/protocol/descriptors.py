@@ -16,8 +16,9 @@ import dataclasses
 import enum
 import math
 import struct
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence, TypeVar
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt

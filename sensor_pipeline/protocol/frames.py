@@ -16,8 +16,9 @@ Stateless helpers here; the stateful decoder (gaps, duplicates, clock) is ``deco
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt

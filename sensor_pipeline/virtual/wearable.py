@@ -773,7 +773,3 @@ def expected_missing(
         else:
             merged.append((a, n))
     return merged
-
-
-def iter_blocks(items: Iterable[SourceItem]) -> Iterator[SampleBlock]:
-    return (i for i in items if isinstance(i, SampleBlock))

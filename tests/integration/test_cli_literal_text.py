@@ -62,6 +62,7 @@ def test_recording_commands_print_markup_in_paths_literally(tmp_path: Path) -> N
     rec = tmp_path / ":x:rec"
     # "[/]" holds a slash: the alerts file's folder must exist (outputs never create folders).
     (tmp_path / f"a{MARKUP}.jsonl").parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / f"csv{MARKUP}").parent.mkdir(parents=True, exist_ok=True)
     r = cli("simulate", "bridge-fatigue", "--duration", "10", "--out", str(rec))
     assert r.returncode == EXIT_OK and f"wrote {rec}:" in _clean(r.stderr)
     runs = cli_many([

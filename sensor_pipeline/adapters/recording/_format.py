@@ -26,7 +26,6 @@ import dataclasses
 import datetime as _dt
 import enum
 import json
-import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -195,11 +194,6 @@ def check_channels(stream: str, channels: tuple[str, ...]) -> None:
 # ---------------------------------------------------------------------------------------------
 def part_name(first: int, last: int) -> str:
     return f"part-{first:08d}-{last:08d}.parquet"
-
-
-def is_temporary(name: str) -> bool:
-    """Leftovers of an interrupted write: hidden ``.name.tmp`` files (ignored by readers)."""
-    return name.startswith(".") and name.endswith(".tmp")
 
 
 def list_parts(table_dir: Path) -> tuple[list[Path], list[Path]]:
@@ -408,7 +402,3 @@ def iso_utc(t: _dt.datetime) -> str:
     if t.tzinfo is None:
         raise ValueError(f"naive datetime {t!r}: give a timezone-aware time")
     return t.astimezone(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def finite_or_none(x: float) -> float | None:
-    return x if math.isfinite(x) else None

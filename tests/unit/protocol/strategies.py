@@ -8,7 +8,11 @@ import numpy as np
 from hypothesis import strategies as st
 
 from sensor_pipeline.protocol import (
-    BodyLocation, DeviceDescription, SampleFormat, StreamDescriptor, StreamKind,
+    BodyLocation,
+    DeviceDescription,
+    SampleFormat,
+    StreamDescriptor,
+    StreamKind,
 )
 
 _UNITS = {

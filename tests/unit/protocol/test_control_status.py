@@ -8,8 +8,15 @@ from hypothesis import strategies as st
 
 from sensor_pipeline.errors import DecodeError
 from sensor_pipeline.protocol import (
-    DeviceStatus, Opcode, Status, decode_request, decode_response, decode_status,
-    encode_request, encode_response, encode_status,
+    DeviceStatus,
+    Opcode,
+    Status,
+    decode_request,
+    decode_response,
+    decode_status,
+    encode_request,
+    encode_response,
+    encode_status,
 )
 
 

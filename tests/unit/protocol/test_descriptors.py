@@ -14,8 +14,14 @@ from hypothesis import strategies as st
 from sensor_pipeline.errors import DecodeError
 from sensor_pipeline.model import IMU_CHANNELS, StreamInfo
 from sensor_pipeline.protocol import (
-    BodyLocation, DeviceDescription, SampleFormat, StreamDescriptor, StreamKind,
-    decode_description, descriptor_for, encode_description,
+    BodyLocation,
+    DeviceDescription,
+    SampleFormat,
+    StreamDescriptor,
+    StreamKind,
+    decode_description,
+    descriptor_for,
+    encode_description,
 )
 from sensor_pipeline.protocol.descriptors import Tag, _tlv, iter_tlv
 

@@ -14,8 +14,16 @@ from hypothesis import strategies as st
 from sensor_pipeline.errors import DecodeError
 from sensor_pipeline.model import GapDetected, SampleBlock
 from sensor_pipeline.protocol import (
-    FLAG_CONFIG_CHANGED, DeviceDescription, FrameDecoder, SampleFormat, StreamDescriptor,
-    StreamKind, TruncatedFrameError, encode_frame, frames_for_samples, max_samples_per_frame,
+    FLAG_CONFIG_CHANGED,
+    DeviceDescription,
+    FrameDecoder,
+    SampleFormat,
+    StreamDescriptor,
+    StreamKind,
+    TruncatedFrameError,
+    encode_frame,
+    frames_for_samples,
+    max_samples_per_frame,
 )
 from sensor_pipeline.protocol.descriptors import description_for
 from sensor_pipeline.protocol.frames import parse_header
@@ -93,7 +101,7 @@ def test_any_framing_gives_the_same_stream(data: Any) -> None:
             out += dec.feed(frame, 10**9 + (1000 + k1 * 500) * 1000)
     got = blocks(out)
     assert not [i for i in out if isinstance(i, GapDetected)]
-    assert [b.first_index for b in got][0] == 100
+    assert got[0].first_index == 100
     for x, y in zip(got, got[1:]):
         assert y.first_index == x.end_index
     np.testing.assert_array_equal(np.concatenate([b.data for b in got], axis=1),

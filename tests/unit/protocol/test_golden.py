@@ -9,9 +9,20 @@ import numpy as np
 
 from sensor_pipeline.model import IMU_CHANNELS
 from sensor_pipeline.protocol import (
-    BodyLocation, DeviceDescription, DeviceStatus, FrameDecoder, SampleFormat, Status,
-    StreamDescriptor, StreamKind, decode_description, decode_response, decode_status,
-    encode_description, encode_frame, encode_status,
+    BodyLocation,
+    DeviceDescription,
+    DeviceStatus,
+    FrameDecoder,
+    SampleFormat,
+    Status,
+    StreamDescriptor,
+    StreamKind,
+    decode_description,
+    decode_response,
+    decode_status,
+    encode_description,
+    encode_frame,
+    encode_status,
 )
 from sensor_pipeline.protocol import control as ctl
 
@@ -20,7 +31,7 @@ DOC = Path(__file__).resolve().parents[3] / "docs" / "protocol.md"
 
 def golden() -> dict[str, bytes]:
     text = DOC.read_text(encoding="utf-8")
-    blocks = re.findall(r"```hex golden=(\S+)\n(.*?)```", text, flags=re.S)
+    blocks = re.findall(r"```hex golden=(\S+)\n(.*?)```", text, flags=re.DOTALL)
     return {name: bytes.fromhex(body.replace("\n", " ")) for name, body in blocks}
 
 

@@ -7,7 +7,11 @@ import pytest
 
 from sensor_pipeline.errors import UsageError
 from sensor_pipeline.sim.semg import (
-    band_median_hz, mdf_for_scale, scale_for_mdf, semg_psd, synthesize_semg,
+    band_median_hz,
+    mdf_for_scale,
+    scale_for_mdf,
+    semg_psd,
+    synthesize_semg,
 )
 
 
