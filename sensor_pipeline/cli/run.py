@@ -21,6 +21,7 @@ from ._common import (
     config_from_args,
     err_console,
 )
+from ._dashboard import add_dashboard_options, dashboard_settings, open_dashboard
 
 DEVICES = ("ble", "virtual", "simulated")
 
@@ -94,6 +95,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="replace an existing recording at --record PATH (only a recording is "
                    "ever deleted) and existing --frames-out / --alerts-out files")
     add_output_options(p)
+    add_dashboard_options(p)
     p.add_argument("--calibration", metavar="REC",
                    help="reuse the calibration stored in this earlier recording (then standing "
                    "still at the start is not needed: set engine.calibration-s = 0)")
@@ -167,6 +169,7 @@ def main(args: argparse.Namespace) -> int:
     if args.device == "ble" and args.recording:
         raise UsageError("--recording streams a recording through --device virtual or "
                          "simulated; with --device ble the samples come from the wearable")
+    dashboard = dashboard_settings(args)
     path = _session_path(args, config)
     if path is not None:
         _check_record_path(path, args.overwrite)
@@ -190,7 +193,7 @@ def main(args: argparse.Namespace) -> int:
             from rich.text import Text
 
             err_console().print(Text.assemble(("warning: ", "bold yellow"), warning))
-    return asyncio.run(_run(args, config, path))
+    return asyncio.run(_run(args, config, path, dashboard))
 
 
 def exit_code_for(summary: Any) -> int:
@@ -201,8 +204,10 @@ def exit_code_for(summary: Any) -> int:
     return EXIT_DATA_LOSS
 
 
-async def _run(args: argparse.Namespace, config: Any, path: Path | None) -> int:
+async def _run(args: argparse.Namespace, config: Any, path: Path | None,
+               dashboard: Any = None) -> int:
     from ..adapters.alerts import build_sinks
+    from ..adapters.dashboard import fan_out
     from ..adapters.recording import SessionWriter
     from ..adapters.status import StatusLine
     from ..engine import Calibration
@@ -223,7 +228,8 @@ async def _run(args: argparse.Namespace, config: Any, path: Path | None) -> int:
         calibration = Calibration.from_json(cal)
     sinks = build_sinks(config.alerts, console=console, verbose=args.alert_details)
 
-    async with _open_source(args, config, metadata, labels) as source:
+    async with (open_dashboard(dashboard, config, console) as dash,
+                _open_source(args, config, metadata, labels) as source):
         writer_factory = None
         if path is not None:
             def writer_factory(streams: Any) -> Any:
@@ -234,7 +240,11 @@ async def _run(args: argparse.Namespace, config: Any, path: Path | None) -> int:
                 return w
 
         wearable = getattr(source, "wearable", None)
-        status = None if args.quiet else StatusLine(console)
+        status_line = None if args.quiet else StatusLine(console)
+        # The terminal's status line and the dashboard share the service's status callback.
+        status = fan_out([c for c in (status_line, dash and dash.status) if c is not None])
+        if dash is not None:
+            sinks = [*sinks, dash]
         service = Service(
             config, source, calibration=calibration, writer_factory=writer_factory,
             frames_out=Path(args.frames_out) if args.frames_out else None,
@@ -254,8 +264,8 @@ async def _run(args: argparse.Namespace, config: Any, path: Path | None) -> int:
                     f"({service.summary.duration_s:.1f} s)", highlight=False)
             raise
         finally:
-            if status is not None:
-                status.close()
+            if status_line is not None:
+                status_line.close()
     console.print(_closing_line(summary), highlight=False, markup=False)
     pace = _pace_line(summary.source_statistics)
     if pace:
