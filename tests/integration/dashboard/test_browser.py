@@ -59,8 +59,8 @@ async def test_traffic_light_turns_red_with_the_engine_alert(tmp_path: Path) -> 
                 assert "token" not in page.url
                 light = page.locator('.athlete[data-name="athlete"] .light')
                 await light.wait_for(timeout=10_000)
-                assert await light.get_attribute("data-light") in ("waiting", "calibrating",
-                                                                    "normal")
+                if not run.clock.times:  # (a slow browser start may load it later)
+                    assert await light.get_attribute("data-light") != "high"
                 await page.wait_for_function(
                     "() => document.querySelector('.light').dataset.light === 'high'",
                     timeout=30_000, polling=50)
@@ -68,6 +68,7 @@ async def test_traffic_light_turns_red_with_the_engine_alert(tmp_path: Path) -> 
                 assert run.clock.times, "the light turned red before any alert"
                 alert_at, alert = run.clock.times[0]
                 assert alert.t_ns / 1e9 == pytest.approx(FIRST_RISK_S)
+                print(f"light red {red_at - alert_at:+.3f} s after the engine's alert")
                 assert red_at - alert_at <= 1.0, f"red {red_at - alert_at:.2f} s after the alert"
                 text = page.locator(".alert-text")
                 await text.wait_for(timeout=2_000)
@@ -86,9 +87,7 @@ async def test_traffic_light_turns_red_with_the_engine_alert(tmp_path: Path) -> 
                 phone = await browser.new_page(viewport={"width": 390, "height": 844},
                                                device_scale_factor=1, is_mobile=True)
                 await phone.goto(run.dashboard.url)
-                await phone.wait_for_function(
-                    "() => document.querySelector('.light').dataset.light === 'high'",
-                    timeout=5_000)
+                await phone.locator(".alert-text").wait_for(timeout=5_000)
                 await phone.wait_for_timeout(300)
                 # Phone width: one column, no horizontal scrolling.
                 assert await phone.evaluate(
