@@ -82,7 +82,6 @@ class Dashboard:
         self._wake = asyncio.Event()
         self._closing = False
         self._runner: web.AppRunner | None = None
-        self._streams: set[asyncio.Task[Any]] = set()
 
     # -- the service's side ---------------------------------------------------------------
     def status(self, state: Any) -> None:
@@ -136,9 +135,7 @@ class Dashboard:
 
     async def __aexit__(self, *exc: object) -> None:
         self._closing = True
-        self._notify()
-        for t in list(self._streams):
-            t.cancel()
+        self._notify()  # every stream ends at its next step (a stuck one: shutdown_timeout)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -183,9 +180,6 @@ class Dashboard:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
                                            "X-Accel-Buffering": "no"})
         await resp.prepare(request)
-        me = asyncio.current_task()
-        if me is not None:
-            self._streams.add(me)
         try:
             await resp.write(b"retry: 1000\n\n")
             while not self._closing:
@@ -193,11 +187,8 @@ class Dashboard:
                 await resp.write(f"event: state\ndata: {_dumps(self.state())}\n\n".encode())
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), UPDATE_INTERVAL_S)
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass  # the page went away, or the run ended
-        finally:
-            if me is not None:
-                self._streams.discard(me)
+        except ConnectionResetError:
+            pass  # the page went away
         return resp
 
 

@@ -83,12 +83,24 @@ class AthleteView:
         #: Alerts received so far (the page beeps when this grows with a risk or cramp alert).
         self.alert_count = 0
         self.trend = FatigueTrend()
-        self._trend_frame: FeatureFrame | None = None
 
     # -- inputs ---------------------------------------------------------------------------
     def on_status(self, state: Any) -> None:
-        """The service's status callback (``service.LiveState``, updated in place)."""
+        """The service's status callback (``service.LiveState``, updated in place): keeps it,
+        and adds to the fatigue trend whether or not a page is open."""
         self.live = state
+        self._sample(state.frame)
+
+    def _sample(self, frame: FeatureFrame | None) -> None:
+        """Add the frame's fatigue to the trend (``FatigueTrend`` keeps ≥ 1 s between points).
+        Sampled at every status call and every state sent, so a paced replay many times faster
+        than real time gets a coarser trend."""
+        if frame is None or frame.features.calibrating:
+            return
+        f, r = frame.features, frame.risk
+        ch = r.driving_channel if r.driving_channel >= 0 else (0 if f.emg_channels else -1)
+        if ch >= 0:
+            self.trend.add(frame.t_ns / NS_PER_S, 100 * f.fatigue_index[ch])
 
     def on_alert(self, alert: Alert) -> None:
         self.last_alert = alert
@@ -98,6 +110,7 @@ class AthleteView:
     def to_json(self) -> dict[str, Any]:
         live = self.live
         frame: FeatureFrame | None = None if live is None else live.frame
+        self._sample(frame)
         out: dict[str, Any] = {
             "name": self.name, "t_s": None, "light": "waiting", "risk": None,
             "calibrating": True, "calibration_left_s": None, "todo": TODO_WAITING,
@@ -127,10 +140,6 @@ class AthleteView:
             out.update({"emg_channel": f.emg_channels[ch],
                         "effort_pct": _num(100 * f.emg_rms_norm[ch], 0),
                         "fatigue_pct": _num(fatigue, 0)})
-            if frame is not self._trend_frame and not f.calibrating:
-                self._trend_frame = frame
-                self.trend.add(t_s, fatigue)
-                out["fatigue_trend"] = self.trend.points()
         if f.calibrating:
             left = max(0.0, self.calibration_s - t_s)
             out.update({"light": "calibrating", "calibration_left_s": round(left, 1),
@@ -141,7 +150,7 @@ class AthleteView:
         return out
 
     def _todo(self, live: Any, state: RiskState) -> str:
-        if live.link == "lost":
+        if live.link not in ("ok", "—"):  # lost, reconnecting, scanning...
             return short_advice("sensor.link-lost")
         alert = self.last_alert
         if state is RiskState.HIGH:
