@@ -86,9 +86,13 @@ async def open_dashboard(settings: DashboardSettings | None, config: Any,
                          f"{exc.strerror or exc} (choose another port, or 0 for a free one)"
                          ) from None
     try:
-        note = " (the token is shown only here)" if settings.generated else ""
-        console.print(f"dashboard: {dash.url}{note}", highlight=False, markup=False,
-                      soft_wrap=True)
+        if settings.generated:
+            shown = f"{dash.url} (the token is shown only here)"
+        elif settings.token is not None:  # the user's own token is never echoed
+            shown = f"{dash.base_url} (open it with ?token=YOUR-TOKEN)"
+        else:
+            shown = dash.url
+        console.print(f"dashboard: {shown}", highlight=False, markup=False, soft_wrap=True)
         yield dash
     finally:
         await dash.__aexit__(None, None, None)

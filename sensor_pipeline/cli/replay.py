@@ -43,7 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         epilog="examples:\n"
         "  sensor-pipeline replay recordings/mixed-workout --alerts-out alerts.jsonl\n"
         "  sensor-pipeline replay REC --set risk.hold-s=5 --frames-out frames.parquet\n"
-        "  sensor-pipeline replay REC --speed 1      # paced in real time, with status line",
+        "  sensor-pipeline replay REC --speed 1      # paced in real time, with status line\n"
+        "  sensor-pipeline replay REC --speed 1 --dashboard 8080   # and the coach's view",
     )
     p.add_argument("recording", help="session directory (from run --record, simulate, import)")
     add_config_options(p)

@@ -105,11 +105,15 @@ class Dashboard:
 
     # -- the server -----------------------------------------------------------------------
     @property
-    def url(self) -> str:
-        """The page's address (with the token, when there is one: print it once)."""
+    def base_url(self) -> str:
+        """The page's address without the token."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        query = f"?token={self._token}" if self._token else ""
-        return f"http://{host}:{self.port}/{query}"
+        return f"http://{host}:{self.port}/"
+
+    @property
+    def url(self) -> str:
+        """The page's address with the token, when there is one (print it once at most)."""
+        return self.base_url + (f"?token={self._token}" if self._token else "")
 
     async def __aenter__(self) -> Self:
         app = web.Application(middlewares=[self._guard])

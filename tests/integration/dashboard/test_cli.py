@@ -75,6 +75,18 @@ def test_run_refuses_a_port_in_use() -> None:
     assert f"cannot listen on 127.0.0.1:{port}" in " ".join(p.stderr.split())
 
 
+def test_a_token_of_the_users_own_is_never_echoed() -> None:
+    token = "my-own-secret-token-1234"
+    p = subprocess.run([*CLI, "run", "--device", "simulated", "--no-record", "-q",
+                        "--duration", "10", "--speed", "50", "--dashboard", "127.0.0.2:0"],
+                       check=False, capture_output=True, text=True, timeout=60,
+                       env={**ENV, "SENSOR_PIPELINE_DASHBOARD_TOKEN": token})
+    assert p.returncode == 0, p.stderr
+    assert re.match(r"dashboard: http://127\.0\.0\.2:\d+/ \(open it with \?token=YOUR-TOKEN\)",
+                    p.stderr), p.stderr
+    assert token not in p.stderr + p.stdout
+
+
 def test_replay_dashboard_needs_a_paced_replay(tmp_path: Path) -> None:
     rec = tmp_path / "rec"
     subprocess.run([*CLI, "simulate", "supine-start-bridge", "--duration", "10", "--out",
