@@ -33,6 +33,9 @@ TREND_STEP_S = 1.0
 #: "What to do now" when nothing calls for action (judgment calls, in the console's tone).
 TODO_WAITING = "Waiting for data from the wearable."
 TODO_NORMAL = "Carry on."
+#: A cramp or sensor alert is "current" (its advice is what to do now) for this long of session
+#: time after it fired (s; judgment call: the cramp advice is to stretch for 20–30 s).
+ALERT_CURRENT_S = 30.0
 TODO_ELEVATED = "Careful: the hamstring is shortened and working hard or tiring. Ease off if it stays."
 
 
@@ -143,7 +146,7 @@ class AthleteView:
         if f.calibrating:
             left = max(0.0, self.calibration_s - t_s)
             out.update({"light": "calibrating", "calibration_left_s": round(left, 1),
-                        "todo": f"Hold still for {math.ceil(left)} s: calibrating."})
+                        "todo": f"Hold still for {max(1, math.ceil(left))} s: calibrating."})
         else:
             out.update({"light": r.state.value, "calibration_left_s": 0.0,
                         "todo": self._todo(live, r.state)})
@@ -157,9 +160,18 @@ class AthleteView:
             if alert is not None and alert.kind is AlertKind.RISK:
                 return action(alert)
             return short_advice("risk.")
+        if alert is not None and alert.kind is not AlertKind.RISK and self._recent(alert, live):
+            return action(alert) or TODO_NORMAL
         if state is RiskState.ELEVATED:
             return TODO_ELEVATED
         return TODO_NORMAL
+
+    @staticmethod
+    def _recent(alert: Alert, live: Any) -> bool:
+        """True within ALERT_CURRENT_S of session time after ``alert`` fired."""
+        frame = None if live is None else live.frame
+        now_ns = alert.t_ns if frame is None else max(frame.t_ns, alert.t_ns)
+        return (now_ns - alert.t_ns) / NS_PER_S <= ALERT_CURRENT_S
 
     def _link(self, live: Any) -> dict[str, Any]:
         if live is None:
@@ -178,8 +190,10 @@ class AthleteView:
         a = self.last_alert
         if a is None:
             return None
-        current = (a.kind is not AlertKind.RISK or frame is None
-                   or frame.risk.state is RiskState.HIGH)
+        if a.kind is AlertKind.RISK:
+            current = frame is None or frame.risk.state is RiskState.HIGH
+        else:
+            current = self._recent(a, self.live)
         return {"seq": self.alert_count, "t_s": round(a.t_ns / NS_PER_S, 2),
                 "kind": a.kind.value, "severity": a.severity.value, "code": a.code,
                 "headline": headline(a), "action": action(a), "current": current}

@@ -3,6 +3,7 @@ status fan-out isolates a failing consumer (no aiohttp needed)."""
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -10,7 +11,32 @@ import pytest
 from sensor_pipeline.adapters.dashboard import fan_out
 from sensor_pipeline.adapters.dashboard.state import AthleteView, FatigueTrend
 from sensor_pipeline.adapters.stats import StreamLoss
+from sensor_pipeline.model import (
+    NS_PER_S,
+    Alert,
+    AlertKind,
+    FeatureFrame,
+    Features,
+    JasaClass,
+    RiskSnapshot,
+    RiskState,
+    Severity,
+)
+from sensor_pipeline.risk.advice import CRAMP_SHORT
 from sensor_pipeline.service import LiveState
+
+
+def _frame(t_s: float, state: RiskState = RiskState.NORMAL, *, calibrating: bool = False,
+           fatigue: float = 0.1) -> FeatureFrame:
+    one = (float("nan"),)
+    f = Features(t_ns=round(t_s * NS_PER_S), calibrating=calibrating, knee_flexion_deg=42.4,
+                 hip_flexion_deg=float("nan"), knee_speed_dps=0.0, angle_source="imu",
+                 angles_out_of_range=False, length_change_pct=(-12.0, -9.0, -8.0, 1.0),
+                 emg_channels=("semitendinosus",), emg_rms_mv=(0.2,), emg_rms_norm=(0.456,),
+                 emg_active=(True,), mdf_hz=one, mnf_hz=one, fi_nsm5=one, mdf_tracked_hz=one,
+                 mdf_baseline_hz=one, fatigue_index=(fatigue,), mdf_slope_pct_per_min=one,
+                 jasa=(JasaClass.STABLE,))
+    return FeatureFrame(f, RiskSnapshot(state, True, True, False, driving_channel=0))
 
 
 def _live(**kw: object) -> LiveState:
@@ -73,3 +99,29 @@ def test_fan_out_switches_off_only_the_failing_consumer(caplog: pytest.LogCaptur
     assert caplog.text.count("switched off") == 1
     assert fan_out([]) is None
     assert fan_out([got.append]) == got.append
+
+
+def test_figures_calibration_and_a_cramp_alert_as_what_to_do_now() -> None:
+    view = AthleteView("ann", calibration_s=4.0)
+    view.on_status(_live(link="ok", frame=_frame(1.5, calibrating=True)))
+    a = view.to_json()
+    assert a["light"] == "calibrating" and a["calibration_left_s"] == 2.5
+    assert a["todo"] == "Hold still for 3 s: calibrating."
+    assert a["fatigue_trend"] == []  # nothing during the calibration
+    view.on_status(_live(link="ok", frame=_frame(10.0, RiskState.ELEVATED)))
+    a = view.to_json()
+    assert (a["light"], a["knee_deg"], a["hip_deg"]) == ("elevated", 42.0, None)
+    assert (a["hamstring_change_pct"], a["effort_pct"], a["fatigue_pct"]) == (-12.0, 46.0, 10.0)
+    assert a["emg_channel"] == "semitendinosus" and a["fatigue_trend"] == [[10.0, 10.0]]
+    assert a["todo"].startswith("Careful:")
+    cramp = Alert(t_ns=11 * NS_PER_S, kind=AlertKind.CRAMP, severity=Severity.CRITICAL,
+                  code="cramp.sustained-involuntary", message="cramp", channel="semitendinosus")
+    view.on_alert(cramp)
+    view.on_status(_live(link="ok", frame=_frame(12.0)))
+    a = view.to_json()
+    assert a["todo"] == CRAMP_SHORT and a["alert"]["current"] is True
+    assert a["alert"]["headline"].startswith("Possible cramp in the semitendinosus")
+    view.on_status(_live(link="ok", frame=_frame(11.0 + 31.0)))  # past ALERT_CURRENT_S
+    a = view.to_json()
+    assert a["todo"] == "Carry on." and a["alert"]["current"] is False
+    assert json.dumps(a, allow_nan=False)  # NaN never reaches the JSON
