@@ -65,7 +65,7 @@ class Dashboard:
     athlete : str
         Name of this run's athlete on the page.
     calibration_s : float
-        ``engine.calibration-s`` (s), for "stand still for N s".
+        ``engine.calibration-s`` (s), for "hold still for N s".
     """
 
     name = "dashboard"

@@ -75,7 +75,7 @@ class AthleteView:
     name : str
         Key of the athlete on the page and in the JSON.
     calibration_s : float
-        ``engine.calibration-s`` (s): how long "stand still" lasts.
+        ``engine.calibration-s`` (s): how long "hold still" lasts.
     """
 
     def __init__(self, name: str, *, calibration_s: float) -> None:
