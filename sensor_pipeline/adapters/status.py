@@ -28,7 +28,7 @@ from ..dsp.hamstring import HIP_FIT_RANGE_DEG, KNEE_FIT_RANGE_DEG
 from ..model import STREAM_TRUTH, RiskState
 from .stats import LinkCounters, StreamLoss
 
-__all__ = ["STATUS_WIDTH", "StatusLine", "status_text"]
+__all__ = ["STATUS_WIDTH", "StatusLine", "link_words", "status_text"]
 
 #: Widest status line (columns): fits a default 100-column terminal without wrapping
 #: (issue #12: a line that wraps is unreadable mid-exercise).
@@ -138,6 +138,20 @@ def _link_parts(link_word: str, link: LinkCounters | None, loss: Sequence[Stream
     if trouble:
         parts.append(_Part([(f"({', '.join(trouble)})", "red")], _URGENT, glued=True))
     return parts
+
+
+def link_words(state: Any) -> tuple[str, str]:
+    """The status line's link-and-data words for a ``service.LiveState`` (never dropped for
+    width) and their level: "ok" (nothing missing), "warn", "bad" (loss past half of
+    ``device.max-loss-pct``, or the link down) or "none" (no data yet). The dashboard shows them.
+    """
+    word = state.link if state.frame is None or state.link != "—" else "ok"
+    parts = _link_parts(word, state.link_stats, state.loss, state.max_loss_pct)
+    text = " ".join("".join(t for t, _ in p.pieces) for p in parts)
+    styles = " ".join(st for p in parts for _, st in p.pieces)
+    level = ("bad" if "red" in styles else "warn" if "yellow" in styles
+             else "ok" if "green" in styles else "none")
+    return text, level
 
 
 def status_parts(state: Any) -> list[_Part]:
