@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from ..model import STREAM_TRUTH, FeatureFrame, GapDetected, SampleBlock, SourceItem
 
 __all__ = [
-    "LinkCounters", "LossReport", "LossTracker", "StreamCountersLike", "StreamLoss", "Verdict",
+    "VERDICT_LOSS", "VERDICT_NO_FRAMES", "VERDICT_OK", "LinkCounters", "LossReport", "LossTracker",
+    "StreamCountersLike", "StreamLoss", "Verdict",
     "format_pct", "link_counters", "report_from_json",
 ]
 

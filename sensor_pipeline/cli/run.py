@@ -198,8 +198,10 @@ def main(args: argparse.Namespace) -> int:
 
 def exit_code_for(summary: Any) -> int:
     """``EXIT_DATA_LOSS`` when the run lost too much or computed no frame, else ``EXIT_OK``."""
+    from ..adapters.stats import VERDICT_OK
+
     loss = summary.loss
-    if loss is None or loss.verdict == "ok":
+    if loss is None or loss.verdict == VERDICT_OK:
         return EXIT_OK
     return EXIT_DATA_LOSS
 
