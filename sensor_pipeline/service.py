@@ -272,7 +272,7 @@ class Service:
         from .adapters.alerts import AlertDispatcher
 
         streams = list(self._streams) if self._streams is not None else list(self.source.streams)
-        self._loss.declare([s.name for s in streams])
+        self._loss.declare(streams)
         self.state.loss = self._loss.streams()
         # Everything that can fail on bad input, before anything streams.
         self.engine = Engine(self.config, streams, calibration=self._calibration,
