@@ -178,6 +178,11 @@ class LossReport:
     device_dropped_samples: int | None = None
     decode_errors: int | None = None
     reconnects: int | None = None
+    #: Samples per stream the recording left out because the disk fell too far behind (the
+    #: run processed them; ``Recorder``), and raw notifications left out; None without a
+    #: recording.
+    recording_left_out: tuple[tuple[str, int], ...] | None = None
+    recording_left_out_raw: int | None = None
 
     @property
     def lost(self) -> int:
@@ -222,6 +227,14 @@ class LossReport:
             extra.append(f"{self.reconnects} reconnect{'s' if self.reconnects != 1 else ''}")
         if extra:
             out.append("link: " + "; ".join(extra))
+        left = [(name, n) for name, n in self.recording_left_out or () if n]
+        if left or self.recording_left_out_raw:
+            what = [f"{n:,} {name} samples" for name, n in left]
+            if self.recording_left_out_raw:
+                what.append(f"{self.recording_left_out_raw:,} raw Bluetooth messages")
+            out.append("recording: the disk fell too far behind and " + ", ".join(what)
+                       + " were left out of it (processed live; the recording shows gaps "
+                       "there)")
         verdict = self.verdict
         if verdict == VERDICT_NO_FRAMES:
             out.append("no frame could be computed: nothing to base an alert on")
@@ -245,6 +258,9 @@ class LossReport:
             "device_dropped_samples": self.device_dropped_samples,
             "decode_errors": self.decode_errors,
             "reconnects": self.reconnects,
+            "recording_left_out": (None if self.recording_left_out is None
+                                   else dict(self.recording_left_out)),
+            "recording_left_out_raw": self.recording_left_out_raw,
         }
 
 
@@ -336,14 +352,20 @@ class LossTracker:
                                   self._gaps.get(name, 0), tail))
         return tuple(out)
 
-    def report(self, max_loss_pct: float, link: LinkCounters | None = None) -> LossReport:
-        """The closing figures (``streams(final=True)``) and the verdict."""
+    def report(self, max_loss_pct: float, link: LinkCounters | None = None, *,
+               recording_left_out: Sequence[tuple[str, int]] | None = None,
+               recording_left_out_raw: int | None = None) -> LossReport:
+        """The closing figures (``streams(final=True)``) and the verdict; ``recording_*``:
+        what the recorder left out (``RecorderStatistics``), None without a recording."""
         return LossReport(
             self.streams(final=True), self.frames, self.complete_frames, max_loss_pct,
             host_drops=None if link is None else link.queue_drops,
             device_dropped_samples=None if link is None else link.device_dropped_samples,
             decode_errors=None if link is None else link.decode_errors,
             reconnects=None if link is None else link.reconnects,
+            recording_left_out=(None if recording_left_out is None
+                                else tuple(recording_left_out)),
+            recording_left_out_raw=recording_left_out_raw,
         )
 
 
@@ -355,11 +377,14 @@ def report_from_json(data: object) -> LossReport | None:
         streams = tuple(StreamLoss(str(s["stream"]), int(s["received"]), int(s["lost"]),
                                    int(s["gaps"]), int(s.get("missing_at_end", 0)))
                         for s in data["streams"])
+        left = data.get("recording_left_out")
         return LossReport(
             streams, int(data["frames"]), int(data["complete_frames"]),
             float(data["max_loss_pct"]),
             **{k: (None if data.get(k) is None else int(data[k]))
                for k in ("host_drops", "device_dropped_samples", "decode_errors",
-                         "reconnects")})
-    except (KeyError, TypeError, ValueError):
+                         "reconnects", "recording_left_out_raw")},
+            recording_left_out=(None if left is None
+                                else tuple((str(k), int(v)) for k, v in left.items())))
+    except (AttributeError, KeyError, TypeError, ValueError):
         return None
