@@ -9,9 +9,13 @@ checks the MTU and sends START_STREAMS. Iterating the source then yields ``Sampl
 ``Event`` items until it is closed.
 
 The bleak notification callback only stamps the receive time (injected clock) and appends the
-payload to the inbox. The inbox never drops what was received: a host that falls behind builds
-a backlog (``queue_peak``, ``backlog``), and a link that offers flow control (the virtual link
-asks ``backlog()``) holds the data on the device instead. All decoding happens in the consumer:
+payload to the inbox. A link that offers flow control (the virtual link asks ``backlog()``)
+holds the data on the device once ``device.notification-queue-size`` notifications wait. A
+real wearable has none: a host that falls behind builds a backlog (``queue_peak``), bounded
+by ``device.max-backlog-s``: a data notification arriving while the oldest waiting one is
+older than that is dropped and counted (``queue_drops``; its samples become a gap). What still
+waits when iteration stops is reported as ``backlog`` (never decoded). All decoding happens in
+the consumer:
 ``protocol.FrameDecoder`` turns payloads into blocks, gaps and duplicates. A ``DecodeError`` is
 counted, dropped and logged (rate limited); more than ``device.max-consecutive-decode-errors`` in
 a row, or a frame cut at the ATT MTU, ends the session with ``DeviceProtocolError``.
@@ -128,8 +132,8 @@ class LinkStatistics:
     duplicate_frames: int
     duplicate_samples: int
     decode_errors: int
-    #: Notifications the host dropped after receiving them: always 0 since the inbox applies
-    #: flow control instead (kept so readers of older recordings' statistics still work).
+    #: Data notifications the host dropped after receiving them: its backlog was older than
+    #: ``device.max-backlog-s`` (this computer did not keep up; the samples become a gap).
     queue_drops: int
     #: Largest backlog of received, not yet decoded notifications.
     queue_peak: int
@@ -157,6 +161,9 @@ class LinkStatistics:
     device_buffer_peak_s: float = 0.0
     #: Slowest control-point round trip (request written → answer received), wall s.
     control_rtt_max_s: float = 0.0
+    #: Received notifications not decoded yet; at the end of a run, the ones it stopped
+    #: before (never decoded, not in the recording).
+    backlog: int = 0
 
 
 #: Achieved pace below this share of the asked one is reported as host-bound (judgment call:
@@ -186,23 +193,30 @@ class ScanResult:
 
 
 class _Inbox:
-    """FIFO between the bleak callback (sync) and the consumer (async); never drops.
+    """FIFO between the bleak callback (sync) and the consumer (async), bounded in age.
 
     Flow control happens before it: ``BleakSource.backlog()`` tells a link that supports it
     (the virtual link) to hold data on the device while ``window`` notifications wait here.
+    Without it (a real wearable), a data notification arriving while the oldest waiting item
+    was received more than ``max_age_ns`` earlier is dropped and counted in ``drops``: memory
+    stays bounded by the link's rate × ``device.max-backlog-s``.
     """
 
-    __slots__ = ("drops", "items", "peak", "wakeup", "window")
+    __slots__ = ("drops", "items", "max_age_ns", "peak", "wakeup", "window")
 
-    def __init__(self, window: int) -> None:
+    def __init__(self, window: int, max_age_ns: int) -> None:
         self.items: collections.deque[tuple[int, int, bytes]] = collections.deque()
         self.window = window
+        self.max_age_ns = max_age_ns
         self.drops = 0
         self.peak = 0
         self.wakeup = asyncio.Event()
 
     def put_nowait(self, item: tuple[int, int, bytes]) -> None:
         items = self.items
+        if item[0] == _DATA and items and item[1] - items[0][1] > self.max_age_ns:
+            self.drops += 1  # status notifications are rare and small: always kept
+            return
         items.append(item)
         self.peak = max(self.peak, len(items))
         self.wakeup.set()
@@ -436,6 +450,7 @@ class BleakSource:
             host_bound_s=bound_s,
             device_buffer_peak_s=buf_s,
             control_rtt_max_s=self._control_rtt_max_s,
+            backlog=self.backlog(),
         )
 
     def __aiter__(self) -> AsyncIterator[SourceItem]:
@@ -462,7 +477,8 @@ class BleakSource:
         """
         if self.state != LinkState.IDLE:
             return
-        self._inbox = _Inbox(self.config.notification_queue_size)
+        self._inbox = _Inbox(self.config.notification_queue_size,
+                             round(self.config.max_backlog_s * 1e9))
         await self._connect_with_retries(self.config.connect_attempts, initial=True)
         self._pending.appendleft(DeviceConnected(
             t_ns=self._session_ns(), name=self._name, address=self._address))

@@ -81,9 +81,13 @@ class LinkCounters(Protocol):
     def lost_samples(self) -> int: ...
     @property
     def gaps(self) -> int: ...
-    #: Notifications this computer received but could not take in time (inbox full).
+    #: Data notifications this computer received but dropped: its backlog was older than
+    #: ``device.max-backlog-s`` (it could not keep up).
     @property
     def queue_drops(self) -> int: ...
+    #: Received notifications not decoded yet (at the end of a run: never decoded).
+    @property
+    def backlog(self) -> int: ...
     #: Samples the wearable says it dropped itself (its transmit buffer overflowed).
     @property
     def device_dropped_samples(self) -> int: ...
@@ -183,6 +187,8 @@ class LossReport:
     #: recording.
     recording_left_out: tuple[tuple[str, int], ...] | None = None
     recording_left_out_raw: int | None = None
+    #: Notifications received but not decoded when the run stopped (None without a link).
+    unprocessed_at_end: int | None = None
 
     @property
     def lost(self) -> int:
@@ -225,6 +231,9 @@ class LossReport:
             extra.append(f"{self.decode_errors:,} unreadable Bluetooth messages")
         if self.reconnects:
             extra.append(f"{self.reconnects} reconnect{'s' if self.reconnects != 1 else ''}")
+        if self.unprocessed_at_end:
+            extra.append(f"{self.unprocessed_at_end:,} received Bluetooth messages not "
+                         "processed (the run stopped before them)")
         if extra:
             out.append("link: " + "; ".join(extra))
         left = [(name, n) for name, n in self.recording_left_out or () if n]
@@ -261,6 +270,7 @@ class LossReport:
             "recording_left_out": (None if self.recording_left_out is None
                                    else dict(self.recording_left_out)),
             "recording_left_out_raw": self.recording_left_out_raw,
+            "unprocessed_at_end": self.unprocessed_at_end,
         }
 
 
@@ -363,6 +373,7 @@ class LossTracker:
             device_dropped_samples=None if link is None else link.device_dropped_samples,
             decode_errors=None if link is None else link.decode_errors,
             reconnects=None if link is None else link.reconnects,
+            unprocessed_at_end=None if link is None else link.backlog,
             recording_left_out=(None if recording_left_out is None
                                 else tuple(recording_left_out)),
             recording_left_out_raw=recording_left_out_raw,
@@ -383,7 +394,7 @@ def report_from_json(data: object) -> LossReport | None:
             float(data["max_loss_pct"]),
             **{k: (None if data.get(k) is None else int(data[k]))
                for k in ("host_drops", "device_dropped_samples", "decode_errors",
-                         "reconnects", "recording_left_out_raw")},
+                         "reconnects", "recording_left_out_raw", "unprocessed_at_end")},
             recording_left_out=(None if left is None
                                 else tuple((str(k), int(v)) for k, v in left.items())))
     except (AttributeError, KeyError, TypeError, ValueError):

@@ -9,8 +9,11 @@ import asyncio
 import pytest
 
 from sensor_pipeline.adapters.ble import describe_pace
+from sensor_pipeline.adapters.stats import LossTracker
+from sensor_pipeline.adapters.status import status_text
 from sensor_pipeline.errors import DeviceError
 from sensor_pipeline.model import STREAM_EMG, GapDetected, SampleBlock
+from sensor_pipeline.service import LiveState
 from sensor_pipeline.virtual import Faults, demo_session, expected_missing, open_virtual_source
 
 from .conftest import blocks_of, collect, fast_config
@@ -64,6 +67,40 @@ async def test_a_strict_device_drops_past_its_buffer_and_counts_it_in_its_status
         assert delivered + sum(n for _a, n in gaps) == session.data[stream].shape[1]
     # Every sample the host misses is one the device reported dropping (status characteristic).
     assert stats.lost_samples == stats.device_dropped_samples > 0
+
+
+async def test_without_flow_control_a_stalled_host_drops_past_max_backlog_and_says_so() -> None:
+    """A real wearable has no flow control: the host's backlog is capped by age
+    (device.max-backlog-s); past it new notifications are dropped, counted in queue_drops
+    (status "PC too slow: N dropped") and their samples arrive as exact gaps."""
+    session = demo_session(6.0, seed=13)
+    cfg = fast_config(max_backlog_s=0.5)
+    async with open_virtual_source(session, cfg, faults=Faults(strict_pace=True)) as source:
+        vw = source.wearable
+        vw.link.host_backlog = None  # a real central: it takes whatever the device sends
+        await asyncio.sleep(2.0)  # the consumer stalls for 2 s
+        stalled = source.statistics()
+        items = await collect(source, vw)
+        stats = source.statistics()
+    per_s = stats.notifications / 6.0  # notifications per second of the session
+    # Memory bounded: never more than ~0.5 s of notifications waited (not 2 s).
+    assert stalled.backlog == stalled.queue_peak
+    assert 0.4 * per_s < stats.queue_peak <= 0.5 * per_s + 10, (stats.queue_peak, per_s)
+    # About 1.5 s of notifications were dropped by this computer, and counted.
+    assert 1.2 * per_s < stats.queue_drops < 1.7 * per_s, (stats.queue_drops, per_s)
+    assert stats.device_dropped_samples == 0
+    for stream in STREAMS:
+        gaps = [g.n_missing for g in items if isinstance(g, GapDetected) and g.stream == stream]
+        delivered = sum(b.n_samples for b in blocks_of(items, stream))
+        assert gaps and delivered + sum(gaps) == session.data[stream].shape[1], stream
+    assert stats.lost_samples > 0 and stats.backlog == 0
+    # The status says so; the summary of a run stopped while stalled counts what was left.
+    text = status_text(LiveState(link="ok", link_stats=stalled)).plain
+    assert f"PC too slow: {stalled.queue_drops:,} dropped" in text and "ok" not in text, text
+    report = LossTracker().report(5.0, stalled)
+    assert report.host_drops == stalled.queue_drops > 0
+    assert f"{stalled.backlog:,} received Bluetooth messages not processed" in \
+        "\n".join(report.lines())
 
 
 async def test_a_wearable_that_never_sends_data_ends_the_run_with_a_clear_device_error() -> None:
