@@ -800,7 +800,8 @@ class BleakSource:
             pass
         self._mtu = _effective_mtu(client)
         await self._configure(client)
-        self._data_deadline_s = asyncio.get_running_loop().time() + cfg.control_timeout_s
+        if self._data_deadline_s is not None:  # no data yet: control-timeout-s from START's answer
+            self._data_deadline_s = asyncio.get_running_loop().time() + cfg.control_timeout_s
         self.state = LinkState.STREAMING
         _LOGGER.info("%s (%s): streaming %s (ATT MTU %d)", self._name, self._address,
                      ", ".join(s.name for s in self.streams), self._mtu)
@@ -854,6 +855,9 @@ class BleakSource:
             if classify(exc) != ErrorKind.PROTOCOL:
                 raise
             self._has_status = False
+        # Armed before START is sent: data may arrive before its answer (``_on_data`` then
+        # clears the deadline, and ``_connect_once`` leaves it cleared).
+        self._data_deadline_s = asyncio.get_running_loop().time() + self.config.control_timeout_s
         resp = await self._request(ctl.Opcode.START_STREAMS, struct.pack("<I", desc.stream_mask))
         if not resp.ok:
             min_mtu = resp.min_mtu()

@@ -8,11 +8,12 @@ import asyncio
 
 import pytest
 
-from sensor_pipeline.adapters.ble import describe_pace
+from sensor_pipeline.adapters.ble import BleakSource, describe_pace
 from sensor_pipeline.adapters.stats import LossTracker
 from sensor_pipeline.adapters.status import status_text
 from sensor_pipeline.errors import DeviceError
 from sensor_pipeline.model import STREAM_EMG, GapDetected, SampleBlock
+from sensor_pipeline.protocol import control as ctl
 from sensor_pipeline.service import LiveState
 from sensor_pipeline.virtual import Faults, demo_session, expected_missing, open_virtual_source
 
@@ -115,3 +116,29 @@ async def test_a_wearable_that_never_sends_data_ends_the_run_with_a_clear_device
     assert "accepted START_STREAMS but sent no data within 3 s" in str(err.value)
     assert "switched on" in str(err.value)
     assert 2.9 < waited < 3.1
+
+
+async def test_data_during_start_then_silence_is_not_a_wearable_that_sent_no_data(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The "no data" deadline is armed before START: data that arrives before START's answer
+    is handled counts, and a device that then goes quiet is not reported as sending nothing."""
+    original = BleakSource._request
+
+    async def late_answer(self: BleakSource, opcode: ctl.Opcode,
+                          params: bytes = b"") -> ctl.Response:
+        resp = await original(self, opcode, params)
+        if opcode == ctl.Opcode.START_STREAMS:
+            await asyncio.sleep(0.5)  # the answer is handled late: the data already flows
+        return resp
+
+    monkeypatch.setattr(BleakSource, "_request", late_answer)
+    session = demo_session(0.3, seed=3)
+    items: list[object] = []
+    async with open_virtual_source(session, fast_config(control_timeout_s=1.0)) as source:
+        assert source.statistics().notifications > 0  # data arrived during START
+        with pytest.raises(TimeoutError):  # quiet after its 0.3 s: waits, no DeviceError
+            async with asyncio.timeout(3.0):
+                async for item in source:
+                    items.append(item)
+    assert sum(b.n_samples for b in blocks_of(items, STREAM_EMG)) == \
+        session.data[STREAM_EMG].shape[1]
