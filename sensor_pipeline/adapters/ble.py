@@ -330,6 +330,9 @@ class BleakSource:
         sample times follow the device clock (the data clock, docs/architecture.md "Time").
     pace : callable returning (asked, achieved, host_bound_s, device_buffer_peak_s), optional
         Where the pace figures of ``statistics()`` come from (the virtual wearable's).
+    pace_start : callable, optional
+        Called once when iteration starts: the pace is measured from there (the virtual
+        wearable's ``start_pace``), not from START, so the host's start-up is not pace.
     """
 
     def __init__(
@@ -343,6 +346,7 @@ class BleakSource:
         emit_raw: bool = True,
         session_start_ns: int | None = None,
         pace: Callable[[], tuple[float, float | None, float, float]] | None = None,
+        pace_start: Callable[[], None] | None = None,
     ) -> None:
         if config.address and config.allow_list and not _allowed(
             config.address, "", config.allow_list
@@ -359,6 +363,7 @@ class BleakSource:
         self.emit_raw = emit_raw
         self.session_start_ns = session_start_ns
         self._pace = pace
+        self._pace_start = pace_start
         self.state = LinkState.IDLE
         self._client: BleakClient | None = None
         self._device: BLEDevice | str | None = None
@@ -509,6 +514,8 @@ class BleakSource:
     async def _iterate(self) -> AsyncIterator[SourceItem]:
         if self.state == LinkState.IDLE:
             await self.start()
+        if self._pace_start is not None:
+            self._pace_start()
         inbox = self._inbox
         assert inbox is not None
         pending = self._pending
