@@ -198,28 +198,37 @@ class _Inbox:
     Flow control happens before it: ``BleakSource.backlog()`` tells a link that supports it
     (the virtual link) to hold data on the device while ``window`` notifications wait here.
     Without it (a real wearable), a data notification arriving while the oldest waiting item
-    was received more than ``max_age_ns`` earlier is dropped and counted in ``drops``: memory
+    arrived more than ``max_age_s`` earlier (event-loop time: the host's own clock, not the
+    data's, which a virtual wearable runs faster) is dropped and counted in ``drops``: memory
     stays bounded by the link's rate × ``device.max-backlog-s``.
     """
 
-    __slots__ = ("drops", "items", "max_age_ns", "peak", "wakeup", "window")
+    __slots__ = ("arrived", "drops", "items", "max_age_s", "peak", "wakeup", "window")
 
-    def __init__(self, window: int, max_age_ns: int) -> None:
+    def __init__(self, window: int, max_age_s: float) -> None:
         self.items: collections.deque[tuple[int, int, bytes]] = collections.deque()
+        #: Loop time (s) each item of ``items`` arrived.
+        self.arrived: collections.deque[float] = collections.deque()
         self.window = window
-        self.max_age_ns = max_age_ns
+        self.max_age_s = max_age_s
         self.drops = 0
         self.peak = 0
         self.wakeup = asyncio.Event()
 
     def put_nowait(self, item: tuple[int, int, bytes]) -> None:
-        items = self.items
-        if item[0] == _DATA and items and item[1] - items[0][1] > self.max_age_ns:
+        items, arrived = self.items, self.arrived
+        now = asyncio.get_running_loop().time()
+        if item[0] == _DATA and arrived and now - arrived[0] > self.max_age_s:
             self.drops += 1  # status notifications are rare and small: always kept
             return
         items.append(item)
+        arrived.append(now)
         self.peak = max(self.peak, len(items))
         self.wakeup.set()
+
+    def popleft(self) -> tuple[int, int, bytes]:
+        self.arrived.popleft()
+        return self.items.popleft()
 
 
 def _matches(device: BLEDevice, adv: AdvertisementData | None, cfg: DeviceConfig) -> bool:
@@ -482,8 +491,7 @@ class BleakSource:
         """
         if self.state != LinkState.IDLE:
             return
-        self._inbox = _Inbox(self.config.notification_queue_size,
-                             round(self.config.max_backlog_s * 1e9))
+        self._inbox = _Inbox(self.config.notification_queue_size, self.config.max_backlog_s)
         await self._connect_with_retries(self.config.connect_attempts, initial=True)
         self._pending.appendleft(DeviceConnected(
             t_ns=self._session_ns(), name=self._name, address=self._address))
@@ -526,7 +534,7 @@ class BleakSource:
             if self.state == LinkState.CLOSED:
                 return
             if inbox.items:
-                kind, t_ns, payload = inbox.items.popleft()
+                kind, t_ns, payload = inbox.popleft()
                 # Decode first: the first frame sets the session clock the RawPayload uses.
                 decoded = self._decode(payload, t_ns) if kind == _DATA else []
                 if emit_raw:

@@ -27,9 +27,12 @@ async def test_a_stalled_host_gets_every_sample_and_the_device_waited() -> None:
     cfg = fast_config(notification_queue_size=20, virtual_tx_buffer_s=0.2)
     async with open_virtual_source(session, cfg, speed=5.0) as source:
         vw = source.wearable
-        await asyncio.sleep(1.0)  # the consumer does not read for 1 s (5 s of data asked)
+        # The host reads its first item (the pace is measured from there, start-up excluded),
+        # then does not read for 1 s (5 s of data asked).
+        first = [await anext(aiter(source))]
+        await asyncio.sleep(1.0)
         assert source.backlog() >= 20  # the host's window filled, then the device held on
-        items = await collect(source, vw)
+        items = first + await collect(source, vw)
         stats = source.statistics()
     assert stats.queue_drops == 0 and stats.gaps == 0 and stats.lost_samples == 0
     assert stats.device_dropped_samples == 0
