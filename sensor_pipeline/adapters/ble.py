@@ -196,11 +196,12 @@ class _Inbox:
     """FIFO between the bleak callback (sync) and the consumer (async), bounded in age.
 
     Flow control happens before it: ``BleakSource.backlog()`` tells a link that supports it
-    (the virtual link) to hold data on the device while ``window`` notifications wait here.
-    Without it (a real wearable), a data notification arriving while the oldest waiting item
-    arrived more than ``max_age_s`` earlier (event-loop time: the host's own clock, not the
-    data's, which a virtual wearable runs faster) is dropped and counted in ``drops``: memory
-    stays bounded by the link's rate × ``device.max-backlog-s``.
+    (the virtual link) to hold data on the device while ``window`` notifications wait here, so
+    the backlog stays within ``window`` and nothing is dropped. Without it (a real wearable),
+    a data notification arriving while ``window`` or more wait and the oldest arrived more
+    than ``max_age_s`` earlier (event-loop time: the host's own clock, not the data's, which a
+    virtual wearable runs faster) is dropped and counted in ``drops``: memory stays bounded by
+    max(``window``, the link's rate × ``device.max-backlog-s``).
     """
 
     __slots__ = ("arrived", "drops", "items", "max_age_s", "peak", "wakeup", "window")
@@ -218,7 +219,8 @@ class _Inbox:
     def put_nowait(self, item: tuple[int, int, bytes]) -> None:
         items, arrived = self.items, self.arrived
         now = asyncio.get_running_loop().time()
-        if item[0] == _DATA and arrived and now - arrived[0] > self.max_age_s:
+        if (item[0] == _DATA and len(items) >= self.window
+                and now - arrived[0] > self.max_age_s):
             self.drops += 1  # status notifications are rare and small: always kept
             return
         items.append(item)

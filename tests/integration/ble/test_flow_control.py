@@ -24,7 +24,9 @@ STREAMS = (STREAM_EMG, "imu.thigh", "imu.shank")
 
 async def test_a_stalled_host_gets_every_sample_and_the_device_waited() -> None:
     session = demo_session(6.0, seed=13)
-    cfg = fast_config(notification_queue_size=20, virtual_tx_buffer_s=0.2)
+    # A backlog cap (0.5 s) shorter than the stall: flow control keeps the backlog within the
+    # window, so the cap never drops anything (queue_drops == 0 below).
+    cfg = fast_config(notification_queue_size=20, virtual_tx_buffer_s=0.2, max_backlog_s=0.5)
     async with open_virtual_source(session, cfg, speed=5.0) as source:
         vw = source.wearable
         # The host reads its first item (the pace is measured from there, start-up excluded),
@@ -78,7 +80,7 @@ async def test_without_flow_control_a_stalled_host_drops_past_max_backlog_and_sa
     (device.max-backlog-s); past it new notifications are dropped, counted in queue_drops
     (status "PC too slow: N dropped") and their samples arrive as exact gaps."""
     session = demo_session(6.0, seed=13)
-    cfg = fast_config(max_backlog_s=0.5)
+    cfg = fast_config(notification_queue_size=20, max_backlog_s=0.5)
     async with open_virtual_source(session, cfg, faults=Faults(strict_pace=True)) as source:
         vw = source.wearable
         vw.link.host_backlog = None  # a real central: it takes whatever the device sends
