@@ -97,10 +97,6 @@ def _link_parts(link_word: str, link: LinkCounters | None, loss: Sequence[Stream
     core: list[tuple[str, str]] = []
     if link_word not in ("ok", "—"):
         core.append((f"link {link_word.upper()}", "bold red"))
-    if missing:
-        if core:
-            core.append((" ", ""))
-        core.append((f"no data from {', '.join(missing)}", "yellow"))
     trouble = []
     if link is not None:
         if link.queue_drops:
@@ -122,6 +118,10 @@ def _link_parts(link_word: str, link: LinkCounters | None, loss: Sequence[Stream
         if not lossy and link is not None and link.lost_samples:
             # Gaps the link saw that have not reached the engine yet.
             core.append((f" {link.lost_samples:,} samples", "yellow"))
+    if missing:
+        if core:
+            core.append(("; ", ""))
+        core.append((f"no data from {', '.join(missing)}", "yellow"))
     parts = []
     if core:
         parts.append(_Part(core, _ALWAYS))
