@@ -55,7 +55,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "one frame was computed yet). A device or recording error also leaves the recording\n"
         "so far readable.\n\n"
         "the end summary gives, per stream, the samples expected, received and lost, the\n"
-        "gaps, and the share of frames that had every input; the recording keeps the same\n"
+        "gaps (a stream that stopped early or never sent anything counts as lost up to the\n"
+        "end of the data), the share of frames that had every input, and the samples the\n"
+        "recording left out when the disk fell behind; the recording keeps the same\n"
         "summary (session.json \"acquisition\", shown by `sensor-pipeline info`).\n\n"
         "status line (one line, <= 100 columns; README \"The status line\" explains it):\n"
         "  2:34 knee 88° hip 4° │ hamstring 15% shorter │ effort 120% fatigue 13% │ risk HIGH\n"
@@ -63,9 +65,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "  effort: muscle activity (EMG) as % of the reference level; fatigue: how far the\n"
         "  EMG median frequency has fallen below its start; LOST emg 2.1%: share of the\n"
         "  stream's samples that never arrived; \"PC too slow: N dropped\": Bluetooth\n"
-        "  messages this computer received but could not take in time (their samples are\n"
-        "  lost); \"wearable dropped N\": samples the wearable could not send. \"link ok\"\n"
-        "  (\"data ok\" without Bluetooth) only ever shows while nothing at all is missing.\n\n"
+        "  messages this computer dropped because it was more than device.max-backlog-s\n"
+        "  behind (their samples are lost); \"wearable dropped N\": samples the wearable\n"
+        "  could not send; \"no data from imu.thigh\": a stream missing from the frame.\n"
+        "  \"link ok\" (\"data ok\" without Bluetooth) only ever shows while nothing at all\n"
+        "  is missing.\n\n"
         "exit codes: 0 ok, 2 bad option or config, 3 device or Bluetooth trouble, 4 recording\n"
         "path or disk trouble, 5 data loss: a stream lost more than device.max-loss-pct\n"
         "(default 5 %) of its samples, or no frame could be computed (the recording is\n"
@@ -203,8 +207,10 @@ def main(args: argparse.Namespace) -> int:
 
 def exit_code_for(summary: Any) -> int:
     """``EXIT_DATA_LOSS`` when the run lost too much or computed no frame, else ``EXIT_OK``."""
+    from ..adapters.stats import VERDICT_OK
+
     loss = summary.loss
-    if loss is None or loss.verdict == "ok":
+    if loss is None or loss.verdict == VERDICT_OK:
         return EXIT_OK
     return EXIT_DATA_LOSS
 
