@@ -16,8 +16,10 @@ docs/simulator.md §2 tabulates them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Concatenate, ParamSpec
 
 import numpy as np
 import numpy.typing as npt
@@ -132,38 +134,63 @@ class Track:
         return (float(self.pelvis_deg[-1]), float(self.hip_deg[-1]), float(self.knee_deg[-1]))
 
 
-@dataclass(frozen=True)
-class Plan:
-    """The whole session at the plan rate: kinematics, drive, events (input to physiology)."""
+@dataclass(frozen=True, slots=True)
+class TrackInfo:
+    """What assembly needs of a track without its arrays (they are re-rendered per window)."""
 
-    fs_hz: float
-    pelvis_deg: FloatArray
-    hip_deg: FloatArray
-    knee_deg: FloatArray
-    hip_xy: FloatArray
-    effort: FloatArray
-    cramp_level: FloatArray
-    motion: npt.NDArray[np.int64]
+    motion: str
+    n: int
+    start_pose: Pose
+    end_pose: Pose
+    #: Hip-centre path (m) at the first and last sample, before assembly shifts it.
+    xy_first: tuple[float, float]
+    xy_last: tuple[float, float]
     onsets: tuple[tuple[float, float], ...]
     impacts: tuple[float, ...]
-    #: (start_s, end_s, muscle index, amplitude factor) of each cramp episode.
-    cramps: tuple[tuple[float, float, int, float], ...]
-    #: (start_s, end_s, motion) of each track, for the metadata.
-    phases: tuple[tuple[float, float, str], ...]
+    cramp_factor: float
+    note: str
+    #: Index of the motion call that rendered it (``Script.calls``) and its place in that call.
+    call: int
+    k: int
 
-    @property
-    def n(self) -> int:
-        return int(self.knee_deg.shape[0])
+    @classmethod
+    def of(cls, tr: Track, call: int, k: int) -> TrackInfo:
+        return cls(tr.motion, tr.n, tr.start_pose, tr.end_pose,
+                   (float(tr.hip_xy[0, 0]), float(tr.hip_xy[1, 0])),
+                   (float(tr.hip_xy[0, -1]), float(tr.hip_xy[1, -1])),
+                   tuple(tr.onsets), tuple(tr.impacts), tr.cramp_factor, tr.note, call, k)
 
-    @property
-    def thigh_deg(self) -> FloatArray:
-        result: FloatArray = self.pelvis_deg + self.hip_deg
-        return result
 
-    @property
-    def shank_deg(self) -> FloatArray:
-        result: FloatArray = self.pelvis_deg + self.hip_deg - self.knee_deg
-        return result
+@dataclass(frozen=True, slots=True)
+class MotionCall:
+    """One top-level ``Script`` motion call: enough to render its tracks again, identically."""
+
+    method: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    rng_state: dict[str, Any]
+    posture: str
+    first_track: int
+
+
+_P = ParamSpec("_P")
+
+
+def _recorded(method: Callable[Concatenate[Script, _P], None]
+              ) -> Callable[Concatenate[Script, _P], None]:
+    """Record a top-level motion call (method, arguments, generator state, posture)."""
+    @functools.wraps(method)
+    def wrapper(self: Script, *args: _P.args, **kwargs: _P.kwargs) -> None:
+        if self._depth == 0 and self._rendered is None:
+            self.calls.append(MotionCall(method.__name__, args, dict(kwargs),
+                                         self.rng.bit_generator.state, self._posture,
+                                         len(self.tracks)))
+        self._depth += 1
+        try:
+            method(self, *args, **kwargs)
+        finally:
+            self._depth -= 1
+    return wrapper
 
 
 def chain_hip_xy(subject: Subject, pelvis: FloatArray, hip: FloatArray, knee: FloatArray
@@ -184,8 +211,14 @@ class Script:
         self.subject = subject
         self.rng = rng
         self.fs_hz = fs_hz
-        self.tracks: list[Track] = []
+        #: Compact descriptions of the tracks (their arrays are re-rendered on demand).
+        self.tracks: list[TrackInfo] = []
+        #: Every top-level motion call, with the generator state it started from.
+        self.calls: list[MotionCall] = []
         self._posture = "standing"
+        self._depth = 0
+        #: Render mode (``render_call``): keep the full tracks here instead of summaries.
+        self._rendered: list[Track] | None = None
 
     # -- helpers -----------------------------------------------------------------------------
     @property
@@ -198,7 +231,7 @@ class Script:
 
     def start_in(self, posture: str) -> None:
         """Begin the session in ``posture`` instead of standing (before any motion)."""
-        if self.tracks:
+        if self.tracks or self.calls:
             raise ValueError("start_in() must come before the first motion of a script")
         if posture not in POSTURES:
             raise ValueError(f"unknown posture {posture!r}; known: {sorted(POSTURES)!r}")
@@ -257,15 +290,32 @@ class Script:
         return arr[0], arr[1], arr[2], effort, onsets
 
     def _add(self, track: Track, posture: str) -> Track:
-        self.tracks.append(track)
+        if self._rendered is not None:
+            self._rendered.append(track)
+        else:
+            call = len(self.calls) - 1
+            self.tracks.append(TrackInfo.of(track, call, len(self.tracks) - self.calls[call].first_track))
         self._posture = posture
         return track
+
+    def render_call(self, index: int) -> list[Track]:
+        """The full tracks of motion call ``index``, re-rendered bit for bit from its saved
+        generator state (the script keeps only ``TrackInfo`` summaries)."""
+        call = self.calls[index]
+        rng = np.random.Generator(type(self.rng.bit_generator)())
+        rng.bit_generator.state = call.rng_state
+        scratch = Script(self.subject, rng, self.fs_hz)
+        scratch._posture = call.posture
+        scratch._rendered = []
+        getattr(scratch, call.method)(*call.args, **call.kwargs)
+        return scratch._rendered
 
     def _need(self, posture: str) -> None:
         if self._posture != posture:
             self.move_to(posture)
 
     # -- motions -----------------------------------------------------------------------------
+    @_recorded
     def move_to(self, posture: str, duration_s: float | None = None) -> None:
         """A transition to ``posture`` (lying down, sitting, getting up); shape set at assembly."""
         if posture == self._posture:
@@ -285,6 +335,7 @@ class Script:
         self._add(Track("transition", p, h, k, eff, hip_xy, onsets=[(0.0, 1.5)],
                         note=posture), posture)
 
+    @_recorded
     def stand(self, duration_s: float, *, sway_deg: float = 0.25) -> None:
         """Quiet standing with postural sway (the engine calibrates on the first 4 s)."""
         self._need("standing")
@@ -298,6 +349,7 @@ class Script:
         self._add(Track("standing", p, h, k, eff, self._hip_xy(POSTURES["standing"], p, h, k)),
                   "standing")
 
+    @_recorded
     def rest(self, posture: str, duration_s: float) -> None:
         """Still rest in a posture; drive ~1–2 % of reference (resting sEMG ≈ 5–10 µV)."""
         self._need(posture)
@@ -314,6 +366,7 @@ class Script:
         motion = "standing" if posture == "standing" else "rest"
         self._add(Track(motion, p, h, k, eff, self._hip_xy(POSTURES[posture], p, h, k)), posture)
 
+    @_recorded
     def walk(self, duration_s: float, *, speed_mps: float = 1.3) -> None:
         """Level walking with gait initiation and termination (starts and ends standing).
 
@@ -369,6 +422,7 @@ class Script:
         self._add(Track("walking", pelvis_deg, hip_deg, knee_deg, eff, hip_xy, onsets=onsets,
                         impacts=impacts), "standing")
 
+    @_recorded
     def squats(self, reps: int, *, effort: float = 0.2) -> None:
         """Bodyweight half squats (hip ~90°, knee ~85°); hamstrings co-contract modestly."""
         self._need("standing")
@@ -386,6 +440,7 @@ class Script:
             ]
         self._motion_from_keyframes("squat", "standing", segs)
 
+    @_recorded
     def bridge_reps(self, reps: int, *, effort: float = 0.45, top_s: float = 2.0) -> None:
         """Glute-bridge repetitions: hip 45° → ~0° (knee ~90°) and back, ``top_s`` squeeze."""
         self._need("supine-hook")
@@ -402,6 +457,7 @@ class Script:
             ]
         self._motion_from_keyframes("bridge-reps", "supine-hook", segs)
 
+    @_recorded
     def bridge_hold(self, hold_s: float, *, effort: float = 0.5) -> None:
         """One glute bridge held isometrically at the top for ``hold_s`` seconds."""
         self._need("supine-hook")
@@ -422,6 +478,7 @@ class Script:
         knee = float(self.rng.uniform(84.0, 96.0))
         return (float(self.rng.uniform(106.0, 114.0)), hip, knee)
 
+    @_recorded
     def prone_curls(self, reps: int, *, effort: float = 0.5, top_s: float = 1.0) -> None:
         """Prone hamstring curls on a bench (hip 0°, knee 10° → ~95°), e.g. with ankle weights."""
         self._need("prone")
@@ -438,6 +495,7 @@ class Script:
             ]
         self._motion_from_keyframes("prone-curl", "prone", segs)
 
+    @_recorded
     def seated_curls(self, reps: int, *, effort: float = 0.6) -> None:
         """Seated leg-curl machine: hip ~85° (hamstrings long), knee 15° → ~100° and back."""
         self._need("seated-extended")
@@ -454,6 +512,7 @@ class Script:
             ]
         self._motion_from_keyframes("seated-curl", "seated-extended", segs)
 
+    @_recorded
     def stretch(self, hold_s: float) -> None:
         """Standing hamstring stretch, heel on a bench (hip ~75°, knee straight), then back."""
         self._need("standing")
@@ -485,6 +544,7 @@ class Script:
                   posture)
 
     # -- cramp ---------------------------------------------------------------------------------
+    @_recorded
     def cramp(self, duration_s: float, *, muscle: int, factor: float, onset_delay_s: float = 6.0,
               after_s: float = 20.0) -> None:
         """A cramp while resting still in the current posture (domain.md §5).
@@ -520,75 +580,3 @@ class Script:
                    cramp_level=cl, cramp_factor=factor, note=MUSCLES[muscle])
         self._add(tr, posture)
         self.rest(posture, after_s)
-
-    # -- assembly --------------------------------------------------------------------------------
-    def assemble(self, n_total: int) -> Plan:
-        """Concatenate the tracks (filling transitions), pad with rest, cut to ``n_total``."""
-        if self.duration_s * self.fs_hz < n_total:
-            self.rest(self._posture, (n_total - sum(t.n for t in self.tracks)) / self.fs_hz + 1.0)
-        tracks = self.tracks
-        fs = self.fs_hz
-        pieces: dict[str, list[FloatArray]] = {
-            k: [] for k in ("p", "h", "k", "xy", "eff", "cl")}
-        motion_codes: list[npt.NDArray[np.int64]] = []
-        onsets: list[tuple[float, float]] = []
-        impacts: list[float] = []
-        cramps: list[tuple[float, float, int, float]] = []
-        phases: list[tuple[float, float, str]] = []
-        pos = 0
-        prev_end_xy: FloatArray | None = None
-        for i, tr in enumerate(tracks):
-            n = tr.n
-            if tr.motion == "transition":
-                # Pose and hip path: min-jerk from the previous track's end to the next's start.
-                prev = tracks[i - 1] if i > 0 else None
-                nxt = tracks[i + 1] if i + 1 < len(tracks) else None
-                a = np.asarray(prev.end_pose if prev else tr.start_pose)
-                b = np.asarray(nxt.start_pose if nxt else tr.end_pose)
-                prof = min_jerk(n)
-                pose = a[:, None] + (b - a)[:, None] * prof[None, :]
-                p, h, k = pose[0], pose[1], pose[2]
-                xy_a = prev_end_xy if prev_end_xy is not None else tr.hip_xy[:, 0]
-                if nxt is not None:
-                    xy_b = np.array([xy_a[0], nxt.hip_xy[1, 0]])
-                else:
-                    xy_b = np.array([xy_a[0], tr.hip_xy[1, -1]])
-                xy = xy_a[:, None] + (xy_b - xy_a)[:, None] * prof[None, :]
-            else:
-                p, h, k = tr.pelvis_deg, tr.hip_deg, tr.knee_deg
-                xy = tr.hip_xy.copy()
-                if prev_end_xy is not None:
-                    xy[0] += prev_end_xy[0] - xy[0, 0]
-            prev_end_xy = xy[:, -1].copy()
-            t0 = pos / fs
-            pieces["p"].append(p)
-            pieces["h"].append(h)
-            pieces["k"].append(k)
-            pieces["xy"].append(xy)
-            pieces["eff"].append(tr.effort)
-            zeros = np.zeros((len(MUSCLES), n))
-            pieces["cl"].append(tr.cramp_level if tr.cramp_level is not None else zeros)
-            motion_codes.append(np.full(n, MOTIONS.index(tr.motion), dtype=np.int64))
-            onsets += [(t0 + o, s) for o, s in tr.onsets]
-            impacts += [t0 + o for o in tr.impacts]
-            if tr.motion == "cramp":
-                cramps.append((t0, t0 + n / fs, MUSCLES.index(tr.note), tr.cramp_factor))
-            phases.append((t0, t0 + n / fs, tr.motion))
-            pos += n
-
-        def cat(key: str) -> FloatArray:
-            arr = np.concatenate(pieces[key], axis=-1)
-            result: FloatArray = arr[..., :n_total]
-            return result
-
-        end_s = n_total / fs
-        return Plan(
-            fs_hz=fs,
-            pelvis_deg=cat("p"), hip_deg=cat("h"), knee_deg=cat("k"), hip_xy=cat("xy"),
-            effort=cat("eff"), cramp_level=cat("cl"),
-            motion=np.concatenate(motion_codes)[:n_total],
-            onsets=tuple(o for o in onsets if o[0] < end_s),
-            impacts=tuple(t for t in impacts if t < end_s),
-            cramps=tuple((a, min(b, end_s), m, f) for a, b, m, f in cramps if a < end_s),
-            phases=tuple((a, min(b, end_s), m) for a, b, m in phases if a < end_s),
-        )

@@ -20,9 +20,9 @@ any sample range can be generated on its own and equals the same range of a one-
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable
 
 import numpy as np
 import numpy.typing as npt
