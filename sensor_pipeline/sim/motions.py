@@ -17,7 +17,7 @@ docs/simulator.md §2 tabulates them.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Concatenate, ParamSpec
 
@@ -168,7 +168,7 @@ class MotionCall:
     method: str
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
-    rng_state: dict[str, Any]
+    rng_state: Mapping[str, Any]
     posture: str
     first_track: int
 
@@ -179,8 +179,7 @@ _P = ParamSpec("_P")
 def _recorded(method: Callable[Concatenate[Script, _P], None]
               ) -> Callable[Concatenate[Script, _P], None]:
     """Record a top-level motion call (method, arguments, generator state, posture)."""
-    @functools.wraps(method)
-    def wrapper(self: Script, *args: _P.args, **kwargs: _P.kwargs) -> None:
+    def wrapper(self: Script, /, *args: _P.args, **kwargs: _P.kwargs) -> None:
         if self._depth == 0 and self._rendered is None:
             self.calls.append(MotionCall(method.__name__, args, dict(kwargs),
                                          self.rng.bit_generator.state, self._posture,
@@ -190,6 +189,7 @@ def _recorded(method: Callable[Concatenate[Script, _P], None]
             method(self, *args, **kwargs)
         finally:
             self._depth -= 1
+    functools.update_wrapper(wrapper, method)
     return wrapper
 
 

@@ -25,7 +25,7 @@ from .motions import MOTIONS, Script, Track, TrackInfo, min_jerk
 FloatArray = npt.NDArray[np.float64]
 
 #: Rendered motion calls kept for the next windows (a window rarely spans more than a few).
-_CALL_CACHE = 6
+_CALL_CACHE = 3
 
 
 @dataclass(frozen=True, slots=True)

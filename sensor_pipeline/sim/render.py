@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -127,7 +128,7 @@ class _Window:
     pad: tuple[int, int]
     muscles: phys.MuscleTruth
 
-    def inner(self, x: FloatArray) -> FloatArray:
+    def inner(self, x: npt.NDArray[Any]) -> FloatArray:
         result: FloatArray = x[..., self.pad[0]:x.shape[-1] - self.pad[1]]
         return result
 
