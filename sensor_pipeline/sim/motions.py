@@ -2,9 +2,12 @@
 
 A scenario is a *script*: a list of ``Track``s (standing, walking, squats, glute bridges, prone
 and seated leg curls, stretches, rest, cramps), each rendered at the IMU rate. ``Script``
-appends them, inserts smooth transitions wherever one track ends in a different pose than the
-next begins, and ``assemble()`` concatenates everything into one ``Plan`` with a continuous hip
-path (the body never teleports, so the IMU movement accelerations stay physical).
+appends them, and ``plan.Layout`` inserts smooth transitions wherever one track ends in a
+different pose than the next begins and lays everything end to end with a continuous hip path
+(the body never teleports, so the IMU movement accelerations stay physical). The script keeps
+only a summary of each track (``TrackInfo``) and of each motion call (``MotionCall``: method,
+arguments, the generator state it started from); ``render_call`` renders a call's tracks again,
+bit for bit, when a window of the plan needs them.
 
 Poses are (θ_pelvis, H, K) in degrees (body.py for the geometry). Every motion starts and ends
 at rest in a named posture, so any two motions can follow each other. Trajectories between

@@ -1,7 +1,7 @@
 """``simulate()``: a whole simulated session with ground truth, and how it is streamed.
 
-Pipeline (docs/simulator.md §1): scenario script → ``Plan`` (joint angles, drive, events at the
-IMU rate) → muscle physiology (fatigue, MDF, amplitude) → IMU signals (gravity + movement
+Pipeline (docs/simulator.md §1): scenario script → plan ``Layout`` (joint angles, drive, events
+at the IMU rate, rendered per window) → muscle physiology (fatigue, MDF, amplitude) → IMU signals (gravity + movement
 acceleration, gyro rate, noise, bias, mounting) and EMG (``sim.semg`` synthesis with the
 muscle's MDF, scaled sample-wise by its amplitude, plus amplifier noise, motion artefacts,
 optional mains hum) → ground-truth stream and labels.
@@ -9,7 +9,8 @@ optional mains hum) → ground-truth stream and labels.
 Determinism: every random draw comes from ``numpy.random.SeedSequence([seed, key, ...])`` with a
 fixed key per purpose, so the same seed gives bit-identical sessions, and any EMG sample range
 can be generated on its own (``SimulatedSession.emg_samples``) and equals the same range of the
-whole session bit for bit.
+whole session bit for bit. Plan-rate streams are rendered per window (``render.Renderer``) from a
+survey's carried state, so memory does not grow with the session's length.
 """
 
 from __future__ import annotations
@@ -370,8 +371,9 @@ class SimulatedSession:
     def blocks(self) -> Mapping[str, SampleBlock]:
         """One whole-session block per stream, in ``streams`` order (a read-only mapping).
 
-        Each block is built on first access and then kept; only the EMG costs anything (about
-        0.3 s per 10 simulated minutes at 2 kHz, 115 MB per hour).
+        Each block is built on first access and then kept (whole-session arrays: for short
+        sessions and tests; ``iter_items`` streams in bounded memory). The EMG costs about 0.3 s
+        per 10 simulated minutes at 2 kHz and 115 MB per hour.
         """
         return _LazyBlocks(self)
 
