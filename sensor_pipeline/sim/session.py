@@ -53,7 +53,7 @@ from .body import (
 )
 from .motions import MOTIONS, Script
 from .plan import Layout
-from .render import TRUTH_CHANNELS, Renderer
+from .render import KEY_IMU, TRUTH_CHANNELS, Renderer
 from .scenarios import SCENARIOS
 from .semg import FRAME_SAMPLES, HOP_SAMPLES, SynthesisTruth, scale_for_mdf, synthesize_semg
 
@@ -72,7 +72,7 @@ EMG_LSB_MV = 2.0**-11
 # SeedSequence keys, one per purpose (never reuse one: streams must stay independent).
 _KEY_SUBJECT = 1
 _KEY_PLAN = 2
-_KEY_IMU = 3
+_KEY_IMU = KEY_IMU  # drawn by render.py (one generator per IMU, row by row)
 _KEY_EMG_NOISE = 4
 _KEY_ARTEFACT = 5
 _KEY_MAINS = 6
@@ -699,6 +699,8 @@ def simulate(scenario: str, *, seed: int, duration_s: float | None = None, **opt
     Returns
     -------
     SimulatedSession
+        Surveyed (labels, metadata) but not rendered: its streams are rendered window by window
+        as they are read, so ``iter_items`` runs in bounded memory whatever the length.
 
     Raises
     ------

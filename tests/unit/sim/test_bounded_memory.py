@@ -164,7 +164,7 @@ def _session(case: str) -> SimulatedSession:
 
 @pytest.mark.parametrize(("case", "window_s"), [
     *[(c, render.WINDOW_S) for c in CASES],
-    ("cramp-default", 7.3), ("walk-lossy", 1.37), ("mixed-odd", 1.37), ("supine-open", 0.21),
+    ("walk-lossy", 1.37), ("mixed-odd", 1.37), ("supine-open", 0.21),
 ])
 def test_windowed_session_equals_the_whole_session_simulator(
         case: str, window_s: float, monkeypatch: pytest.MonkeyPatch) -> None:
