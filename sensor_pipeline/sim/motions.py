@@ -29,6 +29,7 @@ import numpy.typing as npt
 from scipy import signal
 
 from .body import MUSCLES, Subject, segment_direction
+from .smooth import LazyRest, WindowedSmoothNoise
 
 FloatArray = npt.NDArray[np.float64]
 Pose = tuple[float, float, float]
@@ -65,6 +66,11 @@ POSTURES = {
     "bench-stretch": Posture((-10.0, 75.0, 3.0), "hip", None,
                              "standing, heel on a bench, knee straight (hamstring stretch)"),
 }
+
+
+#: A rest longer than this (s) is rendered by range (``smooth.LazyRest``): the rest that pads a
+#: scripted scenario to a long ``duration_s``. Judgment call: shorter ones cost < 6 MB whole.
+LONG_REST_S = 600.0
 
 
 def min_jerk(n: int) -> FloatArray:
@@ -157,10 +163,13 @@ class TrackInfo:
     k: int
 
     @classmethod
-    def of(cls, tr: Track, call: int, k: int) -> TrackInfo:
-        return cls(tr.motion, tr.n, tr.start_pose, tr.end_pose,
-                   (float(tr.hip_xy[0, 0]), float(tr.hip_xy[1, 0])),
-                   (float(tr.hip_xy[0, -1]), float(tr.hip_xy[1, -1])),
+    def of(cls, tr: Track | LazyRest, call: int, k: int) -> TrackInfo:
+        if isinstance(tr, LazyRest):
+            first, last = tr.xy_ends()
+        else:
+            first = (float(tr.hip_xy[0, 0]), float(tr.hip_xy[1, 0]))
+            last = (float(tr.hip_xy[0, -1]), float(tr.hip_xy[1, -1]))
+        return cls(tr.motion, tr.n, tr.start_pose, tr.end_pose, first, last,
                    tuple(tr.onsets), tuple(tr.impacts), tr.cramp_factor, tr.note, call, k)
 
 
@@ -221,7 +230,9 @@ class Script:
         self._posture = "standing"
         self._depth = 0
         #: Render mode (``render_call``): keep the full tracks here instead of summaries.
-        self._rendered: list[Track] | None = None
+        self._rendered: list[Track | LazyRest] | None = None
+        #: Long rests rendered by range, by (call, index in call).
+        self.lazy: dict[tuple[int, int], LazyRest] = {}
 
     # -- helpers -----------------------------------------------------------------------------
     @property
@@ -292,16 +303,19 @@ class Script:
         effort = self._effort(np.concatenate(levels, axis=1))
         return arr[0], arr[1], arr[2], effort, onsets
 
-    def _add(self, track: Track, posture: str) -> Track:
+    def _add(self, track: Track | LazyRest, posture: str) -> Track | LazyRest:
         if self._rendered is not None:
             self._rendered.append(track)
         else:
             call = len(self.calls) - 1
-            self.tracks.append(TrackInfo.of(track, call, len(self.tracks) - self.calls[call].first_track))
+            info = TrackInfo.of(track, call, len(self.tracks) - self.calls[call].first_track)
+            self.tracks.append(info)
+            if isinstance(track, LazyRest):  # small (checkpoints): kept, never set up again
+                self.lazy[(info.call, info.k)] = track
         self._posture = posture
         return track
 
-    def render_call(self, index: int) -> list[Track]:
+    def render_call(self, index: int) -> list[Track | LazyRest]:
         """The full tracks of motion call ``index``, re-rendered bit for bit from its saved
         generator state (the script keeps only ``TrackInfo`` summaries)."""
         call = self.calls[index]
@@ -360,13 +374,25 @@ class Script:
         rng = self.rng
         pose = POSTURES[posture].pose
         sway = 0.25 if posture in ("standing", "bench-stretch") else 0.1
+        level = 0.03 if posture == "standing" else 0.012
+        motion = "standing" if posture == "standing" else "rest"
+        if n > LONG_REST_S * self.fs_hz:
+            # The same draws and values, rendered by range (bounded memory; smooth.py).
+            fs = self.fs_hz
+            noise = (WindowedSmoothNoise(rng, n, fs, 0.3, sway),
+                     WindowedSmoothNoise(rng, n, fs, 0.3, sway),
+                     WindowedSmoothNoise(rng, n, fs, 0.3, sway))
+            factor = level * (1.0 + 0.2 * rng.uniform(-1, 1, (2, 1)))
+            lazy = LazyRest(motion, pose, noise, factor,
+                            WindowedSmoothNoise(rng, n, fs, 0.5, 0.15),
+                            functools.partial(self._hip_xy, POSTURES[posture]))
+            self._add(lazy, posture)
+            return
         p = pose[0] + smooth_noise(rng, n, self.fs_hz, 0.3, sway)
         h = pose[1] + smooth_noise(rng, n, self.fs_hz, 0.3, sway)
         k = pose[2] + smooth_noise(rng, n, self.fs_hz, 0.3, sway)
-        level = 0.03 if posture == "standing" else 0.012
         eff = level * (1.0 + 0.2 * rng.uniform(-1, 1, (2, 1))) * (
             1.0 + smooth_noise(rng, n, self.fs_hz, 0.5, 0.15))[None, :]
-        motion = "standing" if posture == "standing" else "rest"
         self._add(Track(motion, p, h, k, eff, self._hip_xy(POSTURES[posture], p, h, k)), posture)
 
     @_recorded

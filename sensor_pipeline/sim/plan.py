@@ -21,6 +21,7 @@ import numpy.typing as npt
 
 from .body import MUSCLES
 from .motions import MOTIONS, Script, Track, TrackInfo, min_jerk
+from .smooth import LazyRest
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -132,9 +133,12 @@ class Layout:
         self.impacts = tuple(t for t in impacts if t < end_s)
         self.cramps = tuple((a, min(b, end_s), m, f) for a, b, m, f in cramps if a < end_s)
         self.phases = tuple((a, min(b, end_s), m) for a, b, m in phases if a < end_s)
-        self._calls: OrderedDict[int, list[Track]] = OrderedDict()
+        self._calls: OrderedDict[int, list[Track | LazyRest]] = OrderedDict()
 
-    def _track(self, info: TrackInfo) -> Track:
+    def _track(self, info: TrackInfo) -> Track | LazyRest:
+        lazy = self.script.lazy.get((info.call, info.k))
+        if lazy is not None:
+            return lazy
         tracks = self._calls.get(info.call)
         if tracks is None:
             tracks = self.script.render_call(info.call)
@@ -145,10 +149,15 @@ class Layout:
             self._calls.move_to_end(info.call)
         return tracks[info.k]
 
-    def _pieces(self, pl: _Placed) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray,
-                                            FloatArray, FloatArray]:
+    def _pieces(self, pl: _Placed, lo: int, hi: int) -> tuple[FloatArray, ...]:
+        """Pelvis, hip, knee, hip path, effort, cramp level of the track's samples [lo, hi)."""
         tr = self._track(pl.info)
         n = tr.n
+        if isinstance(tr, LazyRest):
+            p, h, k, xy, eff = tr.arrays(lo, hi)
+            if pl.dx is not None:
+                xy[0] += pl.dx
+            return p, h, k, xy, eff, np.zeros((len(MUSCLES), hi - lo))
         if pl.pose_a is not None:
             assert pl.pose_b is not None and pl.xy_a is not None and pl.xy_b is not None
             prof = min_jerk(n)
@@ -161,7 +170,7 @@ class Layout:
             if pl.dx is not None:
                 xy[0] += pl.dx
         cl = tr.cramp_level if tr.cramp_level is not None else np.zeros((len(MUSCLES), n))
-        return p, h, k, xy, tr.effort, cl
+        return tuple(x[..., lo:hi] for x in (p, h, k, xy, tr.effort, cl))
 
     def window(self, a: int, b: int) -> PlanWindow:
         """Plan samples ``[a, b)`` (0 <= a < b <= n), equal to that range of the whole plan."""
@@ -173,7 +182,7 @@ class Layout:
         while i < len(self._placed) and self._placed[i].start < b:
             pl = self._placed[i]
             lo, hi = max(a, pl.start) - pl.start, min(b, pl.start + pl.info.n) - pl.start
-            parts.append(tuple(x[..., lo:hi] for x in self._pieces(pl)))
+            parts.append(self._pieces(pl, lo, hi))
             codes.append(np.full(hi - lo, MOTIONS.index(pl.info.motion), dtype=np.int64))
             i += 1
 

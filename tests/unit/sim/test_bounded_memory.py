@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sensor_pipeline.model import SampleBlock
-from sensor_pipeline.sim import SIM_VERSION, SimulatedSession, render, simulate
+from sensor_pipeline.sim import SIM_VERSION, SimulatedSession, motions, render, simulate, smooth
 from sensor_pipeline.sim.session import SimOptions, _Missing, _missing_runs
 
 CASES: dict[str, tuple[str, int, float | None, dict[str, Any]]] = {
@@ -174,6 +174,42 @@ def test_windowed_session_equals_the_whole_session_simulator(
     monkeypatch.setattr(render, "WINDOW_S", window_s)
     got = digest(_session(case))
     assert got == PINNED[case]
+
+
+def test_long_rests_rendered_by_range_equal_the_whole_session_simulator(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every rest over 20 s (the padding of a scripted scenario above all) rendered by range in
+    1000-value pieces: the same digests."""
+    monkeypatch.setattr(motions, "LONG_REST_S", 20.0)
+    monkeypatch.setattr(smooth, "CHUNK", 1000)
+    assert digest(_session("seated-padded")) == PINNED["seated-padded"]
+
+
+@pytest.mark.parametrize(("n", "fs", "cutoff", "rms", "chunk"), [
+    (9, 100.0, 0.3, 0.25, 7),          # shorter than numpy's 8-value unrolled block
+    (5000, 100.0, 0.3, 0.25, 1000), (12345, 100.0, 0.5, 0.15, 999), (3001, 70.0, 1.0, 0.1, 4096),
+    (200_000, 100.0, 0.3, 0.1, 1 << 16),
+])
+def test_windowed_smooth_noise_equals_smooth_noise(
+        n: int, fs: float, cutoff: float, rms: float, chunk: int,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(smooth, "CHUNK", chunk)
+    rng_a, rng_b = np.random.default_rng(n), np.random.default_rng(n)
+    want = motions.smooth_noise(rng_a, n, fs, cutoff, rms)
+    w = smooth.WindowedSmoothNoise(rng_b, n, fs, cutoff, rms)
+    step = max(1, n // 7 + 3)
+    got = np.concatenate([w.range(a, min(n, a + step)) for a in range(0, n, step)])
+    np.testing.assert_array_equal(got, want)
+    assert rng_a.bit_generator.state == rng_b.bit_generator.state  # the same draws
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 8, 9, 127, 128, 129, 1000, 4097, 100_003])
+def test_pairwise_sum_fed_in_pieces_equals_numpy(n: int) -> None:
+    x = np.random.default_rng(n).standard_normal(n) * 1e3
+    s = smooth._PairwiseSum(n)
+    for a in range(0, n, 333):
+        s.feed(x[a:a + 333])
+    assert s.total() == float(np.add.reduce(x))
 
 
 def test_streams_read_twice_or_out_of_order_are_identical() -> None:
