@@ -4,8 +4,11 @@ Each length runs in its own subprocess (``python -m sensor_pipeline simulate``);
 that child's ``ru_maxrss``. Usage::
 
     python bench/bench_simulate_memory.py 600 3600     # seconds of session; prints a table
+    python bench/bench_simulate_memory.py --scenario bridge-fatigue 600 3600
 
-Keep runs short on shared machines: 1 h of session takes ~25 s and ~0.5 GB.
+The 10 s row is the baseline (imports: numpy, scipy, polars, pyarrow); the last column is the
+peak relative to the first length asked for. Keep runs short on shared machines: 1 h of session
+takes ~15–20 s of two cores.
 """
 
 from __future__ import annotations
@@ -37,13 +40,20 @@ def peak_rss_mb(duration_s: float, scenario: str = "standing-walking") -> tuple[
 
 
 def main(argv: list[str]) -> int:
+    scenario = "standing-walking"
+    if argv[:1] == ["--scenario"]:
+        scenario, argv = argv[1], argv[2:]
     durations = [float(a) for a in argv] or [600.0, 3600.0]
-    base, _ = peak_rss_mb(10.0)
-    print(f"{'session':>10}  {'peak RSS':>9}  {'above 10 s':>10}  {'wall':>6}")
+    base, _ = peak_rss_mb(10.0, scenario)
+    print(f"{scenario}")
+    print(f"{'session':>10}  {'peak RSS':>9}  {'above 10 s':>10}  {'wall':>6}  {'vs first':>8}")
     print(f"{10.0:>9.0f}s  {base:>7.0f}MB  {0:>8.0f}MB")
+    first = None
     for d in durations:
-        mb, wall = peak_rss_mb(d)
-        print(f"{d:>9.0f}s  {mb:>7.0f}MB  {mb - base:>8.0f}MB  {wall:>5.1f}s")
+        mb, wall = peak_rss_mb(d, scenario)
+        first = mb if first is None else first
+        print(f"{d:>9.0f}s  {mb:>7.0f}MB  {mb - base:>8.0f}MB  {wall:>5.1f}s  "
+              f"{100 * (mb / first - 1):>+7.1f}%")
     return 0
 
 

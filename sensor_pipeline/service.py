@@ -19,10 +19,12 @@ files, the recording writer), so a bad path or config fails before anything stre
   slow or failing channel drops *its own* oldest alerts and counts them in
   ``RunSummary.alert_statistics``), everything bound for the recording goes to the ``Recorder``.
 - **record** hands the batch collected so far to the recorder (``adapters/recorder.py``) every
-  ``recording.flush-interval-s``. The batch is unbounded on purpose: samples bound for the
-  recording are never dropped. Writes run on one dedicated worker thread, in submission order,
-  so a slow disk delays the recording but never acquisition, and a cancelled wait can never
-  reorder two batches.
+  ``recording.flush-interval-s``. Writes run on one dedicated worker thread, in submission
+  order, so a slow disk delays the recording but never acquisition, and a cancelled wait can
+  never reorder two batches. The recorder's memory is bounded: while the disk is more than its
+  backlog behind, sample blocks (and raw notifications) are left out of the recording, never
+  out of the live processing; they are counted per stream and reported in the closing summary
+  and ``session.json`` (``acquisition.recording_left_out``).
 - **status** refreshes the one-line live status (best effort: a failing status callback is
   logged once and switched off). Loss is counted per stream from the items themselves
   (``adapters.stats.LossTracker``) and shown the moment a gap arrives; link counters come from
@@ -49,6 +51,7 @@ from typing import Any, cast
 
 from .adapters.outputs import AlertsFileWriter, FramesFileWriter
 from .adapters.recorder import Recorder, RecorderStatistics
+from .adapters.recording._backlog import DEFAULT_BACKLOG_BYTES
 from .adapters.source import Source
 from .adapters.stats import LinkCounters, LossReport, LossTracker, StreamLoss, link_counters
 from .config import Config, config_to_dict
@@ -186,6 +189,9 @@ class Service:
     output_sinks : sequence of callable(EngineOutput)
         Called inline with every engine output (must not block; e.g. the LSL outlet's
         ``push``).
+    recording_backlog_bytes : int
+        Most bytes of samples the recorder holds for a disk that fell behind (``Recorder``);
+        beyond it samples are left out of the recording (counted, reported).
     end_of_source : callable() -> awaitable, optional
         For a source that never ends by itself: called once streaming starts, its awaitable
         completes when the source has nothing more to send (e.g.
@@ -212,6 +218,7 @@ class Service:
         end_of_source: Callable[[], Awaitable[Any]] | None = None,
         settle_s: float = 0.5,
         output_sinks: Sequence[Callable[[EngineOutput], None]] = (),
+        recording_backlog_bytes: int = DEFAULT_BACKLOG_BYTES,
     ) -> None:
         self.config = config
         self.source = source
@@ -230,6 +237,7 @@ class Service:
         self._end_of_source = end_of_source
         self._settle_s = settle_s
         self._output_sinks = list(output_sinks)
+        self._backlog_bytes = recording_backlog_bytes
         self.stop_event = asyncio.Event()
         self.state = LiveState()
         self.summary = RunSummary()
@@ -272,7 +280,7 @@ class Service:
         from .adapters.alerts import AlertDispatcher
 
         streams = list(self._streams) if self._streams is not None else list(self.source.streams)
-        self._loss.declare([s.name for s in streams])
+        self._loss.declare(streams)
         self.state.loss = self._loss.streams()
         # Everything that can fail on bad input, before anything streams.
         self.engine = Engine(self.config, streams, calibration=self._calibration,
@@ -289,7 +297,8 @@ class Service:
             if self._writer_factory is not None:
                 writer = await asyncio.to_thread(self._writer_factory, streams)
                 recorder = self.recorder = Recorder(writer,
-                                                    keep_raw=self.config.recording.keep_raw)
+                                                    keep_raw=self.config.recording.keep_raw,
+                                                    backlog_bytes=self._backlog_bytes)
                 path = getattr(writer, "path", None)
                 self.summary.recording = Path(path) if path else None
                 recorder.update_metadata(config=config_to_dict(self.config), **self._metadata)
@@ -352,7 +361,11 @@ class Service:
         """Flush and close everything, each step independent of the others' failures."""
         self.summary.source_statistics = self._source_statistics()
         link = link_counters(self.summary.source_statistics)
-        self.summary.loss = self._loss.report(self.config.device.max_loss_pct, link)
+        left_out = None if recorder is None else recorder.statistics()
+        self.summary.loss = self._loss.report(
+            self.config.device.max_loss_pct, link,
+            recording_left_out=None if left_out is None else left_out.backlog_refused_by_stream,
+            recording_left_out_raw=None if left_out is None else left_out.backlog_refused_raw)
         if self.engine is not None:
             self.summary.calibration = self.engine.calibration
         errors: list[BaseException] = []

@@ -9,9 +9,13 @@ checks the MTU and sends START_STREAMS. Iterating the source then yields ``Sampl
 ``Event`` items until it is closed.
 
 The bleak notification callback only stamps the receive time (injected clock) and appends the
-payload to the inbox. The inbox never drops what was received: a host that falls behind builds
-a backlog (``queue_peak``, ``backlog``), and a link that offers flow control (the virtual link
-asks ``backlog()``) holds the data on the device instead. All decoding happens in the consumer:
+payload to the inbox. A link that offers flow control (the virtual link asks ``backlog()``)
+holds the data on the device once ``device.notification-queue-size`` notifications wait. A
+real wearable has none: a host that falls behind builds a backlog (``queue_peak``), bounded
+by ``device.max-backlog-s``: a data notification arriving while the oldest waiting one is
+older than that is dropped and counted (``queue_drops``; its samples become a gap). What still
+waits when iteration stops is reported as ``backlog`` (never decoded). All decoding happens in
+the consumer:
 ``protocol.FrameDecoder`` turns payloads into blocks, gaps and duplicates. A ``DecodeError`` is
 counted, dropped and logged (rate limited); more than ``device.max-consecutive-decode-errors`` in
 a row, or a frame cut at the ATT MTU, ends the session with ``DeviceProtocolError``.
@@ -128,8 +132,8 @@ class LinkStatistics:
     duplicate_frames: int
     duplicate_samples: int
     decode_errors: int
-    #: Notifications the host dropped after receiving them: always 0 since the inbox applies
-    #: flow control instead (kept so readers of older recordings' statistics still work).
+    #: Data notifications the host dropped after receiving them: its backlog was older than
+    #: ``device.max-backlog-s`` (this computer did not keep up; the samples become a gap).
     queue_drops: int
     #: Largest backlog of received, not yet decoded notifications.
     queue_peak: int
@@ -157,6 +161,9 @@ class LinkStatistics:
     device_buffer_peak_s: float = 0.0
     #: Slowest control-point round trip (request written → answer received), wall s.
     control_rtt_max_s: float = 0.0
+    #: Received notifications not decoded yet; at the end of a run, the ones it stopped
+    #: before (never decoded, not in the recording).
+    backlog: int = 0
 
 
 #: Achieved pace below this share of the asked one is reported as host-bound (judgment call:
@@ -186,26 +193,44 @@ class ScanResult:
 
 
 class _Inbox:
-    """FIFO between the bleak callback (sync) and the consumer (async); never drops.
+    """FIFO between the bleak callback (sync) and the consumer (async), bounded in age.
 
     Flow control happens before it: ``BleakSource.backlog()`` tells a link that supports it
-    (the virtual link) to hold data on the device while ``window`` notifications wait here.
+    (the virtual link) to hold data on the device while ``window`` notifications wait here, so
+    the backlog stays within ``window`` and nothing is dropped. Without it (a real wearable),
+    a data notification arriving while ``window`` or more wait and the oldest arrived more
+    than ``max_age_s`` earlier (event-loop time: the host's own clock, not the data's, which a
+    virtual wearable runs faster) is dropped and counted in ``drops``: memory stays bounded by
+    max(``window``, the link's rate × ``device.max-backlog-s``).
     """
 
-    __slots__ = ("drops", "items", "peak", "wakeup", "window")
+    __slots__ = ("arrived", "drops", "items", "max_age_s", "peak", "wakeup", "window")
 
-    def __init__(self, window: int) -> None:
+    def __init__(self, window: int, max_age_s: float) -> None:
         self.items: collections.deque[tuple[int, int, bytes]] = collections.deque()
+        #: Loop time (s) each item of ``items`` arrived.
+        self.arrived: collections.deque[float] = collections.deque()
         self.window = window
+        self.max_age_s = max_age_s
         self.drops = 0
         self.peak = 0
         self.wakeup = asyncio.Event()
 
     def put_nowait(self, item: tuple[int, int, bytes]) -> None:
-        items = self.items
+        items, arrived = self.items, self.arrived
+        now = asyncio.get_running_loop().time()
+        if (item[0] == _DATA and len(items) >= self.window
+                and now - arrived[0] > self.max_age_s):
+            self.drops += 1  # status notifications are rare and small: always kept
+            return
         items.append(item)
+        arrived.append(now)
         self.peak = max(self.peak, len(items))
         self.wakeup.set()
+
+    def popleft(self) -> tuple[int, int, bytes]:
+        self.arrived.popleft()
+        return self.items.popleft()
 
 
 def _matches(device: BLEDevice, adv: AdvertisementData | None, cfg: DeviceConfig) -> bool:
@@ -316,6 +341,9 @@ class BleakSource:
         sample times follow the device clock (the data clock, docs/architecture.md "Time").
     pace : callable returning (asked, achieved, host_bound_s, device_buffer_peak_s), optional
         Where the pace figures of ``statistics()`` come from (the virtual wearable's).
+    pace_start : callable, optional
+        Called once when iteration starts: the pace is measured from there (the virtual
+        wearable's ``start_pace``), not from START, so the host's start-up is not pace.
     """
 
     def __init__(
@@ -329,6 +357,7 @@ class BleakSource:
         emit_raw: bool = True,
         session_start_ns: int | None = None,
         pace: Callable[[], tuple[float, float | None, float, float]] | None = None,
+        pace_start: Callable[[], None] | None = None,
     ) -> None:
         if config.address and config.allow_list and not _allowed(
             config.address, "", config.allow_list
@@ -345,6 +374,7 @@ class BleakSource:
         self.emit_raw = emit_raw
         self.session_start_ns = session_start_ns
         self._pace = pace
+        self._pace_start = pace_start
         self.state = LinkState.IDLE
         self._client: BleakClient | None = None
         self._device: BLEDevice | str | None = None
@@ -436,6 +466,7 @@ class BleakSource:
             host_bound_s=bound_s,
             device_buffer_peak_s=buf_s,
             control_rtt_max_s=self._control_rtt_max_s,
+            backlog=self.backlog(),
         )
 
     def __aiter__(self) -> AsyncIterator[SourceItem]:
@@ -462,7 +493,7 @@ class BleakSource:
         """
         if self.state != LinkState.IDLE:
             return
-        self._inbox = _Inbox(self.config.notification_queue_size)
+        self._inbox = _Inbox(self.config.notification_queue_size, self.config.max_backlog_s)
         await self._connect_with_retries(self.config.connect_attempts, initial=True)
         self._pending.appendleft(DeviceConnected(
             t_ns=self._session_ns(), name=self._name, address=self._address))
@@ -493,6 +524,8 @@ class BleakSource:
     async def _iterate(self) -> AsyncIterator[SourceItem]:
         if self.state == LinkState.IDLE:
             await self.start()
+        if self._pace_start is not None:
+            self._pace_start()
         inbox = self._inbox
         assert inbox is not None
         pending = self._pending
@@ -503,7 +536,7 @@ class BleakSource:
             if self.state == LinkState.CLOSED:
                 return
             if inbox.items:
-                kind, t_ns, payload = inbox.items.popleft()
+                kind, t_ns, payload = inbox.popleft()
                 # Decode first: the first frame sets the session clock the RawPayload uses.
                 decoded = self._decode(payload, t_ns) if kind == _DATA else []
                 if emit_raw:
@@ -784,7 +817,8 @@ class BleakSource:
             pass
         self._mtu = _effective_mtu(client)
         await self._configure(client)
-        self._data_deadline_s = asyncio.get_running_loop().time() + cfg.control_timeout_s
+        if self._data_deadline_s is not None:  # no data yet: control-timeout-s from START's answer
+            self._data_deadline_s = asyncio.get_running_loop().time() + cfg.control_timeout_s
         self.state = LinkState.STREAMING
         _LOGGER.info("%s (%s): streaming %s (ATT MTU %d)", self._name, self._address,
                      ", ".join(s.name for s in self.streams), self._mtu)
@@ -838,6 +872,9 @@ class BleakSource:
             if classify(exc) != ErrorKind.PROTOCOL:
                 raise
             self._has_status = False
+        # Armed before START is sent: data may arrive before its answer (``_on_data`` then
+        # clears the deadline, and ``_connect_once`` leaves it cleared).
+        self._data_deadline_s = asyncio.get_running_loop().time() + self.config.control_timeout_s
         resp = await self._request(ctl.Opcode.START_STREAMS, struct.pack("<I", desc.stream_mask))
         if not resp.ok:
             min_mtu = resp.min_mtu()

@@ -1,10 +1,13 @@
 """``Recorder``: the service's hand-over of everything bound for the recording to one writer
 thread (batches in submission order). See ``service.py``.
 
-Memory is bounded: sample blocks handed over and not yet on disk are counted by a
-``WriteBacklog``; while the disk is more than its limit behind (a stalled or full disk), new
-blocks are left out of the recording (an index gap the reader reports), counted and logged,
-and everything else of the run goes on. Events, frames and alerts are small and always kept.
+Memory is bounded: sample blocks (and raw notifications, when kept) handed over and not yet
+on disk are counted by a ``WriteBacklog``; while the disk is more than its limit behind (a
+stalled or full disk), new blocks are left out of the recording (an index gap the reader
+reports), counted per stream and logged, and everything else of the run goes on; raw
+notifications left out are counted apart. Events, frames and alerts are small and always kept.
+The service puts what was left out into the run's closing summary and ``session.json``
+(``acquisition.recording_left_out``).
 """
 
 from __future__ import annotations
@@ -40,11 +43,16 @@ class RecorderStatistics:
     peak_batch_blocks: int
     #: Items the writer refused (a block contradicting its declared stream); logged.
     rejected: int = 0
-    #: Blocks left out of the recording because the disk was too far behind, and their samples.
+    #: Sample blocks left out of the recording because the disk was too far behind, and their
+    #: samples (per channel), also per stream.
     backlog_refused_blocks: int = 0
     backlog_refused_samples: int = 0
     #: Most bytes of samples waiting for the disk at once.
     backlog_peak_bytes: int = 0
+    #: Raw notifications (``recording.keep-raw``) left out for the same reason.
+    backlog_refused_raw: int = 0
+    #: ``backlog_refused_samples`` per stream, in order of first refusal.
+    backlog_refused_by_stream: tuple[tuple[str, int], ...] = ()
 
 
 class Recorder:
@@ -61,7 +69,8 @@ class Recorder:
         self._keep_raw = keep_raw
         self._backlog = WriteBacklog(backlog_bytes)
         self._batch_bytes = 0
-        self._refused_samples = 0
+        self._refused_samples = self._refused_blocks = self._refused_raw = 0
+        self._refused_by_stream: dict[str, int] = {}
         self._blocks: list[SampleBlock] = []
         self._events: list[Event] = []
         self._frames: list[FeatureFrame] = []
@@ -88,6 +97,9 @@ class Recorder:
                                   "goes on)", getattr(self._writer, "path", "recording"),
                                   self._backlog.limit_bytes / 1e6)
                 self._refused_samples += item.n_samples
+                self._refused_blocks += 1
+                self._refused_by_stream[item.stream] = (
+                    self._refused_by_stream.get(item.stream, 0) + item.n_samples)
                 return
             self._batch_bytes += nbytes
             self._blocks.append(item)
@@ -95,10 +107,14 @@ class Recorder:
             self._n_samples += item.n_samples
         elif isinstance(item, RawPayload):
             # The raw notifications are as large as the samples: bounded by the same backlog.
-            if self._keep_raw and self._backlog.offer(len(item.payload) + 32):
-                self._batch_bytes += len(item.payload) + 32
-                self._events.append(item)
-                self._n_events += 1
+            if not self._keep_raw:
+                return
+            if not self._backlog.offer(len(item.payload) + 32):
+                self._refused_raw += 1
+                return
+            self._batch_bytes += len(item.payload) + 32
+            self._events.append(item)
+            self._n_events += 1
         else:
             self._events.append(item)
             self._n_events += 1
@@ -119,8 +135,9 @@ class Recorder:
         b = self._backlog.statistics()
         return RecorderStatistics(self._n_blocks, self._n_samples, self._n_events,
                                   self._n_frames, self._n_alerts, self._n_flushes,
-                                  self._peak_batch, self._n_rejected, b.refused_items,
-                                  self._refused_samples, b.peak_bytes)
+                                  self._peak_batch, self._n_rejected, self._refused_blocks,
+                                  self._refused_samples, b.peak_bytes, self._refused_raw,
+                                  tuple(self._refused_by_stream.items()))
 
     def _take(self) -> tuple[list[SampleBlock], list[Event], list[FeatureFrame], list[Alert],
                              dict[str, Any], int]:

@@ -1,9 +1,10 @@
 """``SyntheticSource``: a simulated session delivered like a live wearable (``run --device
 simulated``).
 
-The session (``sim.simulate``) is computed up front except for the EMG, which is generated
-chunk by chunk while streaming; items come from ``SimulatedSession.iter_items`` and are paced
-with ``source.paced`` (real time, a speed factor, or ``math.inf`` for as fast as possible).
+``sim.simulate`` surveys the session up front (labels, cramp levels, fatigue checkpoints) and
+renders its samples window by window while streaming, in bounded memory whatever the length
+(docs/simulator.md §8); items come from ``SimulatedSession.iter_items`` and are paced with
+``source.paced`` (real time, a speed factor, or ``math.inf`` for as fast as possible).
 """
 
 from __future__ import annotations

@@ -8,8 +8,10 @@ alert...) are left out first; the risk and anything about lost data are never le
 
 Loss is never "ok": "link ok" / "data ok" appear only while every loss counter (samples lost
 in gaps, messages this computer dropped, samples the wearable dropped, unreadable messages) is
-zero; otherwise the part names the loss per stream as a share of its expected samples,
-coloured by severity against ``device.max-loss-pct``.
+zero and the current frame has every input stream; otherwise the part names the loss per
+stream as a share of its expected samples, coloured by severity against
+``device.max-loss-pct``, and the streams missing from the frame ("no data from imu.thigh"),
+and it is never left out.
 """
 
 from __future__ import annotations
@@ -24,19 +26,14 @@ from rich.console import Console
 from rich.live import Live
 from rich.text import Text
 
-from ..dsp.hamstring import HIP_FIT_RANGE_DEG, KNEE_FIT_RANGE_DEG
 from ..model import STREAM_TRUTH, RiskState
 from .stats import LinkCounters, StreamLoss
 
-__all__ = ["STATUS_WIDTH", "StatusLine", "status_text"]
+__all__ = ["STATUS_WIDTH", "StatusLine", "link_words", "status_text"]
 
 #: Widest status line (columns): fits a default 100-column terminal without wrapping
 #: (issue #12: a line that wraps is unreadable mid-exercise).
 STATUS_WIDTH = 100
-#: Angles this close to the hamstring model's fit range count as inside it: an athlete standing
-#: straight reads knee −0.3° after calibration (judgment call: the calibration's noise is a
-#: fraction of a degree; the engine still flags the frame, the status just does not alarm).
-RANGE_TOLERANCE_DEG = 1.0
 
 _RISK_STYLE = {RiskState.NORMAL: "green", RiskState.ELEVATED: "yellow", RiskState.HIGH: "bold red"}
 _SEP = " │ "
@@ -60,7 +57,8 @@ class _Part:
 def _fmt(v: float | None, spec: str, unit: str = "") -> str:
     if v is None or not math.isfinite(v):
         return "—"
-    return f"{v:{spec}}{unit}"
+    # "z": a value that rounds to zero reads "0", never "-0" (hip -0.3° → "hip 0°").
+    return f"{v:z{spec}}{unit}"
 
 
 def _clock(t_s: float) -> str:
@@ -87,22 +85,14 @@ def loss_style(lost_pct: float, max_loss_pct: float) -> str:
     return "yellow"
 
 
-def _beyond_range(knee: float, hip: float) -> bool:
-    """True when an angle is more than RANGE_TOLERANCE_DEG outside the model's fit range."""
-    tol = RANGE_TOLERANCE_DEG
-    for v, (lo, hi) in ((knee, KNEE_FIT_RANGE_DEG), (hip, HIP_FIT_RANGE_DEG)):
-        if math.isfinite(v) and not (lo - tol <= v <= hi + tol):
-            return True
-    return False
-
-
 def _link_parts(link_word: str, link: LinkCounters | None, loss: Sequence[StreamLoss],
-                max_loss_pct: float) -> list[_Part]:
+                max_loss_pct: float, missing: Sequence[str] = ()) -> list[_Part]:
     """Link and data health; "ok" only when nothing at all is missing.
 
-    The first part (never dropped) says the link state and the lost share per stream; a
-    second, glued part words the link's drop counters (kept before the readings: with data
-    missing they matter more; if even that does not fit, the first part still says "LOST").
+    The first part (never dropped) says the link state, the lost share per stream and the
+    streams ``missing`` from the current frame; a second, glued part words the link's drop
+    counters (kept before the readings: with data missing they matter more; if even that does
+    not fit, the first part still says "LOST").
     """
     core: list[tuple[str, str]] = []
     if link_word not in ("ok", "—"):
@@ -128,6 +118,10 @@ def _link_parts(link_word: str, link: LinkCounters | None, loss: Sequence[Stream
         if not lossy and link is not None and link.lost_samples:
             # Gaps the link saw that have not reached the engine yet.
             core.append((f" {link.lost_samples:,} samples", "yellow"))
+    if missing:
+        if core:
+            core.append(("; ", ""))
+        core.append((f"no data from {', '.join(missing)}", "yellow"))
     parts = []
     if core:
         parts.append(_Part(core, _ALWAYS))
@@ -140,12 +134,26 @@ def _link_parts(link_word: str, link: LinkCounters | None, loss: Sequence[Stream
     return parts
 
 
+def link_words(state: Any) -> tuple[str, str]:
+    """The status line's link-and-data words for a ``service.LiveState`` (never dropped for
+    width) and their level: "ok" (nothing missing), "warn", "bad" (loss past half of
+    ``device.max-loss-pct``, or the link down) or "none" (no data yet). The dashboard shows them.
+    """
+    word = state.link if state.frame is None or state.link != "—" else "ok"
+    parts = _link_parts(word, state.link_stats, state.loss, state.max_loss_pct)
+    text = " ".join("".join(t for t, _ in p.pieces) for p in parts)
+    styles = " ".join(st for p in parts for _, st in p.pieces)
+    level = ("bad" if "red" in styles else "warn" if "yellow" in styles
+             else "ok" if "green" in styles else "none")
+    return text, level
+
+
 def status_parts(state: Any) -> list[_Part]:
     """The parts of the line for a ``service.LiveState``, before fitting them to a width."""
     parts = [_Part([(_clock(state.t_s), "dim")], _MEDIUM)]
-    link = _link_parts(state.link, state.link_stats, state.loss, state.max_loss_pct)
     frame = state.frame
     if frame is None:
+        link = _link_parts(state.link, state.link_stats, state.loss, state.max_loss_pct)
         if link[0].pieces[0][0] != "waiting for data…":
             parts.append(_Part([("starting…", "")], _MEDIUM))
         return parts + link
@@ -163,7 +171,7 @@ def status_parts(state: Any) -> list[_Part]:
     # Hamstring length change: the shortest of the two-joint heads, in words. Outside the
     # model's fit range the figure is an extrapolation: say so instead of showing it.
     v = f.shortest_biarticular_pct
-    if f.angles_out_of_range and _beyond_range(f.knee_flexion_deg, f.hip_flexion_deg):
+    if f.angles_out_of_range:
         parts.append(_Part([("hamstring: angles out of range", "yellow")], _HIGH))
     elif math.isfinite(v):
         word = "" if round(abs(v)) == 0 else " shorter" if v < 0 else " longer"
@@ -192,12 +200,11 @@ def status_parts(state: Any) -> list[_Part]:
                                ("fatigued", r.fatigued)) if ok]
         if met:
             parts.append(_Part([(f"({', '.join(met)})", "dim")], _OPTIONAL, glued=True))
-    # Link and data (a frame means data arrived, whatever the link word still says).
-    parts += link if state.link != "—" else _link_parts(
-        "ok", state.link_stats, state.loss, state.max_loss_pct)
+    # Link and data (a frame means data arrived, whatever the link word still says); a
+    # stream missing from the frame is never "ok" and never left out.
     missing = [s for s in f.missing_streams if s != STREAM_TRUTH]
-    if missing:
-        parts.append(_Part([(f"no data from {', '.join(missing)}", "yellow")], _HIGH))
+    parts += _link_parts("ok" if state.link == "—" else state.link, state.link_stats,
+                         state.loss, state.max_loss_pct, missing)
     battery = state.link_stats.battery_pct if state.link_stats is not None else None
     if battery is not None:
         parts.append(_Part([(f"battery {battery}%", "red" if battery < 15 else "dim")],

@@ -6,8 +6,9 @@ import argparse
 import asyncio
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..config import AlertsConfig, Config
 from ..errors import UsageError
@@ -19,6 +20,7 @@ from ._common import (
     err_console,
     session_config,
 )
+from ._dashboard import DashboardSettings, add_dashboard_options, dashboard_settings, open_dashboard
 from ._interrupt import interruptible
 from ._lsl import add_lsl_out_options, open_lsl_outlet
 
@@ -42,7 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         epilog="examples:\n"
         "  sensor-pipeline replay recordings/mixed-workout --alerts-out alerts.jsonl\n"
         "  sensor-pipeline replay REC --set risk.hold-s=5 --frames-out frames.parquet\n"
-        "  sensor-pipeline replay REC --speed 1      # paced in real time, with status line",
+        "  sensor-pipeline replay REC --speed 1      # paced in real time, with status line\n"
+        "  sensor-pipeline replay REC --speed 1 --dashboard 8080   # and the coach's view",
     )
     p.add_argument("recording", help="session directory (from run --record, simulate, import)")
     add_config_options(p)
@@ -67,6 +70,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="print each alert in full: the message, every factor with its value "
                    "and threshold, the full advice (default: two lines per alert)")
     add_lsl_out_options(p)
+    add_dashboard_options(p)
     p.set_defaults(func=main)
 
 
@@ -81,6 +85,10 @@ def main(args: argparse.Namespace) -> int:
     if not args.speed > 0:
         raise UsageError(f"--speed must be > 0 (1 = real time; omit it for as fast as "
                          f"possible), got {args.speed!r}")
+    dashboard = dashboard_settings(args)
+    if dashboard is not None and not math.isfinite(args.speed):
+        raise UsageError("--dashboard shows a paced replay: add --speed (1 = real time, "
+                         "10 = ten times faster)")
     from ..adapters.outputs import check_output_paths
 
     check_output_paths(args.frames_out, args.alerts_out, overwrite=args.overwrite)
@@ -103,25 +111,28 @@ def main(args: argparse.Namespace) -> int:
     # (it then tolerates streams seconds apart and gives the live frames exactly).
     block_s = 0.02 if paced else OFFLINE_BLOCK_S
     source = ReplaySource(session, speed=args.speed, block_s=block_s, progress=progress)
-    sinks = [] if args.quiet else build_sinks(
-        _console_only(config), console=err_console(), verbose=args.alert_details)
+    sinks: list[Any] = [] if args.quiet else list(build_sinks(
+        _console_only(config), console=err_console(), verbose=args.alert_details))
     outputs, close_outlet = open_lsl_outlet(
         args, config, f"sensor-pipeline-replay-{session.path.name}")
-    service = Service(
-        config, source, streams=list(session.streams.values()), calibration=calibration,
-        output_sinks=outputs,
-        frames_out=Path(args.frames_out) if args.frames_out else None,
-        alerts_out=Path(args.alerts_out) if args.alerts_out else None,
-        overwrite_outputs=args.overwrite,
-        # Signals are handled here (cli/_interrupt.py): a clean stop, or an interrupt of a
-        # computation that does not return to the event loop.
-        alert_sinks=sinks, install_signal_handlers=False, status=status,
-        # As fast as possible: frames may be computed in long batches (identical results).
-        batch_s=0.0 if paced else OFFLINE_BATCH_S,
-    )
+
+    def make_service(status_cb: Any, channels: list[Any]) -> Service:
+        return Service(
+            config, source, streams=list(session.streams.values()), calibration=calibration,
+            output_sinks=outputs,
+            frames_out=Path(args.frames_out) if args.frames_out else None,
+            alerts_out=Path(args.alerts_out) if args.alerts_out else None,
+            overwrite_outputs=args.overwrite,
+            # Signals are handled here (cli/_interrupt.py): a clean stop, or an interrupt of a
+            # computation that does not return to the event loop.
+            alert_sinks=channels, install_signal_handlers=False, status=status_cb,
+            # As fast as possible: frames may be computed in long batches (identical results).
+            batch_s=0.0 if paced else OFFLINE_BATCH_S,
+        )
+
     t0 = time.perf_counter()
     try:
-        summary = asyncio.run(_run(service))
+        summary = asyncio.run(_run(make_service, status, sinks, dashboard, config))
     finally:
         close_outlet()
         if status is not None:
@@ -143,10 +154,20 @@ def main(args: argparse.Namespace) -> int:
     return EXIT_INTERRUPTED if summary.stopped_by_signal else EXIT_OK
 
 
-async def _run(service: Service) -> RunSummary:
+async def _run(make_service: Callable[[Any, list[Any]], Service], status: Any,
+               sinks: list[Any], dashboard: DashboardSettings | None,
+               config: Config) -> RunSummary:
+    from ..adapters.dashboard import fan_out
+
     loop = asyncio.get_running_loop()
-    with interruptible(lambda: loop.call_soon_threadsafe(service.request_stop)):
-        return await service.run()
+    async with open_dashboard(dashboard, config, err_console()) as dash:
+        if dash is not None:
+            # The dashboard is a second status consumer and one more alert channel.
+            status = fan_out([c for c in (status, dash.status) if c is not None])
+            sinks = [*sinks, dash]
+        service = make_service(status, sinks)
+        with interruptible(lambda: loop.call_soon_threadsafe(service.request_stop)):
+            return await service.run()
 
 
 def _console_only(config: Config) -> AlertsConfig:

@@ -21,6 +21,7 @@ from ._common import (
     config_from_args,
     err_console,
 )
+from ._dashboard import add_dashboard_options, dashboard_settings, open_dashboard
 from ._lsl import add_lsl_out_options, open_lsl_outlet
 
 DEVICES = ("ble", "virtual", "simulated", "lsl")
@@ -46,13 +47,17 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "  sensor-pipeline run --device virtual --scenario bridge-fatigue --duration 120\n"
         "  sensor-pipeline run --device virtual --recording recordings/mixed-workout\n"
         "  sensor-pipeline run --device simulated --scenario cramp --speed 10 --record rec/c1\n"
-        "  sensor-pipeline run --device ble --config configs/bridge-session.toml\n\n"
+        "  sensor-pipeline run --device ble --config configs/bridge-session.toml\n"
+        "  sensor-pipeline run --device virtual --scenario bridge-fatigue --dashboard 8080\n"
+        "             (the coach's view at http://127.0.0.1:8080/; README \"Coach's view\")\n\n"
         "stopping: Ctrl-C or SIGTERM stop cleanly (the queue drains through the engine, every\n"
         "output is flushed, the recording is marked complete) and exit with 0 (5 if not even\n"
         "one frame was computed yet). A device or recording error also leaves the recording\n"
         "so far readable.\n\n"
         "the end summary gives, per stream, the samples expected, received and lost, the\n"
-        "gaps, and the share of frames that had every input; the recording keeps the same\n"
+        "gaps (a stream that stopped early or never sent anything counts as lost up to the\n"
+        "end of the data), the share of frames that had every input, and the samples the\n"
+        "recording left out when the disk fell behind; the recording keeps the same\n"
         "summary (session.json \"acquisition\", shown by `sensor-pipeline info`).\n\n"
         "status line (one line, <= 100 columns; README \"The status line\" explains it):\n"
         "  2:34 knee 88° hip 4° │ hamstring 15% shorter │ effort 120% fatigue 13% │ risk HIGH\n"
@@ -60,9 +65,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "  effort: muscle activity (EMG) as % of the reference level; fatigue: how far the\n"
         "  EMG median frequency has fallen below its start; LOST emg 2.1%: share of the\n"
         "  stream's samples that never arrived; \"PC too slow: N dropped\": Bluetooth\n"
-        "  messages this computer received but could not take in time (their samples are\n"
-        "  lost); \"wearable dropped N\": samples the wearable could not send. \"link ok\"\n"
-        "  (\"data ok\" without Bluetooth) only ever shows while nothing at all is missing.\n\n"
+        "  messages this computer dropped because it was more than device.max-backlog-s\n"
+        "  behind (their samples are lost); \"wearable dropped N\": samples the wearable\n"
+        "  could not send; \"no data from imu.thigh\": a stream missing from the frame.\n"
+        "  \"link ok\" (\"data ok\" without Bluetooth) only ever shows while nothing at all\n"
+        "  is missing.\n\n"
         "exit codes: 0 ok, 2 bad option or config, 3 device or Bluetooth trouble, 4 recording\n"
         "path or disk trouble, 5 data loss: a stream lost more than device.max-loss-pct\n"
         "(default 5 %) of its samples, or no frame could be computed (the recording is\n"
@@ -96,6 +103,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="replace an existing recording at --record PATH (only a recording is "
                    "ever deleted) and existing --frames-out / --alerts-out files")
     add_output_options(p)
+    add_dashboard_options(p)
     p.add_argument("--calibration", metavar="REC",
                    help="reuse the calibration stored in this earlier recording (then standing "
                    "still at the start is not needed: set engine.calibration-s = 0)")
@@ -170,6 +178,7 @@ def main(args: argparse.Namespace) -> int:
     if args.device in ("ble", "lsl") and args.recording:
         raise UsageError("--recording streams a recording through --device virtual or "
                          "simulated; with --device ble or lsl the samples come from the device")
+    dashboard = dashboard_settings(args)
     path = _session_path(args, config)
     if path is not None:
         _check_record_path(path, args.overwrite)
@@ -193,19 +202,23 @@ def main(args: argparse.Namespace) -> int:
             from rich.text import Text
 
             err_console().print(Text.assemble(("warning: ", "bold yellow"), warning))
-    return asyncio.run(_run(args, config, path))
+    return asyncio.run(_run(args, config, path, dashboard))
 
 
 def exit_code_for(summary: Any) -> int:
     """``EXIT_DATA_LOSS`` when the run lost too much or computed no frame, else ``EXIT_OK``."""
+    from ..adapters.stats import VERDICT_OK
+
     loss = summary.loss
-    if loss is None or loss.verdict == "ok":
+    if loss is None or loss.verdict == VERDICT_OK:
         return EXIT_OK
     return EXIT_DATA_LOSS
 
 
-async def _run(args: argparse.Namespace, config: Any, path: Path | None) -> int:
+async def _run(args: argparse.Namespace, config: Any, path: Path | None,
+               dashboard: Any = None) -> int:
     from ..adapters.alerts import build_sinks
+    from ..adapters.dashboard import fan_out
     from ..adapters.recording import SessionWriter
     from ..adapters.status import StatusLine
     from ..engine import Calibration
@@ -226,7 +239,8 @@ async def _run(args: argparse.Namespace, config: Any, path: Path | None) -> int:
         calibration = Calibration.from_json(cal)
     sinks = build_sinks(config.alerts, console=console, verbose=args.alert_details)
 
-    async with _open_source(args, config, metadata, labels) as source:
+    async with (open_dashboard(dashboard, config, console) as dash,
+                _open_source(args, config, metadata, labels) as source):
         writer_factory = None
         if path is not None:
             def writer_factory(streams: Any) -> Any:
@@ -237,7 +251,11 @@ async def _run(args: argparse.Namespace, config: Any, path: Path | None) -> int:
                 return w
 
         wearable = getattr(source, "wearable", None)
-        status = None if args.quiet else StatusLine(console)
+        status_line = None if args.quiet else StatusLine(console)
+        # The terminal's status line and the dashboard share the service's status callback.
+        status = fan_out([c for c in (status_line, dash and dash.status) if c is not None])
+        if dash is not None:
+            sinks = [*sinks, dash]
         outputs, close_outlet = open_lsl_outlet(args, config, f"sensor-pipeline-{args.device}")
         service = Service(
             config, source, calibration=calibration, writer_factory=writer_factory,
@@ -262,8 +280,8 @@ async def _run(args: argparse.Namespace, config: Any, path: Path | None) -> int:
             raise
         finally:
             close_outlet()
-            if status is not None:
-                status.close()
+            if status_line is not None:
+                status_line.close()
     console.print(_closing_line(summary), highlight=False, markup=False)
     pace = _pace_line(summary.source_statistics)
     if pace:

@@ -104,7 +104,7 @@ def main(args: argparse.Namespace) -> int:
     console = err_console()
     t0 = time.perf_counter()
     session = simulate(args.scenario, seed=args.seed, duration_s=args.duration, **_options(args))
-    # Blocks go out in 10 s pieces per stream, so the EMG is generated chunk by chunk. Lost
+    # Blocks go out in 10 s pieces per stream, rendered window by window (bounded memory). Lost
     # samples are left out (index jumps); the gap and link events are recorded as events.
     blocks = (item for item in session.iter_items(block_s=10.0)
               if isinstance(item, SampleBlock))

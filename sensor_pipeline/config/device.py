@@ -48,9 +48,19 @@ class DeviceConfig(Section, frozen=True):
     notification_queue_size: Annotated[int, doc(
         "Receive window: received notifications waiting for the decoder at which a link with "
         "flow control (the virtual wearable) holds data on the device; at ~200 "
-        "notifications/s, 256 is ~1.3 s. The host never drops what it received.",
+        "notifications/s, 256 is ~1.3 s. A real wearable has no such flow control: "
+        "device.max-backlog-s bounds what waits.",
         source="judgment call (trio: size a buffer for the burst you must absorb; at most "
         "1,000,000 ≈ 80 min, a few hundred MB)", ge=1, le=1_000_000)] = 256
+    max_backlog_s: Annotated[float, doc(
+        "Hard cap of the host's backlog beyond the receive window (a link without flow "
+        "control: a real wearable): a data notification arriving while more than "
+        "device.notification-queue-size wait and the oldest arrived more than this long ago "
+        "(host time) is dropped and counted (status 'PC too slow: N dropped'; the samples in "
+        "it become a gap), so a computer that cannot keep up never grows without limit (~200 "
+        "notifications/s of up to 244 bytes: 30 s is ~1.5 MB).",
+        unit="s", source="judgment call (a coach notices a status 30 s behind; at most 1 h)",
+        gt=0.0, le=3600.0)] = 30.0
     virtual_tx_buffer_s: Annotated[float, doc(
         "Transmit buffer of the virtual wearable per stream, in seconds of data: when it is "
         "full the emulated device waits for the host (the run slows down, nothing is lost).",

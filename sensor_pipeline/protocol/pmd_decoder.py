@@ -8,11 +8,16 @@ the previous frame's timestamp; the samples a frame should hold follow from the 
 previous frame: ``expected = round((ts − ts_prev) · fs)``. When a frame holds fewer, the
 difference was lost on the link: a ``GapDetected`` precedes the block, whose ``first_index``
 starts that much higher (samples are never stitched across a gap, as for the reference
-protocol). A frame whose timestamp is not after the previous one, by less than
-``max_jump_s``, is a duplicate (re-sent after a reconnect) and is dropped and counted. A jump
-of more than ``max_jump_s`` either way is a device clock reset (a reboot, a corrupt timestamp):
-the stream continues at the next index without a gap, the clock fit restarts, and the jump is
-counted — never a gap of hours, never a stream stuck waiting for time to catch up.
+protocol). A gap must be possible on the host's clock too: the device time it skips may not
+exceed the host time since the previous frame by more than ``max_burst_s`` (a device that
+buffered during an outage sends old frames late, never early).
+
+A frame whose timestamp equals one of the stream's recent frames is a duplicate (re-sent after
+a reconnect) and is dropped and counted. Any other step that no link loss explains — backwards,
+further forward than the host's clock moved, or beyond ``max_jump_s`` — is a device clock step
+(a reboot, a time sync, a corrupt timestamp): the stream continues at the next index without a
+gap, the clock fit restarts, and the step is counted; never a made-up gap, never a stream stuck
+waiting for time to catch up.
 
 The rounding tolerates rate error and clock jitter below half a sample per frame: a Polar
 sensor's true rate differs from its nominal one by well under 1 % (judgment call from the SDK's
@@ -25,6 +30,7 @@ device time mapped to the host clock, minus ``session_start_ns``.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -65,14 +71,21 @@ class PmdStreamCounters:
     clock_jumps: int
 
 
+#: Recent frame timestamps kept per stream to recognise a re-sent frame (a device re-sends at
+#: most its transmit buffer, a few seconds ≈ tens of frames; judgment call).
+_RECENT_FRAMES = 256
+
+
 class _StreamState:
-    __slots__ = ("dup", "frames", "gaps", "info", "jumps", "lost", "next_index", "prev_ts",
-                 "spec")
+    __slots__ = ("dup", "frames", "gaps", "info", "jumps", "lost", "next_index", "prev_host_ns",
+                 "prev_ts", "recent", "spec")
 
     def __init__(self, spec: PmdStreamSpec, info: StreamInfo) -> None:
         self.spec, self.info = spec, info
         self.next_index = 0
         self.prev_ts: int | None = None
+        self.prev_host_ns = 0
+        self.recent: deque[int] = deque(maxlen=_RECENT_FRAMES)
         self.frames = self.gaps = self.lost = self.dup = self.jumps = 0
 
 
@@ -88,12 +101,17 @@ class PmdDecoder:
     max_jump_s : float
         A device-time step larger than this between two frames of a stream is a clock reset,
         not a gap (judgment call: longer than any link outage the session survives).
+    max_burst_s : float
+        How much further the device's clock may have moved than the host's between two frames
+        for the difference still to count as lost samples (frames queued in the device or the
+        host's Bluetooth stack arrive in a burst; judgment call: 1 s).
     """
 
     def __init__(self, streams: Mapping[MeasurementType, PmdStreamSpec], *,
                  session_start_ns: int = 0, clock: ClockMapper | None = None,
-                 max_jump_s: float = 600.0) -> None:
+                 max_jump_s: float = 600.0, max_burst_s: float = 1.0) -> None:
         self.max_jump_ns = round(max_jump_s * 1e9)
+        self.max_burst_ns = round(max_burst_s * 1e9)
         self._state: dict[MeasurementType, _StreamState] = {}
         for m, spec in streams.items():
             if m not in _CHANNELS:
@@ -130,15 +148,20 @@ class PmdDecoder:
         out: list[SampleBlock | GapDetected] = []
         first_index = st.next_index
         if st.prev_ts is not None:
-            step = ts - st.prev_ts
-            if abs(step) > self.max_jump_ns:
-                st.jumps += 1
-                self.clock.reset()
-            elif step <= 0:
+            if ts in st.recent:
                 st.dup += 1
                 return []
-            else:
-                first_index += max(0, round(step * fs / 1e9) - n)
+            step = ts - st.prev_ts
+            missing = round(step * fs / 1e9) - n
+            explained = (0 < step <= self.max_jump_ns
+                         and missing * 1e9 / fs <= t_ns - st.prev_host_ns + self.max_burst_ns)
+            if not explained:
+                st.jumps += 1
+                self.clock.reset()
+            elif missing > 0:
+                first_index += missing
+        st.recent.append(ts)
+        st.prev_host_ns = t_ns
         self.clock.observe(ts, t_ns)
         first_ts = ts - round((n - 1) * 1e9 / fs)
         t0 = self.clock.to_host_ns(first_ts) - self.session_start_ns

@@ -6,8 +6,9 @@ hamstring sEMG whose spectrum is compressed by a fatigue model (``sim.semg``), c
 ground truth (a ``truth`` stream plus ``risk`` / ``cramp`` labels). See docs/simulator.md.
 """
 
+from .render import TRUTH_CHANNELS
 from .scenarios import SCENARIOS, Scenario, list_scenarios
-from .session import SIM_VERSION, TRUTH_CHANNELS, SimOptions, SimulatedSession, simulate
+from .session import SIM_VERSION, SimOptions, SimulatedSession, simulate
 
 __all__ = [
     "SCENARIOS",

@@ -189,61 +189,80 @@ def imu_signals(
     position_m: FloatArray,
     fs_hz: float,
     mount: ImuMount,
-    rng: np.random.Generator,
+    noise: FloatArray,
     *,
+    first_index: int = 0,
+    pad: tuple[int, int] = (0, 0),
+    n_total: int | None = None,
     impact_times_s: FloatArray | None = None,
 ) -> FloatArray:
     """Six IMU channels (ax, ay, az in g; gx, gy, gz in deg/s), shape (6, n).
 
+    Computes samples ``[first_index, first_index + n)`` of a session; windows computed
+    separately equal one whole-session call bit for bit when each gets one neighbouring sample
+    on every side that has one (``pad``).
+
     Parameters
     ----------
-    theta_deg : ndarray (n,)
+    theta_deg : ndarray (pad[0] + n + pad[1],)
         True segment inclination.
-    position_m : ndarray (2, n)
+    position_m : ndarray (2, pad[0] + n + pad[1])
         World position (X, Y) of the sensor: its second derivative is the movement
         (tangential + centripetal) acceleration.
     fs_hz : float
         IMU sampling rate.
     mount : ImuMount
         Mounting offset (about z: the sensor reads θ + offset), roll about x, biases.
-    rng : numpy Generator
-        White measurement noise.
+    noise : ndarray (6, n)
+        White measurement noise (g, then deg/s) added to the six channels.
+    first_index : int
+        Session index of the first output sample (for the impact times).
+    pad : (int, int)
+        Extra samples before and after the output range in ``theta_deg`` / ``position_m`` (0 at
+        the session's ends, whose derivatives are one-sided).
+    n_total : int, optional
+        Session length in samples (default: this window is the whole session).
     impact_times_s : ndarray, optional
         Heel-strike times: a decaying axial transient is added (walking).
     """
-    n = theta_deg.shape[0]
-    f = second_derivative(position_m, fs_hz) / G_MPS2
+    lo, hi = pad
+    m = theta_deg.shape[0] - lo - hi
+    n = m if n_total is None else n_total
+    inner = slice(lo, lo + m)
+    f = second_derivative(position_m, fs_hz)[:, inner] / G_MPS2
     f[1] += 1.0  # specific force = p̈ − g, g = (0, −1) in g units
-    th = np.radians(theta_deg)
+    th = np.radians(theta_deg[inner])
     s, c = np.sin(th), np.cos(th)
     fx = -s * f[0] + c * f[1]          # f · x̂, x̂ = (−sin θ, cos θ)
     fy = -c * f[0] - s * f[1]          # f · ŷ, ŷ = (−cos θ, −sin θ)
     if impact_times_s is not None and len(impact_times_s):
         peak = IMPACT_G.get(mount.stream, 0.0)
-        t = np.arange(n) / fs_hz
+        t = np.arange(first_index, first_index + m) / fs_hz
         for t0 in impact_times_s:
             i0 = int(np.ceil(t0 * fs_hz - 1e-9))
             i1 = min(n, i0 + int(6 * IMPACT_TAU_S * fs_hz) + 2)
             if i0 >= n or i1 <= i0:
                 continue
-            fx[i0:i1] += peak * np.exp(-(t[i0:i1] - t0) / IMPACT_TAU_S)
-    gz = inclination_rate_dps(theta_deg, fs_hz)
+            a, b = max(i0, first_index) - first_index, min(i1, first_index + m) - first_index
+            if b > a:
+                fx[a:b] += peak * np.exp(-(t[a:b] - t0) / IMPACT_TAU_S)
+    gz = inclination_rate_dps(theta_deg, fs_hz)[inner]
     # Mounting: the sensor frame is the segment frame rotated by `offset` about z and then by
     # `roll` about its x axis; a vector v in segment axes reads Rx(roll)ᵀ Rz(offset)ᵀ v.
     d = np.radians(mount.offset_deg)
-    b = np.radians(mount.roll_deg)
+    b_ = np.radians(mount.roll_deg)
     ax = np.cos(d) * fx + np.sin(d) * fy
     ay_ = -np.sin(d) * fx + np.cos(d) * fy
-    ay = np.cos(b) * ay_
-    az = -np.sin(b) * ay_
-    gy = np.sin(b) * gz
-    gz_s = np.cos(b) * gz
-    gx = np.zeros(n)
+    ay = np.cos(b_) * ay_
+    az = -np.sin(b_) * ay_
+    gy = np.sin(b_) * gz
+    gz_s = np.cos(b_) * gz
+    gx = np.zeros(m)
     out = np.stack([ax, ay, az, gx, gy, gz_s])
     out[:3] += np.asarray(mount.accel_bias_g)[:, None]
     out[3:] += np.asarray(mount.gyro_bias_dps)[:, None]
-    out[:3] += rng.normal(0.0, ACCEL_NOISE_G, (3, n))
-    out[3:] += rng.normal(0.0, GYRO_NOISE_DPS, (3, n))
+    out[:3] += noise[:3]
+    out[3:] += noise[3:]
     return out
 
 

@@ -2,9 +2,12 @@
 
 A scenario is a *script*: a list of ``Track``s (standing, walking, squats, glute bridges, prone
 and seated leg curls, stretches, rest, cramps), each rendered at the IMU rate. ``Script``
-appends them, inserts smooth transitions wherever one track ends in a different pose than the
-next begins, and ``assemble()`` concatenates everything into one ``Plan`` with a continuous hip
-path (the body never teleports, so the IMU movement accelerations stay physical).
+appends them, and ``plan.Layout`` inserts smooth transitions wherever one track ends in a
+different pose than the next begins and lays everything end to end with a continuous hip path
+(the body never teleports, so the IMU movement accelerations stay physical). The script keeps
+only a summary of each track (``TrackInfo``) and of each motion call (``MotionCall``: method,
+arguments, the generator state it started from); ``render_call`` renders a call's tracks again,
+bit for bit, when a window of the plan needs them.
 
 Poses are (θ_pelvis, H, K) in degrees (body.py for the geometry). Every motion starts and ends
 at rest in a named posture, so any two motions can follow each other. Trajectories between
@@ -16,14 +19,17 @@ docs/simulator.md §2 tabulates them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Concatenate, ParamSpec
 
 import numpy as np
 import numpy.typing as npt
 from scipy import signal
 
 from .body import MUSCLES, Subject, segment_direction
+from .smooth import LazyRest, WindowedSmoothNoise
 
 FloatArray = npt.NDArray[np.float64]
 Pose = tuple[float, float, float]
@@ -60,6 +66,11 @@ POSTURES = {
     "bench-stretch": Posture((-10.0, 75.0, 3.0), "hip", None,
                              "standing, heel on a bench, knee straight (hamstring stretch)"),
 }
+
+
+#: A rest longer than this (s) is rendered by range (``smooth.LazyRest``): the rest that pads a
+#: scripted scenario to a long ``duration_s``. Judgment call: shorter ones cost < 6 MB whole.
+LONG_REST_S = 600.0
 
 
 def min_jerk(n: int) -> FloatArray:
@@ -132,38 +143,66 @@ class Track:
         return (float(self.pelvis_deg[-1]), float(self.hip_deg[-1]), float(self.knee_deg[-1]))
 
 
-@dataclass(frozen=True)
-class Plan:
-    """The whole session at the plan rate: kinematics, drive, events (input to physiology)."""
+@dataclass(frozen=True, slots=True)
+class TrackInfo:
+    """What assembly needs of a track without its arrays (they are re-rendered per window)."""
 
-    fs_hz: float
-    pelvis_deg: FloatArray
-    hip_deg: FloatArray
-    knee_deg: FloatArray
-    hip_xy: FloatArray
-    effort: FloatArray
-    cramp_level: FloatArray
-    motion: npt.NDArray[np.int64]
+    motion: str
+    n: int
+    start_pose: Pose
+    end_pose: Pose
+    #: Hip-centre path (m) at the first and last sample, before assembly shifts it.
+    xy_first: tuple[float, float]
+    xy_last: tuple[float, float]
     onsets: tuple[tuple[float, float], ...]
     impacts: tuple[float, ...]
-    #: (start_s, end_s, muscle index, amplitude factor) of each cramp episode.
-    cramps: tuple[tuple[float, float, int, float], ...]
-    #: (start_s, end_s, motion) of each track, for the metadata.
-    phases: tuple[tuple[float, float, str], ...]
+    cramp_factor: float
+    note: str
+    #: Index of the motion call that rendered it (``Script.calls``) and its place in that call.
+    call: int
+    k: int
 
-    @property
-    def n(self) -> int:
-        return int(self.knee_deg.shape[0])
+    @classmethod
+    def of(cls, tr: Track | LazyRest, call: int, k: int) -> TrackInfo:
+        if isinstance(tr, LazyRest):
+            first, last = tr.xy_ends()
+        else:
+            first = (float(tr.hip_xy[0, 0]), float(tr.hip_xy[1, 0]))
+            last = (float(tr.hip_xy[0, -1]), float(tr.hip_xy[1, -1]))
+        return cls(tr.motion, tr.n, tr.start_pose, tr.end_pose, first, last,
+                   tuple(tr.onsets), tuple(tr.impacts), tr.cramp_factor, tr.note, call, k)
 
-    @property
-    def thigh_deg(self) -> FloatArray:
-        result: FloatArray = self.pelvis_deg + self.hip_deg
-        return result
 
-    @property
-    def shank_deg(self) -> FloatArray:
-        result: FloatArray = self.pelvis_deg + self.hip_deg - self.knee_deg
-        return result
+@dataclass(frozen=True, slots=True)
+class MotionCall:
+    """One top-level ``Script`` motion call: enough to render its tracks again, identically."""
+
+    method: str
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    rng_state: Mapping[str, Any]
+    posture: str
+    first_track: int
+
+
+_P = ParamSpec("_P")
+
+
+def _recorded(method: Callable[Concatenate[Script, _P], None]
+              ) -> Callable[Concatenate[Script, _P], None]:
+    """Record a top-level motion call (method, arguments, generator state, posture)."""
+    def wrapper(self: Script, /, *args: _P.args, **kwargs: _P.kwargs) -> None:
+        if self._depth == 0 and self._rendered is None:
+            self.calls.append(MotionCall(method.__name__, args, dict(kwargs),
+                                         self.rng.bit_generator.state, self._posture,
+                                         len(self.tracks)))
+        self._depth += 1
+        try:
+            method(self, *args, **kwargs)
+        finally:
+            self._depth -= 1
+    functools.update_wrapper(wrapper, method)
+    return wrapper
 
 
 def chain_hip_xy(subject: Subject, pelvis: FloatArray, hip: FloatArray, knee: FloatArray
@@ -184,8 +223,16 @@ class Script:
         self.subject = subject
         self.rng = rng
         self.fs_hz = fs_hz
-        self.tracks: list[Track] = []
+        #: Compact descriptions of the tracks (their arrays are re-rendered on demand).
+        self.tracks: list[TrackInfo] = []
+        #: Every top-level motion call, with the generator state it started from.
+        self.calls: list[MotionCall] = []
         self._posture = "standing"
+        self._depth = 0
+        #: Render mode (``render_call``): keep the full tracks here instead of summaries.
+        self._rendered: list[Track | LazyRest] | None = None
+        #: Long rests rendered by range, by (call, index in call).
+        self.lazy: dict[tuple[int, int], LazyRest] = {}
 
     # -- helpers -----------------------------------------------------------------------------
     @property
@@ -198,7 +245,7 @@ class Script:
 
     def start_in(self, posture: str) -> None:
         """Begin the session in ``posture`` instead of standing (before any motion)."""
-        if self.tracks:
+        if self.tracks or self.calls:
             raise ValueError("start_in() must come before the first motion of a script")
         if posture not in POSTURES:
             raise ValueError(f"unknown posture {posture!r}; known: {sorted(POSTURES)!r}")
@@ -256,16 +303,36 @@ class Script:
         effort = self._effort(np.concatenate(levels, axis=1))
         return arr[0], arr[1], arr[2], effort, onsets
 
-    def _add(self, track: Track, posture: str) -> Track:
-        self.tracks.append(track)
+    def _add(self, track: Track | LazyRest, posture: str) -> Track | LazyRest:
+        if self._rendered is not None:
+            self._rendered.append(track)
+        else:
+            call = len(self.calls) - 1
+            info = TrackInfo.of(track, call, len(self.tracks) - self.calls[call].first_track)
+            self.tracks.append(info)
+            if isinstance(track, LazyRest):  # small (checkpoints): kept, never set up again
+                self.lazy[(info.call, info.k)] = track
         self._posture = posture
         return track
+
+    def render_call(self, index: int) -> list[Track | LazyRest]:
+        """The full tracks of motion call ``index``, re-rendered bit for bit from its saved
+        generator state (the script keeps only ``TrackInfo`` summaries)."""
+        call = self.calls[index]
+        rng = np.random.Generator(type(self.rng.bit_generator)())
+        rng.bit_generator.state = call.rng_state
+        scratch = Script(self.subject, rng, self.fs_hz)
+        scratch._posture = call.posture
+        scratch._rendered = []
+        getattr(scratch, call.method)(*call.args, **call.kwargs)
+        return scratch._rendered
 
     def _need(self, posture: str) -> None:
         if self._posture != posture:
             self.move_to(posture)
 
     # -- motions -----------------------------------------------------------------------------
+    @_recorded
     def move_to(self, posture: str, duration_s: float | None = None) -> None:
         """A transition to ``posture`` (lying down, sitting, getting up); shape set at assembly."""
         if posture == self._posture:
@@ -285,6 +352,7 @@ class Script:
         self._add(Track("transition", p, h, k, eff, hip_xy, onsets=[(0.0, 1.5)],
                         note=posture), posture)
 
+    @_recorded
     def stand(self, duration_s: float, *, sway_deg: float = 0.25) -> None:
         """Quiet standing with postural sway (the engine calibrates on the first 4 s)."""
         self._need("standing")
@@ -298,6 +366,7 @@ class Script:
         self._add(Track("standing", p, h, k, eff, self._hip_xy(POSTURES["standing"], p, h, k)),
                   "standing")
 
+    @_recorded
     def rest(self, posture: str, duration_s: float) -> None:
         """Still rest in a posture; drive ~1–2 % of reference (resting sEMG ≈ 5–10 µV)."""
         self._need(posture)
@@ -305,15 +374,28 @@ class Script:
         rng = self.rng
         pose = POSTURES[posture].pose
         sway = 0.25 if posture in ("standing", "bench-stretch") else 0.1
+        level = 0.03 if posture == "standing" else 0.012
+        motion = "standing" if posture == "standing" else "rest"
+        if n > LONG_REST_S * self.fs_hz:
+            # The same draws and values, rendered by range (bounded memory; smooth.py).
+            fs = self.fs_hz
+            noise = (WindowedSmoothNoise(rng, n, fs, 0.3, sway),
+                     WindowedSmoothNoise(rng, n, fs, 0.3, sway),
+                     WindowedSmoothNoise(rng, n, fs, 0.3, sway))
+            factor = level * (1.0 + 0.2 * rng.uniform(-1, 1, (2, 1)))
+            lazy = LazyRest(motion, pose, noise, factor,
+                            WindowedSmoothNoise(rng, n, fs, 0.5, 0.15),
+                            functools.partial(self._hip_xy, POSTURES[posture]))
+            self._add(lazy, posture)
+            return
         p = pose[0] + smooth_noise(rng, n, self.fs_hz, 0.3, sway)
         h = pose[1] + smooth_noise(rng, n, self.fs_hz, 0.3, sway)
         k = pose[2] + smooth_noise(rng, n, self.fs_hz, 0.3, sway)
-        level = 0.03 if posture == "standing" else 0.012
         eff = level * (1.0 + 0.2 * rng.uniform(-1, 1, (2, 1))) * (
             1.0 + smooth_noise(rng, n, self.fs_hz, 0.5, 0.15))[None, :]
-        motion = "standing" if posture == "standing" else "rest"
         self._add(Track(motion, p, h, k, eff, self._hip_xy(POSTURES[posture], p, h, k)), posture)
 
+    @_recorded
     def walk(self, duration_s: float, *, speed_mps: float = 1.3) -> None:
         """Level walking with gait initiation and termination (starts and ends standing).
 
@@ -369,6 +451,7 @@ class Script:
         self._add(Track("walking", pelvis_deg, hip_deg, knee_deg, eff, hip_xy, onsets=onsets,
                         impacts=impacts), "standing")
 
+    @_recorded
     def squats(self, reps: int, *, effort: float = 0.2) -> None:
         """Bodyweight half squats (hip ~90°, knee ~85°); hamstrings co-contract modestly."""
         self._need("standing")
@@ -386,6 +469,7 @@ class Script:
             ]
         self._motion_from_keyframes("squat", "standing", segs)
 
+    @_recorded
     def bridge_reps(self, reps: int, *, effort: float = 0.45, top_s: float = 2.0) -> None:
         """Glute-bridge repetitions: hip 45° → ~0° (knee ~90°) and back, ``top_s`` squeeze."""
         self._need("supine-hook")
@@ -402,6 +486,7 @@ class Script:
             ]
         self._motion_from_keyframes("bridge-reps", "supine-hook", segs)
 
+    @_recorded
     def bridge_hold(self, hold_s: float, *, effort: float = 0.5) -> None:
         """One glute bridge held isometrically at the top for ``hold_s`` seconds."""
         self._need("supine-hook")
@@ -422,6 +507,7 @@ class Script:
         knee = float(self.rng.uniform(84.0, 96.0))
         return (float(self.rng.uniform(106.0, 114.0)), hip, knee)
 
+    @_recorded
     def prone_curls(self, reps: int, *, effort: float = 0.5, top_s: float = 1.0) -> None:
         """Prone hamstring curls on a bench (hip 0°, knee 10° → ~95°), e.g. with ankle weights."""
         self._need("prone")
@@ -438,6 +524,7 @@ class Script:
             ]
         self._motion_from_keyframes("prone-curl", "prone", segs)
 
+    @_recorded
     def seated_curls(self, reps: int, *, effort: float = 0.6) -> None:
         """Seated leg-curl machine: hip ~85° (hamstrings long), knee 15° → ~100° and back."""
         self._need("seated-extended")
@@ -454,6 +541,7 @@ class Script:
             ]
         self._motion_from_keyframes("seated-curl", "seated-extended", segs)
 
+    @_recorded
     def stretch(self, hold_s: float) -> None:
         """Standing hamstring stretch, heel on a bench (hip ~75°, knee straight), then back."""
         self._need("standing")
@@ -485,6 +573,7 @@ class Script:
                   posture)
 
     # -- cramp ---------------------------------------------------------------------------------
+    @_recorded
     def cramp(self, duration_s: float, *, muscle: int, factor: float, onset_delay_s: float = 6.0,
               after_s: float = 20.0) -> None:
         """A cramp while resting still in the current posture (domain.md §5).
@@ -520,75 +609,3 @@ class Script:
                    cramp_level=cl, cramp_factor=factor, note=MUSCLES[muscle])
         self._add(tr, posture)
         self.rest(posture, after_s)
-
-    # -- assembly --------------------------------------------------------------------------------
-    def assemble(self, n_total: int) -> Plan:
-        """Concatenate the tracks (filling transitions), pad with rest, cut to ``n_total``."""
-        if self.duration_s * self.fs_hz < n_total:
-            self.rest(self._posture, (n_total - sum(t.n for t in self.tracks)) / self.fs_hz + 1.0)
-        tracks = self.tracks
-        fs = self.fs_hz
-        pieces: dict[str, list[FloatArray]] = {
-            k: [] for k in ("p", "h", "k", "xy", "eff", "cl")}
-        motion_codes: list[npt.NDArray[np.int64]] = []
-        onsets: list[tuple[float, float]] = []
-        impacts: list[float] = []
-        cramps: list[tuple[float, float, int, float]] = []
-        phases: list[tuple[float, float, str]] = []
-        pos = 0
-        prev_end_xy: FloatArray | None = None
-        for i, tr in enumerate(tracks):
-            n = tr.n
-            if tr.motion == "transition":
-                # Pose and hip path: min-jerk from the previous track's end to the next's start.
-                prev = tracks[i - 1] if i > 0 else None
-                nxt = tracks[i + 1] if i + 1 < len(tracks) else None
-                a = np.asarray(prev.end_pose if prev else tr.start_pose)
-                b = np.asarray(nxt.start_pose if nxt else tr.end_pose)
-                prof = min_jerk(n)
-                pose = a[:, None] + (b - a)[:, None] * prof[None, :]
-                p, h, k = pose[0], pose[1], pose[2]
-                xy_a = prev_end_xy if prev_end_xy is not None else tr.hip_xy[:, 0]
-                if nxt is not None:
-                    xy_b = np.array([xy_a[0], nxt.hip_xy[1, 0]])
-                else:
-                    xy_b = np.array([xy_a[0], tr.hip_xy[1, -1]])
-                xy = xy_a[:, None] + (xy_b - xy_a)[:, None] * prof[None, :]
-            else:
-                p, h, k = tr.pelvis_deg, tr.hip_deg, tr.knee_deg
-                xy = tr.hip_xy.copy()
-                if prev_end_xy is not None:
-                    xy[0] += prev_end_xy[0] - xy[0, 0]
-            prev_end_xy = xy[:, -1].copy()
-            t0 = pos / fs
-            pieces["p"].append(p)
-            pieces["h"].append(h)
-            pieces["k"].append(k)
-            pieces["xy"].append(xy)
-            pieces["eff"].append(tr.effort)
-            zeros = np.zeros((len(MUSCLES), n))
-            pieces["cl"].append(tr.cramp_level if tr.cramp_level is not None else zeros)
-            motion_codes.append(np.full(n, MOTIONS.index(tr.motion), dtype=np.int64))
-            onsets += [(t0 + o, s) for o, s in tr.onsets]
-            impacts += [t0 + o for o in tr.impacts]
-            if tr.motion == "cramp":
-                cramps.append((t0, t0 + n / fs, MUSCLES.index(tr.note), tr.cramp_factor))
-            phases.append((t0, t0 + n / fs, tr.motion))
-            pos += n
-
-        def cat(key: str) -> FloatArray:
-            arr = np.concatenate(pieces[key], axis=-1)
-            result: FloatArray = arr[..., :n_total]
-            return result
-
-        end_s = n_total / fs
-        return Plan(
-            fs_hz=fs,
-            pelvis_deg=cat("p"), hip_deg=cat("h"), knee_deg=cat("k"), hip_xy=cat("xy"),
-            effort=cat("eff"), cramp_level=cat("cl"),
-            motion=np.concatenate(motion_codes)[:n_total],
-            onsets=tuple(o for o in onsets if o[0] < end_s),
-            impacts=tuple(t for t in impacts if t < end_s),
-            cramps=tuple((a, min(b, end_s), m, f) for a, b, m, f in cramps if a < end_s),
-            phases=tuple((a, min(b, end_s), m) for a, b, m in phases if a < end_s),
-        )

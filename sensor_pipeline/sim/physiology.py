@@ -21,13 +21,12 @@ AMPLITUDE_GAIN = 3). The rate constants are per-person draws (body.Subject).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
 
 from .body import Subject
-from .motions import Plan
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -72,8 +71,11 @@ class MuscleTruth:
     amplitude_mv: FloatArray
 
 
-def integrate_fatigue(drive: FloatArray, fs_hz: float, k_f: float, k_r: float) -> FloatArray:
-    """φ(t) for one muscle: exact step of the linear ODE with the drive held over each sample."""
+def integrate_fatigue(drive: FloatArray, fs_hz: float, k_f: float, k_r: float,
+                      phi0: float = 0.0) -> tuple[FloatArray, float]:
+    """φ(t) for one muscle from ``phi0``: exact step of the linear ODE with the drive held over
+    each sample. Returns φ at each sample and φ after the last one (to continue the next
+    window with, bit for bit)."""
     dt = 1.0 / fs_hz
     a = k_f * drive
     b = a + k_r * np.clip(1.0 - drive / E_REC, 0.0, None)
@@ -81,54 +83,97 @@ def integrate_fatigue(drive: FloatArray, fs_hz: float, k_f: float, k_r: float) -
     with np.errstate(divide="ignore", invalid="ignore"):
         beta = np.where(b > 0, a / b * (1.0 - alpha), 0.0)
     out = np.empty(drive.shape[0])
-    phi = 0.0
+    phi = phi0
     al = alpha.tolist()
     be = beta.tolist()
     for i in range(len(al)):
         out[i] = phi
         phi = al[i] * phi + be[i]
-    return out
+    return out, phi
 
 
-def muscle_truth(plan: Plan, subject: Subject) -> MuscleTruth:
-    """Fatigue, MDF and amplitude of every muscle over the plan.
+@dataclass(frozen=True, slots=True)
+class FatigueCarry:
+    """Fatigue states at a window's first sample: φ without and with the cramps' own load."""
 
-    A cramp's amplitude is ``factor`` × the working level, the median activation (≥
+    phi1: tuple[float, ...]
+    phi2: tuple[float, ...]
+
+
+@dataclass
+class CrampEpisode:
+    """A cramp on the plan grid: samples [a, b), its muscle and amplitude factor; ``level`` is
+    the working level (set once the survey has seen the CRAMP_WORKING_WINDOW_S before a)."""
+
+    a: int
+    b: int
+    muscle: int
+    factor: float
+    level: float | None = None
+    _working: list[FloatArray] = field(default_factory=list)
+
+
+def cramp_episodes(cramps: tuple[tuple[float, float, int, float], ...], fs_hz: float
+                   ) -> list[CrampEpisode]:
+    """Plan-grid episodes of ``(start_s, end_s, muscle, factor)`` cramps."""
+    return [CrampEpisode(int(round(a_s * fs_hz)), int(round(b_s * fs_hz)), m, f)
+            for a_s, b_s, m, f in cramps]
+
+
+def muscle_window(effort: FloatArray, cramp_level: FloatArray, start: int, subject: Subject,
+                  fs_hz: float, carry: FatigueCarry, cramps: list[CrampEpisode]
+                  ) -> tuple[MuscleTruth, FatigueCarry]:
+    """Fatigue, MDF and amplitude of every muscle over plan samples ``[start, start + n)``.
+
+    Windows processed in order from ``FatigueCarry`` (0, 0) equal one whole-session pass bit
+    for bit. A cramp's amplitude is ``factor`` × the working level, the median activation (≥
     RISK_ACTIVE_FRACTION) of that muscle over the CRAMP_WORKING_WINDOW_S before its onset, as
-    the engine's cramp detector would measure it. The cramp's activity also loads the muscle
-    (it enters the fatigue ODE as drive).
+    the engine's cramp detector would measure it; an episode without ``level`` collects those
+    activations from the windows it is shown (the survey) and gets its level at its onset. The
+    cramp's activity also loads the muscle (it enters the fatigue ODE as drive, ``phi2``).
     """
-    fs = plan.fs_hz
+    fs = fs_hz
+    n = effort.shape[1]
+    stop = start + n
     base = np.asarray(subject.mdf_baseline_hz)[:, None]
 
-    def fatigue(drive: FloatArray) -> FloatArray:
-        return np.stack([
-            integrate_fatigue(drive[m], fs, subject.fatigue_rate_per_s[m],
-                              subject.recovery_rate_per_s[m])
-            for m in range(drive.shape[0])
-        ])
+    def fatigue(drive: FloatArray, phi0: tuple[float, ...]) -> tuple[FloatArray, tuple[float, ...]]:
+        rows = [integrate_fatigue(drive[m], fs, subject.fatigue_rate_per_s[m],
+                                  subject.recovery_rate_per_s[m], phi0[m])
+                for m in range(drive.shape[0])]
+        return np.stack([r[0] for r in rows]), tuple(r[1] for r in rows)
 
-    phi = fatigue(plan.effort)
-    voluntary = plan.effort * (1.0 + AMPLITUDE_GAIN * D_MAX * phi)
-    cramp = np.zeros_like(plan.effort)
-    if plan.cramps:
-        for a_s, b_s, m, factor in plan.cramps:
-            a, b = int(round(a_s * fs)), int(round(b_s * fs))
-            lo = max(0, a - int(round(CRAMP_WORKING_WINDOW_S * fs)))
-            before = voluntary[m, lo:a]
-            working = before[before >= RISK_ACTIVE_FRACTION]
-            level = float(np.median(working)) if working.size else 0.5
-            cramp[:, a:b] = plan.cramp_level[:, a:b] * factor * level
+    phi, end1 = fatigue(effort, carry.phi1)
+    end2 = carry.phi2
+    voluntary = effort * (1.0 + AMPLITUDE_GAIN * D_MAX * phi)
+    cramp = np.zeros_like(effort)
+    if cramps:
+        for ep in cramps:
+            if ep.level is None:
+                lo = max(0, ep.a - int(round(CRAMP_WORKING_WINDOW_S * fs)))
+                before = voluntary[ep.muscle, max(lo, start) - start:max(min(ep.a, stop), start)
+                                   - start]
+                ep._working.append(before[before >= RISK_ACTIVE_FRACTION])
+                if ep.a <= stop:
+                    working = np.concatenate(ep._working)
+                    ep.level = float(np.median(working)) if working.size else 0.5
+                    ep._working.clear()
+            a, b = max(ep.a, start), min(ep.b, stop)
+            if b > a:
+                assert ep.level is not None
+                cramp[:, a - start:b - start] = (cramp_level[:, a - start:b - start] * ep.factor
+                                                 * ep.level)
         # Second pass: the cramp's own load on the fatigue state.
-        phi = fatigue(plan.effort + cramp / (1.0 + AMPLITUDE_GAIN * D_MAX * phi))
-        voluntary = plan.effort * (1.0 + AMPLITUDE_GAIN * D_MAX * phi)
+        phi, end2 = fatigue(effort + cramp / (1.0 + AMPLITUDE_GAIN * D_MAX * phi), carry.phi2)
+        voluntary = effort * (1.0 + AMPLITUDE_GAIN * D_MAX * phi)
     activation = voluntary + cramp
-    mdf = base * (1.0 - D_MAX * phi) * (1.0 + CRAMP_MDF_RISE * plan.cramp_level)
+    mdf = base * (1.0 - D_MAX * phi) * (1.0 + CRAMP_MDF_RISE * cramp_level)
     amplitude = activation * np.asarray(subject.reference_rms_mv)[:, None]
-    return MuscleTruth(
-        drive=plan.effort + cramp, fatigue_state=phi, mdf_hz=mdf,
+    truth = MuscleTruth(
+        drive=effort + cramp, fatigue_state=phi, mdf_hz=mdf,
         fatigue_index=1.0 - mdf / base, activation=activation, amplitude_mv=amplitude,
     )
+    return truth, FatigueCarry(end1, end2)
 
 
 def runs(mask: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:
@@ -148,9 +193,10 @@ def risk_mask(shortest_pct: FloatArray, activation: FloatArray, fatigue_index: F
     return result
 
 
-def risk_intervals(mask: npt.NDArray[np.bool_], fs_hz: float) -> list[tuple[int, int]]:
-    """Runs ≥ RISK_MIN_RUN_S, then runs closer than RISK_MERGE_GAP_S merged (index ranges)."""
-    kept = [(a, b) for a, b in runs(mask) if (b - a) / fs_hz >= RISK_MIN_RUN_S - 1e-9]
+def risk_intervals(raw_runs: list[tuple[int, int]], fs_hz: float) -> list[tuple[int, int]]:
+    """Of the raw conjunction's index runs (``runs(risk_mask(...))``): runs ≥ RISK_MIN_RUN_S,
+    then runs closer than RISK_MERGE_GAP_S merged (index ranges)."""
+    kept = [(a, b) for a, b in raw_runs if (b - a) / fs_hz >= RISK_MIN_RUN_S - 1e-9]
     merged: list[tuple[int, int]] = []
     for a, b in kept:
         if merged and (a - merged[-1][1]) / fs_hz <= RISK_MERGE_GAP_S + 1e-9:

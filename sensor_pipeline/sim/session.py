@@ -1,7 +1,7 @@
 """``simulate()``: a whole simulated session with ground truth, and how it is streamed.
 
-Pipeline (docs/simulator.md §1): scenario script → ``Plan`` (joint angles, drive, events at the
-IMU rate) → muscle physiology (fatigue, MDF, amplitude) → IMU signals (gravity + movement
+Pipeline (docs/simulator.md §1): scenario script → plan ``Layout`` (joint angles, drive, events
+at the IMU rate, rendered per window) → muscle physiology (fatigue, MDF, amplitude) → IMU signals (gravity + movement
 acceleration, gyro rate, noise, bias, mounting) and EMG (``sim.semg`` synthesis with the
 muscle's MDF, scaled sample-wise by its amplitude, plus amplifier noise, motion artefacts,
 optional mains hum) → ground-truth stream and labels.
@@ -9,7 +9,8 @@ optional mains hum) → ground-truth stream and labels.
 Determinism: every random draw comes from ``numpy.random.SeedSequence([seed, key, ...])`` with a
 fixed key per purpose, so the same seed gives bit-identical sessions, and any EMG sample range
 can be generated on its own (``SimulatedSession.emg_samples``) and equals the same range of the
-whole session bit for bit.
+whole session bit for bit. Plan-rate streams are rendered per window (``render.Renderer``) from a
+survey's carried state, so memory does not grow with the session's length.
 """
 
 from __future__ import annotations
@@ -24,11 +25,9 @@ import numpy as np
 import numpy.typing as npt
 
 from .. import __version__
-from ..dsp.hamstring import hamstring_length_change_pct
 from ..errors import UsageError, check_option, did_you_mean
 from ..model import (
     EMG_UNIT,
-    HAMSTRING_HEADS,
     IMU_CHANNELS,
     IMU_UNITS,
     NS_PER_S,
@@ -51,11 +50,10 @@ from .body import (
     GYRO_LSB_DPS,
     MUSCLES,
     Subject,
-    imu_adc,
-    imu_signals,
-    segment_direction,
 )
 from .motions import MOTIONS, Script
+from .plan import Layout
+from .render import KEY_IMU, TRUTH_CHANNELS, Renderer
 from .scenarios import SCENARIOS
 from .semg import FRAME_SAMPLES, HOP_SAMPLES, SynthesisTruth, scale_for_mdf, synthesize_semg
 
@@ -74,7 +72,7 @@ EMG_LSB_MV = 2.0**-11
 # SeedSequence keys, one per purpose (never reuse one: streams must stay independent).
 _KEY_SUBJECT = 1
 _KEY_PLAN = 2
-_KEY_IMU = 3
+_KEY_IMU = KEY_IMU  # drawn by render.py (one generator per IMU, row by row)
 _KEY_EMG_NOISE = 4
 _KEY_ARTEFACT = 5
 _KEY_MAINS = 6
@@ -85,30 +83,10 @@ _EMG_STREAM_KEY = 100
 
 #: EMG noise is drawn in fixed chunks of this many seconds (chunked generation stays exact).
 _NOISE_CHUNK_S = 1.0
+#: Packets drawn at once for simulated packet loss (bounded temporaries).
+_LOSS_CHUNK = 1 << 16
 #: Materialising / streaming EMG works in chunks of this length (bounded temporaries).
 _RENDER_CHUNK_S = 10.0
-
-#: Truth channels: name → (unit, description).
-TRUTH_CHANNELS: dict[str, tuple[str, str]] = {
-    "knee_flexion_deg": ("deg", "true knee flexion K = θ_thigh − θ_shank (0 = straight)"),
-    "hip_flexion_deg": ("deg", "true hip flexion H = θ_thigh − θ_pelvis (0 = upright)"),
-    "pelvis_inclination_deg": ("deg", "true pelvis inclination (supine +90, prone −90)"),
-    "thigh_inclination_deg": ("deg", "true thigh inclination θ_thigh (interchange.md §1)"),
-    "shank_inclination_deg": ("deg", "true shank inclination θ_shank (interchange.md §1)"),
-    **{f"length_change_pct.{h}": ("%", f"{h} musculotendon length change from standing "
-                                  "(domain.md §2.2 model)") for h in HAMSTRING_HEADS},
-    "length_change_pct.shortest": ("%", "shortest biarticular head (SM, ST, BFlh)"),
-    **{f"activation.{m}": ("1", f"{m} EMG amplitude as a fraction of its activation "
-                           "reference (reference_rms_mv in the metadata)") for m in MUSCLES},
-    **{f"mdf_hz.{m}": ("Hz", f"{m} true median frequency of the synthesised spectrum")
-       for m in MUSCLES},
-    **{f"fatigue_index.{m}": ("1", f"{m} 1 − MDF/baseline (0 fresh, 0.2 = 20 % below; "
-                              "negative during a cramp)") for m in MUSCLES},
-    "cramp": ("1", "1 inside a cramp episode (a 'cramp' label), else 0"),
-    "risk": ("1", "1 inside a 'risk' label (shortened + active + fatigued, after the run rule)"),
-    "motion": ("1", "index into metadata['motions'] of the current motion"),
-}
-
 
 # ---------------------------------------------------------------------------------------------
 # Options
@@ -236,9 +214,8 @@ def parse_options(options: Mapping[str, Any]) -> SimOptions:
 class _EmgModel:
     fs_hz: float
     n_samples: int
-    plan_fs_hz: float
-    amplitude_mv: FloatArray          # (C, N) on the plan grid
-    mdf_hz: FloatArray                # (C, N)
+    #: The amplitude (mV) and MDF (Hz) envelopes on the plan grid, rendered per window.
+    plan: Renderer
     noise_rms_mv: tuple[float, ...]
     seed: int
     #: Motion artefacts, sorted by onset: columns t0_s, amplitude_mv, freq_hz, tau_s, then
@@ -253,18 +230,15 @@ class _EmgModel:
 
     @property
     def n_channels(self) -> int:
-        return int(self.amplitude_mv.shape[0])
-
-    def _plan_t(self) -> FloatArray:
-        return np.arange(self.amplitude_mv.shape[1]) / self.plan_fs_hz
+        return len(MUSCLES)
 
     def mdf_at(self, c: int, t_s: FloatArray) -> FloatArray:
-        result: FloatArray = np.interp(t_s, self._plan_t(), self.mdf_hz[c])
-        return result
+        """True MDF (Hz) of channel ``c`` at sorted times ``t_s`` (linear on the plan grid)."""
+        return self.plan.interp("mdf", c, t_s)
 
     def amplitude_at(self, c: int, t_s: FloatArray) -> FloatArray:
-        result: FloatArray = np.interp(t_s, self._plan_t(), self.amplitude_mv[c])
-        return result
+        """EMG amplitude (mV RMS) of channel ``c`` at sorted times ``t_s``."""
+        return self.plan.interp("amplitude", c, t_s)
 
     def render(self, start: int, stop: int) -> FloatArray:
         """EMG samples ``[start, stop)``, shape (C, n), in mV."""
@@ -365,7 +339,6 @@ class SimulatedSession:
     labels: tuple[Label, ...]
     metadata: dict[str, Any]
     duration_s: float
-    _arrays: dict[str, FloatArray] = field(repr=False)
     _emg: _EmgModel = field(repr=False)
     _missing: dict[str, _Missing] = field(repr=False)
     _link_gaps_ns: tuple[tuple[int, int], ...] = field(repr=False)
@@ -390,15 +363,17 @@ class SimulatedSession:
         if name == STREAM_EMG:
             return self._emg.n_samples
         self.stream(name)
-        return int(self._arrays[name].shape[1])
+        r = self._emg.plan
+        return -(-r.n // r.truth_step) if name == STREAM_TRUTH else r.n
 
     # -- data ---------------------------------------------------------------------------------
     @property
     def blocks(self) -> Mapping[str, SampleBlock]:
         """One whole-session block per stream, in ``streams`` order (a read-only mapping).
 
-        Each block is built on first access and then kept; only the EMG costs anything (about
-        0.3 s per 10 simulated minutes at 2 kHz, 115 MB per hour).
+        Each block is built on first access and then kept (whole-session arrays: for short
+        sessions and tests; ``iter_items`` streams in bounded memory). The EMG costs about 0.3 s
+        per 10 simulated minutes at 2 kHz and 115 MB per hour.
         """
         return _LazyBlocks(self)
 
@@ -432,16 +407,19 @@ class SimulatedSession:
                 self._cache["emg_chunk"] = chunk
             result = chunk[2][:, start - chunk[0]:stop - chunk[0]]
             return result
-        result = self._arrays[name][:, start:stop]
+        result = self._emg.plan.rows(name, start, stop)
         return result
 
     def _block(self, name: str, start: int, stop: int) -> SampleBlock:
         info = self.stream(name)
-        if name == STREAM_EMG and start == 0 and stop == self._emg.n_samples:
-            data = np.empty((self._emg.n_channels, stop))
-            step = int(round(60.0 * self._emg.fs_hz))
+        if start == 0 and stop == self.n_samples(name) and stop > 0:
+            # A whole stream (``blocks``): filled in pieces, so only the result is whole.
+            data = np.empty((len(info.channels), stop))
+            step = int(round(60.0 * info.fs_hz))
             for a in range(0, stop, step):
-                data[:, a:min(stop, a + step)] = self._emg.render(a, min(stop, a + step))
+                b = min(stop, a + step)
+                data[:, a:b] = (self._emg.render(a, b) if name == STREAM_EMG
+                                else self._data(name, a, b))
         else:
             data = self._data(name, start, stop)
         return SampleBlock(
@@ -634,27 +612,43 @@ def _rng(seed: int, *keys: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([seed, *keys]))
 
 
-def _length_change(hip_deg: FloatArray, knee_deg: FloatArray) -> dict[str, FloatArray]:
-    """Per-head ΔL % from the project's hamstring model (the one the engine uses)."""
-    pct = hamstring_length_change_pct(hip_deg, knee_deg)
-    return {h: np.asarray(pct[h], dtype=np.float64) for h in HAMSTRING_HEADS}
-
-
 def _missing_runs(n: int, fs: float, opts: SimOptions, lossy: bool, rng: np.random.Generator,
                   link_gaps_s: list[tuple[float, float]]) -> _Missing | None:
-    lost = np.zeros(n, dtype=bool)
+    """Index runs lost to packet loss (whole ``packet_s`` packets) or link gaps, merged.
+
+    Built from packet runs and gap ranges, never a per-sample mask (bounded memory)."""
+    spans: list[tuple[int, int]] = []
     if lossy and opts.packet_loss > 0:
         plen = max(1, int(round(opts.packet_s * fs)))
         n_packets = -(-n // plen)
-        drop = rng.random(n_packets) < opts.packet_loss
-        lost |= np.repeat(drop, plen)[:n]
+        run_start = 0
+        prev = False
+        for p0 in range(0, n_packets, _LOSS_CHUNK):
+            drop = rng.random(min(_LOSS_CHUNK, n_packets - p0)) < opts.packet_loss
+            d = np.diff(np.concatenate([[prev], drop]).astype(np.int8))
+            for i in np.flatnonzero(d).tolist():
+                if d[i] > 0:
+                    run_start = p0 + i
+                else:
+                    spans.append((run_start * plen, min(n, (p0 + i) * plen)))
+            prev = bool(drop[-1])
+        if prev:
+            spans.append((run_start * plen, n))
     for a, b in link_gaps_s:
-        lost[int(round(a * fs)):int(round(b * fs))] = True
-    if not lost.any():
+        lo, hi = min(n, int(round(a * fs))), min(n, int(round(b * fs)))
+        if hi > lo:
+            spans.append((lo, hi))
+    if not spans:
         return None
-    r = phys.runs(lost)
-    return _Missing(np.array([x[0] for x in r], dtype=np.int64),
-                    np.array([x[1] for x in r], dtype=np.int64))
+    spans.sort()
+    merged = [spans[0]]
+    for a, b in spans[1:]:
+        if a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], b))
+        else:
+            merged.append((a, b))
+    return _Missing(np.array([x[0] for x in merged], dtype=np.int64),
+                    np.array([x[1] for x in merged], dtype=np.int64))
 
 
 def _link_gaps(opts: SimOptions, duration_s: float, seed: int) -> list[tuple[float, float]]:
@@ -705,6 +699,8 @@ def simulate(scenario: str, *, seed: int, duration_s: float | None = None, **opt
     Returns
     -------
     SimulatedSession
+        Surveyed (labels, metadata) but not rendered: its streams are rendered window by window
+        as they are read, so ``iter_items`` runs in bounded memory whatever the length.
 
     Raises
     ------
@@ -732,72 +728,19 @@ def simulate(scenario: str, *, seed: int, duration_s: float | None = None, **opt
         duration_s = (sc.default_duration_s if sc.open_ended
                       else float(math.ceil(script.duration_s)))
     n_plan = int(round(duration_s * fs_p))
-    plan = script.assemble(n_plan)
-    muscles = phys.muscle_truth(plan, subject)
-
-    arrays: dict[str, FloatArray] = {}
-    # --- IMUs -------------------------------------------------------------------------------
-    theta = {"thigh": plan.thigh_deg, "shank": plan.shank_deg, "pelvis": plan.pelvis_deg}
-    u_thigh = segment_direction(plan.thigh_deg)
-    knee_xy = plan.hip_xy + subject.thigh_length_m * u_thigh
-    impacts = np.asarray(plan.impacts) if opts.artefacts else None
-    for i, name in enumerate(imu_names):
-        mount = subject.mount(name)
-        seg = mount.segment
-        if seg == "thigh":
-            pos = plan.hip_xy + mount.distance_m * u_thigh
-        elif seg == "shank":
-            pos = knee_xy + mount.distance_m * segment_direction(plan.shank_deg)
-        else:
-            pos = plan.hip_xy - mount.distance_m * segment_direction(plan.pelvis_deg)
-        arrays[name] = imu_signals(theta[seg], pos, fs_p, mount, _rng(seed, _KEY_IMU, i),
-                                   impact_times_s=impacts)
-        if opts.adc:
-            arrays[name] = imu_adc(arrays[name])
-
-    # --- truth and labels --------------------------------------------------------------------
-    lengths = _length_change(plan.hip_deg, plan.knee_deg)
-    shortest = np.minimum.reduce([lengths[h] for h in HAMSTRING_HEADS[:3]])
-    mask = phys.risk_mask(shortest, muscles.activation, muscles.fatigue_index)
-    risk_runs = phys.risk_intervals(mask, fs_p)
-    labels: list[Label] = []
-    risk_ch = np.zeros(n_plan)
-    per_muscle = ((muscles.activation >= phys.RISK_ACTIVE_FRACTION)
-                  & (muscles.fatigue_index >= phys.RISK_FATIGUE_INDEX))
-    for a, b in risk_runs:
-        risk_ch[a:b] = 1.0
-        which = [m for i, m in enumerate(MUSCLES) if np.any(per_muscle[i, a:b] & mask[a:b])]
-        labels.append(Label(a / fs_p, b / fs_p, "risk",
-                            "shortened + active + fatigued: " + ", ".join(which)))
-    cramp_ch = np.zeros(n_plan)
+    plan = Layout(script, n_plan)
+    fs_truth = fs_p if opts.truth_fs_hz is None else opts.truth_fs_hz
+    # Surveys the session window by window (labels, cramp levels, fatigue checkpoints); the
+    # streams are rendered per window when read (docs/simulator.md §1, bounded memory).
+    renderer = Renderer(plan, subject, imu_names, seed=seed, artefacts=opts.artefacts,
+                        adc=opts.adc, truth_step=round(fs_p / fs_truth),
+                        truth_lsb=opts.truth_lsb)
+    labels: list[Label] = [
+        Label(a / fs_p, b / fs_p, "risk", "shortened + active + fatigued: " + ", ".join(which))
+        for a, b, which in renderer.risk_labels]
     for a_s, b_s, m, _ in plan.cramps:
-        cramp_ch[int(round(a_s * fs_p)):int(round(b_s * fs_p))] = 1.0
         labels.append(Label(a_s, b_s, "cramp", f"cramp of {MUSCLES[m]}"))
     labels.sort(key=lambda lab: (lab.start_s, lab.kind))
-
-    truth_rows: dict[str, FloatArray] = {
-        "knee_flexion_deg": plan.knee_deg,
-        "hip_flexion_deg": plan.hip_deg,
-        "pelvis_inclination_deg": plan.pelvis_deg,
-        "thigh_inclination_deg": plan.thigh_deg,
-        "shank_inclination_deg": plan.shank_deg,
-        **{f"length_change_pct.{h}": np.asarray(lengths[h], dtype=np.float64)
-           for h in HAMSTRING_HEADS},
-        "length_change_pct.shortest": shortest,
-        **{f"activation.{m}": muscles.activation[i] for i, m in enumerate(MUSCLES)},
-        **{f"mdf_hz.{m}": muscles.mdf_hz[i] for i, m in enumerate(MUSCLES)},
-        **{f"fatigue_index.{m}": muscles.fatigue_index[i] for i, m in enumerate(MUSCLES)},
-        "cramp": cramp_ch,
-        "risk": risk_ch,
-        "motion": plan.motion.astype(np.float64),
-    }
-    assert list(truth_rows) == list(TRUTH_CHANNELS)
-    truth = np.stack([np.asarray(v, dtype=np.float64) for v in truth_rows.values()])
-    fs_truth = fs_p if opts.truth_fs_hz is None else opts.truth_fs_hz
-    truth = truth[:, ::round(fs_p / fs_truth)]
-    if opts.truth_lsb > 0:
-        truth = (np.round(truth / opts.truth_lsb) + 0.0) * opts.truth_lsb  # no -0.0
-    arrays[STREAM_TRUTH] = np.ascontiguousarray(truth)
 
     # --- EMG -----------------------------------------------------------------------------------
     art_rows: list[list[float]] = []
@@ -810,8 +753,7 @@ def simulate(scenario: str, *, seed: int, duration_s: float | None = None, **opt
     artefacts = np.asarray(art_rows, dtype=np.float64).reshape(-1, 4 + len(MUSCLES))
     n_emg = int(round(duration_s * opts.emg_fs_hz))
     emg = _EmgModel(
-        fs_hz=opts.emg_fs_hz, n_samples=n_emg, plan_fs_hz=fs_p,
-        amplitude_mv=muscles.amplitude_mv, mdf_hz=muscles.mdf_hz,
+        fs_hz=opts.emg_fs_hz, n_samples=n_emg, plan=renderer,
         noise_rms_mv=subject.noise_rms_mv, seed=seed, artefacts=artefacts,
         mains_hz=opts.mains_hz, mains_mv=opts.mains_mv,
         mains_phase=tuple(float(v) for v in _rng(seed, _KEY_MAINS).uniform(
@@ -898,5 +840,5 @@ def simulate(scenario: str, *, seed: int, duration_s: float | None = None, **opt
     }
     return SimulatedSession(
         streams=tuple(streams), labels=tuple(labels), metadata=metadata, duration_s=duration_s,
-        _arrays=arrays, _emg=emg, _missing=missing, _link_gaps_ns=link_ns,
+        _emg=emg, _missing=missing, _link_gaps_ns=link_ns,
     )

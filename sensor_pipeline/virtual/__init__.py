@@ -73,6 +73,7 @@ async def open_virtual_source(
         assert vw.world is not None
         source_kwargs.setdefault("clock", vw.world.now_ns)
         source_kwargs.setdefault("pace", vw.pace_report)
+        source_kwargs.setdefault("pace_start", vw.start_pace)
         ble = BleakSource(device, scanner_backend=vw.scanner_backend,
                           client_backend=vw.client_backend, **source_kwargs)
         ble.wearable = vw  # type: ignore[attr-defined]

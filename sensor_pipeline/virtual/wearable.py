@@ -266,7 +266,12 @@ class VirtualWearable:
         self.world: PacedClock | None = None
         self._txbuf = TransmitBuffer(self.link, self.speed, self._send_frame)
         self._pump_task: asyncio.Task[None] | None = None
-        self._acq_start_loop_s = 0.0
+        #: (loop s, source s reached, world held s) where the pace is measured from: when the
+        #: host started reading (``start_pace``), else the first frame sent; so the host's
+        #: start-up (building the engine while the device already acquires) does not read as
+        #: a host-bound run.
+        self._pace_origin: tuple[float, float, float] | None = None
+        self._pace_started = False
         self._connection: Connection | None = None
         P = gatt.Characteristic.Properties
         self._data_char: gatt.Characteristic[bytes] = gatt.Characteristic(
@@ -333,19 +338,30 @@ class VirtualWearable:
         """World time (s) of the first START_STREAMS: source time 0 is acquired then."""
         return self._acq_start_s
 
+    def start_pace(self) -> None:
+        """The host starts reading: measure the pace from now on (once; ``pace_report``)."""
+        if self._pace_started or self._loop is None or self.world is None:
+            return
+        self._pace_started = True
+        self._pace_origin = (self._loop.time(), self._txbuf.sent_src_s, self.world.held_s)
+
     def pace_report(self) -> tuple[float, float | None, float, float]:
         """(asked speed, achieved speed, loop s the device waited for the host, peak transmit
         buffer fill in s of data): achieved = source seconds handed to the link per loop second
-        since the first START (None before the first frame)."""
+        from when the host started reading (``start_pace``; else the first frame sent) to the
+        last frame sent (None before that); the wait is counted from there too, so the host's
+        start-up is not pace (a set-back it caused may still show in the wait)."""
         achieved = None
         buf = self._txbuf
-        elapsed = buf.sent_loop_s - self._acq_start_loop_s
-        if self._acq_start_s is not None and buf.sent_src_s > 0 and elapsed > 0:
-            achieved = buf.sent_src_s / elapsed
+        first = self._pace_origin
+        if first is not None:
+            elapsed = buf.sent_loop_s - first[0]
+            if elapsed > 0 and buf.sent_src_s > first[1]:
+                achieved = (buf.sent_src_s - first[1]) / elapsed
         world = self.world
         waited = 0.0
         if world is not None:
-            waited = world.held_s
+            waited = world.held_s - (first[2] if first is not None else 0.0)
         peak = max((tx.peak_buffered / tx.info.fs_hz for tx in self._tx.values()), default=0.0)
         return self.speed, achieved, waited, peak
 
@@ -543,7 +559,6 @@ class VirtualWearable:
             assert self._loop is not None and self._acq_started is not None
             assert self.world is not None
             self._acq_start_s = self.world.now_s()
-            self._acq_start_loop_s = self._loop.time()
             self._next_status_s = 0.0
             self._acq_started.set()
         if self._last_drop_s is not None and self.faults.resend_on_reconnect_s > 0:
@@ -737,6 +752,9 @@ class VirtualWearable:
         self.notifications += 1
         tx.frames += 1
         tx.sent.append((fr.first, fr.n))
+        if self._pace_origin is None:
+            assert self._loop is not None and self.world is not None
+            self._pace_origin = (self._loop.time(), fr.src_end_s, self.world.held_s)
         if self.faults.resend_on_reconnect_s > 0:
             assert self.world is not None
             now_w = self.world.now_s()

@@ -75,7 +75,7 @@ def _run_path(key: str, rec: Path, out: Path) -> Callable[[str], list[str]]:
     if key.split(".")[0] in ("engine", "emg", "fatigue", "kinematics", "risk", "cramp",
                              "sensor-checks"):
         return lambda ov: ["replay", str(rec), "-q", "--no-progress", "--set", ov,
-                           "--frames-out", str(out / "f.parquet")]
+                           "--frames-out", str(out / "f.parquet"), "--overwrite"]
     device = "virtual" if key.startswith("device.") else "simulated"
     return lambda ov: ["run", "--device", device, "--recording", str(rec), "--speed", "1000",
                        "-q", "--record", str(out / "rec"), "--overwrite",

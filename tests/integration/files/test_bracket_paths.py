@@ -6,6 +6,7 @@ own files must pass the path literally (issue #11: paths are user text, printed 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "sensor_pipeline", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=300, check=False)
+                          capture_output=True, text=True, timeout=300, check=False,
+                          env={**os.environ, "COLUMNS": "400"})
 
 
 def test_a_recording_in_a_bracketed_folder_simulates_replays_and_exports(tmp_path: Path

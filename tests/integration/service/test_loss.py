@@ -25,6 +25,7 @@ import pytest
 from sensor_pipeline.adapters.recording import open_session
 from sensor_pipeline.adapters.replay import ReplaySource
 from sensor_pipeline.adapters.stats import (
+    TAIL_SLACK_S,
     LossReport,
     LossTracker,
     StreamLoss,
@@ -218,6 +219,69 @@ def test_loss_tracker_counts_gaps_and_ignores_the_truth_stream() -> None:
     assert emg.gaps > 0 and emg.expected == emg.received + emg.lost
     assert emg.received == sum(i.n_samples for i in session.iter_items(0.1)
                                if isinstance(i, SampleBlock) and i.stream == "emg")
+
+
+def _without(items: list[Any], stream: str, after_s: float) -> list[Any]:
+    """``items`` without the blocks of ``stream`` that start at or after ``after_s``."""
+    return [i for i in items if not (isinstance(i, SampleBlock) and i.stream == stream
+                                     and i.t0_ns >= after_s * NS_PER_S)]
+
+
+async def test_a_declared_stream_that_never_delivers_is_lost(config: Any) -> None:
+    """imu.thigh declared, nothing of it arrives: 100 % lost, the verdict names it, exit 5."""
+    session = sim("bridge-fatigue", 1, 12.0)
+    items = _without(list(session.iter_items(0.1)), "imu.thigh", 0.0)
+    _, summary = await run_service(config, ListSource(list(session.streams), items))
+    loss = summary.loss
+    assert loss is not None and summary.frames > 0
+    thigh = {s.stream: s for s in loss.streams}["imu.thigh"]
+    fs = next(s.fs_hz for s in session.streams if s.name == "imu.thigh")
+    assert thigh.received == 0 and thigh.missing_at_end == thigh.lost
+    assert thigh.expected == pytest.approx(12.0 * fs, abs=2)
+    assert thigh.lost_pct == 100.0
+    assert loss.verdict == "loss over limit" and loss.worst == thigh
+    assert exit_code_for(summary) == EXIT_DATA_LOSS
+    text = "\n".join(loss.lines())
+    assert "imu.thigh: 0 of" in text and "nothing arrived" in text, text
+    assert "data loss over the limit: imu.thigh lost 100.0 %" in text, text
+    # The other streams lost nothing (their last blocks end together).
+    assert all(s.lost == 0 for s in loss.streams if s.stream != "imu.thigh"), loss.streams
+
+
+async def test_a_stream_that_stops_halfway_is_lost_from_there(config: Any) -> None:
+    session = sim("bridge-fatigue", 1, 12.0)
+    items = _without(list(session.iter_items(0.1)), "imu.shank", 6.0)
+    _, summary = await run_service(config, ListSource(list(session.streams), items))
+    loss = summary.loss
+    assert loss is not None
+    shank = {s.stream: s for s in loss.streams}["imu.shank"]
+    fs = next(s.fs_hz for s in session.streams if s.name == "imu.shank")
+    assert shank.received == pytest.approx(6.0 * fs, abs=1)
+    assert shank.missing_at_end == pytest.approx(6.0 * fs, abs=2) and shank.gaps == 0
+    assert 49.0 < shank.lost_pct < 51.0
+    assert exit_code_for(summary) == EXIT_DATA_LOSS
+    assert "after its last sample (it stopped early)" in shank.line()
+    # It is stored in session.json's shape and read back.
+    assert report_from_json(json.loads(json.dumps(loss.to_json()))) == loss
+
+
+def test_streams_ending_within_the_slack_lose_nothing() -> None:
+    """At the end of a run the streams' last blocks differ by a block or so: not loss."""
+    session = sim("bridge-fatigue", 1, 12.0)
+    t = LossTracker()
+    t.declare(list(session.streams))
+    cut = TAIL_SLACK_S - 0.2  # imu.pelvis ends that much before the others
+    for item in _without(list(session.iter_items(0.1)), "imu.pelvis", 12.0 - cut):
+        t.observe(item)
+    final = {s.stream: s for s in t.streams(final=True)}
+    assert all(s.lost == 0 for s in final.values()), final
+    # Live figures never count a tail (a stream silent right now is "no data from ...").
+    t2 = LossTracker()
+    t2.declare(list(session.streams))
+    for item in _without(list(session.iter_items(0.1)), "imu.pelvis", 4.0):
+        t2.observe(item)
+    assert {s.stream: s.lost for s in t2.streams()}["imu.pelvis"] == 0
+    assert {s.stream: s.lost for s in t2.streams(final=True)}["imu.pelvis"] > 0
 
 
 def test_default_recording_names_are_unique(tmp_path: Path) -> None:

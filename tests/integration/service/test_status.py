@@ -19,6 +19,7 @@ from sensor_pipeline.adapters.ble import BleakSource, LinkStatistics
 from sensor_pipeline.adapters.stats import LinkCounters, StreamLoss, link_counters
 from sensor_pipeline.adapters.status import STATUS_WIDTH, StatusLine, status_text
 from sensor_pipeline.config import Config, load_config
+from sensor_pipeline.dsp.hamstring import OUT_OF_RANGE_MARGIN_DEG, angles_in_fit_range
 from sensor_pipeline.engine import Engine
 from sensor_pipeline.model import Alert, AlertKind, FeatureFrame, RiskState, Severity
 from sensor_pipeline.service import LiveState
@@ -166,19 +167,64 @@ def test_host_and_device_drops_in_words(frames: list[FeatureFrame],
     assert "host drops" not in text
 
 
-def test_no_out_of_range_warning_for_a_standing_athlete(frames: list[FeatureFrame],
-                                                        link: LinkStatistics) -> None:
+def test_out_of_range_follows_the_engines_flag_alone(frames: list[FeatureFrame],
+                                                     link: LinkStatistics) -> None:
+    """One tolerance: the engine's (``OUT_OF_RANGE_MARGIN_DEG``, 5°); the status adds none."""
     frame = high(frames)
 
-    def with_angles(knee: float, hip: float) -> str:
+    def with_angles(knee: float, hip: float, flagged: bool) -> str:
         f = dataclasses.replace(frame.features, knee_flexion_deg=knee, hip_flexion_deg=hip,
-                                angles_out_of_range=True)
+                                angles_out_of_range=flagged)
         return plain(state_for(dataclasses.replace(frame, features=f), link))
 
-    assert "out of range" not in with_angles(-0.4, 0.2)    # standing straight: -0°
-    assert "out of range" not in with_angles(0.3, -20.6)
-    assert "out of range" in with_angles(-6.0, 0.0)        # hyperextended knee
-    assert "out of range" in with_angles(40.0, 115.0)
+    # The engine's own verdicts for these angles: a standing athlete is inside the margin.
+    assert OUT_OF_RANGE_MARGIN_DEG == 5.0
+    assert angles_in_fit_range(0.2, -0.4, margin_deg=OUT_OF_RANGE_MARGIN_DEG)
+    assert angles_in_fit_range(-23.0, 0.3, margin_deg=OUT_OF_RANGE_MARGIN_DEG)
+    assert not angles_in_fit_range(0.0, -6.0, margin_deg=OUT_OF_RANGE_MARGIN_DEG)
+    assert "out of range" not in with_angles(-0.4, 0.2, False)
+    assert "out of range" not in with_angles(0.3, -23.0, False)
+    # Whatever the engine flags is said, even within 1° of the fit range (no second check).
+    assert "out of range" in with_angles(-6.0, 0.0, True)     # hyperextended knee
+    assert "out of range" in with_angles(40.0, 100.5, True)
+
+
+def test_angles_that_round_to_zero_read_0_not_minus_0(frames: list[FeatureFrame],
+                                                       link: LinkStatistics) -> None:
+    frame = high(frames)
+    f = dataclasses.replace(frame.features, knee_flexion_deg=-0.4, hip_flexion_deg=-0.3)
+    text = plain(state_for(dataclasses.replace(frame, features=f), link))
+    assert "knee 0° hip 0°" in text and "-0" not in text, text
+    f = dataclasses.replace(frame.features, knee_flexion_deg=3.0, hip_flexion_deg=-2.4)
+    assert "hip -2°" in plain(state_for(dataclasses.replace(frame, features=f), link))
+
+
+@pytest.mark.parametrize("with_link", [True, False])
+def test_a_missing_stream_is_never_ok_and_never_left_out(
+        frames: list[FeatureFrame], link: LinkStatistics, with_link: bool) -> None:
+    """A frame without imu.thigh: no "data ok"/"link ok", and "no data from imu.thigh" stays
+    on a 100-column line with the worst decorations (it is dropped last, like "LOST")."""
+    frame = high(frames)
+    f = dataclasses.replace(frame.features, missing_streams=("imu.thigh",))
+    missing = dataclasses.replace(frame, features=f)
+    alert = Alert(t_ns=83_500_000_000, kind=AlertKind.RISK, severity=Severity.WARNING,
+                  code="risk.high", message="m")
+    lk = link if with_link else None
+    text = plain(state_for(missing, lk, alerts=12, last_alert=alert))
+    assert "no data from imu.thigh" in text and "ok" not in text, text
+    assert "risk HIGH" in text and len(text) <= STATUS_WIDTH
+    bad = dataclasses.replace(link, state="reconnecting", lost_samples=2_110,
+                              queue_drops=12_788, device_dropped_samples=340, decode_errors=3)
+    lossy = (StreamLoss("emg", 48_000, 2_100, 3), StreamLoss("imu.thigh", 2_400, 9, 1),
+             StreamLoss("imu.shank", 2_400, 1, 1))
+    text = plain(state_for(missing, bad if with_link else None, loss=lossy,
+                           link="reconnecting" if with_link else "ok", alerts=12,
+                           last_alert=alert))
+    assert len(text) <= STATUS_WIDTH, text
+    assert "no data from imu.thigh" in text and "LOST emg 4.2%" in text, text
+    assert "risk HIGH" in text and "ok" not in text, text
+    # With every stream present the same frame says "ok" again.
+    assert ("link ok" if with_link else "data ok") in plain(state_for(frame, lk))
 
 
 def test_status_while_calibrating_and_before_data(frames: list[FeatureFrame]) -> None:

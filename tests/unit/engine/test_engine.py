@@ -358,3 +358,19 @@ def test_separate_streams_at_different_rates_are_refused_with_advice(session: An
     with pytest.raises(UsageError, match=r"'acc.shank' \(\d+ Hz\) and 'gyr.shank' .* one "
                                          r"sampling rate .*IMU6"):
         Engine(Config(), streams)
+
+
+def test_a_rebased_live_block_keeps_every_field_but_its_index(session: Any) -> None:
+    # The engine rebases each live block to the session start without re-validating it
+    # (engine._rebased): every other field, and the read-only data, must come through intact.
+    from sensor_pipeline.engine import _rebased
+
+    block = next(it for it in session.iter_items(block_s=0.02) if isinstance(it, SampleBlock))
+    shifted = dataclasses.replace(block, first_index=block.first_index + 600_000)
+    out = _rebased(shifted, block.first_index)
+    for f in dataclasses.fields(SampleBlock):
+        assert getattr(out, f.name) is getattr(shifted, f.name) or f.name == "first_index"
+    assert out.first_index == block.first_index and type(out.first_index) is int
+    assert out.end_index == block.end_index
+    assert not out.data.flags.writeable
+    assert repr(out) == repr(block)

@@ -275,3 +275,39 @@ def test_decoder_treats_a_clock_jump_as_a_reset_not_a_gap() -> None:
     assert dec.feed(future, frames[3][1])[0].first_index == 108
     s = dec.statistics()[0]
     assert (s.clock_jumps, s.gaps, s.lost_samples, s.samples) == (2, 0, 0, 144)
+
+
+def test_decoder_a_backward_clock_step_keeps_every_frame() -> None:
+    """A device time sync 60 s back is a clock step, not 60 s of duplicates to drop."""
+    dec = _decoder()
+    frames = _frames(8, 36)
+    back = 60 * 10**9
+    items = []
+    for k, (p, t, _v) in enumerate(frames):
+        if k >= 3:  # from frame 3 on the device clock reads 60 s earlier
+            ts = int.from_bytes(p[1:9], "little") - back
+            p = p[:1] + ts.to_bytes(8, "little") + p[9:]
+        items += dec.feed(p, t)
+    blocks = [i for i in items if isinstance(i, SampleBlock)]
+    assert [b.first_index for b in blocks] == [36 * k for k in range(8)]
+    s = dec.statistics()[0]
+    assert (s.duplicate_frames, s.clock_jumps, s.gaps, s.lost_samples) == (0, 1, 0, 0)
+
+
+def test_decoder_a_forward_clock_step_is_no_gap_unless_the_host_waited_too() -> None:
+    dec = _decoder()
+    frames = _frames(6, 36)
+    ahead = 120 * 10**9
+    for k, (p, t, _v) in enumerate(frames):
+        if k >= 2:  # a time sync moves the device clock 2 min ahead; frames keep arriving
+            ts = int.from_bytes(p[1:9], "little") + ahead
+            p = p[:1] + ts.to_bytes(8, "little") + p[9:]
+        dec.feed(p, t)
+    s = dec.statistics()[0]
+    assert (s.clock_jumps, s.gaps, s.lost_samples, s.samples) == (1, 0, 0, 216)
+    # A real outage: two frames never arrive and the host waited as long: an exact gap.
+    dec = _decoder()
+    for p, t, _v in _frames(6, 36, skip=frozenset({2, 3})):
+        dec.feed(p, t)
+    s = dec.statistics()[0]
+    assert (s.clock_jumps, s.gaps, s.lost_samples) == (0, 1, 72)
