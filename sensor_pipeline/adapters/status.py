@@ -28,6 +28,7 @@ from rich.text import Text
 
 from ..model import STREAM_TRUTH, RiskState
 from .stats import LinkCounters, StreamLoss
+from .timefmt import session_clock
 
 __all__ = ["STATUS_WIDTH", "StatusLine", "link_words", "status_text"]
 
@@ -59,14 +60,6 @@ def _fmt(v: float | None, spec: str, unit: str = "") -> str:
         return "—"
     # "z": a value that rounds to zero reads "0", never "-0" (hip -0.3° → "hip 0°").
     return f"{v:z{spec}}{unit}"
-
-
-def _clock(t_s: float) -> str:
-    """Session time as m:ss (h:mm:ss from an hour)."""
-    total = int(max(t_s, 0.0))
-    h, rem = divmod(total, 3600)
-    m, sec = divmod(rem, 60)
-    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
 
 
 def _pct(p: float) -> str:
@@ -150,7 +143,7 @@ def link_words(state: Any) -> tuple[str, str]:
 
 def status_parts(state: Any) -> list[_Part]:
     """The parts of the line for a ``service.LiveState``, before fitting them to a width."""
-    parts = [_Part([(_clock(state.t_s), "dim")], _MEDIUM)]
+    parts = [_Part([(session_clock(state.t_s), "dim")], _MEDIUM)]
     frame = state.frame
     if frame is None:
         link = _link_parts(state.link, state.link_stats, state.loss, state.max_loss_pct)
@@ -214,7 +207,7 @@ def status_parts(state: Any) -> list[_Part]:
                              "bold")], _MEDIUM))
         last = state.last_alert
         if last is not None:
-            parts.append(_Part([(f"(last {last.kind.value} {_clock(last.t_s)})", "dim")],
+            parts.append(_Part([(f"(last {last.kind.value} {session_clock(last.t_s)})", "dim")],
                                _OPTIONAL, glued=True))
     return parts
 
