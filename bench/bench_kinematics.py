@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from sensor_pipeline.adapters.importers.uci import load_uci_trial
 from sensor_pipeline.config import KinematicsConfig
 from sensor_pipeline.dsp.hamstring import hamstring_length_change_pct
-from sensor_pipeline.dsp.imu import (
+from sensor_pipeline.dsp.kinematics import (
     InclinationFilter,
     KinematicsTracker,
     accelerometer_inclination_deg,

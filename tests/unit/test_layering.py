@@ -9,8 +9,12 @@ import sys
 CORE = (
     "sensor_pipeline.model", "sensor_pipeline.errors", "sensor_pipeline.config",
     "sensor_pipeline.engine", "sensor_pipeline.dsp.emg", "sensor_pipeline.dsp.fatigue",
-    "sensor_pipeline.dsp.imu", "sensor_pipeline.dsp.hamstring", "sensor_pipeline.dsp.spectra",
-    "sensor_pipeline.risk", "sensor_pipeline.protocol.decoder", "sensor_pipeline.sim",
+    "sensor_pipeline.dsp.hamstring", "sensor_pipeline.dsp.spectra",
+    "sensor_pipeline.dsp.kinematics", "sensor_pipeline.dsp.mdf_bias",
+    "sensor_pipeline.dsp.spectral_indices", "sensor_pipeline.dsp.imu_pairing",
+    "sensor_pipeline.risk", "sensor_pipeline.protocol.decoder",
+    "sensor_pipeline.protocol.polar_pmd", "sensor_pipeline.protocol.pmd_decoder",
+    "sensor_pipeline.sim",
 )
 FORBIDDEN = ("asyncio", "bleak", "bumble", "polars", "rich")
 

@@ -373,6 +373,15 @@ def _advice_for(seen: str | None) -> str:
             f"\"{seen}\".")
 
 
+def _mounting_warning(incl: Mapping[str, float]) -> CalibrationWarning | None:
+    """The mounting fault gravity shows at rest, as a calibration warning (None: none seen)."""
+    diag = diagnose_mounting(incl)
+    if diag is None:
+        return None
+    code, stream, msg = diag
+    return CalibrationWarning(code, stream, msg, _advice_for(None))
+
+
 def decide_posture(incl: Mapping[str, float], requested: str
                    ) -> tuple[str | None, tuple[CalibrationWarning, ...]]:
     """The posture the offsets refer to, and what to tell the athlete.
@@ -401,10 +410,9 @@ def decide_posture(incl: Mapping[str, float], requested: str
         if posture_fits(requested, incl):
             return requested, ()
         looks = f"looks {seen}" if seen else "fits no posture"
-        diag = diagnose_mounting(incl)
-        if diag is not None:
-            code, stream, msg = diag
-            return None, (CalibrationWarning(code, stream, msg, _advice_for(None)),)
+        mounting = _mounting_warning(incl)
+        if mounting is not None:
+            return None, (mounting,)
         return None, (CalibrationWarning(
             "sensor.calibration-posture", next(iter(incl)),
             f"{describe(incl)}: {looks}, not {requested}; using gravity-referenced angles "
@@ -412,10 +420,9 @@ def decide_posture(incl: Mapping[str, float], requested: str
             _advice_for(seen) if seen else _advice_for(None)),)
     if seen is not None:
         return seen, ()
-    diag = diagnose_mounting(incl)
-    if diag is not None:
-        code, stream, msg = diag
-        return None, (CalibrationWarning(code, stream, msg, _advice_for(None)),)
+    mounting = _mounting_warning(incl)
+    if mounting is not None:
+        return None, (mounting,)
     return None, (CalibrationWarning(
         "sensor.calibration-posture", next(iter(incl)),
         f"{describe(incl)}: not standing, seated, supine or prone; using gravity-referenced "

@@ -197,14 +197,7 @@ class InclinationFilter:
         self._bias_dps = (0.0, 0.0, 0.0)
         self._offset_deg = 0.0
         self.set_calibration(gyro_bias_dps, offset_deg)
-        # State (reset() restores exactly these).
-        self._theta_raw_deg = 0.0
-        self._q = (1.0, 0.0, 0.0, 0.0)
-        self._prev_acc_deg = 0.0
-        self._acc_turns = 0
-        self._restart_pending = True
-        self._samples = 0
-        self._restarts = 0
+        self.reset()
 
     @classmethod
     def from_config(cls, cfg: KinematicsConfig, fs_hz: float) -> InclinationFilter:
@@ -226,9 +219,12 @@ class InclinationFilter:
 
     # -- control -------------------------------------------------------------------------
     def reset(self) -> None:
-        """Forget the state (not the calibration); the next sample starts from the accelerometer."""
+        """Forget the state (not the calibration); the next sample starts from the accelerometer.
+
+        ``__init__`` calls it: these are all of the filter's state attributes.
+        """
         self._theta_raw_deg = 0.0
-        self._q = (1.0, 0.0, 0.0, 0.0)
+        self._q: tuple[float, float, float, float] = (1.0, 0.0, 0.0, 0.0)
         self._prev_acc_deg = 0.0
         self._acc_turns = 0
         self._restart_pending = True

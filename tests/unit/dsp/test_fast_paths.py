@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from scipy.signal import lfilter
 
 from sensor_pipeline.config import KinematicsConfig
-from sensor_pipeline.dsp.imu import InclinationFilter, KinematicsTracker
+from sensor_pipeline.dsp.kinematics import InclinationFilter, KinematicsTracker
 from sensor_pipeline.dsp.spectra import SpectralEstimator
 from sensor_pipeline.model import IMU_CHANNELS, IMU_UNITS, SampleBlock, StreamInfo
 

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sensor_pipeline.config import KinematicsConfig
-from sensor_pipeline.dsp.imu import (
+from sensor_pipeline.dsp.kinematics import (
     InclinationFilter,
     KinematicsCalibration,
     KinematicsTracker,

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sensor_pipeline.config import KinematicsConfig
-from sensor_pipeline.dsp.imu import AngleSample, KinematicsTracker
+from sensor_pipeline.dsp.kinematics import AngleSample, KinematicsTracker
 from sensor_pipeline.errors import UsageError
 from sensor_pipeline.model import (
     GONIOMETER_CHANNELS,

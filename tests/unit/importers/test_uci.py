@@ -24,7 +24,7 @@ from sensor_pipeline.adapters.importers.uci import (
 )
 from sensor_pipeline.config import KinematicsConfig
 from sensor_pipeline.dsp.hamstring import shortest_biarticular_change_pct
-from sensor_pipeline.dsp.imu import KinematicsTracker
+from sensor_pipeline.dsp.kinematics import KinematicsTracker
 from sensor_pipeline.errors import RecordingError
 from sensor_pipeline.model import NS_PER_S
 

@@ -14,7 +14,7 @@ from sensor_pipeline.config import EmgConfig, FatigueConfig, KinematicsConfig
 from sensor_pipeline.dsp.emg import EmgProcessor
 from sensor_pipeline.dsp.fatigue import FatigueTracker
 from sensor_pipeline.dsp.hamstring import hamstring_length_change_pct
-from sensor_pipeline.dsp.imu import KinematicsTracker
+from sensor_pipeline.dsp.kinematics import KinematicsTracker
 from sensor_pipeline.model import BIARTICULAR_HEADS, NS_PER_S, SampleBlock
 from sensor_pipeline.sim import SimulatedSession
 from sensor_pipeline.sim.motions import MOTIONS
