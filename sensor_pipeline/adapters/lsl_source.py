@@ -35,7 +35,7 @@ from typing import Any, Self
 import numpy as np
 
 from ..config.lsl import LslConfig
-from ..errors import DeviceNotFoundError
+from ..errors import DeviceNotFoundError, DeviceProtocolError
 from ..model import (
     NS_PER_S,
     DeviceConnected,
@@ -179,6 +179,15 @@ class LslSource:
                 "--set 'lsl.map=[\"name:MyAmp=emg\"]'")
         by_key = {d.key: i for d, i in zip(seen, found)}
         for p in plans:
+            if p.target.startswith("lsl.") or p.is_labels:
+                continue
+            problem = _info_of(p).problem()
+            if problem is not None:  # e.g. a declared rate no sensor has (issue #11)
+                raise DeviceProtocolError(
+                    f"LSL stream {p.source.key}: {problem}",
+                    advice="fix the rate the amplifier's LSL app declares, or ignore the "
+                    f"stream with --set 'lsl.map=[\"name:{p.source.name}=ignore\"]'")
+        for p in plans:
             if p.target.startswith("lsl."):
                 continue
             inlet = pylsl.StreamInlet(by_key[p.source.key], max_buflen=BUFFER_S,
@@ -186,10 +195,7 @@ class LslSource:
             inlet.open_stream(timeout=self._wait_s)
             info = None
             if not p.is_labels:
-                info = StreamInfo(name=p.target, channels=p.channels, units=p.units,
-                                  fs_hz=p.source.nominal_srate,
-                                  body_location=p.target.partition(".")[2]
-                                  if p.target.split(".")[0] in ("imu", "acc", "gyr") else "")
+                info = _info_of(p)
                 self._infos.append(info)
             self._streams.append(_Stream(plan=p, inlet=inlet, info=info, chunk=max(
                 MAX_CHUNK, round(p.source.nominal_srate))))
@@ -371,3 +377,11 @@ def _replace(stats: LslSourceStatistics, **changes: int) -> LslSourceStatistics:
     import dataclasses
 
     return dataclasses.replace(stats, **changes)
+
+
+def _info_of(p: StreamPlan) -> StreamInfo:
+    """The session stream an LSL stream's plan becomes."""
+    return StreamInfo(name=p.target, channels=p.channels, units=p.units,
+                      fs_hz=p.source.nominal_srate,
+                      body_location=p.target.partition(".")[2]
+                      if p.target.split(".")[0] in ("imu", "acc", "gyr") else "")

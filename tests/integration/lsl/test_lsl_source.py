@@ -124,3 +124,15 @@ def test_lsl_wait_needs_lsl_out(tmp_path: Path) -> None:
                        env=env, check=False)
     assert r.returncode == 2 and "--lsl-wait needs --lsl-out" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_a_stream_declaring_an_impossible_rate_is_refused(tmp_path: Path) -> None:
+    """issue #11 class: a declared rate no sensor has (1 MHz) is refused before any inlet opens,
+    naming the stream, the value and the allowed range (recordings and importers do the same)."""
+    r = run_in_netns([str(HERE / "_bad_rate.py")], timeout=180)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    said = " ".join(out["err"].split())
+    assert out["rc"] == 3, out["err"]
+    assert "hostile-emg" in said and "fs_hz is 1000000.0" in said and "allowed" in said
+    assert "Traceback" not in out["err"]
