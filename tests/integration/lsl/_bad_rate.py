@@ -17,7 +17,8 @@ def main() -> None:
     time.sleep(0.5)
     run = subprocess.run(
         [sys.executable, "-m", "sensor_pipeline", "run", "--device", "lsl", "--no-record", "-q",
-         "--set", "lsl.resolve-timeout-s=2.0"], capture_output=True, text=True, timeout=120)
+         "--set", "lsl.resolve-timeout-s=2.0"], capture_output=True, text=True, timeout=120,
+        check=False)
     del outlet
     print(json.dumps({"rc": run.returncode, "err": run.stderr[-3000:]}))
 
