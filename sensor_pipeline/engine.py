@@ -24,7 +24,8 @@ Two layers, so that tuning risk thresholds never recomputes signal processing:
 ``Engine`` chains both; live runs and replays use it the same way. The calibration record
 (``Calibration``) and the engine's events (``CalibrationDone``, ``KinematicsWarning``) live in
 ``engine_events.py`` and are re-exported here; ``FeaturePipeline`` lives in
-``feature_pipeline.py``, its block and channel helpers in ``engine_blocks.py``.
+``feature_pipeline.py`` (per-frame assembly in ``feature_frames.py``), its block and channel
+helpers in ``engine_blocks.py``.
 """
 
 from __future__ import annotations
