@@ -117,7 +117,9 @@ def _category(frame: FrameType | None) -> str:
         return "device"
     if "protocol/decoder.py" in joined:
         return "decoder"
-    if "/engine.py" in joined or "/dsp/" in joined or "/risk/" in joined:
+    if "/engine.py" in joined or "/feature_pipeline.py" in joined \
+            or "/feature_frames.py" in joined \
+            or "/engine_blocks.py" in joined or "/dsp/" in joined or "/risk/" in joined:
         return "engine"
     for f in reversed(frames):  # the outermost Bumble object decides whose packet it is
         name = f.f_code.co_filename

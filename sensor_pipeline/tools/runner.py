@@ -42,7 +42,7 @@ OFFLINE_BATCH_S = 5.0
 
 
 #: Block size of offline reads, s: long blocks amortise the reader's per-item cost; the
-#: engine's offline stream-lag tolerance (engine.OFFLINE_MAX_LAG_S) is far above it.
+#: engine's offline stream-lag tolerance (feature_pipeline.OFFLINE_MAX_LAG_S) is far above it.
 OFFLINE_BLOCK_S = 2.0
 
 

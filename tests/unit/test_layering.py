@@ -8,7 +8,9 @@ import sys
 
 CORE = (
     "sensor_pipeline.model", "sensor_pipeline.errors", "sensor_pipeline.config",
-    "sensor_pipeline.engine", "sensor_pipeline.dsp.emg", "sensor_pipeline.dsp.fatigue",
+    "sensor_pipeline.engine", "sensor_pipeline.feature_pipeline", "sensor_pipeline.engine_blocks",
+    "sensor_pipeline.engine_events", "sensor_pipeline.feature_frames",
+    "sensor_pipeline.dsp.emg", "sensor_pipeline.dsp.fatigue",
     "sensor_pipeline.dsp.hamstring", "sensor_pipeline.dsp.spectra",
     "sensor_pipeline.dsp.kinematics", "sensor_pipeline.dsp.mdf_bias",
     "sensor_pipeline.dsp.spectral_indices", "sensor_pipeline.dsp.imu_pairing",

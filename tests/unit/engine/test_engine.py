@@ -362,8 +362,8 @@ def test_separate_streams_at_different_rates_are_refused_with_advice(session: An
 
 def test_a_rebased_live_block_keeps_every_field_but_its_index(session: Any) -> None:
     # The engine rebases each live block to the session start without re-validating it
-    # (engine._rebased): every other field, and the read-only data, must come through intact.
-    from sensor_pipeline.engine import _rebased
+    # (engine_blocks._rebased): every other field, and the read-only data, must come through intact.
+    from sensor_pipeline.engine_blocks import _rebased
 
     block = next(it for it in session.iter_items(block_s=0.02) if isinstance(it, SampleBlock))
     shifted = dataclasses.replace(block, first_index=block.first_index + 600_000)
