@@ -39,12 +39,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import enum
 import logging
 import struct
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
 from typing import Any, Self
 
@@ -74,11 +72,20 @@ from ..model import (
     StreamInfo,
 )
 from ..protocol import control as ctl
-from ..protocol.decoder import FrameDecoder, StreamCounters, TruncatedFrameError
+from ..protocol.decoder import FrameDecoder, TruncatedFrameError
 from ..protocol.descriptors import DeviceDescription, decode_description
 from ..protocol.frames import min_att_mtu
 from ..protocol.gatt import CONFIG_UUID, CONTROL_UUID, DATA_UUID, SERVICE_UUID, STATUS_UUID
 from ..protocol.status import decode_status
+from .ble_scan import (
+    ScanResult,
+    _allowed,
+    _describe,
+    _device_error,
+    _matches,
+    scan_devices,
+)
+from .ble_stats import LinkState, LinkStatistics, describe_pace
 from .reconnect import (
     ADVICE_ALLOW_LIST,
     ADVICE_FIRMWARE,
@@ -103,93 +110,6 @@ DECODE_WARNING_INTERVAL_S = 10.0
 CLOSE_TIMEOUT_S = 2.0
 
 _DATA, _STATUS = 0, 1
-
-
-class LinkState(enum.Enum):
-    IDLE = "idle"
-    SCANNING = "scanning"
-    CONNECTING = "connecting"
-    STREAMING = "streaming"
-    RECONNECTING = "reconnecting"
-    CLOSED = "closed"
-
-
-@dataclass(frozen=True, slots=True)
-class LinkStatistics:
-    """Counters of one BLE source (the status line shows them; the recording keeps them)."""
-
-    state: str
-    device_name: str
-    device_address: str
-    #: Negotiated ATT MTU of the current/last connection (0 before the first).
-    mtu: int
-    notifications: int
-    bytes: int
-    frames: int
-    samples: int
-    gaps: int
-    lost_samples: int
-    duplicate_frames: int
-    duplicate_samples: int
-    decode_errors: int
-    #: Data notifications the host dropped after receiving them: its backlog was older than
-    #: ``device.max-backlog-s`` (this computer did not keep up; the samples become a gap).
-    queue_drops: int
-    #: Largest backlog of received, not yet decoded notifications.
-    queue_peak: int
-    link_losses: int
-    reconnects: int
-    connect_attempts: int
-    failed_attempts: int
-    status_notifications: int
-    #: Samples the device says it dropped itself (status characteristic), all streams.
-    device_dropped_samples: int
-    battery_pct: int | None
-    lead_off: int
-    clock_offset_ns: int | None
-    clock_drift_ppm: float
-    streams: tuple[StreamCounters, ...]
-    #: Pace the source was asked for (× real time; 1.0 for a real wearable).
-    pace_asked: float = 1.0
-    #: Pace achieved since streaming started (× real time: data seconds per wall second);
-    #: None when not measured (a real wearable streams in real time by definition).
-    pace_achieved: float | None = None
-    #: Wall seconds the (emulated) device waited for the host to take its data: > 0 means the
-    #: run was host-bound (slower than asked, nothing lost).
-    host_bound_s: float = 0.0
-    #: Largest fill of the device's transmit buffer (s of data), when the device reports it.
-    device_buffer_peak_s: float = 0.0
-    #: Slowest control-point round trip (request written → answer received), wall s.
-    control_rtt_max_s: float = 0.0
-    #: Received notifications not decoded yet; at the end of a run, the ones it stopped
-    #: before (never decoded, not in the recording).
-    backlog: int = 0
-
-
-#: Achieved pace below this share of the asked one is reported as host-bound (judgment call:
-#: start-up and the last frames cost a few % of a short run).
-HOST_BOUND_SHARE = 0.95
-
-
-def describe_pace(stats: LinkStatistics) -> str | None:
-    """``"pace 11.4× of 20× asked: host-bound"`` (None when the pace was not measured)."""
-    if stats.pace_achieved is None:
-        return None
-    asked, got = stats.pace_asked, stats.pace_achieved
-    verdict = "host-bound" if got < HOST_BOUND_SHARE * asked else "on pace"
-    return f"pace {got:.3g}× of {asked:g}× asked: {verdict}"
-
-
-@dataclass(frozen=True, slots=True)
-class ScanResult:
-    """One advertising device seen by ``scan_devices``."""
-
-    address: str
-    name: str
-    rssi: int
-    compatible: bool
-    allowed: bool
-    device: BLEDevice
 
 
 class _Inbox:
@@ -233,76 +153,6 @@ class _Inbox:
         return self.items.popleft()
 
 
-def _matches(device: BLEDevice, adv: AdvertisementData | None, cfg: DeviceConfig) -> bool:
-    name = (adv.local_name if adv is not None else None) or device.name or ""
-    if cfg.name and name != cfg.name:
-        return False
-    if cfg.address and device.address.lower() != cfg.address.lower():
-        return False
-    return _allowed(device.address, name, cfg.allow_list)
-
-
-def _allowed(address: str, name: str, allow_list: Sequence[str]) -> bool:
-    if not allow_list:
-        return True
-    allowed = {a.lower() for a in allow_list}
-    return address.lower() in allowed or (bool(name) and name.lower() in allowed)
-
-
-def _describe(exc: BaseException) -> str:
-    """An exception as a short phrase for messages (without a DeviceError's advice)."""
-    msg = str(exc)
-    if isinstance(exc, DeviceError) and exc.advice and msg.endswith("; " + exc.advice):
-        return msg[: -len(exc.advice) - 2]
-    return f"{type(exc).__name__}: {msg}" if msg else type(exc).__name__
-
-
-def _device_error(exc: BaseException, what: str, name: str = "") -> DeviceError:
-    """Wrap a backend exception as the right DeviceError with advice (never a traceback)."""
-    if isinstance(exc, DeviceError):
-        return exc
-    kind = classify(exc)
-    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    prefix = f"{name}: " if name else ""
-    if kind == ErrorKind.PROTOCOL:
-        return DeviceProtocolError(f"{prefix}{what} failed ({detail})", advice=advice_for(kind))
-    if kind == ErrorKind.NOT_FOUND:
-        return DeviceNotFoundError(f"{prefix}{what} failed ({detail})", advice=advice_for(kind))
-    if kind == ErrorKind.UNAVAILABLE:
-        return DeviceError(f"{prefix}Bluetooth is not available: {what} failed ({detail})",
-                           advice=advice_for(kind))
-    return ConnectionLostError(f"{prefix}{what} failed ({detail})", advice=advice_for(kind))
-
-
-async def scan_devices(
-    timeout_s: float,
-    *,
-    allow_list: Sequence[str] = (),
-    compatible_only: bool = True,
-    scanner_backend: type[BaseBleakScanner] | None = None,
-) -> list[ScanResult]:
-    """Advertising devices seen within ``timeout_s``, strongest first (for ``sensor-pipeline
-    scan``). ``compatible`` means the device advertises the reference service UUID."""
-    kwargs: dict[str, Any] = {}
-    if scanner_backend is not None:
-        kwargs["backend"] = scanner_backend
-    if compatible_only:
-        kwargs["service_uuids"] = [SERVICE_UUID]
-    try:
-        found = await BleakScanner.discover(timeout_s, return_adv=True, **kwargs)
-    except Exception as exc:
-        raise _device_error(exc, "scanning") from exc
-    out = []
-    for device, adv in found.values():
-        uuids = {u.lower() for u in adv.service_uuids}
-        compatible = SERVICE_UUID in uuids
-        if compatible_only and not compatible:
-            continue
-        name = adv.local_name or device.name or ""
-        out.append(ScanResult(device.address, name, adv.rssi, compatible,
-                              _allowed(device.address, name, allow_list), device))
-    out.sort(key=lambda r: (not r.compatible, -r.rssi))
-    return out
 
 
 def _effective_mtu(client: BleakClient) -> int:
