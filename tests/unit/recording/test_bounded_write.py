@@ -14,7 +14,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from sensor_pipeline.adapters.recording import SessionWriter, _writer, open_session, write_session
+from sensor_pipeline.adapters.recording import (
+    SessionWriter,
+    _write_session,
+    open_session,
+    write_session,
+)
 from sensor_pipeline.cli import main
 from sensor_pipeline.errors import RecordingError
 from sensor_pipeline.model import SampleBlock
@@ -24,7 +29,7 @@ from ._helpers import EMG, THIGH, blocks_of, same_bits, signal
 
 
 def _write_sim(path: Path, flush_bytes: int, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setattr(_writer, "WRITE_SESSION_FLUSH_BYTES", flush_bytes)
+    monkeypatch.setattr(_write_session, "WRITE_SESSION_FLUSH_BYTES", flush_bytes)
     s = simulate("bridge-fatigue", seed=3, duration_s=12.0, packet_loss=0.05, gaps=1)
     blocks = (i for i in s.iter_items(block_s=1.0) if isinstance(i, SampleBlock))
     return write_session(path, s.streams, blocks, metadata=s.metadata, labels=s.labels,
