@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -17,9 +17,11 @@ import pytest
 
 from sensor_pipeline.config import Config
 from sensor_pipeline.dsp.hamstring import OUT_OF_RANGE_MARGIN_DEG, angles_in_fit_range
-from sensor_pipeline.engine import Calibration, Engine
+from sensor_pipeline.engine import Engine
 from sensor_pipeline.model import NS_PER_S, AlertKind, FeatureFrame, SampleBlock, StreamInfo
 from sensor_pipeline.sim import SimulatedSession, simulate
+
+from .test_engine import run
 
 DURATION_S = 60.0
 SETTLE_S = 10.0  # errors are measured after the first 10 s (issue #12 acceptance)
@@ -36,21 +38,6 @@ def session(scenario: str, seed: int, pelvis: bool) -> SimulatedSession:
     return simulate(scenario, seed=seed, duration_s=DURATION_S, pelvis_imu=pelvis)
 
 
-def run(cfg: Config, streams: Iterable[StreamInfo], items: Iterable[Any],
-        calibration: Calibration | None = None
-        ) -> tuple[list[FeatureFrame], list[Any], Engine]:
-    eng = Engine(cfg, list(streams), calibration=calibration)
-    frames: list[FeatureFrame] = []
-    alerts: list[Any] = []
-    for it in items:
-        out = eng.push(it)
-        frames += out.frames
-        alerts += out.alerts
-    out = eng.finish()
-    return frames + list(out.frames), alerts + list(out.alerts), eng
-
-
-@functools.cache
 def engine_run(scenario: str, seed: int, pelvis: bool, posture: str = "auto"
                ) -> tuple[list[FeatureFrame], list[Any], Engine]:
     s = session(scenario, seed, pelvis)
